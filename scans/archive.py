@@ -1,0 +1,155 @@
+"""Archive format v1: archive.json, manifest.parquet, scans/<id>.npz, previews/<id>.png."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from scans.errors import ArchiveError
+from scans.npz import decode_npz, encode_npz
+from scans.record import Scan
+from scans.storage import Location, locate
+from scans.validate import validate_arrays
+
+ARCHIVE_FORMAT = "dualscan-archive"
+ARCHIVE_VERSION = 1
+SPLITS = ("train", "val", "test", "")
+
+MANIFEST_SCHEMA = pa.schema([
+    ("scan_id", pa.string()),
+    ("file", pa.string()),
+    ("split", pa.string()),
+    ("height", pa.int32()),
+    ("width", pa.int32()),
+    ("has_labels", pa.bool_()),
+    ("n_objects", pa.int32()),
+    ("is_anomalous", pa.bool_()),
+    ("source", pa.string()),
+])
+
+
+def scan_file(scan_id: str) -> str:
+    """Relative path of a scan's .npz inside an archive."""
+    return f"scans/{scan_id}.npz"
+
+
+def manifest_row(scan: Scan) -> dict:
+    """The manifest.parquet row describing ``scan``."""
+    if scan.split not in SPLITS:
+        raise ValueError(f"scan {scan.scan_id}: split must be one of {SPLITS}, got {scan.split!r}")
+    height, width = scan.shape
+    return {
+        "scan_id": scan.scan_id,
+        "file": scan_file(scan.scan_id),
+        "split": scan.split,
+        "height": height,
+        "width": width,
+        "has_labels": scan.has_labels,
+        "n_objects": scan.n_objects,
+        "is_anomalous": scan.is_anomalous,
+        "source": scan.source,
+    }
+
+
+def write_scan(root: Location, scan: Scan, preview_png: bytes | None = None) -> dict:
+    """Write one scan's .npz (and preview) atomically under ``root``; returns its manifest row."""
+    arrays = scan.arrays()
+    validate_arrays(arrays, root.uri_of(scan_file(scan.scan_id)))
+    root.write_bytes(scan_file(scan.scan_id), encode_npz(arrays))
+    if preview_png is not None:
+        root.write_bytes(f"previews/{scan.scan_id}.png", preview_png)
+    return manifest_row(scan)
+
+
+def prepare_archive(uri: str) -> Location:
+    """Create the archive's directories and return its location."""
+    root = locate(uri)
+    for sub in ("", "scans", "previews"):
+        root.makedirs(sub)
+    return root
+
+
+def finish_archive(root: Location, rows: list[dict], info: dict) -> None:
+    """Write manifest.parquet, then archive.json last: an archive without it is incomplete."""
+    ids = [r["scan_id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise ArchiveError(f"{root.uri}: duplicate scan ids in the manifest")
+    table = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    root.write_bytes("manifest.parquet", sink.getvalue())
+    meta = {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, "n_scans": len(rows), **info}
+    root.write_bytes("archive.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+
+
+class Archive:
+    """A readable archive v1 on a local path or URI."""
+
+    def __init__(self, uri: str):
+        self.root = locate(uri)
+        self.uri = self.root.uri
+        if not self.root.exists("archive.json"):
+            raise ArchiveError(f"{self.root.uri_of('archive.json')}: not found; "
+                               "not a DualScan archive, or an incomplete one")
+        try:
+            self.info = json.loads(self.root.read_bytes("archive.json"))
+        except ValueError as err:
+            raise ArchiveError(f"{self.root.uri_of('archive.json')}: not valid JSON ({err})") from None
+        if self.info.get("format") != ARCHIVE_FORMAT:
+            raise ArchiveError(f"{self.root.uri_of('archive.json')}: 'format' must be "
+                               f"{ARCHIVE_FORMAT!r}, got {self.info.get('format')!r}")
+        if self.info.get("version") != ARCHIVE_VERSION:
+            raise ArchiveError(f"{self.root.uri_of('archive.json')}: 'version' "
+                               f"{self.info.get('version')!r} is not supported (reads {ARCHIVE_VERSION})")
+        try:
+            self.manifest = pq.read_table(io.BytesIO(self.root.read_bytes("manifest.parquet")))
+        except (OSError, pa.ArrowInvalid) as err:
+            raise ArchiveError(f"{self.root.uri_of('manifest.parquet')}: unreadable ({err})") from None
+        missing = [f.name for f in MANIFEST_SCHEMA if f.name not in self.manifest.column_names]
+        if missing:
+            raise ArchiveError(f"{self.root.uri_of('manifest.parquet')}: missing columns {missing}")
+        self.manifest = self.manifest.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+        self._rows = {r["scan_id"]: r for r in self.manifest.to_pylist()}
+
+    def __len__(self) -> int:
+        return self.manifest.num_rows
+
+    @property
+    def scan_ids(self) -> list[str]:
+        """Scan ids in manifest order."""
+        return self.manifest.column("scan_id").to_pylist()
+
+    def ids_in_split(self, split: str) -> list[str]:
+        """Scan ids of one split."""
+        return [r["scan_id"] for r in self._rows.values() if r["split"] == split]
+
+    def file_uri(self, scan_id: str) -> str:
+        """URI of a scan's file."""
+        return self.root.uri_of(self._rows[scan_id]["file"])
+
+    def read(self, scan_id: str) -> Scan:
+        """Load, validate and return one scan."""
+        try:
+            row = self._rows[scan_id]
+        except KeyError:
+            raise KeyError(f"{self.uri}: no scan {scan_id!r} in the manifest") from None
+        return read_scan_bytes(self.root.read_bytes(row["file"]), self.root.uri_of(row["file"]),
+                               scan_id=scan_id, split=row["split"], source=row["source"])
+
+    def __iter__(self) -> Iterator[Scan]:
+        for scan_id in self.scan_ids:
+            yield self.read(scan_id)
+
+
+def read_scan_bytes(data: bytes, file: str, scan_id: str | None = None, **fields) -> Scan:
+    """Decode and validate the bytes of one scan file; errors name ``file``."""
+    arrays = decode_npz(data, file)
+    validate_arrays(arrays, file)
+    if scan_id is None:
+        scan_id = file.rsplit("/", 1)[-1].removesuffix(".npz")
+    return Scan.from_arrays(scan_id, arrays, **fields)
+

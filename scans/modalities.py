@@ -1,0 +1,126 @@
+"""Input modalities registry: each turns a Scan into a float32 C×H×W array with a fixed scale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from scans.physics.calibration import effective_z
+from scans.physics.colour import render_pseudo_colour
+from scans.record import Scan
+
+ZEFF_SCALE = 30.0  # zeff channel = Z / 30, clipped to [0, 1]: Cu (29) near the top
+ZEFF_SMOOTH_SIGMA = 1.0  # smoothing used when Z is derived from noisy high/low
+
+
+class ModalityError(ValueError):
+    """A modality name is unknown, or a scan cannot provide it."""
+
+
+@dataclass(frozen=True)
+class Modality:
+    """A named input: its channel count, whether it needs raw high/low, and its builder."""
+
+    name: str
+    channels: int
+    needs_raw: bool
+    description: str
+    build: Callable[[Scan], np.ndarray]
+
+
+MODALITIES: dict[str, Modality] = {}
+
+
+def register_modality(name: str, channels: int, needs_raw: bool, description: str):
+    """Decorator adding a modality builder to the registry."""
+
+    def add(build: Callable[[Scan], np.ndarray]) -> Callable[[Scan], np.ndarray]:
+        if name in MODALITIES:
+            raise ValueError(f"modality {name!r} is already registered")
+        if "+" in name:
+            raise ValueError("modality names cannot contain '+' (it joins modalities)")
+        MODALITIES[name] = Modality(name, channels, needs_raw, description, build)
+        return build
+
+    return add
+
+
+def scan_zeff(scan: Scan) -> np.ndarray:
+    """The scan's Z_eff: stored, or derived from high/low by the scanner calibration."""
+    if scan.zeff is not None:
+        return scan.zeff
+    _require_raw(scan, "zeff")
+    zeff, _ = effective_z(scan.high, scan.low, smooth_sigma=ZEFF_SMOOTH_SIGMA)
+    return zeff
+
+
+def scan_pseudo(scan: Scan) -> np.ndarray:
+    """The scan's pseudo-colour image: stored, or rendered from Z_eff and high."""
+    if scan.pseudo is not None:
+        return scan.pseudo
+    return render_pseudo_colour(scan_zeff(scan), scan.high)
+
+
+def _require_raw(scan: Scan, modality: str) -> None:
+    if not scan.has_raw:
+        raise ModalityError(
+            f"modality {modality!r} needs the raw high/low channels, but scan {scan.scan_id!r} "
+            "has only pseudo-colour; use the 'pseudo' modality for it"
+        )
+
+
+@register_modality("pseudo", 3, False, "pseudo-colour RGB / 255, in [0, 1]")
+def _pseudo(scan: Scan) -> np.ndarray:
+    return scan_pseudo(scan).transpose(2, 0, 1).astype(np.float32) / 255.0
+
+
+@register_modality("high", 1, True, "high-energy transmission I/I0, in (0, 1]")
+def _high(scan: Scan) -> np.ndarray:
+    _require_raw(scan, "high")
+    return scan.high[None].astype(np.float32, copy=False)
+
+
+@register_modality("low", 1, True, "low-energy transmission I/I0, in (0, 1]")
+def _low(scan: Scan) -> np.ndarray:
+    _require_raw(scan, "low")
+    return scan.low[None].astype(np.float32, copy=False)
+
+
+@register_modality("zeff", 1, True, f"effective Z / {ZEFF_SCALE:g}, in [0, 1]; 0 = air or impenetrable")
+def _zeff(scan: Scan) -> np.ndarray:
+    return np.clip(scan_zeff(scan) / ZEFF_SCALE, 0.0, 1.0)[None].astype(np.float32)
+
+
+@register_modality("hlz", 3, True, "high, low and zeff stacked, each scaled as above")
+def _hlz(scan: Scan) -> np.ndarray:
+    return np.concatenate([_high(scan), _low(scan), _zeff(scan)])
+
+
+def parse_modality(spec: str) -> tuple[str, ...]:
+    """Split a '+'-joined modality spec into registered names; unknown names list the valid ones."""
+    names = tuple(part.strip() for part in spec.split("+"))
+    for name in names:
+        if name not in MODALITIES:
+            raise ModalityError(
+                f"unknown modality {name!r} in {spec!r}; valid: {', '.join(MODALITIES)} "
+                "or any '+'-joined combination (e.g. pseudo+hlz)"
+            )
+    return names
+
+
+def modality_channels(spec: str) -> int:
+    """Channel count of a modality spec, e.g. 6 for 'pseudo+hlz'."""
+    return sum(MODALITIES[name].channels for name in parse_modality(spec))
+
+
+def modality_needs_raw(spec: str) -> bool:
+    """Whether a modality spec needs raw high/low channels."""
+    return any(MODALITIES[name].needs_raw for name in parse_modality(spec))
+
+
+def build_input(scan: Scan, spec: str) -> np.ndarray:
+    """The scan as the modality spec's float32 C×H×W array."""
+    arrays = [MODALITIES[name].build(scan) for name in parse_modality(spec)]
+    return np.concatenate(arrays).astype(np.float32, copy=False)

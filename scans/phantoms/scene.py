@@ -1,0 +1,185 @@
+"""Scene composition: items, anomalies and clutter on a tray, rasterised to areal densities and labels."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from scans.phantoms.anomalies import add_anomaly
+from scans.phantoms.design import ItemDesign, Part
+from scans.phantoms.items import ITEMS, get_item_builder
+from scans.phantoms.shapes import Cylinder, Ellipsoid, Shell, Slab
+from scans.physics.forward import all_materials
+from scans.physics.materials import get_material, material_index
+
+DEFAULT_FOV_CM = 50.0  # field of view across the image: about 2 mm per pixel at 256²
+
+
+@dataclass
+class Scene:
+    """Ground truth of one scan before the detector: areal densities and every label map."""
+
+    areal_density: np.ndarray  # (M, H, W) g/cm², M = len(all_materials())
+    objects: np.ndarray  # int32 H×W, 0 = background, i = item i
+    parts: np.ndarray  # int32 H×W, 0 = none, one id per part and anomaly
+    anomaly: np.ndarray  # uint8 H×W
+    object_class: list[str]
+    object_anomalous: list[bool]
+    anomaly_kinds: list[str]  # per item, "" when benign
+
+
+@dataclass(frozen=True)
+class Placement:
+    """An item design placed in the image: centre in pixels, rotation in radians."""
+
+    design: ItemDesign
+    cx: float
+    cy: float
+    angle: float
+
+
+class Rasteriser:
+    """Accumulates parts of placed items into areal-density planes and label maps."""
+
+    def __init__(self, height: int, width: int, pitch_cm: float):
+        self.shape = (height, width)
+        self.pitch = pitch_cm
+        self.areal = np.zeros((len(all_materials()), height, width), dtype=np.float32)
+        self.objects = np.zeros(self.shape, dtype=np.int32)
+        self.parts = np.zeros(self.shape, dtype=np.int32)
+        self.anomaly = np.zeros(self.shape, dtype=np.uint8)
+        self.n_parts = 0
+
+    def draw(self, part: Part, where: Placement, object_id: int = 0) -> bool:
+        """Draw one part; returns whether it landed on any pixel."""
+        window = self._window(part, where)
+        if window is None:
+            return False
+        (rows, cols), (u, v) = window
+        path = part.shape.path_length(u, v, self.pitch)
+        material = get_material(part.material)
+        density = material.density if part.density is None else part.density
+        self.areal[material_index()[part.material], rows, cols] += density * path
+        if not part.labelled:
+            return False
+        mask = path > 0
+        if not mask.any():
+            return False
+        self.n_parts += 1
+        self.parts[rows, cols][mask] = self.n_parts
+        if object_id:
+            self.objects[rows, cols][mask] = object_id
+        if part.anomaly:
+            self.anomaly[rows, cols][mask] = 1
+        return True
+
+    def _window(self, part: Part, where: Placement):
+        u0, u1, v0, v1 = part.shape.bounds()
+        pad = self.pitch
+        c, s = math.cos(where.angle), math.sin(where.angle)
+        corners_u = np.array([u0 - pad, u1 + pad, u0 - pad, u1 + pad])
+        corners_v = np.array([v0 - pad, v0 - pad, v1 + pad, v1 + pad])
+        xs = where.cx + (c * corners_u - s * corners_v) / self.pitch
+        ys = where.cy + (s * corners_u + c * corners_v) / self.pitch
+        x0, x1 = max(int(np.floor(xs.min())), 0), min(int(np.ceil(xs.max())) + 1, self.shape[1])
+        y0, y1 = max(int(np.floor(ys.min())), 0), min(int(np.ceil(ys.max())) + 1, self.shape[0])
+        if x0 >= x1 or y0 >= y1:
+            return None
+        dx = ((np.arange(x0, x1, dtype=np.float32) + 0.5 - where.cx) * self.pitch)[None, :]
+        dy = ((np.arange(y0, y1, dtype=np.float32) + 0.5 - where.cy) * self.pitch)[:, None]
+        u = c * dx + s * dy
+        v = -s * dx + c * dy
+        return (slice(y0, y1), slice(x0, x1)), (u, v)
+
+
+def _clutter(rng: np.random.Generator, fov_w: float, fov_h: float) -> list[Part]:
+    """Tray, and sometimes clothing folds, food or a drink bottle (mass only, no labels)."""
+    parts = [Part("tray", "polypropylene", Shell(0, 0, 0, fov_w * 0.96, fov_h * 0.96, 0.3, 7.0, 3.0),
+                  labelled=False)]
+    if rng.random() < 0.6:  # clothing: a few soft folds of cotton
+        for _ in range(int(rng.integers(2, 6))):
+            x, y = rng.uniform(-0.35, 0.35) * fov_w, rng.uniform(-0.35, 0.35) * fov_h
+            parts.append(Part("clothing", "cellulose",
+                              Ellipsoid(x, y, rng.uniform(0, np.pi), rng.uniform(6, 14),
+                                        rng.uniform(3, 9), rng.uniform(2, 6)),
+                              density=float(rng.uniform(0.12, 0.3)), labelled=False))
+    if rng.random() < 0.3:  # food box
+        x, y = rng.uniform(-0.3, 0.3) * fov_w, rng.uniform(-0.3, 0.3) * fov_h
+        parts.append(Part("food", "food", Slab(x, y, rng.uniform(0, np.pi), rng.uniform(6, 12),
+                                                rng.uniform(4, 8), rng.uniform(2, 5), 1.0),
+                          labelled=False))
+    if rng.random() < 0.25:  # drink bottle lying down
+        x, y = rng.uniform(-0.3, 0.3) * fov_w, rng.uniform(-0.3, 0.3) * fov_h
+        parts.append(Part("bottle", "water", Cylinder(x, y, rng.uniform(0, np.pi), 20.0, 6.5),
+                          labelled=False))
+    return parts
+
+
+def _place(rng, design: ItemDesign, placed: list[Placement], height, width, pitch) -> Placement:
+    """Random pose inside the image, avoiding heavy overlap with items already placed."""
+    radius = math.hypot(design.width, design.height) / 2 / pitch
+    best = None
+    for _ in range(25):
+        margin_x = min(radius * 0.6, width / 2)
+        margin_y = min(radius * 0.6, height / 2)
+        cx, cy = rng.uniform(margin_x, width - margin_x), rng.uniform(margin_y, height - margin_y)
+        clearance = min(
+            (math.hypot(cx - p.cx, cy - p.cy)
+             / (radius + math.hypot(p.design.width, p.design.height) / 2 / pitch)
+             for p in placed),
+            default=1.0,
+        )
+        if best is None or clearance > best[0]:
+            best = (clearance, cx, cy)
+        if clearance > 0.6:
+            break
+    return Placement(design, best[1], best[2], float(rng.uniform(0, 2 * np.pi)))
+
+
+def compose_scene(
+    rng: np.random.Generator,
+    height: int = 256,
+    width: int = 256,
+    anomaly_rate: float = 0.5,
+    n_items: tuple[int, int] = (1, 3),
+    item_classes: tuple[str, ...] | None = None,
+    fov_cm: float = DEFAULT_FOV_CM,
+) -> Scene:
+    """One scan's contents: tray and clutter, ``n_items`` items (inclusive range), anomalies
+    hidden in each item with probability ``anomaly_rate``."""
+    pitch = fov_cm / max(height, width)
+    classes = tuple(sorted(ITEMS)) if item_classes is None else item_classes
+    for name in classes:
+        get_item_builder(name)  # unknown names fail here, listing the valid ones
+    raster = Rasteriser(height, width, pitch)
+    centre = Placement(ItemDesign("tray", 0, 0), width / 2, height / 2, 0.0)
+    for part in _clutter(rng, width * pitch, height * pitch):
+        raster.draw(part, centre)
+
+    count = int(rng.integers(n_items[0], n_items[1] + 1))
+    placements, kinds = [], []
+    for _ in range(count):
+        design = ITEMS[classes[int(rng.integers(len(classes)))]](rng)
+        kinds.append(add_anomaly(rng, design) if rng.random() < anomaly_rate else "")
+        placements.append(_place(rng, design, placements, height, width, pitch))
+    for object_id, where in enumerate(placements, start=1):
+        for part in where.design.parts:
+            if not part.anomaly:
+                raster.draw(part, where, object_id)
+    # Anomalies last, so the item that hides one owns its pixels in every label map.
+    landed = [False] * count
+    for object_id, where in enumerate(placements, start=1):
+        for part in where.design.parts:
+            if part.anomaly:
+                landed[object_id - 1] |= raster.draw(part, where, object_id)
+    return Scene(
+        areal_density=raster.areal,
+        objects=raster.objects,
+        parts=raster.parts,
+        anomaly=raster.anomaly,
+        object_class=[p.design.item_class for p in placements],
+        object_anomalous=landed,
+        anomaly_kinds=[k if ok else "" for k, ok in zip(kinds, landed, strict=True)],
+    )

@@ -1,0 +1,202 @@
+"""Analytic shapes: each gives the X-ray path length (cm) through it at item-local points (cm)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Base: a shape centred at (cx, cy) in item coordinates, turned by ``angle`` radians."""
+
+    cx: float
+    cy: float
+    angle: float
+
+    def radius(self) -> float:
+        """Distance from the centre that bounds the shape."""
+        raise NotImplementedError
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Conservative item-local bounding box (u0, u1, v0, v1) in cm."""
+        r = self.radius()
+        return self.cx - r, self.cx + r, self.cy - r, self.cy + r
+
+    def _own(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        du, dv = u - self.cx, v - self.cy
+        return c * du + s * dv, -s * du + c * dv
+
+    def path_length(self, u: np.ndarray, v: np.ndarray, pitch: float = 0.0) -> np.ndarray:
+        """Path length (cm) of a ray perpendicular to the image plane at each (u, v).
+
+        ``pitch`` is the pixel size in cm: parts thinner than a pixel are widened to it with
+        their path shortened in proportion, so their mass (and their signal) is kept.
+        """
+        raise NotImplementedError
+
+
+def _rounded_box_distance(s, t, half_w, half_h, corner):
+    corner = min(corner, half_w, half_h)
+    qx = np.abs(s) - (half_w - corner)
+    qy = np.abs(t) - (half_h - corner)
+    outside = np.hypot(np.maximum(qx, 0.0), np.maximum(qy, 0.0))
+    return outside + np.minimum(np.maximum(qx, qy), 0.0) - corner
+
+
+@dataclass(frozen=True)
+class Slab(Shape):
+    """Flat rounded rectangle of constant thickness (plates, boards, chips, blocks)."""
+
+    width: float
+    height: float
+    thickness: float
+    corner: float = 0.0
+
+    def radius(self) -> float:
+        return math.hypot(self.width, self.height) / 2
+
+    def path_length(self, u, v, pitch=0.0):
+        s, t = self._own(u, v)
+        inside = _rounded_box_distance(s, t, self.width / 2, self.height / 2, self.corner) < 0
+        return np.where(inside, np.float32(self.thickness), np.float32(0.0))
+
+
+@dataclass(frozen=True)
+class Shell(Shape):
+    """Hollow box seen from above: top and bottom walls everywhere, side walls along the rim."""
+
+    width: float
+    height: float
+    wall: float
+    depth: float
+    corner: float = 0.0
+
+    def radius(self) -> float:
+        return math.hypot(self.width, self.height) / 2
+
+    def path_length(self, u, v, pitch=0.0):
+        s, t = self._own(u, v)
+        d = _rounded_box_distance(s, t, self.width / 2, self.height / 2, self.corner)
+        rim = (d < 0) & (d > -self.wall)
+        return np.where(rim, self.depth, np.where(d < 0, 2 * self.wall, 0.0)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Disc(Shape):
+    """Flat ellipse (or circle) of constant thickness; an inner radius makes a ring."""
+
+    rx: float
+    ry: float
+    thickness: float
+    inner: float = 0.0  # fraction of the radii left empty
+
+    def radius(self) -> float:
+        return max(self.rx, self.ry)
+
+    def path_length(self, u, v, pitch=0.0):
+        s, t = self._own(u, v)
+        rx, ry, thickness = self.rx, self.ry, self.thickness
+        if self.inner == 0 and min(rx, ry) < 0.75 * pitch:
+            grow = 0.75 * pitch / min(rx, ry)
+            rx, ry, thickness = rx * grow, ry * grow, thickness / grow**2
+        r2 = (s / rx) ** 2 + (t / ry) ** 2
+        inside = (r2 < 1.0) & (r2 >= self.inner**2)
+        return np.where(inside, np.float32(thickness), np.float32(0.0))
+
+
+@dataclass(frozen=True)
+class Ellipsoid(Shape):
+    """Ellipsoid lump: thickest in the middle (organic blocks, food, clothing folds)."""
+
+    rx: float
+    ry: float
+    thickness: float
+
+    def radius(self) -> float:
+        return max(self.rx, self.ry)
+
+    def path_length(self, u, v, pitch=0.0):
+        s, t = self._own(u, v)
+        r2 = (s / self.rx) ** 2 + (t / self.ry) ** 2
+        return (self.thickness * np.sqrt(np.clip(1.0 - r2, 0.0, None))).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Cylinder(Shape):
+    """Cylinder lying in the image plane along its own axis (cells, pipes, rods, screws)."""
+
+    length: float
+    diameter: float
+    hollow: float = 0.0  # inner diameter fraction (tubes)
+
+    def radius(self) -> float:
+        return math.hypot(self.length, self.diameter) / 2
+
+    def path_length(self, u, v, pitch=0.0):
+        s, t = self._own(u, v)
+        r = max(self.diameter, pitch) / 2
+        chord = (self.diameter / (2 * r)) ** 2 * 2 * np.sqrt(np.clip(r * r - t * t, 0.0, None))
+        if self.hollow > 0:
+            ri = r * self.hollow
+            chord = chord - 2 * np.sqrt(np.clip(ri * ri - t * t, 0.0, None))
+        return np.where(np.abs(s) < self.length / 2, chord, 0.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Wire(Shape):
+    """Round wire along a polyline given relative to (cx, cy) (cables, coils, heating wire)."""
+
+    points: tuple[tuple[float, float], ...]
+    diameter: float
+
+    def radius(self) -> float:
+        return max(math.hypot(x, y) for x, y in self.points) + self.diameter
+
+    def path_length(self, u, v, pitch=0.0):
+        s, t = self._own(u, v)
+        r = max(self.diameter, pitch) / 2
+        scale = (self.diameter / (2 * r)) ** 2  # cross-section kept when widened
+        best = np.full(np.shape(s), np.inf, dtype=np.float32)
+        for (x0, y0), (x1, y1) in zip(self.points[:-1], self.points[1:], strict=True):
+            dx, dy = x1 - x0, y1 - y0
+            seg2 = dx * dx + dy * dy or 1e-12
+            h = np.clip(((s - x0) * dx + (t - y0) * dy) / seg2, 0.0, 1.0)
+            np.minimum(best, np.hypot(s - x0 - h * dx, t - y0 - h * dy), out=best)
+        chord = 2 * np.sqrt(np.clip(r * r - best * best, 0.0, None))
+        return (scale * chord).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Polygon(Shape):
+    """Flat convex polygon (vertices counter-clockwise, relative to the centre): blades, wedges."""
+
+    vertices: tuple[tuple[float, float], ...]
+    thickness: float
+
+    def radius(self) -> float:
+        return max(math.hypot(x, y) for x, y in self.vertices)
+
+    def path_length(self, u, v, pitch=0.0):
+        s, t = self._own(u, v)
+        inside = np.ones(np.shape(s), dtype=bool)
+        ring = (*self.vertices, self.vertices[0])
+        for (x0, y0), (x1, y1) in zip(ring[:-1], ring[1:], strict=True):
+            inside &= (x1 - x0) * (t - y0) - (y1 - y0) * (s - x0) >= 0
+        return np.where(inside, np.float32(self.thickness), np.float32(0.0))
+
+
+def zigzag(length: float, width: float, turns: int) -> tuple[tuple[float, float], ...]:
+    """Points of a zigzag across ``width`` along ``length``, centred on the origin."""
+    xs = np.linspace(-length / 2, length / 2, turns + 1)
+    return tuple((float(x), (width / 2) * (1 if i % 2 else -1)) for i, x in enumerate(xs))
+
+
+def helix(length: float, diameter: float, turns: int, samples: int = 8) -> tuple[tuple[float, float], ...]:
+    """Points of a coil spring seen from the side, centred on the origin."""
+    phase = np.linspace(0, 2 * np.pi * turns, turns * samples + 1)
+    xs = np.linspace(-length / 2, length / 2, phase.size)
+    return tuple((float(x), float(diameter / 2 * np.sin(p))) for x, p in zip(xs, phase, strict=True))

@@ -1,0 +1,88 @@
+"""Archive v1 rules for one scan's arrays; each broken rule raises ScanFormatError naming it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scans.errors import ScanFormatError
+
+# key -> (dtype, number of dimensions)
+_SPEC: dict[str, tuple[str, int]] = {
+    "high": ("float32", 2),
+    "low": ("float32", 2),
+    "zeff": ("float32", 2),
+    "pseudo": ("uint8", 3),
+    "objects": ("int32", 2),
+    "parts": ("int32", 2),
+    "anomaly": ("uint8", 2),
+    "object_anomalous": ("bool", 1),
+}
+_ITEM_LABELS = ("objects", "object_class", "object_anomalous")
+
+
+def validate_arrays(arrays: dict[str, np.ndarray], file: str) -> None:
+    """Raise ScanFormatError(file, rule) for the first rule of archive v1 that ``arrays`` break."""
+    def fail(rule: str) -> None:
+        raise ScanFormatError(file, rule)
+
+    has_high, has_low = "high" in arrays, "low" in arrays
+    if has_high != has_low:
+        fail(f"{'high' if has_high else 'low'} is present without {'low' if has_high else 'high'}")
+    if not has_high and "pseudo" not in arrays:
+        fail("missing key: needs 'high' and 'low', or 'pseudo'")
+
+    for key, (dtype, ndim) in _SPEC.items():
+        if key not in arrays:
+            continue
+        value = arrays[key]
+        if value.dtype != np.dtype(dtype):
+            fail(f"{key!r} has dtype {value.dtype}, expected {dtype}")
+        if value.ndim != ndim:
+            fail(f"{key!r} has {value.ndim} dimensions {value.shape}, expected {ndim}")
+    if "object_class" in arrays:
+        value = arrays["object_class"]
+        if value.dtype.kind != "U" or value.ndim != 1:
+            fail(f"'object_class' must be a 1-D unicode array, got {value.dtype} {value.shape}")
+    if "pseudo" in arrays and arrays["pseudo"].shape[2] != 3:
+        fail(f"'pseudo' has shape {arrays['pseudo'].shape}, expected H×W×3")
+
+    image_keys = [k for k in ("high", "low", "zeff", "pseudo", "objects", "parts", "anomaly")
+                  if k in arrays]
+    reference = image_keys[0]
+    size = arrays[reference].shape[:2]
+    if min(size) < 1:
+        fail(f"{reference!r} is empty: shape {arrays[reference].shape}")
+    for key in image_keys[1:]:
+        if arrays[key].shape[:2] != size:
+            fail(f"{key!r} is {arrays[key].shape[0]}×{arrays[key].shape[1]} but {reference!r} "
+                 f"is {size[0]}×{size[1]}: all images of a scan must share H×W")
+
+    for key in ("high", "low", "zeff"):
+        if key in arrays and not np.isfinite(arrays[key]).all():
+            fail(f"{key!r} contains NaN or infinite values")
+    for key in ("high", "low"):
+        if key in arrays:
+            value = arrays[key]
+            lo, hi = float(value.min()), float(value.max())
+            if lo <= 0.0 or hi > 1.0:
+                fail(f"{key!r} transmissions must lie in (0, 1], found [{lo:g}, {hi:g}]")
+    if "zeff" in arrays and float(arrays["zeff"].min()) < 0:
+        fail("'zeff' must be >= 0 (0 for air)")
+
+    present = [k for k in _ITEM_LABELS if k in arrays]
+    if present and len(present) != len(_ITEM_LABELS):
+        missing = [k for k in _ITEM_LABELS if k not in arrays]
+        fail(f"item labels are incomplete: {', '.join(present)} present, {', '.join(missing)} missing")
+    if present:
+        objects = arrays["objects"]
+        n_objects = int(objects.max()) if objects.size else 0
+        if objects.size and int(objects.min()) < 0:
+            fail("'objects' ids must be >= 0 (0 = background)")
+        for key in ("object_class", "object_anomalous"):
+            if len(arrays[key]) != n_objects:
+                fail(f"{key!r} has {len(arrays[key])} entries but 'objects' has ids up to "
+                     f"{n_objects}: one entry per item is required")
+    if "parts" in arrays and arrays["parts"].size and int(arrays["parts"].min()) < 0:
+        fail("'parts' ids must be >= 0 (0 = none)")
+    if "anomaly" in arrays and arrays["anomaly"].size and int(arrays["anomaly"].max()) > 1:
+        fail("'anomaly' must hold only 0 and 1")
