@@ -50,7 +50,7 @@ def manifest_row(scan: Scan) -> dict:
         "width": width,
         "has_labels": scan.has_labels,
         "n_objects": scan.n_objects,
-        "is_anomalous": scan.is_anomalous,
+        "is_anomalous": scan.is_anomalous if scan.has_labels else scan.meta.get("is_anomalous"),
         "source": scan.source,
     }
 

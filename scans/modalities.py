@@ -122,5 +122,9 @@ def modality_needs_raw(spec: str) -> bool:
 
 def build_input(scan: Scan, spec: str) -> np.ndarray:
     """The scan as the modality spec's float32 C×H×W array."""
-    arrays = [MODALITIES[name].build(scan) for name in parse_modality(spec)]
+    names = parse_modality(spec)
+    for name in names:
+        if MODALITIES[name].needs_raw:
+            _require_raw(scan, name)
+    arrays = [MODALITIES[name].build(scan) for name in names]
     return np.concatenate(arrays).astype(np.float32, copy=False)

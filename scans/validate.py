@@ -27,7 +27,8 @@ def validate_arrays(arrays: dict[str, np.ndarray], file: str) -> None:
 
     has_high, has_low = "high" in arrays, "low" in arrays
     if has_high != has_low:
-        fail(f"{'high' if has_high else 'low'} is present without {'low' if has_high else 'high'}")
+        present, absent = ("high", "low") if has_high else ("low", "high")
+        fail(f"{present!r} is present without {absent!r}")
     if not has_high and "pseudo" not in arrays:
         fail("missing key: needs 'high' and 'low', or 'pseudo'")
 

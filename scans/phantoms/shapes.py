@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -138,11 +139,16 @@ class Cylinder(Shape):
 
     def path_length(self, u, v, pitch=0.0):
         s, t = self._own(u, v)
-        r = max(self.diameter, pitch) / 2
-        chord = (self.diameter / (2 * r)) ** 2 * 2 * np.sqrt(np.clip(r * r - t * t, 0.0, None))
-        if self.hollow > 0:
-            ri = r * self.hollow
-            chord = chord - 2 * np.sqrt(np.clip(ri * ri - t * t, 0.0, None))
+        r = self.diameter / 2
+        if self.diameter < pitch:  # below a pixel: a solid rod of the same cross-section
+            wide = pitch / 2
+            keep = (r / wide) ** 2 * (1.0 - self.hollow**2)
+            chord = keep * 2 * np.sqrt(np.clip(wide * wide - t * t, 0.0, None))
+        else:
+            chord = 2 * np.sqrt(np.clip(r * r - t * t, 0.0, None))
+            if self.hollow > 0:
+                ri = r * self.hollow
+                chord = chord - 2 * np.sqrt(np.clip(ri * ri - t * t, 0.0, None))
         return np.where(np.abs(s) < self.length / 2, chord, 0.0).astype(np.float32)
 
 
@@ -184,7 +190,7 @@ class Polygon(Shape):
         s, t = self._own(u, v)
         inside = np.ones(np.shape(s), dtype=bool)
         ring = (*self.vertices, self.vertices[0])
-        for (x0, y0), (x1, y1) in zip(ring[:-1], ring[1:], strict=True):
+        for (x0, y0), (x1, y1) in itertools.pairwise(ring):
             inside &= (x1 - x0) * (t - y0) - (y1 - y0) * (s - x0) >= 0
         return np.where(inside, np.float32(self.thickness), np.float32(0.0))
 

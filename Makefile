@@ -1,0 +1,28 @@
+# DualScan: `make demo` and `make test` each set up .venv (once) and run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= out/demo
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing DualScan and its dependencies into $(VENV) (first time: a few minutes)"
+	@$(PY) -m pip install -q -e '.[dev]' > $(VENV)/pip.log 2>&1 || (tail -n 40 $(VENV)/pip.log; exit 1)
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/archive --n 64 --size 256 --seed 0 --preview
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/synth_speed.py
+	$(PY) benchmarks/archive_read.py
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache

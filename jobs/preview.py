@@ -1,0 +1,38 @@
+"""Entry point: contact sheet of an existing archive (`dualscan preview`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scans.errors import ArchiveError
+from scans.preview import archive_contact_sheet
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Arguments of the preview job."""
+    parser = argparse.ArgumentParser(
+        "dualscan preview", add_help=add_help,
+        description="Write a contact sheet PNG of an archive: pseudo, high, low, Z_eff, anomalies.",
+    )
+    parser.add_argument("archive", help="archive directory or URI")
+    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument("--n", type=int, default=6, help="scans on the sheet (default 6)")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    """Write the sheet."""
+    try:
+        png = archive_contact_sheet(args.archive, args.n)
+    except ArchiveError as err:
+        print(f"dualscan preview: {err}", file=sys.stderr)
+        return 2
+    with open(args.out, "wb") as f:
+        f.write(png)
+    print(f"contact sheet: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

@@ -1,0 +1,8 @@
+"""Importers registry: external dataset layouts converted to archive format v1."""
+
+from __future__ import annotations
+
+from scans.importers import coco, compass  # noqa: F401  (registration)
+from scans.importers.base import IMPORTERS, ImportReport, get_importer, register_importer
+
+__all__ = ["IMPORTERS", "ImportReport", "get_importer", "register_importer"]

@@ -1,0 +1,104 @@
+"""What every importer shares: the registry, image decoding, and writing with skipped-file notes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from scans.archive import finish_archive, prepare_archive, write_scan
+from scans.errors import ScanFormatError
+from scans.record import Scan
+from scans.storage import Location
+
+Importer = Callable[..., "ImportReport"]
+IMPORTERS: dict[str, Importer] = {}
+
+
+def register_importer(name: str) -> Callable[[Importer], Importer]:
+    """Decorator adding an importer to the registry."""
+
+    def add(fn: Importer) -> Importer:
+        if name in IMPORTERS:
+            raise ValueError(f"importer {name!r} is already registered")
+        IMPORTERS[name] = fn
+        return fn
+
+    return add
+
+
+def get_importer(name: str) -> Importer:
+    """Look an importer up; unknown names list the valid ones."""
+    try:
+        return IMPORTERS[name]
+    except KeyError:
+        raise KeyError(f"unknown import format {name!r}; valid: {', '.join(sorted(IMPORTERS))}") from None
+
+
+@dataclass
+class ImportReport:
+    """Where the archive went, how many scans were written and which files were skipped, and why."""
+
+    archive: str
+    written: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Decode an image file to a numpy array (uint8 or uint16 grey, or uint8 RGB)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return np.asarray(image, dtype=np.int64).astype(np.uint16)
+            if image.mode in ("L", "P", "1", "LA"):
+                return np.asarray(image.convert("L"))
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as err:
+        raise ScanFormatError(path, f"not a readable image ({err})") from None
+
+
+def to_transmission(image: np.ndarray, path: str) -> np.ndarray:
+    """A grey detector image (bright = air) as transmission float32 in (0, 1]."""
+    if image.ndim != 2:
+        raise ScanFormatError(path, f"expected a single-channel image, got shape {image.shape}")
+    full_scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(image.dtype)
+    if full_scale is None:
+        raise ScanFormatError(path, f"unsupported pixel type {image.dtype} (8- or 16-bit grey)")
+    return np.clip(image.astype(np.float32) / full_scale, 1.0 / 65535.0, 1.0)
+
+
+def to_pseudo(image: np.ndarray, path: str) -> np.ndarray:
+    """A pseudo-colour image as uint8 H×W×3."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ScanFormatError(path, f"expected 8-bit RGB pseudo-colour, got {image.dtype} {image.shape}")
+    return image
+
+
+def png_of(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an RGB image."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def write_archive(out: str, scans: Iterable[Scan | ScanFormatError], info: dict) -> ImportReport:
+    """Write every scan to a new archive; errors are skipped and listed in archive.json."""
+    root: Location = prepare_archive(out)
+    report = ImportReport(root.uri)
+    rows = []
+    for item in scans:
+        if isinstance(item, ScanFormatError):
+            report.skipped.append({"file": item.file, "error": item.rule})
+            continue
+        try:
+            preview = png_of(item.pseudo) if item.pseudo is not None else None
+            rows.append(write_scan(root, item, preview))
+        except ScanFormatError as err:
+            report.skipped.append({"file": err.file, "error": err.rule})
+    report.written = len(rows)
+    finish_archive(root, rows, {**info, "skipped": report.skipped})
+    return report

@@ -1,0 +1,62 @@
+"""Modalities: channel counts, value ranges, derived channels, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scans.archive import Archive
+from scans.modalities import (
+    MODALITIES,
+    ModalityError,
+    build_input,
+    modality_channels,
+    modality_needs_raw,
+    parse_modality,
+)
+from scans.record import Scan
+
+EXPECTED_CHANNELS = {"pseudo": 3, "high": 1, "low": 1, "zeff": 1, "hlz": 3}
+
+
+@pytest.fixture(scope="module")
+def scan(small_archive) -> Scan:
+    archive = Archive(small_archive)
+    return archive.read(archive.scan_ids[0])
+
+
+@pytest.mark.parametrize("name", list(MODALITIES))
+def test_channel_counts_and_ranges(scan, name):
+    x = build_input(scan, name)
+    assert x.dtype == np.float32 and x.shape == (EXPECTED_CHANNELS[name], *scan.shape)
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    assert modality_channels(name) == EXPECTED_CHANNELS[name]
+
+
+def test_combinations_concatenate(scan):
+    x = build_input(scan, "pseudo+hlz")
+    assert x.shape == (6, *scan.shape) and modality_channels("pseudo+hlz") == 6
+    np.testing.assert_array_equal(x[:3], build_input(scan, "pseudo"))
+    np.testing.assert_array_equal(x[3:], build_input(scan, "hlz"))
+
+
+def test_zeff_and_pseudo_are_derived_when_absent(scan):
+    bare = Scan(scan.scan_id, high=scan.high, low=scan.low)
+    derived = build_input(bare, "zeff")
+    stored = build_input(scan, "zeff")
+    assert np.abs(derived - stored).mean() < 0.01
+    assert build_input(bare, "pseudo").shape == (3, *scan.shape)
+
+
+def test_raw_channel_of_a_pseudo_only_scan_is_a_clear_error(scan):
+    only = Scan("p1", pseudo=scan.pseudo)
+    assert build_input(only, "pseudo").shape[0] == 3
+    for name in ("high", "low", "zeff", "hlz"):
+        assert modality_needs_raw(name)
+        with pytest.raises(ModalityError, match=f"'{name}' needs the raw high/low.*'p1'"):
+            build_input(only, name)
+
+
+def test_unknown_modality_lists_the_valid_ones():
+    with pytest.raises(ModalityError, match=r"unknown modality 'xray'.*valid: pseudo, high, low, zeff, hlz"):
+        parse_modality("pseudo+xray")
