@@ -21,10 +21,10 @@ def encode_npz(arrays: dict[str, np.ndarray], compresslevel: int = 1) -> bytes:
                          compresslevel=compresslevel) as archive:
         for key, value in arrays.items():
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            with archive.open(info, "w", force_zip64=True) as entry:
-                np.lib.format.write_array(entry, np.asanyarray(value), allow_pickle=False)
+            payload = io.BytesIO()
+            np.lib.format.write_array(payload, np.asanyarray(value), allow_pickle=False)
+            archive.writestr(info, payload.getvalue(), zipfile.ZIP_DEFLATED, compresslevel)
     return buffer.getvalue()
 
 

@@ -10,6 +10,9 @@ from scans.physics.materials import MATERIALS, get_material
 from scans.physics.spectrum import ScannerModel, detector_response
 
 
+_BLOCK = 8192  # pixels per block: (block × energies) float32 fits in L2
+
+
 @cache
 def attenuation_matrix(materials: tuple[str, ...], scanner: ScannerModel = ScannerModel()) -> np.ndarray:
     """mu/rho (cm^2/g) of each material at each energy of the scanner's grid: (M, E) float32."""
@@ -46,9 +49,11 @@ def transmissions(
     if covered.size:
         mu = attenuation_matrix(materials, scanner)  # (M, E)
         weights = detector_response(scanner).weights.astype(np.float32)  # (E, 2)
-        optical_depth = flat[:, covered].T @ mu  # (P, E)
-        np.negative(optical_depth, out=optical_depth)
-        np.exp(optical_depth, out=optical_depth)
-        out[:, covered] = (optical_depth @ weights).T
+        for start in range(0, covered.size, _BLOCK):  # blocks that stay in cache
+            pixels = covered[start:start + _BLOCK]
+            optical_depth = flat[:, pixels].T @ mu  # (P, E)
+            np.negative(optical_depth, out=optical_depth)
+            np.exp(optical_depth, out=optical_depth)
+            out[:, pixels] = (optical_depth @ weights).T
     low, high = out.reshape(2, *spatial)
     return low, high
