@@ -9,7 +9,6 @@ import numpy as np
 from scans.physics.materials import MATERIALS, get_material
 from scans.physics.spectrum import ScannerModel, detector_response
 
-
 _BLOCK = 8192  # pixels per block: (block × energies) float32 fits in L2
 
 
