@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from scans.errors import ScanFormatError
-from scans.importers import IMPORTERS, get_importer
+from scans.importers import IMPORTERS
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
         options["annotations"] = args.annotations
         options["anomaly_categories"] = tuple(c for c in args.anomaly_categories.split(",") if c)
     try:
-        report = get_importer(args.format)(args.src, args.out, **options)
+        report = IMPORTERS[args.format](args.src, args.out, **options)
     except ScanFormatError as err:
         print(f"dualscan import: {err}", file=sys.stderr)
         return 2

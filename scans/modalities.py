@@ -10,6 +10,7 @@ import numpy as np
 from scans.physics.calibration import effective_z
 from scans.physics.colour import render_pseudo_colour
 from scans.record import Scan
+from scans.registry import Registry
 
 ZEFF_SCALE = 30.0  # zeff channel = Z / 30, clipped to [0, 1]: Cu (29) near the top
 ZEFF_SMOOTH_SIGMA = 1.0  # smoothing used when Z is derived from noisy high/low
@@ -30,18 +31,16 @@ class Modality:
     build: Callable[[Scan], np.ndarray]
 
 
-MODALITIES: dict[str, Modality] = {}
+MODALITIES: Registry[Modality] = Registry("modality")
 
 
 def register_modality(name: str, channels: int, needs_raw: bool, description: str):
     """Decorator adding a modality builder to the registry."""
 
     def add(build: Callable[[Scan], np.ndarray]) -> Callable[[Scan], np.ndarray]:
-        if name in MODALITIES:
-            raise ValueError(f"modality {name!r} is already registered")
         if "+" in name:
             raise ValueError("modality names cannot contain '+' (it joins modalities)")
-        MODALITIES[name] = Modality(name, channels, needs_raw, description, build)
+        MODALITIES.add(name, Modality(name, channels, needs_raw, description, build))
         return build
 
     return add

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from scans.importers import coco, compass  # noqa: F401  (registration)
-from scans.importers.base import IMPORTERS, ImportReport, get_importer, register_importer
+from scans.importers.base import IMPORTERS, ImportReport
 
-__all__ = ["IMPORTERS", "ImportReport", "get_importer", "register_importer"]
+__all__ = ["IMPORTERS", "ImportReport"]

@@ -12,30 +12,11 @@ from PIL import Image
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.errors import ScanFormatError
 from scans.record import Scan
+from scans.registry import Registry
 from scans.storage import Location
 
 Importer = Callable[..., "ImportReport"]
-IMPORTERS: dict[str, Importer] = {}
-
-
-def register_importer(name: str) -> Callable[[Importer], Importer]:
-    """Decorator adding an importer to the registry."""
-
-    def add(fn: Importer) -> Importer:
-        if name in IMPORTERS:
-            raise ValueError(f"importer {name!r} is already registered")
-        IMPORTERS[name] = fn
-        return fn
-
-    return add
-
-
-def get_importer(name: str) -> Importer:
-    """Look an importer up; unknown names list the valid ones."""
-    try:
-        return IMPORTERS[name]
-    except KeyError:
-        raise KeyError(f"unknown import format {name!r}; valid: {', '.join(sorted(IMPORTERS))}") from None
+IMPORTERS: Registry[Importer] = Registry("import format")
 
 
 @dataclass

@@ -11,9 +11,9 @@ from skimage.draw import polygon as fill_polygon
 
 from scans.errors import ScanFormatError
 from scans.importers.base import (
+    IMPORTERS,
     ImportReport,
     read_image,
-    register_importer,
     to_pseudo,
     write_archive,
 )
@@ -142,7 +142,7 @@ def _scans(src: str, annotations: str | None, anomaly_categories: set[str],
             yield err
 
 
-@register_importer("coco")
+@IMPORTERS.register("coco")
 def import_coco(src: str, out: str, annotations: str | None = None,
                 anomaly_categories: tuple[str, ...] = (), split: str = "") -> ImportReport:
     """Convert a folder of pseudo-colour images (and a COCO JSON of instance masks) to an archive.

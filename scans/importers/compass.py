@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 from scans.errors import ScanFormatError
 from scans.importers.base import (
+    IMPORTERS,
     ImportReport,
     read_image,
-    register_importer,
     to_pseudo,
     to_transmission,
     write_archive,
@@ -77,7 +77,7 @@ def _scans(src: str, split: str) -> Iterator[Scan | ScanFormatError]:
             yield err
 
 
-@register_importer("compass")
+@IMPORTERS.register("compass")
 def import_compass(src: str, out: str, split: str = "") -> ImportReport:
     """Convert a COMPASS-XP style folder at ``src`` into an archive at ``out``.
 

@@ -8,29 +8,10 @@ import numpy as np
 
 from scans.phantoms.design import ItemDesign
 from scans.phantoms.shapes import Cylinder, Disc, Polygon, Shell, Slab, Wire, helix, zigzag
+from scans.registry import Registry
 
 ItemBuilder = Callable[[np.random.Generator], ItemDesign]
-ITEMS: dict[str, ItemBuilder] = {}
-
-
-def register_item(name: str) -> Callable[[ItemBuilder], ItemBuilder]:
-    """Decorator adding an item builder to the registry under ``name``."""
-
-    def add(builder: ItemBuilder) -> ItemBuilder:
-        if name in ITEMS:
-            raise ValueError(f"item {name!r} is already registered")
-        ITEMS[name] = builder
-        return builder
-
-    return add
-
-
-def get_item_builder(name: str) -> ItemBuilder:
-    """Look an item builder up; unknown names list the valid ones."""
-    try:
-        return ITEMS[name]
-    except KeyError:
-        raise KeyError(f"unknown item {name!r}; valid: {', '.join(sorted(ITEMS))}") from None
+ITEMS: Registry[ItemBuilder] = Registry("item")
 
 
 def _board(d: ItemDesign, rng, cx, cy, w, h, chips: int, thickness=0.16) -> None:
@@ -61,7 +42,7 @@ def _cable(d: ItemDesign, rng, x, y, direction: float, length: float) -> None:
     d.add("cable_core", "copper", Wire(x, y, 0.0, pts_t, 0.18), labelled=False)
 
 
-@register_item("laptop")
+@ITEMS.register("laptop")
 def laptop(rng: np.random.Generator) -> ItemDesign:
     """Closed laptop: casing, display, keyboard, mainboard, heat sink, fan, battery, screws."""
     w, h = rng.uniform(30, 36), rng.uniform(21, 25)
@@ -99,7 +80,7 @@ def laptop(rng: np.random.Generator) -> ItemDesign:
     return d
 
 
-@register_item("mobile")
+@ITEMS.register("mobile")
 def mobile(rng: np.random.Generator) -> ItemDesign:
     """Mobile phone: frame, display and back glass, pouch battery, logic board, camera."""
     w, h = rng.uniform(6.8, 8.0), rng.uniform(14.0, 16.5)
@@ -119,7 +100,7 @@ def mobile(rng: np.random.Generator) -> ItemDesign:
     return d
 
 
-@register_item("hairdryer")
+@ITEMS.register("hairdryer")
 def hairdryer(rng: np.random.Generator) -> ItemDesign:
     """Hairdryer: barrel with motor, fan and NiCr heating coil, handle with switch, cable."""
     length, diameter = rng.uniform(18, 24), rng.uniform(6.5, 8.5)
@@ -147,7 +128,7 @@ def hairdryer(rng: np.random.Generator) -> ItemDesign:
     return d
 
 
-@register_item("iron")
+@ITEMS.register("iron")
 def iron(rng: np.random.Generator) -> ItemDesign:
     """Steam iron: Al soleplate with embedded heating tube, water tank, thermostat, handle."""
     length, width = rng.uniform(24, 29), rng.uniform(10.5, 12.5)
@@ -176,7 +157,7 @@ def iron(rng: np.random.Generator) -> ItemDesign:
     return d
 
 
-@register_item("toaster")
+@ITEMS.register("toaster")
 def toaster(rng: np.random.Generator) -> ItemDesign:
     """Toaster seen from above: steel shell, two slots with NiCr heating wire on mica."""
     length, width = rng.uniform(26, 32), rng.uniform(15, 19)

@@ -9,7 +9,7 @@ import numpy as np
 
 from scans.phantoms.anomalies import add_anomaly
 from scans.phantoms.design import ItemDesign, Part
-from scans.phantoms.items import ITEMS, get_item_builder
+from scans.phantoms.items import ITEMS
 from scans.phantoms.shapes import Cylinder, Ellipsoid, Shell, Slab
 from scans.physics.forward import all_materials
 from scans.physics.materials import get_material, material_index
@@ -152,7 +152,7 @@ def compose_scene(
     pitch = fov_cm / max(height, width)
     classes = tuple(sorted(ITEMS)) if item_classes is None else item_classes
     for name in classes:
-        get_item_builder(name)  # unknown names fail here, listing the valid ones
+        ITEMS[name]  # unknown names fail here, listing the valid ones
     raster = Rasteriser(height, width, pitch)
     centre = Placement(ItemDesign("tray", 0, 0), width / 2, height / 2, 0.0)
     for part in _clutter(rng, width * pitch, height * pitch):

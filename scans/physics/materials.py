@@ -9,6 +9,8 @@ from functools import cache
 import numpy as np
 import xraydb
 
+from scans.registry import Registry
+
 # Exponent of the power-law effective atomic number (Spiers); 2.94 is the customary value.
 ZEFF_EXPONENT = 2.94
 
@@ -59,31 +61,25 @@ class Material:
         )
 
 
-MATERIALS: dict[str, Material] = {}
+MATERIALS: Registry[Material] = Registry("material")
 
 
 def register_material(
     name: str, composition: Mapping[str, float] | str, density: float, description: str = ""
 ) -> Material:
     """Add a material to the registry; a name can be registered once."""
-    if name in MATERIALS:
-        raise ValueError(f"material {name!r} is already registered")
     if isinstance(composition, str):
         composition = {composition: 1.0}
     total = sum(composition.values())
     if total <= 0:
         raise ValueError(f"material {name!r}: mass fractions must sum to a positive number")
     parts = tuple((formula, fraction / total) for formula, fraction in composition.items())
-    MATERIALS[name] = Material(name, parts, float(density), description)
-    return MATERIALS[name]
+    return MATERIALS.add(name, Material(name, parts, float(density), description))
 
 
 def get_material(name: str) -> Material:
     """Look a material up by name; unknown names list the valid ones."""
-    try:
-        return MATERIALS[name]
-    except KeyError:
-        raise KeyError(f"unknown material {name!r}; valid: {', '.join(sorted(MATERIALS))}") from None
+    return MATERIALS[name]
 
 
 @cache

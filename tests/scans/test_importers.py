@@ -10,7 +10,7 @@ from PIL import Image
 
 from scans.archive import Archive
 from scans.errors import ScanFormatError
-from scans.importers import get_importer
+from scans.importers import IMPORTERS
 from scans.importers.coco import decode_segmentation, rle_counts_from_string
 from scans.modalities import build_input
 
@@ -36,7 +36,7 @@ def _compass_folder(root):
 
 def test_compass_folder_imports_with_raw_channels_and_labels(tmp_path):
     src = _compass_folder(tmp_path / "compass")
-    report = get_importer("compass")(str(src), str(tmp_path / "out"), split="test")
+    report = IMPORTERS["compass"](str(src), str(tmp_path / "out"), split="test")
     assert report.written == 2
     assert [s["file"].rsplit("/", 2)[-2:] for s in report.skipped] == [["High", "0003.png"]]
     assert "no Low/ image" in report.skipped[0]["error"]
@@ -55,7 +55,7 @@ def test_compass_folder_imports_with_raw_channels_and_labels(tmp_path):
 
 def test_compass_folder_without_images_is_a_clear_error(tmp_path):
     with pytest.raises(ScanFormatError, match="no High/ or Colour/ images"):
-        get_importer("compass")(str(tmp_path), str(tmp_path / "out"))
+        IMPORTERS["compass"](str(tmp_path), str(tmp_path / "out"))
 
 
 def _encode_rle_string(counts: list[int]) -> str:
@@ -111,7 +111,7 @@ def test_coco_folder_imports_items_and_anomalies(tmp_path):
         ],
     }
     (src / "labels.json").write_text(json.dumps(coco))
-    report = get_importer("coco")(str(src), str(tmp_path / "out"), anomaly_categories=("knife",))
+    report = IMPORTERS["coco"](str(src), str(tmp_path / "out"), anomaly_categories=("knife",))
     assert report.written == 2 and len(report.skipped) == 1
     assert report.skipped[0]["file"].endswith("c.png")
     archive = Archive(str(tmp_path / "out"))
