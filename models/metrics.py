@@ -1,0 +1,133 @@
+"""Anomaly metrics (anomaly = positive): A, P, F1, TP%, FP%, AUROC at segment, object, scan level."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+LEVELS = ("segment", "object", "scan")
+
+
+def _ratio(numerator: float, denominator: float, scale: float = 1.0) -> float | None:
+    """numerator / denominator, or None when undefined (never NaN)."""
+    return None if denominator == 0 else scale * numerator / denominator
+
+
+@dataclass(frozen=True)
+class BinaryMetrics:
+    """Counts and rates of one level; undefined rates are None."""
+
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    accuracy: float | None
+    precision: float | None
+    f1: float | None
+    tp_pct: float | None  # 100·TP/(TP+FN): recall of anomalies
+    fp_pct: float | None  # 100·FP/(FP+TN): false-alarm rate on benign
+    auroc: float | None
+
+    def as_dict(self, prefix: str = "") -> dict[str, float | int | None]:
+        """Flat dict, keys optionally prefixed (e.g. 'object_f1')."""
+        return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann–Whitney, ties count half); None with one class only."""
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(scores.size, dtype=np.float64)
+    sorted_scores = scores[order]
+    # average ranks over ties
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], scores.size]
+    for start, end in zip(starts, ends, strict=True):
+        ranks[order[start:end]] = (start + end + 1) / 2.0
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> BinaryMetrics:
+    """Metrics of predicting anomaly where score >= threshold."""
+    labels = np.asarray(labels, dtype=bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in length")
+    predicted = scores >= threshold
+    tp = int((predicted & labels).sum())
+    fp = int((predicted & ~labels).sum())
+    tn = int((~predicted & ~labels).sum())
+    fn = int((~predicted & labels).sum())
+    precision = _ratio(tp, tp + fp)
+    recall = _ratio(tp, tp + fn)
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = _ratio(2 * precision * recall, precision + recall) if precision + recall else 0.0
+    return BinaryMetrics(
+        tp=tp, fp=fp, tn=tn, fn=fn,
+        accuracy=_ratio(tp + tn, labels.size),
+        precision=precision,
+        f1=f1,
+        tp_pct=_ratio(tp, tp + fn, 100.0),
+        fp_pct=_ratio(fp, fp + tn, 100.0),
+        auroc=auroc(labels, scores),
+    )
+
+
+def threshold_for_fp_pct(labels: np.ndarray, scores: np.ndarray, max_fp_pct: float) -> float:
+    """The lowest threshold whose FP% on these (validation) samples is at most ``max_fp_pct``.
+
+    Only benign samples set it, so validation data without any anomaly gives a threshold that
+    flags at most ``max_fp_pct`` % of them, never everything.
+    """
+    if not 0.0 <= max_fp_pct <= 100.0:
+        raise ValueError(f"max_fp_pct must lie in [0, 100], got {max_fp_pct}")
+    benign = np.sort(np.asarray(scores, dtype=np.float64)[~np.asarray(labels, dtype=bool)])[::-1]
+    if benign.size == 0:
+        raise ValueError("no benign samples: the FP% of a threshold cannot be measured")
+    allowed = int(np.floor(max_fp_pct / 100.0 * benign.size + 1e-9))
+    if allowed >= benign.size:
+        return float(benign[-1])
+    # Just above the (allowed+1)-th highest benign score: at most `allowed` benign flagged.
+    return float(np.nextafter(benign[allowed], np.inf))
+
+
+def group_max(scores: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Max score per group id in [0, n_groups); groups with no member score 0."""
+    out = np.zeros(n_groups, dtype=np.float64)
+    groups = np.asarray(groups, dtype=np.int64)
+    valid = (groups >= 0) & (groups < n_groups)
+    np.maximum.at(out, groups[valid], np.asarray(scores, dtype=np.float64)[valid])
+    return out
+
+
+def level_metrics(
+    segment_scores: np.ndarray,
+    segment_labels: np.ndarray,
+    segment_object: np.ndarray,
+    object_labels: np.ndarray,
+    object_scan: np.ndarray,
+    threshold: float = 0.5,
+) -> dict[str, BinaryMetrics]:
+    """Metrics at the three levels.
+
+    ``segment_object`` gives each segment's object index (−1: outside every object),
+    ``object_scan`` each object's scan index. An object's score is the max over its segments, a
+    scan's the max over its objects; scan labels are "any object anomalous".
+    """
+    object_labels = np.asarray(object_labels, dtype=bool)
+    object_scan = np.asarray(object_scan, dtype=np.int64)
+    object_scores = group_max(segment_scores, segment_object, object_labels.size)
+    n_scans = int(object_scan.max()) + 1 if object_scan.size else 0
+    scan_scores = group_max(object_scores, object_scan, n_scans)
+    scan_labels = group_max(object_labels.astype(np.float64), object_scan, n_scans) > 0
+    return {
+        "segment": binary_metrics(segment_labels, segment_scores, threshold),
+        "object": binary_metrics(object_labels, object_scores, threshold),
+        "scan": binary_metrics(scan_labels, scan_scores, threshold),
+    }
