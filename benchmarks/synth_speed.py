@@ -20,7 +20,8 @@ from scans.phantoms.scene import compose_scene
 from scans.physics import DetectorNoise, effective_z, render_pseudo_colour, transmissions
 from scans.physics.forward import all_materials, attenuation_matrix
 from scans.physics.spectrum import ScannerModel, detector_response
-from scans.synth import SynthConfig, png_bytes, synth_scan
+from scans.preview import png_bytes
+from scans.synth import SynthConfig, synth_scan
 
 
 def reference_transmissions(areal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

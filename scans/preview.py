@@ -5,12 +5,20 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from PIL import Image
 
 from scans.archive import Archive
 from scans.modalities import ZEFF_SCALE, scan_pseudo, scan_zeff
 from scans.record import Scan
 
 PANELS = ("pseudo-colour + anomalies", "high", "low", "Z_eff")
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """PNG encoding of a uint8 image (deterministic: no timestamps)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from scans.archive import finish_archive, prepare_archive, write_scan
@@ -19,6 +17,7 @@ from scans.physics.colour import render_pseudo_colour
 from scans.physics.detector import DetectorNoise
 from scans.physics.forward import transmissions
 from scans.physics.spectrum import ScannerModel
+from scans.preview import png_bytes
 from scans.record import Scan
 from scans.storage import Location
 
@@ -95,13 +94,6 @@ def synth_scan(config: SynthConfig, index: int) -> Scan:
         source=f"{GENERATOR}:seed={config.seed}",
         meta={"anomaly_kinds": scene.anomaly_kinds},
     )
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """PNG encoding of a uint8 image (deterministic: no timestamps)."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def _write_one(args: tuple[SynthConfig, Location, int]) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -11,6 +10,7 @@ from PIL import Image
 
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.errors import ScanFormatError
+from scans.preview import png_bytes
 from scans.record import Scan
 from scans.registry import Registry
 from scans.storage import Location
@@ -59,13 +59,6 @@ def to_pseudo(image: np.ndarray, path: str) -> np.ndarray:
     return image
 
 
-def png_of(rgb: np.ndarray) -> bytes:
-    """PNG bytes of an RGB image."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def write_archive(out: str, scans: Iterable[Scan | ScanFormatError], info: dict) -> ImportReport:
     """Write every scan to a new archive; errors are skipped and listed in archive.json."""
     root: Location = prepare_archive(out)
@@ -76,7 +69,7 @@ def write_archive(out: str, scans: Iterable[Scan | ScanFormatError], info: dict)
             report.skipped.append({"file": item.file, "error": item.rule})
             continue
         try:
-            preview = png_of(item.pseudo) if item.pseudo is not None else None
+            preview = png_bytes(item.pseudo) if item.pseudo is not None else None
             rows.append(write_scan(root, item, preview))
         except ScanFormatError as err:
             report.skipped.append({"file": err.file, "error": err.rule})
