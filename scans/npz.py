@@ -49,6 +49,6 @@ def decode_npz(data: bytes, file: str) -> dict[str, np.ndarray]:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
         raise ScanFormatError(file, f"not a readable .npz archive ({type(err).__name__}: {err})") from None
-    if not isinstance(arrays, dict) or not keys:
+    if not keys:
         raise ScanFormatError(file, "the .npz archive holds no arrays")
     return arrays

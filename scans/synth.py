@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from multiprocessing import get_context
 
 import numpy as np
@@ -60,15 +61,21 @@ def scan_id(index: int) -> str:
     return f"scan_{index:06d}"
 
 
+@cache
+def _splits(seed: int, n: int, split: float, val: float) -> tuple[str, ...]:
+    """Every scan's split, computed once per archive config."""
+    order = np.random.default_rng([seed, 0x5117]).permutation(n)
+    n_train, n_val = round(split * n), round(val * n)
+    by_rank = ["val"] * n_val + ["train"] * (n_train - n_val) + ["test"] * (n - n_train)
+    out = [""] * n
+    for rank, index in enumerate(order):
+        out[index] = by_rank[rank]
+    return tuple(out)
+
+
 def split_of(config: SynthConfig, index: int) -> str:
     """Split of scan ``index``: exact fractions, from a permutation seeded by the config."""
-    order = np.random.default_rng([config.seed, 0x5117]).permutation(config.n)
-    rank = int(np.flatnonzero(order == index)[0])
-    n_train = round(config.split * config.n)
-    n_val = round(config.val * config.n)
-    if rank < n_val:
-        return "val"
-    return "train" if rank < n_train else "test"
+    return _splits(config.seed, config.n, config.split, config.val)[index]
 
 
 def synth_scan(config: SynthConfig, index: int) -> Scan:
