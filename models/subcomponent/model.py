@@ -1,0 +1,103 @@
+"""Joint sub-component model: SSN superpixels, each classified {benign, anomaly} by a backbone."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.backbones import build_backbone
+from models.segments import Segments, segments_of
+from models.ssn import SSN, connected_labels
+from models.ssn.losses import reconstruction_target
+from models.ssn.slic import Association
+from models.subcomponent.modes import CLASSIFY_MODES
+from scans.modalities import modality_channels
+
+ANOMALY = 1  # class index of the positive class; 0 is benign
+
+
+@dataclass
+class SubcomponentOutput:
+    """Superpixels of a batch and their logits (S, 2)."""
+
+    assoc: Association
+    segments: Segments
+    logits: torch.Tensor
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """(S,) anomaly probability of every superpixel."""
+        return torch.softmax(self.logits.float(), 1)[:, ANOMALY]
+
+
+@dataclass(frozen=True)
+class JointLoss:
+    """``total = ssn + classification`` and the SSN's own parts."""
+
+    total: torch.Tensor
+    classification: torch.Tensor
+    ssn: torch.Tensor
+    reconstruction: torch.Tensor
+    compactness: torch.Tensor
+
+
+def superpixel_targets(segments: Segments, anomaly: torch.Tensor, fraction: float) -> torch.Tensor:
+    """(S,) long: 1 where more than ``fraction`` of a superpixel's pixels are anomaly pixels."""
+    return (segments.fraction(anomaly > 0) > fraction).long()
+
+
+def balanced_class_weights(targets: torch.Tensor, num_classes: int = 2) -> torch.Tensor:
+    """n / (classes · n_c) for the classes present, so each class weighs the same in the loss."""
+    counts = torch.bincount(targets, minlength=num_classes).float()
+    weights = targets.numel() / (num_classes * counts.clamp_min(1))
+    return torch.where(counts > 0, weights, torch.zeros_like(weights))
+
+
+class SubcomponentModel(nn.Module):
+    """SSN over-segmentation, then a {benign, anomaly} probability per superpixel.
+
+    ``mode`` is a CLASSIFY_MODES name: ``crop`` classifies each superpixel's masked crop of
+    ``crop_size``² (the paper's), ``pool`` averages one backbone pass inside each superpixel.
+    A superpixel is a positive training example when more than ``anomaly_fraction`` of it is
+    anomaly pixels; ``class_balance`` weights the two classes equally in the loss.
+    """
+
+    def __init__(self, *, modality: str = "pseudo", backbone: str = "resnet18", mode: str = "pool",
+                 ssn_feature: str = "pixel", n_superpixels: int = 100, compactness: float = 1e-4,
+                 crop_size: int = 64, crop_batch: int = 256, anomaly_fraction: float = 0.5,
+                 class_balance: bool = True, weights: str | os.PathLike | None = None,
+                 train_iters: int = 5, test_iters: int = 10):
+        super().__init__()
+        self.classify = CLASSIFY_MODES[mode]
+        if not 8 <= crop_size <= 512:
+            raise ValueError(f"crop_size must be in 8..512 (the paper uses 64–224), got {crop_size}")
+        if not 0.0 <= anomaly_fraction < 1.0:
+            raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction}")
+        channels = modality_channels(modality)
+        self.modality, self.mode = modality, mode
+        self.crop_size, self.crop_batch = crop_size, crop_batch
+        self.anomaly_fraction, self.class_balance = anomaly_fraction, class_balance
+        self.ssn = SSN(in_channels=channels, feature=ssn_feature, n_superpixels=n_superpixels,
+                       compactness=compactness, train_iters=train_iters, test_iters=test_iters,
+                       modality=modality)
+        self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
+
+    def forward(self, images: torch.Tensor) -> SubcomponentOutput:
+        """Superpixels (connected, small ones merged) and their logits for a (B, C, H, W) batch."""
+        assoc = self.ssn(images)
+        segments = segments_of(connected_labels(assoc))
+        logits = self.classify(self.backbone, images, segments, self.crop_size, self.crop_batch)
+        return SubcomponentOutput(assoc, segments, logits)
+
+    def loss(self, out: SubcomponentOutput, parts: torch.Tensor, anomaly: torch.Tensor) -> JointLoss:
+        """SSN loss against parts (anomalies kept apart) plus weighted superpixel cross-entropy."""
+        ssn = self.ssn.loss(out.assoc, reconstruction_target(parts, anomaly))
+        targets = superpixel_targets(out.segments, anomaly, self.anomaly_fraction)
+        weight = balanced_class_weights(targets) if self.class_balance else None
+        classification = F.cross_entropy(out.logits.float(), targets, weight=weight)
+        return JointLoss(ssn.total + classification, classification, ssn.total, ssn.reconstruction,
+                         ssn.compactness)
