@@ -91,7 +91,7 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], path: str, nam
                          f"{' '.join(s.strip() for s in first)}") from None
 
 
-def _adapt_first_conv(features: nn.Module, in_channels: int) -> None:
+def adapt_first_conv(features: nn.Module, in_channels: int) -> None:
     """Rebuild the first convolution for ``in_channels``; pretrained filters are averaged (1
     channel) or repeated and rescaled (more than 3), so activations keep their scale."""
     for parent in features.modules():
@@ -132,7 +132,7 @@ def build_backbone(name: str, *, in_channels: int = 3, num_classes: int = 2,
     if state is not None and not own_format:
         _load_into(model, state, os.fspath(weights), name)
     features = spec.features(model)
-    _adapt_first_conv(features, in_channels)
+    adapt_first_conv(features, in_channels)
     backbone = Backbone(features, spec.feature_dim, num_classes)
     if own_format:
         _load_into(backbone, state, os.fspath(weights), name)
