@@ -49,9 +49,8 @@ def enforce_connectivity(labels: np.ndarray, min_size: int) -> np.ndarray:
             if np.array_equal(grand, parent):
                 break
             parent = grand
-        components = parent[components]
-        _, components = np.unique(components, return_inverse=True)
-        components = components.reshape(labels.shape)
+        roots = parent == np.arange(n)
+        components = (np.cumsum(roots) - 1)[parent][components]  # renumber the roots 0..M−1
     return components
 
 

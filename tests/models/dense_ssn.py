@@ -36,7 +36,9 @@ def dense_slic(features: torch.Tensor, grid: Grid, n_iters: int):
     centres = torch.einsum("nk,bnc->bkc", one_hot, f) / one_hot.sum(0)[None, :, None]
     mask = allowed(grid, f.device)
     for _ in range(n_iters):
-        dist = ((f[:, :, None, :] - centres[:, None, :, :]) ** 2).sum(-1)  # (B, N, K)
+        # ‖f − c‖² expanded, so the largest tensor is (B, N, K), not (B, N, K, C)
+        dist = (f * f).sum(-1, keepdim=True) + (centres * centres).sum(-1)[:, None, :] \
+            - 2 * torch.einsum("bnc,bkc->bnk", f, centres)
         soft = torch.softmax((-dist).masked_fill(~mask, float("-inf")), dim=2)
         mass = soft.sum(1)  # (B, K)
         centres = torch.einsum("bnk,bnc->bkc", soft, f) / mass.clamp_min(MIN_MASS)[..., None]
