@@ -23,6 +23,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/synth_speed.py
 	$(PY) benchmarks/archive_read.py
+	$(PY) -m benchmarks.ssn_speed
+	$(PY) -m benchmarks.ssn_memory
+	$(PY) -m benchmarks.subcomponent_speed
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -12,6 +12,7 @@ from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
 
 from models.backbones import adapt_first_conv, build_backbone, load_state_dict
 from models.crops import masked_crops
+from models.inputs import check_channels
 from models.maskrcnn.targets import detection_targets, instance_map
 from models.segments import Segments, instances_as_segments
 from models.subcomponent.model import ANOMALY, balanced_class_weights
@@ -82,12 +83,13 @@ class ObjectModel(nn.Module):
         self.score_threshold, self.mask_threshold = score_threshold, mask_threshold
         self.detector = build_detector(modality=modality, min_size=min_size, max_size=max_size,
                                        weights=detector_weights)
-        channels = len(modality_stats(modality)[0])
-        self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
+        self.channels = len(modality_stats(modality)[0])
+        self.backbone = build_backbone(backbone, in_channels=self.channels, num_classes=2, weights=weights)
 
     def classify(self, images: torch.Tensor, objects: torch.Tensor,
                  detection_scores: torch.Tensor | None = None) -> ObjectOutput:
         """Logits of every item of (B, H, W) instance maps."""
+        check_channels(images, self.channels, self.modality)
         segments, ids = instances_as_segments(objects)
         scored = ids > 0
         if not bool(scored.any()):
@@ -99,6 +101,7 @@ class ObjectModel(nn.Module):
              object_anomalous: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Detector losses on the ground-truth items plus the classifier's weighted cross-entropy on
         their crops; ``total`` sums them. Call in train mode."""
+        check_channels(images, self.channels, self.modality)
         targets = [detection_targets(one) for one in objects]
         losses = dict(self.detector(list(images), targets))
         out = self.classify(images, objects)
@@ -114,6 +117,7 @@ class ObjectModel(nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> ObjectOutput:
         """Detect items (scores ≥ score_threshold) and classify each one's masked crop."""
+        check_channels(images, self.channels, self.modality)
         detections = self.detector(list(images))
         maps, kept_scores = [], []
         for det in detections:

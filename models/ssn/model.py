@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.inputs import check_channels
 from models.ssn.connectivity import enforce_connectivity, min_region_size
 from models.ssn.features import build_features
 from models.ssn.losses import compactness_loss, reconstruction_loss
@@ -51,13 +52,6 @@ class SSN(nn.Module):
     def grid(self, height: int, width: int) -> Grid:
         return make_grid(height, width, self.n_superpixels)
 
-    def check_input(self, image: torch.Tensor) -> None:
-        """Refuse images that are not (B, in_channels, H, W), naming the modality."""
-        if image.ndim != 4 or image.shape[1] != self.in_channels:
-            what = f"modality {self.modality!r}" if self.modality else "this model"
-            raise ValueError(f"input of shape {tuple(image.shape)}: {what} expects "
-                             f"(B, {self.in_channels}, H, W), {self.in_channels} channel(s)")
-
     def scaled_input(self, image: torch.Tensor, grid: Grid) -> torch.Tensor:
         """(B, 2 + c, H, W): scaled y, scaled x, scaled channels."""
         b, _, h, w = image.shape
@@ -68,7 +62,7 @@ class SSN(nn.Module):
 
     def forward(self, image: torch.Tensor, n_iters: int | None = None) -> Association:
         """Soft association of every pixel; ``n_iters`` defaults to train/test iterations by mode."""
-        self.check_input(image)
+        check_channels(image, self.in_channels, self.modality)
         grid = self.grid(*image.shape[-2:])
         features = self.features(self.scaled_input(image, grid))
         iters = n_iters or (self.train_iters if self.training else self.test_iters)

@@ -7,8 +7,10 @@ import torch
 from torchvision import models as tvm
 
 from models.backbones import BACKBONES, build_backbone
+from scans.modalities import MODALITIES, modality_channels
 
-CHANNELS = (1, 3, 6)
+# every channel count a modality gives, plus a combination (pseudo+hlz: 6)
+CHANNELS = sorted({modality_channels(name) for name in MODALITIES} | {modality_channels("pseudo+hlz")})
 
 
 @pytest.mark.parametrize("name", list(BACKBONES))

@@ -69,6 +69,8 @@ def test_trains_a_step_and_predicts(tiny_batch):
     model.score_threshold = 1.01  # nothing passes: every image is background only
     out = model(images)
     assert out.logits.shape == (0, 2) and out.probs.shape == (0,)
+    with pytest.raises(ValueError, match=r"modality 'high' expects \(B, 1, H, W\)"):
+        model(images.repeat(1, 3, 1, 1))
 
 
 def test_detector_weights_come_from_a_file(tmp_path):
