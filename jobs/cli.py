@@ -11,6 +11,9 @@ COMMANDS: dict[str, str] = {
     "synth": "jobs.synth",
     "preview": "jobs.preview",
     "import": "jobs.import_archive",
+    "train": "jobs.train",
+    "study": "jobs.study",
+    "study-report": "jobs.study_report",
 }
 
 

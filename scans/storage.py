@@ -31,6 +31,12 @@ class Location:
         path = self.join(relative) if relative else self.path
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
+    def list_dirs(self, relative: str = "") -> list[str]:
+        """Names of the directories directly under a directory of this location, sorted."""
+        selector = pafs.FileSelector(self.join(relative) if relative else self.path, allow_not_found=True)
+        infos = self.fs.get_file_info(selector)
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
     def makedirs(self, relative: str = "") -> None:
         """Create a directory (and parents) under this location."""
         self.fs.create_dir(self.join(relative) if relative else self.path, recursive=True)

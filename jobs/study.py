@@ -1,0 +1,80 @@
+"""Entry point: a Ray Tune study (`dualscan study`, `python -m jobs.study` under `ray job submit`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from study.config import load_config
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Arguments of the study job; flags override the config file."""
+    parser = argparse.ArgumentParser(
+        "dualscan study", add_help=add_help,
+        description="Run a study (pipeline × backbone × modality × K × λ) with Ray Tune.")
+    parser.add_argument("--config", required=True, help="study YAML (see study/configs/)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted study NAME")
+    parser.add_argument("--name", help="study name (run directory STORAGE/NAME)")
+    parser.add_argument("--storage", help="absolute directory or URI (s3://, gs://) for runs")
+    parser.add_argument("--data", help="archive directory or URI (overrides data.archive)")
+    parser.add_argument("--num-samples", type=int, help="trials to sample (grid: repeats)")
+    parser.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.5")
+    parser.add_argument("--local", action="store_true",
+                        help="start Ray on this machine (its GPU if any, else CPU) instead of joining "
+                             "the cluster of RAY_ADDRESS / `ray job submit`")
+    return parser
+
+
+def overrides_of(args: argparse.Namespace) -> dict:
+    """Dotted config keys set by flags."""
+    flags = {"name": args.name, "storage": args.storage, "data.archive": args.data,
+             "search.num_samples": args.num_samples, "resources.gpu": args.gpus_per_trial}
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+def connect(local: bool) -> None:
+    """Join the running cluster (or start one here with ``local``), quietly; no-op when connected."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(address="local" if local else None, log_to_driver=False,
+             logging_config=ray.LoggingConfig(log_level="WARNING"))
+
+
+def main(args: argparse.Namespace) -> int:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's table, not pages of log lines
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    import torch
+
+    from study.report import export_best, write_results
+    from study.run import build_tuner, run_uri
+
+    overrides = overrides_of(args)
+    if args.local and torch.cuda.is_available() and args.gpus_per_trial is None:
+        overrides["resources.gpu"] = 1.0
+    config = load_config(args.config, overrides)
+    if args.local and config.resources.gpu > 0 and not torch.cuda.is_available():
+        print(f"{args.config}: resources.gpu is {config.resources.gpu} but this machine has no "
+              "CUDA GPU; use --gpus-per-trial 0", file=sys.stderr)
+        return 2
+    connect(args.local)
+    results = build_tuner(config, resume=args.resume).fit()
+    path = run_uri(config)
+    for error in results.errors:
+        print(f"trial failed: {str(error).strip().splitlines()[-1]}", file=sys.stderr)
+    if all(r.metrics is None or "objective" not in r.metrics for r in results):
+        print(f"no trial of {path} reported a result", file=sys.stderr)
+        return 1
+    print(write_results(path))
+    card = export_best(path)
+    trial = card["trial"]
+    print(f"best: {trial['pipeline']} · {trial['backbone']} · {trial['modality']} "
+          f"objective {card['metrics']['objective']:.4f} → {path}/best/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

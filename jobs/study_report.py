@@ -1,0 +1,28 @@
+"""Entry point: rebuild a study's results/ and best/ from its run directory (`dualscan study-report`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from study.report import export_best, write_results
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Arguments of the report job."""
+    parser = argparse.ArgumentParser(
+        "dualscan study-report", add_help=add_help,
+        description="Rebuild a study's tables, plots and best model from STORAGE/NAME.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the study's run directory or URI")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    print(write_results(args.run_dir))
+    card = export_best(args.run_dir)
+    print(f"best: {card['source_checkpoint']} → {args.run_dir}/best/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

@@ -1,0 +1,265 @@
+"""Study configuration: one YAML schema validated with pydantic; errors name the field."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.backbones import BACKBONES
+from models.ssn.features import SSN_FEATURES
+from models.subcomponent.modes import CLASSIFY_MODES
+from scans.modalities import parse_modality
+from study.pipelines import PIPELINES
+
+OPTIMIZERS = ("sgd", "adam")
+LEVELS = ("segment", "object", "scan")
+METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")
+
+
+class ConfigError(ValueError):
+    """A study configuration is invalid; the message names the file and the field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntRange(Strict):
+    """Integers from ``low`` to ``high`` inclusive."""
+
+    low: int = Field(ge=1)
+    high: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class LogRange(Strict):
+    """Positive floats from ``low`` to ``high``, sampled log-uniformly."""
+
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LogRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+def _known(values: list[str], registry, kind: str) -> list[str]:
+    for value in values:
+        if value not in registry:
+            raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry)}")
+    return values
+
+
+Names = Annotated[list[str], Field(min_length=1)]
+
+
+class DataConfig(Strict):
+    """Where the scans come from and how they are split."""
+
+    archive: str
+    image_size: int = Field(default=128, ge=16, le=2048)  # scans are resized to this square size
+    split: Literal["manifest", "random"] = "manifest"  # manifest's train/val/test, or seeded random
+    train_fraction: float = Field(default=0.7, gt=0, lt=1)  # for split: random
+    split_seed: int = 0
+    max_scans: int | None = Field(default=None, ge=2)  # a prefix of the archive, for smoke runs
+    cache: str | None = None  # node-local cache directory; default: the system temp dir
+
+    @field_validator("archive", "cache")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        """Local paths made absolute here: Tune runs trials in other working directories."""
+        if v is None or "://" in v:
+            return v
+        return os.path.abspath(os.path.expanduser(v))
+
+
+class SpaceConfig(Strict):
+    """The search space: lists are choices (a grid enumerates them), ranges are sampled."""
+
+    pipelines: Names = ["ssn"]
+    backbones: Names = ["resnet18"]
+    modalities: Names = ["pseudo"]
+    k: list[int] | IntRange = [100]
+    lam: list[float] | LogRange = [1e-4]
+    ssn_features: Names = ["pixel"]
+    modes: Names = ["pool"]
+    optimizers: Names = ["sgd"]
+    lr: list[float] | LogRange = [2e-4]
+    batch_size: list[int] = [64]
+    epochs: int = Field(default=10, ge=1)
+
+    @field_validator("pipelines")
+    @classmethod
+    def _pipelines(cls, v: list[str]) -> list[str]:
+        return _known(v, PIPELINES, "pipeline")
+
+    @field_validator("backbones")
+    @classmethod
+    def _backbones(cls, v: list[str]) -> list[str]:
+        return _known(v, BACKBONES, "backbone")
+
+    @field_validator("modalities")
+    @classmethod
+    def _modalities(cls, v: list[str]) -> list[str]:
+        for spec in v:
+            parse_modality(spec)
+        return v
+
+    @field_validator("ssn_features")
+    @classmethod
+    def _features(cls, v: list[str]) -> list[str]:
+        return _known(v, SSN_FEATURES, "SSN feature extractor")
+
+    @field_validator("modes")
+    @classmethod
+    def _modes(cls, v: list[str]) -> list[str]:
+        return _known(v, CLASSIFY_MODES, "classification mode")
+
+    @field_validator("optimizers")
+    @classmethod
+    def _optimizers(cls, v: list[str]) -> list[str]:
+        return _known(v, OPTIMIZERS, "optimizer")
+
+    @field_validator("k", "lam", "lr", "batch_size")
+    @classmethod
+    def _not_empty(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("must list at least one value")
+        if isinstance(v, list) and any(x <= 0 for x in v):
+            raise ValueError("values must be positive")
+        return v
+
+
+class ASHAConfig(Strict):
+    max_t: int | None = Field(default=None, ge=1)  # default: space.epochs
+    grace_period: int = Field(default=1, ge=1)
+    reduction_factor: float = Field(default=3, gt=1)
+
+
+class SearchConfig(Strict):
+    algorithm: Literal["grid", "optuna", "random"] = "grid"
+    seed: int = 0
+    num_samples: int = Field(default=1, ge=1)  # grid: repeats of the whole grid
+    max_concurrent: int | None = Field(default=None, ge=1)
+    scheduler: Literal["asha", "none"] = "none"
+    asha: ASHAConfig = ASHAConfig()
+
+
+class ObjectiveConfig(Strict):
+    """What the study optimises: ``LEVEL_METRIC`` (e.g. object_f1); with ``fp_target`` every metric
+    is taken at the threshold that keeps FP% at or below it on the threshold split."""
+
+    metric: str = "object_f1"
+    mode: Literal["max", "min"] = "max"
+    fp_target: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        valid = [f"{level}_{m}" for level in LEVELS for m in METRICS]
+        if v not in valid:
+            raise ValueError(f"unknown metric {v!r}; valid: {', '.join(valid)}")
+        return v
+
+
+class ResourcesConfig(Strict):
+    cpu: float = Field(default=1, gt=0)
+    gpu: float = Field(default=0, ge=0)  # fractional: trials share a GPU
+
+
+class TrainingConfig(Strict):
+    """Settings every trial shares."""
+
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    crop_size: int = Field(default=64, ge=8, le=512)
+    anomaly_fraction: float = Field(default=0.5, ge=0, lt=1)
+    weights: str | None = None  # local state dict for the backbones (never downloaded)
+    seed: int = 0
+    amp: bool = True  # on CUDA only
+    torch_threads: int | None = Field(default=None, ge=1)  # per trial; default: its CPUs
+
+
+class FaultConfig(Strict):
+    """Fault injection for recovery tests: the trial crashes once after ``epoch`` epochs."""
+
+    marker: str
+    epoch: int = Field(ge=1)
+
+
+class StudyConfig(Strict):
+    name: str = Field(default="study", pattern=r"^[A-Za-z0-9_.-]+$")
+    storage: str = "~/dualscan-runs"  # absolute path or URI (s3://, gs://)
+    data: DataConfig
+    space: SpaceConfig = SpaceConfig()
+    search: SearchConfig = SearchConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    training: TrainingConfig = TrainingConfig()
+    retries: int = Field(default=1, ge=0)
+    keep_checkpoints: int = Field(default=2, ge=1)
+    fault: FaultConfig | None = None
+
+    @model_validator(mode="after")
+    def _grid_needs_lists(self) -> StudyConfig:
+        if self.search.algorithm == "grid":
+            for field in ("k", "lam", "lr"):
+                if not isinstance(getattr(self.space, field), list):
+                    raise ValueError(f"space.{field}: a grid search needs a list, not a range")
+        return self
+
+    def storage_uri(self) -> str:
+        """``storage`` made absolute (Tune needs an absolute path or a URI)."""
+        if "://" in self.storage:
+            return self.storage
+        return os.path.abspath(os.path.expanduser(self.storage))
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+
+def _field_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("list[", "function-")))
+        lines.append(f"{where or '(top level)'}: {e['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
+def parse_config(data: dict, source: str = "<config>") -> StudyConfig:
+    """A validated StudyConfig from plain data; errors name ``source`` and each bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a study config must be a mapping, got {type(data).__name__}")
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_field_errors(err)}") from None
+
+
+def load_config(path: str, overrides: dict | None = None) -> StudyConfig:
+    """Read YAML (safe_load, never executed), apply dotted ``overrides``, validate."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return parse_config(data, path)

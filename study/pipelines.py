@@ -1,0 +1,120 @@
+"""Pipelines registry: how each pipeline is built, trained on a batch and scored at three levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.maskrcnn import ObjectModel
+from models.scores import object_scores, scan_scores
+from models.segments import Segments
+from models.subcomponent import SubcomponentModel
+from models.subcomponent.model import superpixel_targets
+from scans.registry import Registry
+from study.data import Batch
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration of the search space, plus the settings every trial shares."""
+
+    pipeline: str
+    backbone: str
+    modality: str
+    k: int = 100
+    lam: float = 1e-4
+    ssn_feature: str = "pixel"
+    mode: str = "pool"
+    optimizer: str = "sgd"
+    lr: float = 2e-4
+    batch_size: int = 64
+    epochs: int = 10
+    image_size: int = 128
+    crop_size: int = 64
+    anomaly_fraction: float = 0.5
+    weights: str | None = None
+
+
+@dataclass
+class LevelScores:
+    """Scores and labels at segment, object and scan level, accumulated over batches."""
+
+    parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = field(
+        default_factory=lambda: {level: ([], []) for level in ("segment", "object", "scan")})
+
+    def add(self, level: str, labels: torch.Tensor, scores: torch.Tensor) -> None:
+        self.parts[level][0].append(labels.detach().cpu().numpy().astype(bool))
+        self.parts[level][1].append(scores.detach().float().cpu().numpy())
+
+    def arrays(self, level: str) -> tuple[np.ndarray, np.ndarray]:
+        labels, scores = self.parts[level]
+        return (np.concatenate(labels) if labels else np.zeros(0, bool),
+                np.concatenate(scores) if scores else np.zeros(0, np.float32))
+
+
+def _majority_item(segments: Segments, objects: torch.Tensor, n_objects: list[int]) -> torch.Tensor:
+    """(S,) global item index (over the batch) most of each segment lies in, −1 for background."""
+    offsets = torch.tensor([0, *n_objects], device=objects.device).cumsum(0)[:-1]
+    glob = torch.where(objects > 0, objects.long() - 1 + offsets.view(-1, 1, 1), -1)
+    width = int(sum(n_objects)) + 1
+    pairs = segments.labels.reshape(-1) * width + glob.reshape(-1) + 1
+    overlap = torch.bincount(pairs, minlength=segments.n * width).view(segments.n, width)
+    return overlap.argmax(1) - 1
+
+
+def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segments: Segments,
+                          batch: Batch) -> None:
+    flags = batch.anomalous_flags()
+    per_item = object_scores(all_scores, segments, batch.objects, batch.n_objects)
+    for item_scores, item_flags in zip(per_item, flags, strict=True):
+        present = ~torch.isnan(item_scores)  # an item resized away has no pixel left
+        scores.add("object", item_flags[present], item_scores[present])
+    scores.add("scan", torch.stack([f.any() for f in flags]), scan_scores(all_scores, segments))
+
+
+class SSNPipeline:
+    """The sub-component pipeline: SSN superpixels classified by a backbone."""
+
+    def build(self, trial: Trial) -> nn.Module:
+        return SubcomponentModel(modality=trial.modality, backbone=trial.backbone, mode=trial.mode,
+                                 ssn_feature=trial.ssn_feature, n_superpixels=trial.k,
+                                 compactness=trial.lam, crop_size=trial.crop_size,
+                                 anomaly_fraction=trial.anomaly_fraction, weights=trial.weights)
+
+    def loss(self, model: SubcomponentModel, batch: Batch) -> torch.Tensor:
+        return model.loss(model(batch.images), batch.parts, batch.anomaly).total
+
+    def score(self, model: SubcomponentModel, batch: Batch, scores: LevelScores) -> None:
+        out = model(batch.images)
+        probs = out.probs
+        scores.add("segment", superpixel_targets(out.segments, batch.anomaly, model.anomaly_fraction), probs)
+        _item_and_scan_levels(scores, probs, out.segments, batch)
+
+
+class MaskRCNNPipeline:
+    """The object-level baseline: Mask R-CNN items classified by a backbone."""
+
+    def build(self, trial: Trial) -> nn.Module:
+        return ObjectModel(modality=trial.modality, backbone=trial.backbone, crop_size=trial.crop_size,
+                           min_size=trial.image_size, max_size=trial.image_size, weights=trial.weights)
+
+    def loss(self, model: ObjectModel, batch: Batch) -> torch.Tensor:
+        return model.loss(batch.images, batch.objects, batch.anomalous_flags())["total"]
+
+    def score(self, model: ObjectModel, batch: Batch, scores: LevelScores) -> None:
+        out = model(batch.images)
+        all_scores = torch.zeros(out.segments.n, device=batch.images.device)
+        all_scores[out.scored] = out.probs.to(all_scores.device)  # background: no alarm
+        item = _majority_item(out.segments, batch.objects, batch.n_objects)[out.scored]
+        truth = torch.cat(batch.anomalous_flags())
+        labels = torch.where(item >= 0, truth[item.clamp_min(0)] if truth.numel() else item < -1, False)
+        scores.add("segment", labels, out.probs)
+        _item_and_scan_levels(scores, all_scores, out.segments, batch)
+
+
+PIPELINES: Registry[SSNPipeline | MaskRCNNPipeline] = Registry("pipeline")
+PIPELINES.add("ssn", SSNPipeline())
+PIPELINES.add("maskrcnn", MaskRCNNPipeline())

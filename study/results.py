@@ -1,0 +1,46 @@
+"""A finished (or interrupted) study read back from its run directory, without Ray."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from scans.storage import Location
+
+
+@dataclass
+class TrialRecord:
+    """One Tune trial: its directory, its point of the space, every epoch's metrics."""
+
+    directory: str
+    point: dict
+    epochs: list[dict]
+
+    def best_epoch(self, mode: str) -> dict:
+        """The epoch with the best objective (the last one on ties)."""
+        sign = 1 if mode == "max" else -1
+        return max(reversed(self.epochs), key=lambda m: sign * m["objective"])
+
+
+def load_trials(run: Location) -> list[TrialRecord]:
+    """Every trial directory of a run with at least one reported epoch."""
+    trials = []
+    for name in run.list_dirs():
+        if not run.exists(f"{name}/result.json"):
+            continue
+        lines = run.read_bytes(f"{name}/result.json").decode().splitlines()
+        epochs = [json.loads(line) for line in lines if line.strip()]
+        epochs = [e for e in epochs if "objective" in e]
+        if epochs:
+            trials.append(TrialRecord(name, epochs[-1]["config"]["point"], epochs))
+    return trials
+
+
+def checkpoints(run: Location, trial: TrialRecord) -> list[tuple[str, dict]]:
+    """(relative directory, metrics) of the checkpoints a trial kept."""
+    out = []
+    for name in run.list_dirs(trial.directory):
+        relative = f"{trial.directory}/{name}"
+        if name.startswith("checkpoint_") and run.exists(f"{relative}/metrics.json"):
+            out.append((relative, json.loads(run.read_bytes(f"{relative}/metrics.json"))))
+    return out

@@ -1,0 +1,56 @@
+"""Running a study with Ray Tune: the Tuner from a StudyConfig, fresh or restored."""
+
+from __future__ import annotations
+
+import os
+
+from ray import tune
+
+from scans.storage import locate
+from study.config import StudyConfig
+from study.space import param_space, scheduler, search_algorithm
+from study.trainable import trainable
+
+# the Tune table: these metrics and the point's fields, not pages of log lines
+TABLE_PARAMETERS = {f"point/{k}": k for k in ("pipeline", "backbone", "modality", "k", "lam", "lr")}
+
+
+def run_uri(config: StudyConfig) -> str:
+    """STORAGE/NAME, where Tune's trial folders, results/ and best/ go."""
+    return "/".join([config.storage_uri().rstrip("/"), config.name])
+
+
+def _reporter(config: StudyConfig) -> tune.CLIReporter:
+    metrics = {"epoch": "epoch", "objective": "objective"}
+    for name in (config.objective.metric, "object_tp_pct", "object_fp_pct"):
+        metrics.setdefault(name, name.replace("_pct", "%").replace("object_", "obj_"))
+    return tune.CLIReporter(metric_columns=metrics, parameter_columns=TABLE_PARAMETERS,
+                            max_report_frequency=30, sort_by_metric=True)
+
+
+def build_tuner(config: StudyConfig, resume: bool = False) -> tune.Tuner:
+    """A Tuner for the study, or the interrupted one at STORAGE/NAME restored (finished trials kept)."""
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    path = run_uri(config)
+    if resume:
+        if not tune.Tuner.can_restore(path):
+            raise FileNotFoundError(f"--resume: no interrupted study at {path}")
+        return tune.Tuner.restore(path, trainable(config), resume_unfinished=True, resume_errored=True)
+    root = locate(path)
+    root.makedirs()
+    root.write_bytes("study_config.json", config.to_json().encode())
+    return tune.Tuner(
+        trainable(config),
+        param_space=param_space(config),
+        tune_config=tune.TuneConfig(
+            metric="objective", mode=config.objective.mode, search_alg=search_algorithm(config),
+            scheduler=scheduler(config), num_samples=config.search.num_samples,
+            max_concurrent_trials=config.search.max_concurrent, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=config.name, storage_path=config.storage_uri(),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=config.keep_checkpoints, checkpoint_score_attribute="objective",
+                checkpoint_score_order=config.objective.mode),
+            failure_config=tune.FailureConfig(max_failures=config.retries),
+            progress_reporter=_reporter(config), verbose=1),
+    )
