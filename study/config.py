@@ -7,7 +7,15 @@ import os
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from models.backbones import BACKBONES
 from models.ssn.features import SSN_FEATURES
@@ -54,12 +62,10 @@ class LogRange(Strict):
         return self
 
 
-def _known(values: list[str], registry, kind: str) -> list[str]:
-    for value in values:
-        if value not in registry:
-            raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry)}")
-    return values
-
+# space fields whose values must be names in a registry: field → (registry, what it names)
+NAMED_FIELDS = {"pipelines": (PIPELINES, "pipeline"), "backbones": (BACKBONES, "backbone"),
+                "ssn_features": (SSN_FEATURES, "SSN feature extractor"),
+                "modes": (CLASSIFY_MODES, "classification mode"), "optimizers": (OPTIMIZERS, "optimizer")}
 
 Names = Annotated[list[str], Field(min_length=1)]
 
@@ -99,15 +105,14 @@ class SpaceConfig(Strict):
     batch_size: list[int] = [64]
     epochs: int = Field(default=10, ge=1)
 
-    @field_validator("pipelines")
+    @field_validator(*NAMED_FIELDS)
     @classmethod
-    def _pipelines(cls, v: list[str]) -> list[str]:
-        return _known(v, PIPELINES, "pipeline")
-
-    @field_validator("backbones")
-    @classmethod
-    def _backbones(cls, v: list[str]) -> list[str]:
-        return _known(v, BACKBONES, "backbone")
+    def _registered(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        registry, kind = NAMED_FIELDS[info.field_name]
+        for value in v:
+            if value not in registry:
+                raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry)}")
+        return v
 
     @field_validator("modalities")
     @classmethod
@@ -115,21 +120,6 @@ class SpaceConfig(Strict):
         for spec in v:
             parse_modality(spec)
         return v
-
-    @field_validator("ssn_features")
-    @classmethod
-    def _features(cls, v: list[str]) -> list[str]:
-        return _known(v, SSN_FEATURES, "SSN feature extractor")
-
-    @field_validator("modes")
-    @classmethod
-    def _modes(cls, v: list[str]) -> list[str]:
-        return _known(v, CLASSIFY_MODES, "classification mode")
-
-    @field_validator("optimizers")
-    @classmethod
-    def _optimizers(cls, v: list[str]) -> list[str]:
-        return _known(v, OPTIMIZERS, "optimizer")
 
     @field_validator("k", "lam", "lr", "batch_size")
     @classmethod
@@ -233,7 +223,8 @@ def _field_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("list[", "function-")))
-        lines.append(f"{where or '(top level)'}: {e['msg'].removeprefix('Value error, ')}")
+        message = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
     return "; ".join(lines)
 
 

@@ -65,7 +65,8 @@ def markdown(tables: dict[str, pd.DataFrame]) -> str:
                 pick = values.min if title in LOWER_IS_BETTER else values.max
                 best[title] = pick() if len(values) else None
             for _, row in part.iterrows():
-                cells = [_cell(row[t], t, best[t] is not None and row[t] == best[t]) for t in COLUMNS.values()]
+                cells = [_cell(row[t], t, best[t] is not None and row[t] == best[t])
+                         for t in COLUMNS.values()]
                 out.append(f"| {row['modality']} | {row['backbone']} | " + " | ".join(cells) + " |")
             out.append("")
     return "\n".join(out)

@@ -15,3 +15,28 @@ def small_archive(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("archive") / "small"
     synthesise(SMALL, str(out), workers=1, progress=False)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def study_archive(tmp_path_factory) -> str:
+    """A 16-scan archive at 64², half train, half test, for training and study tests."""
+    out = tmp_path_factory.mktemp("archive") / "study"
+    synthesise(SynthConfig(n=16, size=64, seed=7, split=0.5, val=0.0), str(out), workers=1, progress=False)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One Ray instance for the whole test session (2 CPUs, no dashboard), shut down at the end."""
+    import os
+
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_config=ray.LoggingConfig(log_level="WARNING"))
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

@@ -1,0 +1,99 @@
+"""Study config: shipped configs validate, errors name the field and list valid names."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from study.config import ConfigError, load_config, parse_config
+from study.space import grid_points, param_space, scheduler
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "study", "configs")
+
+
+def base(**sections) -> dict:
+    return {"data": {"archive": "/data/archive"}, **sections}
+
+
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(CONFIGS) if f.endswith(".yaml")))
+def test_shipped_configs_validate(name):
+    config = load_config(os.path.join(CONFIGS, name))
+    assert config.name == name.removesuffix(".yaml")
+    assert param_space(config)["point"]
+
+
+def test_paper_grid_is_two_pipelines_three_backbones_five_modalities():
+    config = load_config(os.path.join(CONFIGS, "paper.yaml"))
+    points = grid_points(config.space)
+    assert len(points) == 2 * 3 * 5
+    assert {p["backbone"] for p in points} == {"squeezenet1_1", "vgg16_bn", "resnet50"}
+    assert {p["modality"] for p in points} == {"pseudo", "high", "low", "zeff", "hlz"}
+    assert all(p["optimizer"] == "sgd" and p["lr"] == 2e-4 and p["batch_size"] == 64 for p in points)
+    assert config.training.momentum == 0.9 and config.space.lam == [1e-4]
+
+
+def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
+    config = parse_config(base(space={"pipelines": ["ssn", "maskrcnn"], "k": [50, 100, 200],
+                                      "lam": [1e-4, 1e-3]}))
+    points = grid_points(config.space)
+    assert sum(p["pipeline"] == "ssn" for p in points) == 6
+    assert sum(p["pipeline"] == "maskrcnn" for p in points) == 1
+
+
+@pytest.mark.parametrize(("section", "value", "message"), [
+    ("space", {"backbones": ["resnet99"]}, "unknown backbone 'resnet99'; valid: squeezenet1_1"),
+    ("space", {"pipelines": ["yolo"]}, "space.pipelines: unknown pipeline 'yolo'; valid: ssn, maskrcnn"),
+    ("space", {"modalities": ["xray"]}, "space.modalities: unknown modality 'xray'"),
+    ("space", {"ssn_features": ["sift"]}, "unknown SSN feature extractor 'sift'; valid: pixel"),
+    ("space", {"modes": ["slice"]}, "space.modes: unknown classification mode 'slice'; valid: crop, pool"),
+    ("space", {"k": {"low": 10, "high": 5}}, "space.k"),
+    ("search", {"algorithm": "bayes"}, "search.algorithm: Input should be 'grid', 'optuna' or 'random'"),
+    ("objective", {"metric": "object_f2"}, "objective.metric: unknown metric 'object_f2'"),
+    ("resources", {"gpu": -1}, "resources.gpu"),
+    ("space", {"epochs": 0}, "space.epochs"),
+])
+def test_errors_name_the_field(section, value, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(base(**{section: value}), "study.yaml")
+    assert str(err.value).startswith("study.yaml: ")
+    assert message in str(err.value)
+
+
+def test_unknown_keys_and_grid_ranges_are_refused():
+    with pytest.raises(ConfigError, match=r"space\.backbone: Extra inputs are not permitted"):
+        parse_config(base(space={"backbone": ["tiny"]}))
+    with pytest.raises(ConfigError, match=r"space\.lr: a grid search needs a list"):
+        parse_config(base(space={"lr": {"low": 1e-4, "high": 1e-2}}))
+    with pytest.raises(ConfigError, match=r"data\.archive: Field required"):
+        parse_config({"data": {}})
+
+
+def test_yaml_file_errors_and_overrides(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(str(tmp_path / "missing.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(broken))
+    good = tmp_path / "good.yaml"
+    good.write_text("data:\n  archive: relative/archive\nsearch:\n  algorithm: optuna\n")
+    config = load_config(str(good), {"search.num_samples": 7, "resources.gpu": 0.5, "name": "x"})
+    assert config.search.num_samples == 7 and config.resources.gpu == 0.5 and config.name == "x"
+    assert os.path.isabs(config.data.archive)  # trials run in other working directories
+
+
+def test_python_in_yaml_is_not_executed(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("data: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(evil))
+
+
+def test_scheduler_and_space_follow_the_search_settings():
+    config = parse_config(base(search={"algorithm": "optuna", "scheduler": "asha",
+                                       "asha": {"grace_period": 2}}, space={"epochs": 6}))
+    asha = scheduler(config)
+    assert type(asha).__name__ == "AsyncHyperBandScheduler" and asha._max_t == 6
+    assert set(param_space(config)["point"]) == {"pipeline", "backbone", "modality", "optimizer", "lr",
+                                                 "batch_size", "k", "lam", "ssn_feature", "mode"}
