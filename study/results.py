@@ -10,7 +10,7 @@ from scans.storage import Location
 
 @dataclass
 class TrialRecord:
-    """One Tune trial: its directory, its point of the space, every epoch's metrics."""
+    """One Tune trial: its directory, its point of the space, each epoch's metrics once, in order."""
 
     directory: str
     point: dict
@@ -30,9 +30,11 @@ def load_trials(run: Location) -> list[TrialRecord]:
             continue
         lines = run.read_bytes(f"{name}/result.json").decode().splitlines()
         epochs = [json.loads(line) for line in lines if line.strip()]
-        epochs = [e for e in epochs if "objective" in e]
-        if epochs:
-            trials.append(TrialRecord(name, epochs[-1]["config"]["point"], epochs))
+        # a trial restored from a checkpoint reports the epochs after it again: the last report wins
+        by_epoch = {int(e["epoch"]): e for e in epochs if "objective" in e}
+        if by_epoch:
+            ordered = [by_epoch[k] for k in sorted(by_epoch)]
+            trials.append(TrialRecord(name, ordered[-1]["config"]["point"], ordered))
     return trials
 
 

@@ -45,7 +45,9 @@ def build_tuner(config: StudyConfig, resume: bool = False) -> tune.Tuner:
         tune_config=tune.TuneConfig(
             metric="objective", mode=config.objective.mode, search_alg=search_algorithm(config),
             scheduler=scheduler(config), num_samples=config.search.num_samples,
-            max_concurrent_trials=config.search.max_concurrent, reuse_actors=True),
+            max_concurrent_trials=(config.search.max_concurrent
+                                   if config.search.algorithm == "optuna" else None),
+            reuse_actors=True),
         run_config=tune.RunConfig(
             name=config.name, storage_path=config.storage_uri(),
             checkpoint_config=tune.CheckpointConfig(

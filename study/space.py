@@ -50,10 +50,12 @@ def param_space(config: StudyConfig) -> dict:
 
 
 def search_algorithm(config: StudyConfig) -> Searcher | BasicVariantGenerator:
-    """Optuna TPE (seeded), or Tune's variant generator for grid and random search."""
+    """Optuna TPE (seeded), or Tune's variant generator for grid and random search (which takes
+    the concurrency limit itself: TuneConfig's applies to Searchers only)."""
     if config.search.algorithm == "optuna":
         return OptunaSearch(seed=config.search.seed)
-    return BasicVariantGenerator(random_state=config.search.seed)
+    return BasicVariantGenerator(random_state=config.search.seed,
+                                 max_concurrent=config.search.max_concurrent or 0)
 
 
 def scheduler(config: StudyConfig) -> TrialScheduler:

@@ -1,0 +1,140 @@
+"""Ray Tune studies on one Ray instance: smoke with Optuna + ASHA, retry, resume, tables, best model."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from scans.storage import locate
+from study.config import parse_config
+from study.report import export_best, write_results
+from study.results import load_trials
+from study.run import build_tuner, run_uri
+from study.train import METRIC_NAMES
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def smoke(archive: str, storage, name: str, **changes) -> dict:
+    """The shipped smoke study, on the test archive, stored under ``storage``."""
+    with open(os.path.join(REPO, "study", "configs", "smoke.yaml"), encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    data.update(name=name, storage=str(storage))
+    data["data"].update(archive=archive, image_size=48, max_scans=None, cache=str(storage / "cache"))
+    data["space"]["epochs"] = 2
+    for section, values in changes.items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    return data
+
+
+def read(*parts: str, mode: str = "r"):
+    with open(os.path.join(*parts), mode) as f:
+        return f.read()
+
+
+def trial_epochs(run: str) -> dict[str, list[int]]:
+    return {t.directory: [int(e["epoch"]) for e in t.epochs] for t in load_trials(locate(run))}
+
+
+def reported_epochs(run: str) -> list[list[int]]:
+    """Every epoch each trial reported, in order, repeats included (raw result.json lines)."""
+    out = []
+    for name in sorted(os.listdir(run)):
+        path = os.path.join(run, name, "result.json")
+        if os.path.exists(path):
+            out.append([json.loads(line)["epoch"] for line in read(path).splitlines() if line.strip()])
+    return out
+
+
+def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive, tmp_path):
+    config = parse_config(smoke(study_archive, tmp_path, "smoke"))
+    results = build_tuner(config).fit()
+    assert not results.errors
+    assert len(results) == config.search.num_samples
+    run = run_uri(config)
+    trials = load_trials(locate(run))
+    assert len(trials) == config.search.num_samples
+    for trial in trials:
+        for epoch in trial.epochs:
+            assert set(METRIC_NAMES) <= set(epoch)
+    # results tables match the trials' metrics, and the best model is exported with its card
+    write_results(run)
+    frame = pd.read_parquet(os.path.join(run, "results", "trials.parquet"))
+    table = pd.read_csv(os.path.join(run, "results", "table_object.csv"))
+    for _, row in table.iterrows():
+        trial = next(t for t in trials if t.directory == row["trial"])
+        best = trial.best_epoch("max")
+        for column, metric in (("F1", "object_f1"), ("TP%", "object_tp_pct"), ("FP%", "object_fp_pct")):
+            if math.isnan(best[metric]):
+                assert pd.isna(row[column])
+            else:
+                assert row[column] == pytest.approx(best[metric])
+    assert frame["objective"].max() == pytest.approx(max(t.best_epoch("max")["objective"] for t in trials))
+    for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png"):
+        assert read(run, "results", png, mode="rb")[:4] == b"\x89PNG"
+    assert "### ssn: object level" in read(run, "results", "tables.md")
+    card = export_best(run)
+    assert card["metrics"]["objective"] == pytest.approx(frame["objective"].max())
+    state = torch.load(os.path.join(run, "best", "model.pt"), weights_only=True)
+    assert state and json.loads(read(run, "best", "config.json"))["study"]["name"] == "smoke"
+    assert json.loads(read(run, "study_config.json"))["data"]["image_size"] == 48
+
+
+def test_a_crashing_trial_is_retried_from_its_checkpoint(ray_session, study_archive, tmp_path):
+    marker = tmp_path / "crashed"
+    data = smoke(study_archive, tmp_path, "retry", search={"algorithm": "grid", "scheduler": "none",
+                                                             "num_samples": 1},
+                 fault={"marker": str(marker), "epoch": 1}, retries=1)
+    data["space"].update(modalities=["pseudo"], k=[40], lam=[1e-4])
+    config = parse_config(data)
+    results = build_tuner(config).fit()
+    assert marker.exists()  # it did crash once
+    assert not results.errors
+    # resumed from the epoch-1 checkpoint: epoch 1 is not trained or reported twice
+    assert reported_epochs(run_uri(config)) == [[1, 2]]
+
+
+def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_archive, tmp_path):
+    data = smoke(study_archive, tmp_path, "resume", search={"algorithm": "grid", "scheduler": "none",
+                                                              "max_concurrent": 1, "num_samples": 1})
+    data["space"].update(modalities=["pseudo", "hlz"], k=[30, 60], lam=[1e-4], epochs=6)  # 4 trials
+    config_path = tmp_path / "resume.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+    config = parse_config(data)
+    run = run_uri(config)
+    env = {**os.environ, "PYTHONPATH": REPO}
+    process = subprocess.Popen([sys.executable, "-m", "jobs.study", "--config", str(config_path), "--local"],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:  # interrupt once the first trial has finished
+            if os.path.isdir(run) and any(len(e) == 6 for e in trial_epochs(run).values()):
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    before = trial_epochs(run)
+    finished = {name for name, epochs in before.items() if epochs == list(range(1, 7))}
+    assert 1 <= len(finished) < 4, before  # interrupted after its first trials
+    build_tuner(config, resume=True).fit()
+    after = trial_epochs(run)
+    assert len(after) == 4  # no duplicate trials
+    assert all(after[name] == before[name] for name in finished)  # finished trials kept as they were
+    assert all(epochs == list(range(1, 7)) for epochs in after.values()), after  # all completed
