@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from study.config import load_config
+from study.config import ConfigError, load_config
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -55,13 +55,22 @@ def main(args: argparse.Namespace) -> int:
     overrides = overrides_of(args)
     if args.local and torch.cuda.is_available() and args.gpus_per_trial is None:
         overrides["resources.gpu"] = 1.0
-    config = load_config(args.config, overrides)
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
     if args.local and config.resources.gpu > 0 and not torch.cuda.is_available():
         print(f"{args.config}: resources.gpu is {config.resources.gpu} but this machine has no "
               "CUDA GPU; use --gpus-per-trial 0", file=sys.stderr)
         return 2
     connect(args.local)
-    results = build_tuner(config, resume=args.resume).fit()
+    try:
+        tuner = build_tuner(config, resume=args.resume)
+    except FileNotFoundError as err:
+        print(err, file=sys.stderr)
+        return 2
+    results = tuner.fit()
     path = run_uri(config)
     for error in results.errors:
         print(f"trial failed: {str(error).strip().splitlines()[-1]}", file=sys.stderr)

@@ -18,8 +18,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    print(write_results(args.run_dir))
-    card = export_best(args.run_dir)
+    try:
+        print(write_results(args.run_dir))
+        card = export_best(args.run_dir)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"{args.run_dir}: cannot build the report ({err})", file=sys.stderr)
+        return 2
     print(f"best: {card['source_checkpoint']} → {args.run_dir}/best/")
     return 0
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from study.config import IntRange, LogRange, load_config
+from study.config import ConfigError, IntRange, LogRange, load_config
 from study.space import FIELDS
 from study.train import TrainState, save_checkpoint, train, trial_from_config
 
@@ -40,7 +40,11 @@ def first_value(value):
 def main(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"data.archive": args.data, "space.epochs": args.epochs}.items()
                  if v is not None}
-    config = load_config(args.config, overrides)
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
     choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
     choices.update({k: getattr(args, k) for k in CHOICES if getattr(args, k) is not None})
     trial = trial_from_config(config, choices)

@@ -1,0 +1,90 @@
+"""Quality: the SSN sub-component pipeline against the Mask R-CNN object-level pipeline.
+
+A seeded synthetic archive (default 2,000 scans at 128², 70:30 train/test), both pipelines
+trained with the same small classifier backbone and epochs by study.train (no Ray), then scored on
+the test split at object level: TP% and FP% at threshold 0.5, AUROC, and each pipeline's FP% at
+the TP% the other reaches (read off its ROC), so the two are compared at equal TP%.
+
+Run: .venv/bin/python -m benchmarks.pipeline_quality [--n 2000] [--size 128] [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from models.metrics import binary_metrics
+from scans.synth import SynthConfig, synthesise
+from study.config import parse_config
+from study.data import load_study_data
+from study.train import score_split, train, trial_from_config
+
+
+def fp_at_tp(labels: np.ndarray, scores: np.ndarray, tp_pct: float) -> float:
+    """The lowest FP% of any threshold whose TP% is at least ``tp_pct``."""
+    best = 100.0
+    for threshold in [*np.unique(scores), np.inf]:
+        m = binary_metrics(labels, scores, float(threshold))
+        if m.tp_pct is not None and m.tp_pct >= tp_pct - 1e-9 and m.fp_pct is not None:
+            best = min(best, m.fp_pct)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--archive", help="reuse this archive instead of synthesising one")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    tmp = tempfile.mkdtemp(prefix="dualscan-quality-")
+    archive = args.archive or os.path.join(tmp, "archive")
+    if not args.archive:
+        synthesise(SynthConfig(n=args.n, size=args.size, seed=2024, split=0.7), archive, progress=False)
+    config = parse_config({
+        "name": "quality", "storage": tmp,
+        "data": {"archive": archive, "image_size": args.size, "split": "manifest", "cache": tmp},
+        "space": {"epochs": args.epochs}, "training": {"crop_size": 64, "anomaly_fraction": 0.5}})
+    data = load_study_data(config.data, "pseudo")
+    print(f"{len(data.train)} train / {len(data.test)} test scans at {args.size}², pseudo-colour, "
+          f"{args.backbone}, {args.epochs} epochs, torch threads {torch.get_num_threads()}", flush=True)
+    settings = {"ssn": {"k": 100, "mode": "pool", "ssn_feature": "pixel", "optimizer": "adam", "lr": 1e-3,
+                        "batch_size": 16},
+                "maskrcnn": {"optimizer": "adam", "lr": 1e-4, "batch_size": 8}}
+    results = {}
+    for pipeline, choices in settings.items():
+        trial = trial_from_config(config, {"pipeline": pipeline, "backbone": args.backbone,
+                                           "modality": "pseudo", **choices})
+        kept = {}
+        start = time.time()
+
+        def on_epoch(metrics, state, kept=kept, pipeline=pipeline, start=start):
+            kept["model"] = state.model
+            shown = {k: round(metrics[k], 3) for k in ("train_loss", "object_tp_pct", "object_fp_pct",
+                                                       "object_auroc")}
+            print(f"{pipeline} epoch {metrics['epoch']} ({time.time() - start:.0f} s): {json.dumps(shown)}",
+                  flush=True)
+
+        train(config, trial, on_epoch, data=data)
+        scores = score_split(trial, kept["model"], data.test, torch.device("cpu"), amp=False)
+        results[pipeline] = scores.arrays("object")
+    print("\n| pipeline | TP% @0.5 | FP% @0.5 | AUROC | FP% at the other's TP% |")
+    print("|---|---|---|---|---|")
+    at_half = {p: binary_metrics(*results[p], 0.5) for p in results}
+    for pipeline, other in (("ssn", "maskrcnn"), ("maskrcnn", "ssn")):
+        m = at_half[pipeline]
+        matched = fp_at_tp(*results[pipeline], at_half[other].tp_pct or 0.0)
+        print(f"| {pipeline} | {m.tp_pct:.1f} | {m.fp_pct:.1f} | {m.auroc:.3f} | {matched:.1f} "
+              f"(at TP% {at_half[other].tp_pct:.1f}) |")
+
+
+if __name__ == "__main__":
+    main()
