@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/archive --n 64 --size 256 --seed 0 --preview
+	$(VENV)/bin/dualscan study --config study/configs/smoke.yaml --local --overwrite \
+		--data $(DEMO_DIR)/archive --storage $(CURDIR)/out/runs
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -26,6 +28,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.ssn_speed
 	$(PY) -m benchmarks.ssn_memory
 	$(PY) -m benchmarks.subcomponent_speed
+	$(PY) -m benchmarks.tune_efficiency
+	$(PY) -m benchmarks.pipeline_quality
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--archive", help="reuse this archive instead of synthesising one")
+    parser.add_argument("--pipelines", nargs="+", default=["ssn", "maskrcnn"])
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     tmp = tempfile.mkdtemp(prefix="dualscan-quality-")
@@ -60,7 +61,8 @@ def main() -> None:
                         "batch_size": 16},
                 "maskrcnn": {"optimizer": "adam", "lr": 1e-4, "batch_size": 8}}
     results = {}
-    for pipeline, choices in settings.items():
+    for pipeline in args.pipelines:
+        choices = settings[pipeline]
         trial = trial_from_config(config, {"pipeline": pipeline, "backbone": args.backbone,
                                            "modality": "pseudo", **choices})
         kept = {}
@@ -78,6 +80,12 @@ def main() -> None:
         results[pipeline] = scores.arrays("object")
     print("\n| pipeline | TP% @0.5 | FP% @0.5 | AUROC | FP% at the other's TP% |")
     print("|---|---|---|---|---|")
+    np.savez(os.path.join(tmp, "object_scores.npz"), **{f"{p}_{k}": v for p in results
+                                                        for k, v in zip(("labels", "scores"), results[p],
+                                                                        strict=True)})
+    print(f"object-level labels and scores: {tmp}/object_scores.npz")
+    if len(results) < 2:
+        return
     at_half = {p: binary_metrics(*results[p], 0.5) for p in results}
     for pipeline, other in (("ssn", "maskrcnn"), ("maskrcnn", "ssn")):
         m = at_half[pipeline]

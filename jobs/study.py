@@ -16,6 +16,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="Run a study (pipeline × backbone × modality × K × λ) with Ray Tune.")
     parser.add_argument("--config", required=True, help="study YAML (see study/configs/)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted study NAME")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run of NAME")
     parser.add_argument("--name", help="study name (run directory STORAGE/NAME)")
     parser.add_argument("--storage", help="absolute directory or URI (s3://, gs://) for runs")
     parser.add_argument("--data", help="archive directory or URI (overrides data.archive)")
@@ -66,8 +67,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     connect(args.local)
     try:
-        tuner = build_tuner(config, resume=args.resume)
-    except FileNotFoundError as err:
+        tuner = build_tuner(config, resume=args.resume, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError) as err:
         print(err, file=sys.stderr)
         return 2
     results = tuner.fit()

@@ -37,6 +37,11 @@ class Location:
         infos = self.fs.get_file_info(selector)
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
+    def remove_tree(self) -> None:
+        """Delete this location's directory and everything under it (nothing if absent)."""
+        if self.exists():
+            self.fs.delete_dir(self.path)
+
     def makedirs(self, relative: str = "") -> None:
         """Create a directory (and parents) under this location."""
         self.fs.create_dir(self.join(relative) if relative else self.path, recursive=True)

@@ -28,8 +28,13 @@ def _reporter(config: StudyConfig) -> tune.CLIReporter:
                             max_report_frequency=30, sort_by_metric=True)
 
 
-def build_tuner(config: StudyConfig, resume: bool = False) -> tune.Tuner:
-    """A Tuner for the study, or the interrupted one at STORAGE/NAME restored (finished trials kept)."""
+class RunExistsError(FileExistsError):
+    """A fresh study would mix its trials with an earlier run's."""
+
+
+def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = False) -> tune.Tuner:
+    """A Tuner for the study, or the interrupted one at STORAGE/NAME restored (finished trials kept).
+    A fresh study refuses a run directory that already has trials unless ``overwrite``."""
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     path = run_uri(config)
     if resume:
@@ -37,6 +42,11 @@ def build_tuner(config: StudyConfig, resume: bool = False) -> tune.Tuner:
             raise FileNotFoundError(f"--resume: no interrupted study at {path}")
         return tune.Tuner.restore(path, trainable(config), resume_unfinished=True, resume_errored=True)
     root = locate(path)
+    if overwrite:
+        root.remove_tree()
+    elif root.list_dirs():
+        raise RunExistsError(f"{path} already holds a study: --resume to continue it, --name for a new "
+                             "one, or --overwrite to replace it")
     root.makedirs()
     root.write_bytes("study_config.json", config.to_json().encode())
     return tune.Tuner(

@@ -61,7 +61,8 @@ class SubcomponentModel(nn.Module):
     """SSN over-segmentation, then a {benign, anomaly} probability per superpixel.
 
     ``mode`` is a CLASSIFY_MODES name: ``crop`` classifies each superpixel's masked crop of
-    ``crop_size``² (the paper's), ``pool`` averages one backbone pass inside each superpixel.
+    ``crop_size``² (the paper's), ``pool`` averages one backbone pass's last three feature levels
+    inside each superpixel and classifies them with a small head.
     A superpixel is a positive training example when more than ``anomaly_fraction`` of it is
     anomaly pixels; ``class_balance`` weights the two classes equally in the loss.
     """
@@ -85,12 +86,14 @@ class SubcomponentModel(nn.Module):
                        compactness=compactness, train_iters=train_iters, test_iters=test_iters,
                        modality=modality)
         self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
+        self.pool_head = self.classify.head(self.backbone)  # None in crop mode
 
     def forward(self, images: torch.Tensor) -> SubcomponentOutput:
         """Superpixels (connected, small ones merged) and their logits for a (B, C, H, W) batch."""
         assoc = self.ssn(images)
         segments = segments_of(connected_labels(assoc))
-        logits = self.classify(self.backbone, images, segments, self.crop_size, self.crop_batch)
+        logits = self.classify.classify(self.backbone, self.pool_head, images, segments, self.crop_size,
+                                        self.crop_batch)
         return SubcomponentOutput(assoc, segments, logits)
 
     def loss(self, out: SubcomponentOutput, parts: torch.Tensor, anomaly: torch.Tensor) -> JointLoss:

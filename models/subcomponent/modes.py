@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
+from torch import nn
 
 from models.backbones import Backbone
 from models.crops import masked_crops
@@ -12,23 +11,58 @@ from models.segments import Segments
 from models.subcomponent.pooling import superpixel_pool
 from scans.registry import Registry
 
-# (backbone, images (B, C, H, W), segments, crop size, crop batch) → logits (S, classes)
-Classify = Callable[[Backbone, torch.Tensor, Segments, int, int], torch.Tensor]
-
-CLASSIFY_MODES: Registry[Classify] = Registry("classification mode")
+# feature levels (strides) a pool head sees: the last three of the backbone, e.g. ResNet's 8, 16, 32
+POOL_LEVELS = 3
 
 
-@CLASSIFY_MODES.register("crop")
-def classify_crops(backbone: Backbone, images: torch.Tensor, segments: Segments, crop_size: int,
-                   crop_batch: int) -> torch.Tensor:
-    """The paper's way: every superpixel's masked crop, resized, through the whole backbone;
-    all crops in forwards of ``crop_batch``."""
-    crops = masked_crops(images, segments, crop_size)
-    return torch.cat([backbone(chunk) for chunk in torch.split(crops, crop_batch)], 0)
+def feature_levels(features: nn.Sequential, x: torch.Tensor, levels: int = POOL_LEVELS) -> list[torch.Tensor]:
+    """The last ``levels`` resolutions of a backbone's feature extractor: the output of the last
+    block at each spatial size, coarsest last."""
+    outputs: list[torch.Tensor] = []
+    for block in features:
+        x = block(x)
+        if outputs and outputs[-1].shape[-2:] == x.shape[-2:]:
+            outputs[-1] = x
+        else:
+            outputs.append(x)
+    return outputs[-levels:]
 
 
-@CLASSIFY_MODES.register("pool")
-def classify_pooled(backbone: Backbone, images: torch.Tensor, segments: Segments, crop_size: int,
-                    crop_batch: int) -> torch.Tensor:
-    """One backbone pass per image; features averaged inside each superpixel; the head classifies."""
-    return backbone.head(superpixel_pool(backbone.features(images), segments))
+class CropMode:
+    """The paper's way: every superpixel's masked crop, resized, through the whole backbone, all
+    crops in forwards of ``crop_batch``; no extra parameters."""
+
+    def head(self, backbone: Backbone) -> nn.Module | None:
+        return None
+
+    def classify(self, backbone: Backbone, head: nn.Module | None, images: torch.Tensor,
+                 segments: Segments, crop_size: int, crop_batch: int) -> torch.Tensor:
+        crops = masked_crops(images, segments, crop_size)
+        return torch.cat([backbone(chunk) for chunk in torch.split(crops, crop_batch)], 0)
+
+
+class PoolMode:
+    """One backbone pass per image; the features of its last three levels averaged inside each
+    superpixel (so a superpixel smaller than a stride-32 cell still sees stride-8 detail),
+    concatenated and classified by a small MLP head."""
+
+    def head(self, backbone: Backbone) -> nn.Module:
+        first = next(m for m in backbone.features.modules() if isinstance(m, nn.Conv2d))
+        was_training = backbone.training
+        backbone.eval()
+        with torch.no_grad():
+            probe = torch.zeros(1, first.in_channels, 64, 64, device=first.weight.device)
+            width = sum(level.shape[1] for level in feature_levels(backbone.features, probe))
+        backbone.train(was_training)
+        return nn.Sequential(nn.Linear(width, 256), nn.ReLU(inplace=True), nn.Linear(256, 2))
+
+    def classify(self, backbone: Backbone, head: nn.Module | None, images: torch.Tensor,
+                 segments: Segments, crop_size: int, crop_batch: int) -> torch.Tensor:
+        levels = feature_levels(backbone.features, images)
+        pooled = torch.cat([superpixel_pool(level, segments) for level in levels], 1)
+        return head(pooled)
+
+
+CLASSIFY_MODES: Registry[CropMode | PoolMode] = Registry("classification mode")
+CLASSIFY_MODES.add("crop", CropMode())
+CLASSIFY_MODES.add("pool", PoolMode())

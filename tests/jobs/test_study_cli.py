@@ -65,6 +65,8 @@ def test_study_then_report_rebuilds_results_and_best(ray_session, study_archive,
     assert "cannot build the report" in capsys.readouterr().err
     assert main(["study", "--config", config, "--name", "never-ran", "--resume"]) == 2
     assert "no interrupted study" in capsys.readouterr().err
+    assert main(["study", "--config", config, "--name", "cli"]) == 2  # would mix two runs
+    assert "already holds a study: --resume to continue it" in capsys.readouterr().err
 
 
 @pytest.mark.gpu

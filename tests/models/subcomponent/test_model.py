@@ -99,3 +99,15 @@ def test_figure_draws_red_and_green_contours():
     assert boundaries(labels).sum() == 16
     with pytest.raises(ValueError, match="anomalous has 1 entries"):
         render_contours(image, labels, np.array([True]))
+
+
+def test_pool_mode_sees_the_last_three_feature_levels():
+    from models.backbones import build_backbone
+    from models.subcomponent.modes import feature_levels
+
+    backbone = build_backbone("resnet18", in_channels=3)
+    levels = feature_levels(backbone.features, torch.zeros(1, 3, 64, 64))
+    assert [tuple(level.shape[1:]) for level in levels] == [(128, 8, 8), (256, 4, 4), (512, 2, 2)]
+    model = SubcomponentModel(backbone="resnet18", mode="pool")
+    assert model.pool_head[0].in_features == 128 + 256 + 512
+    assert SubcomponentModel(backbone="tiny", mode="crop").pool_head is None
