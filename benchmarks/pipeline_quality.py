@@ -53,11 +53,11 @@ def main() -> None:
     config = parse_config({
         "name": "quality", "storage": tmp,
         "data": {"archive": archive, "image_size": args.size, "split": "manifest", "cache": tmp},
-        "space": {"epochs": args.epochs}, "training": {"crop_size": 64, "anomaly_fraction": 0.5}})
+        "space": {"epochs": args.epochs}, "training": {"crop_size": 64, "anomaly_fraction": 0.25}})
     data = load_study_data(config.data, "pseudo")
     print(f"{len(data.train)} train / {len(data.test)} test scans at {args.size}², pseudo-colour, "
           f"{args.backbone}, {args.epochs} epochs, torch threads {torch.get_num_threads()}", flush=True)
-    settings = {"ssn": {"k": 100, "mode": "pool", "ssn_feature": "pixel", "optimizer": "adam", "lr": 1e-3,
+    settings = {"ssn": {"k": 400, "mode": "pool", "ssn_feature": "pixel", "optimizer": "adam", "lr": 1e-3,
                         "batch_size": 16},
                 "maskrcnn": {"optimizer": "adam", "lr": 1e-4, "batch_size": 8}}
     results = {}
