@@ -18,13 +18,13 @@ from pydantic import (
 )
 
 from models.backbones import BACKBONES
+from models.metrics import LEVELS
 from models.ssn.features import SSN_FEATURES
 from models.subcomponent.modes import CLASSIFY_MODES
 from scans.modalities import parse_modality
 from study.pipelines import PIPELINES
 
 OPTIMIZERS = ("sgd", "adam")
-LEVELS = ("segment", "object", "scan")
 METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")
 
 

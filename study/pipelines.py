@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from models.maskrcnn import ObjectModel
+from models.metrics import LEVELS
 from models.scores import object_scores, scan_scores
 from models.segments import Segments
 from models.subcomponent import SubcomponentModel
@@ -43,7 +44,7 @@ class LevelScores:
     """Scores and labels at segment, object and scan level, accumulated over batches."""
 
     parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = field(
-        default_factory=lambda: {level: ([], []) for level in ("segment", "object", "scan")})
+        default_factory=lambda: {level: ([], []) for level in LEVELS})
 
     def add(self, level: str, labels: torch.Tensor, scores: torch.Tensor) -> None:
         self.parts[level][0].append(labels.detach().cpu().numpy().astype(bool))
