@@ -36,30 +36,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class IntRange(Strict):
+class _Range(Strict):
+    """``low`` to ``high``; subclasses give the bounds their types."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Range:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class IntRange(_Range):
     """Integers from ``low`` to ``high`` inclusive."""
 
     low: int = Field(ge=1)
     high: int = Field(ge=1)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> IntRange:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
-        return self
 
-
-class LogRange(Strict):
+class LogRange(_Range):
     """Positive floats from ``low`` to ``high``, sampled log-uniformly."""
 
     low: float = Field(gt=0)
     high: float = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> LogRange:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
-        return self
 
 
 # space fields whose values must be names in a registry: field → (registry, what it names)
