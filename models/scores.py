@@ -18,21 +18,26 @@ def scan_scores(scores: torch.Tensor, segments: Segments) -> torch.Tensor:
     return max_by(scores, segments.image_index, int(segments.counts.numel()))
 
 
+def item_overlap(segments: Segments, objects: torch.Tensor, n_objects: list[int]) -> torch.Tensor:
+    """(S, 1 + Σ n_objects) pixel counts of each segment in the background (column 0) and in each
+    item of the batch, items numbered across images in order."""
+    offsets = torch.tensor([0, *n_objects], device=objects.device).cumsum(0)[:-1]
+    local = objects.long()
+    glob = torch.where(local > 0, local - 1 + offsets.view(-1, 1, 1), torch.full_like(local, -1))
+    width = int(sum(n_objects)) + 1
+    pairs = segments.labels.reshape(-1) * width + (glob.reshape(-1) + 1)
+    return torch.bincount(pairs, minlength=segments.n * width).view(segments.n, width)
+
+
 def object_scores(scores: torch.Tensor, segments: Segments, objects: torch.Tensor,
                   n_objects: list[int]) -> list[torch.Tensor]:
     """Per image, (n_objects,) scores of items 1..n: the max over the segments whose majority of
     pixels lie in the item; an item that is no segment's majority takes the max over the
     segments that touch it; an item with no pixel at all gets NaN."""
-    b = objects.shape[0]
-    offsets = torch.tensor([0, *n_objects], device=objects.device).cumsum(0)[:-1]
-    local = objects.long()
-    glob = torch.where(local > 0, local - 1 + offsets.view(b, 1, 1), torch.full_like(local, -1))
     n_total = int(sum(n_objects))
     if n_total == 0:
-        return [scores.new_zeros(0) for _ in range(b)]
-    width = n_total + 1  # column 0: background
-    pairs = segments.labels.reshape(-1) * width + (glob.reshape(-1) + 1)
-    overlap = torch.bincount(pairs, minlength=segments.n * width).view(segments.n, width)
+        return [scores.new_zeros(0) for _ in range(objects.shape[0])]
+    overlap = item_overlap(segments, objects, n_objects)
     majority = overlap.argmax(1) - 1  # −1 where the segment is mostly background
     owned = majority >= 0
     by_majority = max_by(scores[owned], majority[owned], n_total)

@@ -10,7 +10,7 @@ from torch import nn
 
 from models.maskrcnn import ObjectModel
 from models.metrics import LEVELS
-from models.scores import object_scores, scan_scores
+from models.scores import item_overlap, object_scores, scan_scores
 from models.segments import Segments
 from models.subcomponent import SubcomponentModel
 from models.subcomponent.model import superpixel_targets
@@ -56,16 +56,6 @@ class LevelScores:
                 np.concatenate(scores) if scores else np.zeros(0, np.float32))
 
 
-def _majority_item(segments: Segments, objects: torch.Tensor, n_objects: list[int]) -> torch.Tensor:
-    """(S,) global item index (over the batch) most of each segment lies in, −1 for background."""
-    offsets = torch.tensor([0, *n_objects], device=objects.device).cumsum(0)[:-1]
-    glob = torch.where(objects > 0, objects.long() - 1 + offsets.view(-1, 1, 1), -1)
-    width = int(sum(n_objects)) + 1
-    pairs = segments.labels.reshape(-1) * width + glob.reshape(-1) + 1
-    overlap = torch.bincount(pairs, minlength=segments.n * width).view(segments.n, width)
-    return overlap.argmax(1) - 1
-
-
 def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segments: Segments,
                           batch: Batch) -> None:
     flags = batch.anomalous_flags()
@@ -109,9 +99,10 @@ class MaskRCNNPipeline:
         out = model(batch.images)
         all_scores = torch.zeros(out.segments.n, device=batch.images.device)
         all_scores[out.scored] = out.probs.to(all_scores.device)  # background: no alarm
-        item = _majority_item(out.segments, batch.objects, batch.n_objects)[out.scored]
-        truth = torch.cat(batch.anomalous_flags())
-        labels = torch.where(item >= 0, truth[item.clamp_min(0)] if truth.numel() else item < -1, False)
+        # a detection is anomalous when the ground-truth item most of it covers holds an anomaly
+        item = item_overlap(out.segments, batch.objects, batch.n_objects).argmax(1)[out.scored]
+        truth = torch.cat([batch.object_anomalous.new_zeros(1), *batch.anomalous_flags()])  # 0: background
+        labels = truth[item]
         scores.add("segment", labels, out.probs)
         _item_and_scan_levels(scores, all_scores, out.segments, batch)
 

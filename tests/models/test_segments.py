@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from models.crops import masked_crops
-from models.scores import object_scores, scan_scores
+from models.scores import item_overlap, object_scores, scan_scores
 from models.segments import instances_as_segments, segments_of
 from models.subcomponent.pooling import superpixel_pool
 
@@ -101,3 +101,12 @@ def test_object_scores_with_no_items():
     seg = segments_of(two_images())
     out = object_scores(torch.zeros(4), seg, torch.zeros(2, 6, 8, dtype=torch.long), [0, 0])
     assert [o.numel() for o in out] == [0, 0]
+
+
+def test_item_overlap_counts_pixels_per_segment_and_item():
+    seg = segments_of(two_images())
+    objects = torch.zeros(2, 6, 8, dtype=torch.long)
+    objects[0, :, 4:] = 1
+    objects[1, :3] = 1  # the first item of image 1 is the batch's item 2 (column 2)
+    overlap = item_overlap(seg, objects, [1, 1])
+    assert overlap.tolist() == [[19, 0, 0], [0, 24, 0], [5, 0, 0], [24, 0, 24]]
