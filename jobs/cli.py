@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "train": "jobs.train",
     "study": "jobs.study",
     "study-report": "jobs.study_report",
+    "score": "jobs.score",
 }
 
 

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from jobs.ray_connect import connect
 from study.config import ConfigError, load_config
 
 
@@ -33,16 +34,6 @@ def overrides_of(args: argparse.Namespace) -> dict:
     flags = {"name": args.name, "storage": args.storage, "data.archive": args.data,
              "search.num_samples": args.num_samples, "resources.gpu": args.gpus_per_trial}
     return {key: value for key, value in flags.items() if value is not None}
-
-
-def connect(local: bool) -> None:
-    """Join the running cluster (or start one here with ``local``), quietly; no-op when connected."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    ray.init(address="local" if local else None, log_to_driver=False,
-             logging_config=ray.LoggingConfig(log_level="WARNING"))
 
 
 def main(args: argparse.Namespace) -> int:

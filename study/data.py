@@ -72,7 +72,7 @@ class StudyData:
     threshold_split: str
 
 
-def _resize(array: np.ndarray, size: int, labels: bool) -> np.ndarray:
+def resize_square(array: np.ndarray, size: int, labels: bool) -> np.ndarray:
     """C×H×W (or H×W labels) to size×size: area averaging for images, nearest for label maps."""
     tensor = torch.from_numpy(np.ascontiguousarray(array))
     if labels:
@@ -105,9 +105,9 @@ def _read_split(archive: Archive, ids: list[str], modality: str, size: int) -> d
         if not scan.has_labels:
             raise ValueError(f"{archive.file_uri(scan_id)}: training needs labels "
                              "(objects, parts, anomaly), this scan has none")
-        out["images"][i] = _resize(build_input(scan, modality), size, labels=False)
+        out["images"][i] = resize_square(build_input(scan, modality), size, labels=False)
         for key in ("parts", "anomaly", "objects"):
-            out[key][i] = _resize(getattr(scan, key), size, labels=True)
+            out[key][i] = resize_square(getattr(scan, key), size, labels=True)
         flags.append(np.asarray(scan.object_anomalous, dtype=bool))
         out["n_objects"][i] = scan.n_objects
     out["object_anomalous"] = np.zeros((len(ids), max([len(f) for f in flags] + [1])), dtype=bool)

@@ -40,6 +40,16 @@ class Trial:
 
 
 @dataclass
+class Prediction:
+    """A batch's segments, every segment's anomaly score and which segments are scored (SSN scores
+    every superpixel; Mask R-CNN scores its items, not the background)."""
+
+    segments: Segments
+    scores: torch.Tensor  # (S,) float, 0 where not scored
+    scored: torch.Tensor  # (S,) bool
+
+
+@dataclass
 class LevelScores:
     """Scores and labels at segment, object and scan level, accumulated over batches."""
 
@@ -78,11 +88,15 @@ class SSNPipeline:
     def loss(self, model: SubcomponentModel, batch: Batch) -> torch.Tensor:
         return model.loss(model(batch.images), batch.parts, batch.anomaly).total
 
+    def predict(self, model: SubcomponentModel, images: torch.Tensor) -> Prediction:
+        out = model(images)
+        return Prediction(out.segments, out.probs.float(), torch.ones_like(out.probs, dtype=torch.bool))
+
     def score(self, model: SubcomponentModel, batch: Batch, scores: LevelScores) -> None:
-        out = model(batch.images)
-        probs = out.probs
-        scores.add("segment", superpixel_targets(out.segments, batch.anomaly, model.anomaly_fraction), probs)
-        _item_and_scan_levels(scores, probs, out.segments, batch)
+        pred = self.predict(model, batch.images)
+        targets = superpixel_targets(pred.segments, batch.anomaly, model.anomaly_fraction)
+        scores.add("segment", targets, pred.scores)
+        _item_and_scan_levels(scores, pred.scores, pred.segments, batch)
 
 
 class MaskRCNNPipeline:
@@ -95,16 +109,19 @@ class MaskRCNNPipeline:
     def loss(self, model: ObjectModel, batch: Batch) -> torch.Tensor:
         return model.loss(batch.images, batch.objects, batch.anomalous_flags())["total"]
 
-    def score(self, model: ObjectModel, batch: Batch, scores: LevelScores) -> None:
-        out = model(batch.images)
-        all_scores = torch.zeros(out.segments.n, device=batch.images.device)
+    def predict(self, model: ObjectModel, images: torch.Tensor) -> Prediction:
+        out = model(images)
+        all_scores = torch.zeros(out.segments.n, device=images.device)
         all_scores[out.scored] = out.probs.to(all_scores.device)  # background: no alarm
+        return Prediction(out.segments, all_scores, out.scored)
+
+    def score(self, model: ObjectModel, batch: Batch, scores: LevelScores) -> None:
+        pred = self.predict(model, batch.images)
         # a detection is anomalous when the ground-truth item most of it covers holds an anomaly
-        item = item_overlap(out.segments, batch.objects, batch.n_objects).argmax(1)[out.scored]
+        item = item_overlap(pred.segments, batch.objects, batch.n_objects).argmax(1)[pred.scored]
         truth = torch.cat([batch.object_anomalous.new_zeros(1), *batch.anomalous_flags()])  # 0: background
-        labels = truth[item]
-        scores.add("segment", labels, out.probs)
-        _item_and_scan_levels(scores, all_scores, out.segments, batch)
+        scores.add("segment", truth[item], pred.scores[pred.scored])
+        _item_and_scan_levels(scores, pred.scores, pred.segments, batch)
 
 
 PIPELINES: Registry[SSNPipeline | MaskRCNNPipeline] = Registry("pipeline")

@@ -55,7 +55,7 @@ def build_optimizer(trial: Trial, training: TrainingConfig, params) -> torch.opt
     raise ValueError(f"unknown optimizer {trial.optimizer!r}; valid: sgd, adam")
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast_for(device: torch.device, enabled: bool):
     """bf16 autocast on CUDA (SSN clustering stays fp32 inside), nothing on CPU."""
     if device.type == "cuda" and enabled:
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -70,7 +70,7 @@ def score_split(trial: Trial, model: nn.Module, split: SplitData, device: torch.
     model.eval()
     scores = LevelScores()
     for start in range(0, len(split), trial.batch_size):
-        with _autocast(device, amp):
+        with autocast_for(device, amp):
             pipeline.score(model, split.batch(slice(start, start + trial.batch_size), device), scores)
     return scores
 
@@ -120,7 +120,7 @@ def train(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState
         total, batches = 0.0, 0
         for start in range(0, len(order), trial.batch_size):
             batch = data.train.batch(order[start:start + trial.batch_size], device)
-            with _autocast(device, amp):
+            with autocast_for(device, amp):
                 loss = pipeline.loss(model, batch)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()

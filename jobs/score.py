@@ -1,0 +1,63 @@
+"""Entry point: batch scoring into a Parquet report (`dualscan score`, `python -m jobs.score`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jobs.ray_connect import connect
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Arguments of the scoring job."""
+    parser = argparse.ArgumentParser(
+        "dualscan score", add_help=add_help,
+        description="Score an archive (or a folder of images) with a trained model into a Parquet report.")
+    parser.add_argument("--archive", required=True, help="archive v1 or a folder of .npz/PNG/TIFF")
+    parser.add_argument("--model", required=True, help="model directory: a study's RUN_DIR/best")
+    parser.add_argument("--out", required=True, help="report directory (path or URI); an earlier report "
+                                                     "there is replaced")
+    parser.add_argument("--batch-size", type=int, default=16, help="scans per model batch (default 16)")
+    parser.add_argument("--workers", type=int, default=1, help="scoring actors, each loads the model once")
+    parser.add_argument("--gpus-per-worker", type=float,
+                        help="GPU share per actor, e.g. 0.5 (default: 1 on a cluster with GPUs, else 0)")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per actor (default 1)")
+    parser.add_argument("--threshold", type=float,
+                        help="anomaly threshold in [0, 1] (default: the study's chosen one, else 0.5)")
+    parser.add_argument("--overlays", type=int, default=0, metavar="N",
+                        help="write PNG overlays of the N highest-scoring scans to REPORT/overlays/")
+    parser.add_argument("--torch-threads", type=int, help="torch threads per actor (default: Ray's)")
+    parser.add_argument("--no-progress", action="store_true", help="no Ray Data progress bars")
+    parser.add_argument("--local", action="store_true",
+                        help="start Ray on this machine instead of joining RAY_ADDRESS / `ray job submit`")
+    return parser
+
+
+def summary_line(success: dict, out: str) -> str:
+    """The one line printed when a job ends."""
+    counts, timings = success["counts"], success["timings"]
+    return (f"{out}: {counts['files']} files, {counts['ok']} ok, {counts['error']} error, "
+            f"{counts['anomalous']} anomalous, {timings['scans_per_s']:.1f} scans/s "
+            f"({timings['wall_s']:.1f} s)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from jobs.scoring.run import ScoreOptions, run_scoring
+
+    try:
+        options = ScoreOptions(archive=args.archive, model=args.model, out=args.out,
+                               batch_size=args.batch_size, workers=args.workers,
+                               gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                               threshold=args.threshold, overlays=args.overlays,
+                               torch_threads=args.torch_threads, progress=not args.no_progress)
+        connect(args.local)
+        success = run_scoring(options)
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"dualscan score: {err}", file=sys.stderr)
+        return 2
+    print(summary_line(success, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

@@ -1,0 +1,128 @@
+"""A trained model ready to score: built from a study checkpoint directory (RUN_DIR/best or a trial's)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from scans.storage import Location, locate
+from study.pipelines import PIPELINES, Trial
+from study.train import autocast_for
+
+DEFAULT_THRESHOLD = 0.5
+MODEL_FILES = ("model.pt", "config.json")
+
+
+class ModelDirError(ValueError):
+    """A model directory is missing a file or holds one that cannot be used."""
+
+
+@dataclass
+class ScanPrediction:
+    """One scan's n segments at the model's input size S×S (label map numbered 0..n−1), their
+    scores, which are scored (SSN: every superpixel; Mask R-CNN: its items, not the background),
+    areas (px), boxes (x0, y0, x1, y1; exclusive ends) and centroids (cx, cy)."""
+
+    labels: np.ndarray  # (S, S) int32
+    scores: np.ndarray  # (n,) float32, 0 where not scored
+    scored: np.ndarray  # (n,) bool
+    area: np.ndarray  # (n,) int64
+    boxes: np.ndarray  # (n, 4) float32
+    centroid: np.ndarray  # (n, 2) float32
+
+
+@dataclass
+class ScoringModel:
+    """A model in eval mode on its device, with the trial it was trained as and its threshold."""
+
+    model: nn.Module
+    trial: Trial
+    threshold: float
+    sha256: str
+    uri: str
+    device: torch.device
+    amp: bool = True
+
+    @property
+    def modality(self) -> str:
+        return self.trial.modality
+
+    @property
+    def pipeline(self) -> str:
+        return self.trial.pipeline
+
+    @property
+    def image_size(self) -> int:
+        return self.trial.image_size
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray) -> list[ScanPrediction]:
+        """Segments and scores of a (B, C, S, S) float32 batch at the model's image size."""
+        batch = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        with autocast_for(self.device, self.amp):
+            pred = PIPELINES[self.pipeline].predict(self.model, batch)
+        segments = pred.segments
+        labels = segments.local_labels().cpu().numpy().astype(np.int32)
+        columns = (pred.scores.float(), pred.scored, segments.area, segments.boxes.float(),
+                   segments.centroid.float())
+        per_image = [[t.numpy() for t in segments.per_image(values.cpu())] for values in columns]
+        return [ScanPrediction(lab, scores.astype(np.float32), scored.astype(bool), area, boxes, centroid)
+                for lab, scores, scored, area, boxes, centroid in zip(labels, *per_image, strict=True)]
+
+
+def _read(where: Location, name: str) -> bytes:
+    if not where.exists(name):
+        raise ModelDirError(f"{where.uri_of(name)} does not exist: a model directory (RUN_DIR/best or a "
+                            f"trial checkpoint) holds {', '.join(MODEL_FILES)}")
+    return where.read_bytes(name)
+
+
+def _trial(config: dict, uri: str) -> Trial:
+    try:
+        known = {f.name for f in fields(Trial)}
+        return Trial(**{k: v for k, v in config["trial"].items() if k in known})
+    except (KeyError, TypeError) as err:
+        raise ModelDirError(f"{uri}: 'trial' is missing or incomplete ({err})") from None
+
+
+def _card_threshold(where: Location) -> float | None:
+    """The operating threshold the study chose (metrics.json), when there is a finite one."""
+    if not where.exists("metrics.json"):
+        return None
+    value = json.loads(where.read_bytes("metrics.json")).get("threshold")
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def load_scoring_model(uri: str, device: torch.device | str | None = None,
+                       threshold: float | None = None) -> ScoringModel:
+    """The model in directory ``uri`` (local path or URI), weights loaded with ``weights_only=True``.
+    The threshold is ``threshold`` when given, else the study's chosen one, else 0.5."""
+    where = locate(uri)
+    config_uri = where.uri_of("config.json")
+    try:
+        config = json.loads(_read(where, "config.json"))
+    except json.JSONDecodeError as err:
+        raise ModelDirError(f"{config_uri}: not valid JSON ({err})") from None
+    trial = replace(_trial(config, config_uri), weights=None)  # the state dict holds every weight
+    weights = _read(where, "model.pt")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = PIPELINES[trial.pipeline].build(trial)
+    try:
+        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as err:  # torch raises many kinds for a bad or mismatched file
+        raise ModelDirError(f"{where.uri_of('model.pt')}: cannot load the weights of a {trial.pipeline} "
+                            f"{trial.backbone} {trial.modality} model ({type(err).__name__}: {err})"
+                            ) from None
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    chosen = threshold if threshold is not None else _card_threshold(where)
+    return ScoringModel(model.to(device).eval(), trial, DEFAULT_THRESHOLD if chosen is None else chosen,
+                        hashlib.sha256(weights).hexdigest(), where.uri, device)

@@ -1,0 +1,120 @@
+"""A scoring job end to end: checks before any work, the Ray Data stream, then the report published."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from jobs.scoring.inputs import check_modality, list_inputs
+from jobs.scoring.model import load_scoring_model
+from jobs.scoring.overlays import write_overlays
+from jobs.scoring.report import STAGING, assemble, check_output, publish, write_success
+from jobs.scoring.schema import STAGED_SCHEMA, report_metadata
+from jobs.scoring.stages import Scorer, decode_batch
+from scans.storage import Location, locate
+
+
+@dataclass
+class ScoreOptions:
+    """Everything a scoring job is asked to do (the CLI's flags); resolved values are recorded in
+    the report's metadata and _SUCCESS."""
+
+    archive: str
+    model: str
+    out: str
+    batch_size: int = 16
+    workers: int = 1
+    gpus_per_worker: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    cpus_per_worker: float = 1.0
+    threshold: float | None = None
+    overlays: int = 0
+    torch_threads: int | None = None
+    progress: bool = True
+    fault_marker: str | None = None  # tests: kill the first scoring worker once
+
+    def __post_init__(self):
+        checks = {"batch_size": self.batch_size >= 1, "workers": self.workers >= 1,
+                  "cpus_per_worker": self.cpus_per_worker > 0, "overlays": self.overlays >= 0,
+                  "gpus_per_worker": self.gpus_per_worker is None or self.gpus_per_worker >= 0}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"--{name.replace('_', '-')}: {getattr(self, name)!r} is out of range")
+
+
+def _resources(options: ScoreOptions) -> tuple[float, float, str]:
+    """(gpus, cpus) per scoring worker and a note when the CPUs had to be shrunk: a pool that takes
+    every CPU starves the decode tasks and hangs (ray issue #44687), so one CPU is left for them."""
+    import ray
+
+    cluster = ray.cluster_resources()
+    gpus = options.gpus_per_worker
+    if gpus is None:
+        gpus = 1.0 if cluster.get("GPU", 0) >= 1 else 0.0
+    cpus, note = options.cpus_per_worker, ""
+    spare = cluster.get("CPU", 1) - 1
+    if options.workers * cpus > spare:
+        cpus = max(spare / options.workers, 0.1)
+        note = (f"{options.workers} worker(s) × {options.cpus_per_worker} CPU would leave no CPU to read "
+                f"scans; using {cpus:g} CPU per worker")
+    return gpus, cpus, note
+
+
+def run_scoring(options: ScoreOptions) -> dict:
+    """Score ``options.archive`` into the report ``options.out``; returns the _SUCCESS content.
+
+    Fails before any work when the model, the inputs, the output or the model's modality is
+    unusable; a bad scan file never fails the job (it is an error row)."""
+    import ray
+
+    started, clock = datetime.now(UTC), time.perf_counter()
+    model = load_scoring_model(options.model, "cpu", options.threshold)
+    root, inputs = list_inputs(options.archive)
+    out = locate(options.out)
+    check_output(out, root)
+    check_modality(root, inputs, model.modality)
+    gpus, cpus, note = _resources(options)
+    if note:
+        print(f"note: {note}")
+    config = {**asdict(options), "fault_marker": None, "threshold": model.threshold,
+              "gpus_per_worker": gpus, "cpus_per_worker": cpus, "archive": root.uri, "out": out.uri,
+              "model": model.uri}
+    metadata = report_metadata(model.sha256, config)
+    tmp = Location(out.fs, f"{out.path.rstrip('/')}.tmp-{uuid.uuid4().hex[:12]}",
+                   f"{out.uri.rstrip('/')}.tmp")
+    ray.data.DataContext.get_current().enable_progress_bars = options.progress
+    try:
+        blocks = max(1, min(len(inputs) // options.batch_size, 256))
+        dataset = ray.data.from_items([i.as_row() for i in inputs], override_num_blocks=blocks)
+        decoded = dataset.map_batches(
+            decode_batch, batch_size=options.batch_size, num_cpus=1,
+            fn_kwargs={"root": root, "modality": model.modality, "size": model.image_size})
+        scored = decoded.map_batches(
+            Scorer, batch_size=options.batch_size, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=options.workers), num_gpus=gpus, num_cpus=cpus,
+            fn_constructor_kwargs={"model_uri": model.uri, "threshold": model.threshold,
+                                   "device": "cuda" if gpus > 0 else "cpu",
+                                   "torch_threads": options.torch_threads,
+                                   "fault_marker": options.fault_marker})
+        scored.write_parquet(tmp.join(STAGING), filesystem=tmp.fs, schema=STAGED_SCHEMA)
+        expected = {(i.scan_id, i.source) for i in inputs}
+        assembly = assemble(tmp, metadata, expected, options.overlays)
+        overlays = []
+        if assembly.top:
+            by_key = {(i.scan_id, i.source): i for i in inputs}
+            overlays = write_overlays(model, root, [by_key[(scan_id, source)]
+                                                    for _, source, scan_id in assembly.top], tmp)
+        wall = time.perf_counter() - clock
+        success = write_success(tmp, assembly.counts, {
+            "timings": {"started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
+                        "wall_s": round(wall, 3), "scans_per_s": round(assembly.counts.files / wall, 3)},
+            "model": {"uri": model.uri, "sha256": model.sha256, "pipeline": model.pipeline,
+                      "backbone": model.trial.backbone, "modality": model.modality,
+                      "image_size": model.image_size, "threshold": model.threshold},
+            "config": config, "overlays": overlays, "dualscan_version": metadata["dualscan.version"]})
+        publish(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.remove_tree()
+    return success

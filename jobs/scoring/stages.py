@@ -1,0 +1,165 @@
+"""The two Ray Data stages of a scoring job: decode inputs (tasks) and score them (an actor pool).
+
+Both are plain Python and run without Ray: ``decode_batch`` is a function of a batch of input rows,
+``Scorer`` a class that loads its model once and maps a decoded batch to staged report rows.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from jobs.scoring.inputs import InputFile, decode_scan, model_input, read_payloads
+from jobs.scoring.model import ScanPrediction, load_scoring_model
+from jobs.scoring.schema import SCANS_SCHEMA, SEGMENT_FIELDS, staged_name
+from scans.errors import ScanFormatError
+from scans.modalities import modality_channels
+from scans.storage import Location
+
+
+def _error_text(item: InputFile, err: Exception) -> str:
+    """A one-line message naming the file: ScanFormatError already does, others get the source."""
+    if isinstance(err, ScanFormatError):
+        return str(err)
+    return f"{item.source}: {type(err).__name__}: {err}"
+
+
+def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, size: int) -> dict:
+    """Read and decode every input row of ``batch``: the model input (zeros on error), the scan's
+    size, the error message ("" when ok) and the time it took. Never raises for a bad file."""
+    n = len(batch["scan_id"])
+    images = np.zeros((n, modality_channels(modality), size, size), np.float32)
+    heights, widths = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
+    errors, millis = [""] * n, np.zeros(n, np.float32)
+    for i in range(n):
+        start = time.perf_counter()
+        item = InputFile.from_row({key: values[i] for key, values in batch.items()})
+        try:
+            scan = decode_scan(item, read_payloads(root, item))
+            heights[i], widths[i] = scan.shape
+            images[i] = model_input(scan, modality, size)
+        except Exception as err:  # a bad file becomes its row, whatever breaks in it
+            errors[i] = _error_text(item, err)
+        millis[i] = 1000 * (time.perf_counter() - start)
+    return {"scan_id": batch["scan_id"], "source": batch["source"], "image": images, "height": heights,
+            "width": widths, "error": np.array(errors, dtype=object), "decode_ms": millis}
+
+
+def _axis_map(size: int, original: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How an axis of ``size`` model pixels covers ``original`` pixels (original pixel p lies in
+    model pixel p·size // original): per model pixel, the count of original pixels, the sum of their
+    centres, and the first original pixel at or after it (size + 1 entries)."""
+    owner = np.arange(original) * size // original
+    count = np.bincount(owner, minlength=size).astype(np.float64)
+    centres = np.bincount(owner, weights=np.arange(original) + 0.5, minlength=size)
+    first = np.searchsorted(owner, np.arange(size + 1), side="left")
+    return count, centres, first
+
+
+def _boxes_of(labels: np.ndarray, height: int, width: int, n: int) -> np.ndarray:
+    """(n, 4) boxes (x0, y0, x1, y1; exclusive ends, zeros when empty) of ``labels`` resized to
+    height×width by nearest sampling."""
+    size_y, size_x = labels.shape
+    full = labels[(np.arange(height) * size_y // height)[:, None], (np.arange(width) * size_x // width)]
+    ys, xs = np.indices(full.shape)
+    flat = full.ravel()
+    boxes = np.zeros((n, 4), np.int64)
+    for column, (values, reduce) in enumerate(((xs, np.minimum), (ys, np.minimum), (xs + 1, np.maximum),
+                                              (ys + 1, np.maximum))):
+        start = np.full(n, max(height, width) + 1 if reduce is np.minimum else 0, np.int64)
+        reduce.at(start, flat, values.ravel())
+        boxes[:, column] = start
+    boxes[np.bincount(flat, minlength=n) == 0] = 0
+    return boxes
+
+
+def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width: int) -> dict:
+    """One scan's scored segments measured exactly in the original image's pixels (each original
+    pixel belongs to the model pixel it was resized into)."""
+    size_y, size_x = pred.labels.shape
+    n = len(pred.scores)
+    row_count, row_centres, row_first = _axis_map(size_y, height)
+    col_count, col_centres, col_first = _axis_map(size_x, width)
+    labels = pred.labels.ravel()
+    weight = np.outer(row_count, col_count).ravel()
+    area = np.bincount(labels, weights=weight, minlength=n)
+    sum_x = np.bincount(labels, weights=np.outer(row_count, col_centres).ravel(), minlength=n)
+    sum_y = np.bincount(labels, weights=np.outer(row_centres, col_count).ravel(), minlength=n)
+    keep, safe = pred.scored, np.maximum(area, 1)
+    if height >= size_y and width >= size_x:  # every model pixel covers original pixels
+        x0, y0, x1, y1 = pred.boxes[keep].astype(np.int64).T  # model pixels, exclusive ends
+        x0, y0, x1, y1 = col_first[x0], row_first[y0], col_first[x1], row_first[y1]
+    else:  # an image smaller than the model input: some model pixels cover none, measure directly
+        x0, y0, x1, y1 = _boxes_of(pred.labels, height, width, n)[keep].T
+    return {"segment_id": np.flatnonzero(keep).astype(np.int32),
+            "score": pred.scores[keep].astype(np.float32),
+            "is_anomalous": pred.scores[keep] >= threshold,
+            "area_px": area[keep].astype(np.int32),
+            "x0": x0.astype(np.int32), "y0": y0.astype(np.int32),
+            "x1": x1.astype(np.int32), "y1": y1.astype(np.int32),
+            "cx": (sum_x / safe)[keep].astype(np.float32), "cy": (sum_y / safe)[keep].astype(np.float32)}
+
+
+def _list_column(values: list[np.ndarray], type_: pa.DataType) -> pa.ListArray:
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int32)
+    flat = np.concatenate(values) if values else np.zeros(0)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=type_))
+
+
+class Scorer:
+    """Loads the model once per actor; maps a decoded batch to staged rows (one per input: its
+    scans columns and its segments as lists)."""
+
+    def __init__(self, model_uri: str, threshold: float | None = None, device: str | None = None,
+                 torch_threads: int | None = None, fault_marker: str | None = None):
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        self.model = load_scoring_model(model_uri, device, threshold)
+        self.fault_marker = fault_marker
+
+    def _inject_fault(self) -> None:
+        """Tests: the first batch scored kills this worker process once (Ray must retry it)."""
+        if self.fault_marker and not os.path.exists(self.fault_marker):
+            with open(self.fault_marker, "w", encoding="utf-8") as f:
+                f.write(str(os.getpid()))
+            os._exit(1)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        self._inject_fault()
+        model, n = self.model, len(batch["scan_id"])
+        ok = np.array([not e for e in batch["error"]], dtype=bool)
+        start = time.perf_counter()
+        predictions = iter(model.predict(batch["image"][ok]) if ok.any() else [])
+        model_ms = 1000 * (time.perf_counter() - start) / max(int(ok.sum()), 1)
+        now = datetime.now(UTC)
+        rows, segments = [], {f.name: [] for f in SEGMENT_FIELDS}
+        for i in range(n):
+            row = {"scan_id": str(batch["scan_id"][i]), "source": str(batch["source"][i]),
+                   "pipeline": model.pipeline, "modality": model.modality, "model_sha256": model.sha256,
+                   "threshold": model.threshold, "scored_at": now,
+                   "latency_ms": float(batch["decode_ms"][i]) + (model_ms if ok[i] else 0.0)}
+            if ok[i]:
+                height, width = int(batch["height"][i]), int(batch["width"][i])
+                columns = _segment_columns(next(predictions), model.threshold, height, width)
+                anomalous = columns["is_anomalous"]
+                row.update(status="ok", error=None, height=height, width=width,
+                           score=float(columns["score"].max()) if len(anomalous) else 0.0,
+                           is_anomalous=bool(anomalous.any()), n_segments=len(anomalous),
+                           n_anomalous_segments=int(anomalous.sum()),
+                           anomalous_area_frac=float(columns["area_px"][anomalous].sum()) / (height * width))
+            else:
+                columns = {f.name: np.zeros(0, f.type.to_pandas_dtype()) for f in SEGMENT_FIELDS}
+                row.update(status="error", error=str(batch["error"][i]))
+            rows.append(row)
+            for name, values in columns.items():
+                segments[name].append(values)
+        table = pa.Table.from_pylist(rows, schema=SCANS_SCHEMA)
+        for field in SEGMENT_FIELDS:
+            values = _list_column(segments[field.name], field.type)
+            table = table.append_column(staged_name(field.name), values)
+        return table

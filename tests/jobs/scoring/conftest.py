@@ -1,0 +1,86 @@
+"""Scoring fixtures: small untrained models saved as study checkpoints, an archive with bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from scans.npz import encode_npz
+from study.pipelines import PIPELINES, Trial
+
+# file stem -> (status, a phrase its error must contain)
+PLANTED = {
+    "truncated": "not a readable .npz",
+    "zero_bytes": "0 bytes",
+    "not_npz": "not a readable .npz",
+    "has_nan": "NaN",
+    "wrong_dtype": "dtype float64",
+    "missing_key": "'low' is present without 'high'",
+}
+WRONG_SIZE_INDEX = 0  # this listed scan is rewritten at 32×32 while the manifest says 96×96
+MISSING_INDEX = 1  # this listed scan's file is deleted
+
+
+def save_model(directory: Path, trial: Trial, threshold: float | None = 0.5) -> str:
+    """An untrained model as a study checkpoint directory (model.pt, config.json, metrics.json)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model = PIPELINES[trial.pipeline].build(trial)
+    torch.save(model.state_dict(), directory / "model.pt")
+    (directory / "config.json").write_text(json.dumps({"study": {}, "trial": asdict(trial), "data": {}}))
+    (directory / "metrics.json").write_text(json.dumps({"threshold": threshold, "objective": 0.0}))
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> str:
+    """A tiny SSN pseudo-colour model at 64² (K 30)."""
+    trial = Trial(pipeline="ssn", backbone="tiny", modality="pseudo", k=30, image_size=64, crop_size=32)
+    return save_model(tmp_path_factory.mktemp("model") / "ssn_pseudo", trial)
+
+
+@pytest.fixture(scope="session")
+def hlz_model_dir(tmp_path_factory) -> str:
+    """A tiny SSN model that needs the raw channels (hlz)."""
+    trial = Trial(pipeline="ssn", backbone="tiny", modality="hlz", k=30, image_size=64, crop_size=32)
+    return save_model(tmp_path_factory.mktemp("model") / "ssn_hlz", trial)
+
+
+def _good_arrays(rng: np.random.Generator, size: int = 48) -> dict[str, np.ndarray]:
+    high = rng.uniform(0.2, 1.0, (size, size)).astype(np.float32)
+    return {"high": high, "low": (high * 0.9).astype(np.float32)}
+
+
+def plant_bad_files(archive: Path) -> None:
+    """Add the PLANTED files under scans/ and break two listed scans (wrong size, missing)."""
+    scans = archive / "scans"
+    rng = np.random.default_rng(0)
+    good = encode_npz(_good_arrays(rng))
+    (scans / "truncated.npz").write_bytes(good[: len(good) // 2])
+    (scans / "zero_bytes.npz").write_bytes(b"")
+    (scans / "not_npz.npz").write_text("this is a text file, not an npz archive\n")
+    nan = _good_arrays(rng)
+    nan["high"][3, 4] = np.nan
+    (scans / "has_nan.npz").write_bytes(encode_npz(nan))
+    wrong = _good_arrays(rng)
+    wrong["high"] = wrong["high"].astype(np.float64)
+    (scans / "wrong_dtype.npz").write_bytes(encode_npz(wrong))
+    (scans / "missing_key.npz").write_bytes(encode_npz({"low": _good_arrays(rng)["low"]}))
+    listed = sorted(scans.glob("scan_*.npz"))
+    (listed[WRONG_SIZE_INDEX]).write_bytes(encode_npz(_good_arrays(rng, size=32)))
+    listed[MISSING_INDEX].unlink()
+
+
+@pytest.fixture(scope="session")
+def bad_archive(small_archive, tmp_path_factory) -> str:
+    """The 6-scan small archive plus six planted bad files, one scan resized, one file deleted."""
+    out = tmp_path_factory.mktemp("archive") / "bad"
+    shutil.copytree(small_archive, out)
+    plant_bad_files(out)
+    return str(out)

@@ -1,0 +1,148 @@
+"""The scoring job on Ray: bad files become rows, counts add up, DuckDB reads it, re-runs replace it,
+a killed worker is retried with every file still once, overlays, and fail-fast errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.scoring.report import ReportError
+from jobs.scoring.run import ScoreOptions, run_scoring
+from jobs.scoring.schema import REPORT_VERSION, SCANS_SCHEMA, SEGMENTS_SCHEMA
+from scans.modalities import ModalityError
+from tests.jobs.scoring.conftest import MISSING_INDEX, PLANTED, WRONG_SIZE_INDEX
+
+pytestmark = pytest.mark.slow
+N_FILES = 6 + len(PLANTED)
+
+
+def _score(archive: str, model: str, out: Path, **kwargs) -> dict:
+    return run_scoring(ScoreOptions(archive=archive, model=model, out=str(out), batch_size=4,
+                                    progress=False, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def report(ray_session, bad_archive, model_dir, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("reports") / "bad"
+    return out, _score(bad_archive, model_dir, out, overlays=2)
+
+
+def test_every_file_has_one_row_with_its_status(report):
+    out, success = report
+    scans = pq.read_table(out / "scans").to_pandas().set_index("scan_id")
+    assert len(scans) == N_FILES and scans.index.is_unique
+    errors = scans[scans.status == "error"]
+    listed = [f"scan_{i:06d}" for i in range(6)]
+    assert set(errors.index) == set(PLANTED) | {listed[WRONG_SIZE_INDEX], listed[MISSING_INDEX]}
+    for stem, phrase in PLANTED.items():
+        assert phrase in errors.loc[stem, "error"] and f"scans/{stem}.npz" in errors.loc[stem, "error"]
+    assert errors.score.isna().all() and errors.is_anomalous.isna().all()
+    ok = scans[scans.status == "ok"]
+    assert ok.error.isna().all() and (ok.n_segments > 0).all() and (ok.height == 96).all()
+    assert ok.score.between(0, 1).all() and (ok.pipeline == "ssn").all() and (ok.modality == "pseudo").all()
+    assert success["counts"] == {"files": N_FILES, "ok": 4, "error": 8,
+                                 "anomalous": int(ok.is_anomalous.sum())}
+    on_disk = json.loads((out / "_SUCCESS").read_text())
+    assert on_disk["counts"] == success["counts"] and on_disk["model"]["pipeline"] == "ssn"
+
+
+def test_report_files_follow_format_v1_with_metadata(report, model_dir):
+    out, success = report
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "overlays", "scans", "segments"]
+    assert not list(out.parent.glob("bad.tmp-*"))
+    for table, schema in (("scans", SCANS_SCHEMA), ("segments", SEGMENTS_SCHEMA)):
+        files = sorted((out / table).iterdir())
+        assert files and all(f.name.startswith("part-") and f.suffix == ".parquet" for f in files)
+        for file in files:
+            read = pq.read_schema(file)
+            assert read.remove_metadata().equals(schema)
+            meta = {k.decode(): v.decode() for k, v in read.metadata.items()}
+            assert meta["dualscan.report_version"] == str(REPORT_VERSION)
+            assert meta["dualscan.model_sha256"] == success["model"]["sha256"]
+            assert json.loads(meta["dualscan.config"])["threshold"] == 0.5
+            assert "dualscan.version" in meta
+
+
+def test_segments_match_their_scans(report):
+    out, _ = report
+    scans = pd.read_parquet(out / "scans")
+    segments = pads.dataset(out / "segments").to_table().to_pandas()
+    per_scan = segments.groupby("scan_id").agg(n=("segment_id", "size"), top=("score", "max"),
+                                               area=("area_px", "sum"), bad=("is_anomalous", "sum"))
+    ok = scans[scans.status == "ok"].set_index("scan_id")
+    assert set(per_scan.index) == set(ok.index)
+    assert (per_scan.n == ok.n_segments).all() and (per_scan.bad == ok.n_anomalous_segments).all()
+    assert (per_scan.top - ok.score).abs().max() < 1e-6
+    assert (per_scan.area == 96 * 96).all()
+    assert ((segments.x0 < segments.x1) & (segments.y0 < segments.y1)).all()
+
+
+def test_duckdb_queries_the_report(report):
+    out, success = report
+    con = duckdb.connect()
+    rows = con.execute(f"""
+        SELECT s.status, count(DISTINCT s.scan_id) AS scans, count(g.segment_id) AS segments
+        FROM read_parquet('{out}/scans/*.parquet') s
+        LEFT JOIN read_parquet('{out}/segments/*.parquet') g USING (scan_id)
+        GROUP BY s.status ORDER BY s.status""").fetchall()
+    segments = con.execute(f"SELECT count(*) FROM read_parquet('{out}/segments/*.parquet')").fetchone()[0]
+    assert rows == [("error", 8, 0), ("ok", 4, segments)]
+    top = con.execute(f"SELECT scan_id FROM read_parquet('{out}/scans/*.parquet') WHERE status = 'ok' "
+                      "ORDER BY score DESC LIMIT 2").fetchall()
+    assert [f"0{i + 1:03d}_{scan_id}.png" for i, (scan_id,) in enumerate(top)] == success["overlays"]
+
+
+def test_overlays_are_the_top_scans_as_pngs(report):
+    from PIL import Image
+
+    out, success = report
+    files = sorted((out / "overlays").iterdir())
+    assert [f.name for f in files] == success["overlays"] and len(files) == 2
+    image = Image.open(files[0])
+    assert image.size == (96, 96) and image.mode == "RGB"
+
+
+def test_rerunning_to_the_same_output_replaces_the_report(ray_session, small_archive, model_dir, tmp_path):
+    out = tmp_path / "report"
+    first = _score(small_archive, model_dir, out)
+    (out / "scans" / "stale.parquet").write_bytes(b"left over")
+    second = _score(small_archive, model_dir, out, threshold=0.0)
+    assert not (out / "scans" / "stale.parquet").exists()
+    assert first["counts"]["files"] == second["counts"]["files"] == 6
+    assert second["counts"]["anomalous"] == 6  # threshold 0 flags every scan
+    assert len(pd.read_parquet(out / "scans")) == 6
+
+
+def test_a_killed_worker_is_retried_and_every_file_is_scored_once(ray_session, bad_archive, model_dir,
+                                                                   tmp_path):
+    marker = tmp_path / "killed"
+    success = _score(bad_archive, model_dir, tmp_path / "report", fault_marker=str(marker))
+    assert marker.exists()  # a worker process did die mid-job
+    scans = pd.read_parquet(tmp_path / "report" / "scans")
+    assert len(scans) == N_FILES and scans.scan_id.is_unique
+    assert success["counts"]["ok"] == 4 and success["counts"]["error"] == 8
+
+
+def test_fail_fast_before_any_work(ray_session, small_archive, hlz_model_dir, model_dir, tmp_path):
+    pseudo_only = tmp_path / "pngs"
+    pseudo_only.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(pseudo_only / "a.png")
+    with pytest.raises(ModalityError, match="needs modality 'hlz'"):
+        _score(str(pseudo_only), hlz_model_dir, tmp_path / "r1")
+    not_report = tmp_path / "precious"
+    not_report.mkdir()
+    (not_report / "data.txt").write_text("keep me")
+    with pytest.raises(ReportError, match="is not a DualScan report"):
+        _score(small_archive, model_dir, not_report)
+    assert (not_report / "data.txt").read_text() == "keep me"
+    with pytest.raises(ReportError, match="inside the archive"):
+        _score(small_archive, model_dir, Path(small_archive) / "report")
+    assert not (tmp_path / "r1").exists()

@@ -1,0 +1,114 @@
+"""The scoring stages without Ray: decode_batch on input rows, the Scorer on a hand-made batch."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from jobs.scoring.inputs import list_inputs
+from jobs.scoring.model import ModelDirError, ScanPrediction, load_scoring_model
+from jobs.scoring.schema import SCANS_SCHEMA, STAGED_SCHEMA
+from jobs.scoring.stages import Scorer, _segment_columns, decode_batch
+
+
+def _batch(rows: list[dict]) -> dict[str, np.ndarray]:
+    return {key: np.array([r[key] for r in rows], dtype=object) for key in rows[0]}
+
+
+def test_decode_batch_gives_images_sizes_and_errors_without_raising(bad_archive):
+    root, inputs = list_inputs(bad_archive)
+    out = decode_batch(_batch([i.as_row() for i in inputs]), root, "pseudo", 64)
+    assert out["image"].shape == (len(inputs), 3, 64, 64)
+    errors = list(out["error"])
+    ok = [e == "" for e in errors]
+    assert ok == [False, False, True, True, True, True] + [False] * 6
+    assert list(out["height"][:6]) == [-1, -1, 96, 96, 96, 96]
+    assert out["image"][0].max() == 0 and out["image"][2].max() > 0
+    assert all(inputs[i].source in errors[i] for i in range(len(inputs)) if not ok[i])
+
+
+def test_scorer_maps_a_hand_made_batch_to_staged_rows(model_dir):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (3, 3, 64, 64)).astype(np.float32)
+    batch = {"scan_id": np.array(["a", "b", "c"], dtype=object), "source": np.array(["s/a", "s/b", "s/c"]),
+             "image": images, "height": np.array([128, -1, 64]), "width": np.array([256, -1, 64]),
+             "error": np.array(["", "s/b: broken", ""], dtype=object), "decode_ms": np.ones(3, np.float32)}
+    scorer = Scorer(model_dir, threshold=0.0)  # every segment anomalous at threshold 0
+    table = scorer(batch)
+    assert table.schema.names == STAGED_SCHEMA.names
+    table = table.cast(STAGED_SCHEMA)
+    rows = table.to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert rows[1]["error"] == "s/b: broken" and rows[1]["score"] is None and rows[1]["segment_id"] == []
+    a, c = rows[0], rows[2]
+    assert a["pipeline"] == "ssn" and a["modality"] == "pseudo" and len(a["model_sha256"]) == 64
+    assert a["n_segments"] == len(a["segment_id"]) > 5 and a["n_anomalous_segments"] == a["n_segments"]
+    assert a["is_anomalous"] and a["score"] == pytest.approx(max(a["segment_score"]))
+    # segments are in the original image's pixels: 128×256 is the 64² input scaled by (2, 4)
+    assert sum(a["segment_area_px"]) == 128 * 256 and sum(c["segment_area_px"]) == 64 * 64
+    assert a["anomalous_area_frac"] == pytest.approx(1.0)
+    assert max(a["segment_x1"]) == 256 and max(a["segment_y1"]) == 128 and min(a["segment_x0"]) == 0
+    assert all(x0 < x1 for x0, x1 in zip(a["segment_x0"], a["segment_x1"], strict=True))
+    for cx, x0, x1 in zip(a["segment_cx"], a["segment_x0"], a["segment_x1"], strict=True):
+        assert x0 <= cx <= x1
+    assert a["latency_ms"] >= 1.0 and rows[1]["latency_ms"] == pytest.approx(1.0)
+
+
+def test_scorer_predictions_match_the_model_run_directly(model_dir):
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, (2, 3, 64, 64)).astype(np.float32)
+    model = load_scoring_model(model_dir, "cpu")
+    direct = model.predict(images)
+    batch = {"scan_id": np.array(["a", "b"], dtype=object), "source": np.array(["a", "b"], dtype=object),
+             "image": images, "height": np.array([64, 64]), "width": np.array([64, 64]),
+             "error": np.array(["", ""], dtype=object), "decode_ms": np.zeros(2, np.float32)}
+    rows = Scorer(model_dir)(batch).to_pylist()
+    for row, pred in zip(rows, direct, strict=True):
+        np.testing.assert_allclose(row["segment_score"], pred.scores, rtol=1e-5)
+        assert row["threshold"] == 0.5
+        assert row["is_anomalous"] == bool((pred.scores >= 0.5).any())
+
+
+def test_model_directory_errors_name_the_file(tmp_path, model_dir):
+    with pytest.raises(ModelDirError, match=r"config.json does not exist"):
+        load_scoring_model(str(tmp_path))
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ModelDirError, match=r"config.json: not valid JSON"):
+        load_scoring_model(str(tmp_path))
+    shutil.copy(f"{model_dir}/config.json", tmp_path / "config.json")
+    (tmp_path / "model.pt").write_bytes(b"garbage")
+    with pytest.raises(ModelDirError, match=r"model.pt: cannot load the weights of a ssn tiny pseudo"):
+        load_scoring_model(str(tmp_path))
+    with pytest.raises(ValueError, match="threshold must be in"):
+        load_scoring_model(model_dir, threshold=1.5)
+
+
+def test_the_staged_schema_starts_with_the_scans_columns():
+    assert STAGED_SCHEMA.names[: len(SCANS_SCHEMA)] == SCANS_SCHEMA.names
+
+
+@pytest.mark.parametrize("height,width", [(96, 160), (37, 50), (8, 5)])
+def test_segments_are_measured_exactly_in_original_pixels(height, width):
+    rng = np.random.default_rng(height)
+    labels = rng.integers(0, 5, (16, 16)).astype(np.int32)
+    labels[:2, :2] = 5  # segment 5 is one corner block
+    full = labels[(np.arange(height) * 16 // height)[:, None], (np.arange(width) * 16 // width)[None, :]]
+    n = 6
+    ys, xs = np.mgrid[:16, :16]
+    boxes = np.array([[xs[labels == i].min(), ys[labels == i].min(), xs[labels == i].max() + 1,
+                       ys[labels == i].max() + 1] for i in range(n)], np.float32)
+    pred = ScanPrediction(labels, np.linspace(0, 1, n).astype(np.float32), np.ones(n, bool),
+                          np.bincount(labels.ravel()), boxes, np.zeros((n, 2), np.float32))
+    columns = _segment_columns(pred, 0.5, height, width)
+    fy, fx = np.mgrid[:height, :width]
+    for i in range(n):
+        mask = full == i
+        assert columns["area_px"][i] == mask.sum()
+        if mask.any():
+            assert (columns["x0"][i], columns["y0"][i]) == (fx[mask].min(), fy[mask].min())
+            assert (columns["x1"][i], columns["y1"][i]) == (fx[mask].max() + 1, fy[mask].max() + 1)
+            assert columns["cx"][i] == pytest.approx(fx[mask].mean() + 0.5)
+            assert columns["cy"][i] == pytest.approx(fy[mask].mean() + 0.5)
+    assert list(columns["is_anomalous"]) == [False, False, False, True, True, True]
