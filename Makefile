@@ -17,6 +17,9 @@ demo: $(STAMP)
 	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/archive --n 64 --size 256 --seed 0 --preview
 	$(VENV)/bin/dualscan study --config study/configs/smoke.yaml --local --overwrite \
 		--data $(DEMO_DIR)/archive --storage $(CURDIR)/out/runs
+	$(VENV)/bin/dualscan score --archive $(DEMO_DIR)/archive --model out/runs/smoke/best \
+		--out $(DEMO_DIR)/report --local --overlays 4
+	$(VENV)/bin/dualscan report-summary $(DEMO_DIR)/report --top 5
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -30,6 +33,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.subcomponent_speed
 	$(PY) -m benchmarks.tune_efficiency
 	$(PY) -m benchmarks.pipeline_quality
+	$(PY) -m benchmarks.scoring_throughput
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "study": "jobs.study",
     "study-report": "jobs.study_report",
     "score": "jobs.score",
+    "report-summary": "jobs.report_summary",
 }
 
 

@@ -89,8 +89,8 @@ def finish_archive(root: Location, rows: list[dict], info: dict) -> None:
 class Archive:
     """A readable archive v1 on a local path or URI."""
 
-    def __init__(self, uri: str):
-        self.root = locate(uri)
+    def __init__(self, uri: str | Location):
+        self.root = uri if isinstance(uri, Location) else locate(uri)
         self.uri = self.root.uri
         if not self.root.exists("archive.json"):
             raise ArchiveError(f"{self.root.uri_of('archive.json')}: not found; "

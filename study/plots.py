@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def _png(figure: Figure) -> bytes:
+def png_of(figure: Figure) -> bytes:
     """PNG bytes of a figure (no pyplot: no global state, no display backend)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -32,7 +32,7 @@ def tp_fp_bars(table: pd.DataFrame, pipeline: str, level: str) -> bytes:
     axis.set_ylabel("%")
     axis.set_title(f"{pipeline}: {level}-level TP% and FP%")
     axis.legend(fontsize=8)
-    return _png(figure)
+    return png_of(figure)
 
 
 def objective_vs_k_lambda(frame: pd.DataFrame, objective: str) -> bytes:
@@ -47,4 +47,4 @@ def objective_vs_k_lambda(frame: pd.DataFrame, objective: str) -> bytes:
     right.set_xscale("log")
     right.set_xlabel("λ (compactness)")
     figure.suptitle("SSN trials")
-    return _png(figure)
+    return png_of(figure)

@@ -7,6 +7,8 @@ import pytest
 from scans.synth import SynthConfig, synthesise
 
 SMALL = SynthConfig(n=6, size=96, seed=3, split=0.5, val=0.0)
+S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +34,10 @@ def ray_session():
 
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Ray workers inherit this environment: fake credentials (never real ones) let them sign requests
+    # to the loopback S3 server that S3 tests start, and no one asks a cloud metadata service
+    for key, value in S3_TEST_ENV.items():
+        os.environ.setdefault(key, value)
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,

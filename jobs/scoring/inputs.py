@@ -52,7 +52,7 @@ class InputFile:
 def _archive_inputs(root: Location) -> list[InputFile]:
     """Every manifest row (a missing file becomes an error row later) and every .npz under scans/
     that the manifest does not list."""
-    archive = Archive(root.uri)
+    archive = Archive(root)
     inputs, listed = [], set()
     for row in archive.manifest.to_pylist():
         path = root.join(row["file"])

@@ -6,7 +6,8 @@ import hashlib
 import io
 import json
 import math
-from dataclasses import dataclass, fields, replace
+import os
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -126,3 +127,17 @@ def load_scoring_model(uri: str, device: torch.device | str | None = None,
     chosen = threshold if threshold is not None else _card_threshold(where)
     return ScoringModel(model.to(device).eval(), trial, DEFAULT_THRESHOLD if chosen is None else chosen,
                         hashlib.sha256(weights).hexdigest(), where.uri, device)
+
+
+def export_model(directory: str | os.PathLike, model: nn.Module, trial: Trial,
+                 threshold: float | None = None) -> str:
+    """Write ``model`` as a model directory (model.pt, config.json, metrics.json) that
+    load_scoring_model reads: for models built in code (benchmarks, tests, notebooks)."""
+    os.makedirs(directory, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(directory, "model.pt"))
+    files = {"config.json": {"study": {}, "trial": asdict(trial), "data": {}},
+             "metrics.json": {"threshold": threshold}}
+    for name, content in files.items():
+        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
+            json.dump(content, f, indent=2, sort_keys=True)
+    return os.fspath(directory)

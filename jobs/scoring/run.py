@@ -93,13 +93,16 @@ def run_scoring(options: ScoreOptions) -> dict:
         scored = decoded.map_batches(
             Scorer, batch_size=options.batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=options.workers), num_gpus=gpus, num_cpus=cpus,
-            fn_constructor_kwargs={"model_uri": model.uri, "threshold": model.threshold,
+            fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
                                    "device": "cuda" if gpus > 0 else "cpu",
                                    "torch_threads": options.torch_threads,
                                    "fault_marker": options.fault_marker})
+        prepared = time.perf_counter()
         scored.write_parquet(tmp.join(STAGING), filesystem=tmp.fs, schema=STAGED_SCHEMA)
+        streamed = time.perf_counter()
         expected = {(i.scan_id, i.source) for i in inputs}
         assembly = assemble(tmp, metadata, expected, options.overlays)
+        assembled = time.perf_counter()
         overlays = []
         if assembly.top:
             by_key = {(i.scan_id, i.source): i for i in inputs}
@@ -108,7 +111,9 @@ def run_scoring(options: ScoreOptions) -> dict:
         wall = time.perf_counter() - clock
         success = write_success(tmp, assembly.counts, {
             "timings": {"started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
-                        "wall_s": round(wall, 3), "scans_per_s": round(assembly.counts.files / wall, 3)},
+                        "wall_s": round(wall, 3), "scans_per_s": round(assembly.counts.files / wall, 3),
+                        "prepare_s": round(prepared - clock, 3), "stream_s": round(streamed - prepared, 3),
+                        "assemble_s": round(assembled - streamed, 3)},
             "model": {"uri": model.uri, "sha256": model.sha256, "pipeline": model.pipeline,
                       "backbone": model.trial.backbone, "modality": model.modality,
                       "image_size": model.image_size, "threshold": model.threshold},

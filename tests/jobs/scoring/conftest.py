@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from jobs.scoring.model import export_model
 from scans.npz import encode_npz
 from study.pipelines import PIPELINES, Trial
 
@@ -28,14 +27,9 @@ MISSING_INDEX = 1  # this listed scan's file is deleted
 
 
 def save_model(directory: Path, trial: Trial, threshold: float | None = 0.5) -> str:
-    """An untrained model as a study checkpoint directory (model.pt, config.json, metrics.json)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """An untrained model as a model directory (model.pt, config.json, metrics.json)."""
     torch.manual_seed(0)
-    model = PIPELINES[trial.pipeline].build(trial)
-    torch.save(model.state_dict(), directory / "model.pt")
-    (directory / "config.json").write_text(json.dumps({"study": {}, "trial": asdict(trial), "data": {}}))
-    (directory / "metrics.json").write_text(json.dumps({"threshold": threshold, "objective": 0.0}))
-    return str(directory)
+    return export_model(directory, PIPELINES[trial.pipeline].build(trial), trial, threshold)
 
 
 @pytest.fixture(scope="session")

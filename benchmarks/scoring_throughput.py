@@ -1,0 +1,176 @@
+"""Batch scoring: Ray Data against a plain loop, peak memory against archive size, pool against crop.
+
+1. Throughput: the same archive and model scored by the Ray Data job (`run_scoring`, local Ray)
+   and by a plain in-process loop over the same stages (read + decode + model + Parquet rows,
+   batch by batch), side by side; scans/s and their ratio (goal ≥ 0.9).
+2. Memory: the whole job (`python -m jobs.score --local` and every process it starts: Ray's
+   raylet, GCS, workers) sampled from /proc every 0.2 s; peak summed RSS for a small and a
+   10× larger archive (goal ≤ 1.3×: streaming keeps memory flat).
+3. pool against crop: end-to-end scans/s of the Ray job with each classification mode.
+
+Models are untrained (throughput does not depend on weights). Run:
+.venv/bin/python -m benchmarks.scoring_throughput [--n 500] [--size 128] [--memory 1000 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import pyarrow.parquet as pq
+import torch
+
+from jobs.scoring.inputs import list_inputs
+from jobs.scoring.model import export_model
+from jobs.scoring.run import ScoreOptions, run_scoring
+from jobs.scoring.stages import Scorer, decode_batch
+from scans.synth import SynthConfig, synthesise
+from study.pipelines import PIPELINES, Trial
+
+BATCH = 16
+
+
+def make_model(tmp: str, mode: str, size: int, k: int) -> str:
+    """An untrained SSN resnet18 pseudo-colour model directory for ``size``² scans."""
+    torch.manual_seed(0)
+    trial = Trial(pipeline="ssn", backbone="resnet18", modality="pseudo", k=k, mode=mode, image_size=size,
+                  crop_size=64)
+    directory = os.path.join(tmp, f"model-{mode}-{size}")
+    return export_model(directory, PIPELINES["ssn"].build(trial), trial, 0.5)
+
+
+def plain_loop(archive: str, model_dir: str, out: str, threads: int) -> float:
+    """scans/s of the stages run in one process, batch after batch, rows written to Parquet."""
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    scorer = Scorer(model_dir, device="cpu")
+    root, inputs = list_inputs(archive)
+    model = scorer.model
+    os.makedirs(out, exist_ok=True)
+    writer = None
+    for first in range(0, len(inputs), BATCH):
+        rows = [i.as_row() for i in inputs[first:first + BATCH]]
+        batch = {key: _column([r[key] for r in rows]) for key in rows[0]}
+        table = scorer(decode_batch(batch, root, model.modality, model.image_size))
+        writer = writer or pq.ParquetWriter(os.path.join(out, "rows.parquet"), table.schema)
+        writer.write_table(table)
+    writer.close()
+    return len(inputs) / (time.perf_counter() - start)
+
+
+def _column(values: list):
+    import numpy as np
+
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def ray_job(archive: str, model_dir: str, out: str, threads: int | None) -> float:
+    """scans/s of run_scoring on the already started local Ray (driver model load included)."""
+    start = time.perf_counter()
+    success = run_scoring(ScoreOptions(archive=archive, model=model_dir, out=out, batch_size=BATCH,
+                                       torch_threads=threads, progress=False))
+    return success["counts"]["files"] / (time.perf_counter() - start)
+
+
+def _tree_rss(pid: int) -> int:
+    """Summed resident memory (bytes) of a process and all its descendants, from /proc."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def peak_memory(archive: str, model_dir: str, out: str) -> tuple[float, float]:
+    """(peak summed RSS in MiB, wall seconds) of a whole `python -m jobs.score --local` job."""
+    command = [sys.executable, "-m", "jobs.score", "--archive", archive, "--model", model_dir, "--out", out,
+               "--local", "--no-progress", "--batch-size", str(BATCH)]
+    start, peak = time.perf_counter(), 0
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.2)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with exit code {process.returncode}")
+    return peak / 2**20, time.perf_counter() - start
+
+
+def synth(tmp: str, n: int, size: int) -> str:
+    out = os.path.join(tmp, f"archive-{n}-{size}")
+    synthesise(SynthConfig(n=n, size=size, seed=11, previews=False), out, progress=False)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--crop-n", type=int, default=48, help="scans for the crop-mode run")
+    parser.add_argument("--memory", type=int, nargs=2, default=[1000, 10000], metavar=("SMALL", "LARGE"))
+    parser.add_argument("--memory-size", type=int, default=64)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "memory", "modes"])
+    args = parser.parse_args()
+    import ray
+
+    tmp = tempfile.mkdtemp(prefix="dualscan-scoring-")
+    threads = os.cpu_count() or 1
+    print(f"machine: {threads} CPUs, torch {torch.__version__}, CUDA {torch.cuda.is_available()}", flush=True)
+    pool = make_model(tmp, "pool", args.size, args.k)
+    if "throughput" not in args.skip or "modes" not in args.skip:
+        archive = synth(tmp, args.n, args.size)
+        ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False,
+                 logging_config=ray.LoggingConfig(log_level="ERROR"))
+    if "throughput" not in args.skip:
+        print(f"\n## throughput: {args.n} scans at {args.size}², SSN K={args.k} pool resnet18, batch {BATCH}")
+        print("| run | scans/s |\n|---|---|")
+        loop = plain_loop(archive, pool, os.path.join(tmp, "loop"), threads)
+        print(f"| plain loop, torch threads {threads} | {loop:.1f} |", flush=True)
+        for t in (None, threads):
+            rate = ray_job(archive, pool, os.path.join(tmp, f"ray-{t}"), t)
+            label = "Ray's default (1 per CPU of the actor)" if t is None else str(t)
+            print(f"| Ray Data job, torch threads {label} | {rate:.1f} (ratio {rate / loop:.2f}) |",
+                  flush=True)
+    if "modes" not in args.skip:
+        crop = make_model(tmp, "crop", args.size, args.k)
+        crop_archive = synth(tmp, args.crop_n, args.size)
+        rates = {mode: ray_job(crop_archive, model, os.path.join(tmp, f"mode-{mode}"), threads)
+                 for mode, model in (("pool", pool), ("crop", crop))}
+        print(f"\n## pool against crop: {args.crop_n} scans at {args.size}², K={args.k}, crops 64², Ray job")
+        print("| mode | scans/s |\n|---|---|")
+        for mode, rate in rates.items():
+            print(f"| {mode} | {rate:.2f} |")
+        print(f"pool/crop: {rates['pool'] / rates['crop']:.1f}×", flush=True)
+    if ray.is_initialized():
+        ray.shutdown()
+    if "memory" not in args.skip:
+        small_model = make_model(tmp, "pool", args.memory_size, args.k)
+        print(f"\n## peak memory of the whole job (archives at {args.memory_size}²)")
+        print("| scans | peak RSS (MiB, all processes) | wall s | scans/s |\n|---|---|---|---|")
+        peaks = []
+        for n in args.memory:
+            archive_n = synth(tmp, n, args.memory_size)
+            peak, wall = peak_memory(archive_n, small_model, os.path.join(tmp, f"mem-{n}"))
+            peaks.append(peak)
+            rows = pq.read_table(os.path.join(tmp, f"mem-{n}", "scans"), columns=["scan_id"]).num_rows
+            assert rows == n, f"report of {n} scans has {rows} rows"
+            print(f"| {n} | {peak:.0f} | {wall:.0f} | {n / wall:.1f} |", flush=True)
+        print(f"large/small peak: {peaks[1] / peaks[0]:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
