@@ -117,7 +117,7 @@ def synth(tmp: str, n: int, size: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--n", type=int, nargs="+", default=[500, 2000], help="archive sizes for throughput")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--crop-n", type=int, default=48, help="scans for the crop-mode run")
@@ -132,19 +132,18 @@ def main() -> None:
     print(f"machine: {threads} CPUs, torch {torch.__version__}, CUDA {torch.cuda.is_available()}", flush=True)
     pool = make_model(tmp, "pool", args.size, args.k)
     if "throughput" not in args.skip or "modes" not in args.skip:
-        archive = synth(tmp, args.n, args.size)
         ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False,
                  logging_config=ray.LoggingConfig(log_level="ERROR"))
     if "throughput" not in args.skip:
-        print(f"\n## throughput: {args.n} scans at {args.size}², SSN K={args.k} pool resnet18, batch {BATCH}")
-        print("| run | scans/s |\n|---|---|")
-        loop = plain_loop(archive, pool, os.path.join(tmp, "loop"), threads)
-        print(f"| plain loop, torch threads {threads} | {loop:.1f} |", flush=True)
-        for t in (None, threads):
-            rate = ray_job(archive, pool, os.path.join(tmp, f"ray-{t}"), t)
-            label = "Ray's default (1 per CPU of the actor)" if t is None else str(t)
-            print(f"| Ray Data job, torch threads {label} | {rate:.1f} (ratio {rate / loop:.2f}) |",
-                  flush=True)
+        print(f"\n## throughput: scans at {args.size}², SSN K={args.k} pool resnet18, batch {BATCH}")
+        print(f"| scans | plain loop (torch threads {threads}) | Ray job, Ray's torch threads | ratio "
+              f"| Ray job, torch threads {threads} | ratio |\n|---|---|---|---|---|---|")
+        for n in args.n:
+            archive = synth(tmp, n, args.size)
+            loop = plain_loop(archive, pool, os.path.join(tmp, f"loop-{n}"), threads)
+            rates = [ray_job(archive, pool, os.path.join(tmp, f"ray-{n}-{t}"), t) for t in (None, threads)]
+            print(f"| {n} | {loop:.1f} | {rates[0]:.1f} | {rates[0] / loop:.2f} | {rates[1]:.1f} | "
+                  f"{rates[1] / loop:.2f} |", flush=True)
     if "modes" not in args.skip:
         crop = make_model(tmp, "crop", args.size, args.k)
         crop_archive = synth(tmp, args.crop_n, args.size)

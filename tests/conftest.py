@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from scans.synth import SynthConfig, synthesise
@@ -46,3 +48,28 @@ def ray_session():
         yield ray
     finally:
         ray.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """A moto S3 server on 127.0.0.1 with the bucket `scans`, stopped whatever the outcome; yields
+    a URI template: ``s3_bucket.format("some/prefix")``."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    for key, value in S3_TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=f"http://{endpoint}").create_bucket(Bucket="scans")
+        yield f"s3://scans/{{}}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+    finally:
+        server.stop()
