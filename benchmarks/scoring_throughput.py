@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[500, 2000], help="archive sizes for throughput")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--k", type=int, default=100)
-    parser.add_argument("--crop-n", type=int, default=48, help="scans for the crop-mode run")
+    parser.add_argument("--crop-n", type=int, default=200, help="scans for the pool/crop runs")
     parser.add_argument("--memory", type=int, nargs=2, default=[1000, 10000], metavar=("SMALL", "LARGE"))
     parser.add_argument("--memory-size", type=int, default=64)
     parser.add_argument("--skip", nargs="*", default=[], choices=["throughput", "memory", "modes"])

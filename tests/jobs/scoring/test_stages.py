@@ -11,6 +11,7 @@ from jobs.scoring.inputs import list_inputs
 from jobs.scoring.model import ModelDirError, ScanPrediction, load_scoring_model
 from jobs.scoring.schema import SCANS_SCHEMA, STAGED_SCHEMA
 from jobs.scoring.stages import Scorer, _segment_columns, decode_batch
+from study.pipelines import Trial
 
 
 def _batch(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -112,3 +113,22 @@ def test_segments_are_measured_exactly_in_original_pixels(height, width):
             assert columns["cx"][i] == pytest.approx(fx[mask].mean() + 0.5)
             assert columns["cy"][i] == pytest.approx(fy[mask].mean() + 0.5)
     assert list(columns["is_anomalous"]) == [False, False, False, True, True, True]
+
+
+def test_a_mask_rcnn_model_scores_its_detected_items_only(tmp_path):
+    from tests.jobs.scoring.conftest import save_model
+
+    trial = Trial(pipeline="maskrcnn", backbone="tiny", modality="pseudo", image_size=64, crop_size=32)
+    model_dir = save_model(tmp_path / "maskrcnn", trial)
+    images = np.zeros((2, 3, 64, 64), np.float32)
+    images[:, :, 16:48, 10:40] = 0.8  # one bright item per scan
+    batch = {"scan_id": np.array(["a", "b"], dtype=object), "source": np.array(["a", "b"], dtype=object),
+             "image": images, "height": np.array([64, 64]), "width": np.array([64, 64]),
+             "error": np.array(["", ""], dtype=object), "decode_ms": np.zeros(2, np.float32)}
+    rows = Scorer(model_dir)(batch).to_pylist()
+    direct = load_scoring_model(model_dir, "cpu").predict(images)
+    for row, pred in zip(rows, direct, strict=True):
+        assert row["status"] == "ok" and row["pipeline"] == "maskrcnn"
+        assert row["n_segments"] == int(pred.scored.sum()) == len(row["segment_id"])
+        assert 0 not in row["segment_id"]  # the background segment is never a row
+        assert row["score"] == (max(row["segment_score"]) if row["segment_score"] else 0.0)
