@@ -44,7 +44,7 @@ class ScoreOptions:
 
 
 def _resources(options: ScoreOptions) -> tuple[float, float, str]:
-    """(gpus, cpus) per scoring worker and a note when the CPUs had to be shrunk: a pool that takes
+    """(gpus, cpus, note) per scoring worker, the note saying when the CPUs were shrunk: a pool that takes
     every CPU starves the decode tasks and hangs (ray issue #44687), so one CPU is left for them."""
     import ray
 
