@@ -61,11 +61,17 @@ def _axis_map(size: int, original: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return count, centres, first
 
 
-def _boxes_of(labels: np.ndarray, height: int, width: int, n: int) -> np.ndarray:
-    """(n, 4) boxes (x0, y0, x1, y1; exclusive ends, zeros when empty) of ``labels`` resized to
-    height×width by nearest sampling."""
+def labels_at(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A model-size label map at the original height×width: each original pixel takes the label of
+    the model pixel it was resized into."""
     size_y, size_x = labels.shape
-    full = labels[(np.arange(height) * size_y // height)[:, None], (np.arange(width) * size_x // width)]
+    return labels[(np.arange(height) * size_y // height)[:, None], (np.arange(width) * size_x // width)]
+
+
+def _boxes_of(labels: np.ndarray, height: int, width: int, n: int) -> np.ndarray:
+    """(n, 4) boxes (x0, y0, x1, y1; exclusive ends, zeros when empty) of ``labels`` at
+    height×width."""
+    full = labels_at(labels, height, width)
     ys, xs = np.indices(full.shape)
     flat = full.ravel()
     boxes = np.zeros((n, 4), np.int64)

@@ -10,7 +10,7 @@ import pytest
 from jobs.scoring.inputs import list_inputs
 from jobs.scoring.model import ModelDirError, ScanPrediction, load_scoring_model
 from jobs.scoring.schema import SCANS_SCHEMA, STAGED_SCHEMA
-from jobs.scoring.stages import Scorer, _segment_columns, decode_batch
+from jobs.scoring.stages import Scorer, _segment_columns, decode_batch, labels_at
 from study.pipelines import Trial
 
 
@@ -96,6 +96,7 @@ def test_segments_are_measured_exactly_in_original_pixels(height, width):
     labels = rng.integers(0, 5, (16, 16)).astype(np.int32)
     labels[:2, :2] = 5  # segment 5 is one corner block
     full = labels[(np.arange(height) * 16 // height)[:, None], (np.arange(width) * 16 // width)[None, :]]
+    np.testing.assert_array_equal(labels_at(labels, height, width), full)
     n = 6
     ys, xs = np.mgrid[:16, :16]
     boxes = np.array([[xs[labels == i].min(), ys[labels == i].min(), xs[labels == i].max() + 1,
