@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "study-report": "jobs.study_report",
     "score": "jobs.score",
     "report-summary": "jobs.report_summary",
+    "cluster": "jobs.cluster",
 }
 
 

@@ -31,11 +31,17 @@ class Location:
         path = self.join(relative) if relative else self.path
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
+    def _entries(self, relative: str, kind: pafs.FileType) -> list[str]:
+        selector = pafs.FileSelector(self.join(relative) if relative else self.path, allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.type == kind)
+
     def list_dirs(self, relative: str = "") -> list[str]:
         """Names of the directories directly under a directory of this location, sorted."""
-        selector = pafs.FileSelector(self.join(relative) if relative else self.path, allow_not_found=True)
-        infos = self.fs.get_file_info(selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+        return self._entries(relative, pafs.FileType.Directory)
+
+    def list_files(self, relative: str = "") -> list[str]:
+        """Names of the files directly under a directory of this location, sorted."""
+        return self._entries(relative, pafs.FileType.File)
 
     def remove_tree(self) -> None:
         """Delete this location's directory and everything under it (nothing if absent)."""

@@ -180,10 +180,15 @@ class TrainingConfig(Strict):
 
 
 class FaultConfig(Strict):
-    """Fault injection for recovery tests: the trial crashes once after ``epoch`` epochs."""
+    """A fault drill: after ``epoch`` epochs (and each later one) a trial raises (``raise``) or asks
+    its device for more memory than any has (``oom``, a real allocator failure). With ``marker`` it
+    happens once (the retry resumes from the checkpoint); without, every time (the trial ends
+    errored). ``when`` limits it to the points whose fields have these values, e.g. ``{modality: hlz}``."""
 
-    marker: str
+    kind: Literal["raise", "oom"] = "raise"
     epoch: int = Field(ge=1)
+    marker: str | None = None
+    when: dict[str, str | int | float] = {}
 
 
 class StudyConfig(Strict):

@@ -8,8 +8,8 @@ import json
 from scans.storage import Location, locate
 from study.config import LEVELS
 from study.plots import objective_vs_k_lambda, tp_fp_bars
-from study.results import checkpoints, load_trials
-from study.tables import csv_bytes, markdown, paper_table, parquet_bytes, trials_frame
+from study.results import checkpoints, load_statuses, load_trials
+from study.tables import csv_bytes, errors_frame, markdown, paper_table, parquet_bytes, trials_frame
 
 BEST_FILES = ("model.pt", "config.json", "metrics.json")
 
@@ -39,7 +39,12 @@ def write_results(run_uri: str) -> str:
             run.write_bytes(f"results/tp_fp_{pipeline}_{level}.png", tp_fp_bars(table, pipeline, level))
     if (frame["pipeline"] == "ssn").any():
         run.write_bytes("results/objective_vs_k_lambda.png", objective_vs_k_lambda(frame, metric))
+    errors = errors_frame(load_statuses(run))
+    run.write_bytes("results/errors.csv", csv_bytes(errors))
     text = markdown(tables)
+    if not errors.empty:
+        text += f"\n{len(errors)} trial(s) errored (results/errors.csv):\n" + "".join(
+            f"- {row.trial}: {row.error}\n" for row in errors.itertuples())
     run.write_bytes("results/tables.md", text.encode())
     return text
 

@@ -46,3 +46,37 @@ def checkpoints(run: Location, trial: TrialRecord) -> list[tuple[str, dict]]:
         if name.startswith("checkpoint_") and run.exists(f"{relative}/metrics.json"):
             out.append((relative, json.loads(run.read_bytes(f"{relative}/metrics.json"))))
     return out
+
+
+@dataclass
+class TrialStatus:
+    """A trial as Tune's experiment state last recorded it: status (TERMINATED, ERROR, ...) and, for
+    an errored trial, the last line of its error.txt."""
+
+    directory: str
+    point: dict
+    status: str
+    error: str | None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def load_statuses(run: Location) -> list[TrialStatus]:
+    """Every trial of the run's newest experiment state (none before Tune has written one)."""
+    states = sorted(name for name in run.list_files()
+                    if name.startswith("experiment_state-") and name.endswith(".json"))
+    if not states:
+        return []
+    out = []
+    for trial_json, _ in json.loads(run.read_bytes(states[-1]))["trial_data"]:
+        trial = json.loads(trial_json)
+        directory = trial["relative_logdir"]
+        error = None
+        if trial["status"] == "ERROR":
+            error = (_last_line(run.read_bytes(f"{directory}/error.txt").decode(errors="replace"))
+                     if run.exists(f"{directory}/error.txt") else "no error.txt")
+        out.append(TrialStatus(directory, trial["config"].get("point", {}), trial["status"], error))
+    return out

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from study.config import LEVELS
-from study.results import TrialRecord
+from study.results import TrialRecord, TrialStatus
 
 COLUMNS = {"accuracy": "A", "precision": "P", "f1": "F1", "tp_pct": "TP%", "fp_pct": "FP%", "auroc": "AUROC"}
 LOWER_IS_BETTER = {"FP%"}
@@ -28,6 +28,13 @@ def trials_frame(trials: list[TrialRecord], mode: str) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows, columns=["trial", *POINT_FIELDS, "epochs_run", "best_epoch", "objective",
                                        "threshold", *(f"{lv}_{m}" for lv in LEVELS for m in COLUMNS)])
+
+
+def errors_frame(statuses: list[TrialStatus]) -> pd.DataFrame:
+    """One row per errored trial: its point and the last line of its error."""
+    rows = [{"trial": s.directory, **{f: s.point.get(f) for f in POINT_FIELDS}, "error": s.error}
+            for s in statuses if s.status == "ERROR"]
+    return pd.DataFrame(rows, columns=["trial", *POINT_FIELDS, "error"])
 
 
 def paper_table(frame: pd.DataFrame, level: str, mode: str) -> pd.DataFrame:

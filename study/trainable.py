@@ -13,15 +13,23 @@ from study.train import TrainState, save_checkpoint, train, trial_from_config
 
 
 class InjectedFaultError(RuntimeError):
-    """Raised once by ``fault`` settings, to test recovery from checkpoints."""
+    """Raised by a ``fault`` drill of the study config."""
 
 
-def _maybe_crash(study: StudyConfig, epoch: int) -> None:
+def _maybe_fail(study: StudyConfig, point: dict, epoch: int, device: torch.device) -> None:
+    """Carry out the study's fault drill if it applies to this point and epoch."""
     fault = study.fault
-    if fault is not None and epoch == fault.epoch and not os.path.exists(fault.marker):
+    if fault is None or epoch < fault.epoch or any(point.get(k) != v for k, v in fault.when.items()):
+        return
+    if fault.marker is not None:
+        if os.path.exists(fault.marker):
+            return
         with open(fault.marker, "w", encoding="utf-8") as f:
-            f.write("crashed once\n")
-        raise InjectedFaultError(f"injected fault after epoch {epoch} (marker {fault.marker})")
+            f.write("failed once\n")
+    if fault.kind == "oom":
+        torch.empty(1 << 62, dtype=torch.uint8, device=device)  # 4 EiB: the allocator refuses
+    raise InjectedFaultError(f"injected fault after epoch {epoch}"
+                             + (f" (marker {fault.marker})" if fault.marker else ""))
 
 
 def run_trial(config: dict, study: dict) -> None:
@@ -34,7 +42,7 @@ def run_trial(config: dict, study: dict) -> None:
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(directory, state, resolved, trial, metrics)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-        _maybe_crash(resolved, state.epoch)
+        _maybe_fail(resolved, config["point"], state.epoch, next(state.model.parameters()).device)
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:

@@ -18,7 +18,7 @@ import yaml
 from scans.storage import locate
 from study.config import parse_config
 from study.report import export_best, write_results
-from study.results import load_trials
+from study.results import load_statuses, load_trials
 from study.run import build_tuner, run_uri
 from study.train import METRIC_NAMES
 
@@ -105,6 +105,39 @@ def test_a_crashing_trial_is_retried_from_its_checkpoint(ray_session, study_arch
     assert not results.errors
     # resumed from the epoch-1 checkpoint: epoch 1 is not trained or reported twice
     assert reported_epochs(run_uri(config)) == [[1, 2]]
+
+
+def test_a_trial_out_of_memory_is_recorded_as_errored_and_the_study_goes_on(ray_session, study_archive,
+                                                                             tmp_path):
+    data = smoke(study_archive, tmp_path, "oom", search={"algorithm": "grid", "scheduler": "none",
+                                                         "num_samples": 1},
+                 fault={"kind": "oom", "epoch": 1, "when": {"modality": "hlz"}}, retries=1)
+    data["space"].update(modalities=["pseudo", "hlz"], k=[40], lam=[1e-4])
+    config = parse_config(data)
+    results = build_tuner(config).fit()
+    assert len(results.errors) == 1  # retried once, failed again: errored
+    run = run_uri(config)
+    statuses = {s.point["modality"]: s.status for s in load_statuses(locate(run))}
+    assert statuses == {"pseudo": "TERMINATED", "hlz": "ERROR"}  # the study went on
+    text = write_results(run)
+    errors = pd.read_csv(os.path.join(run, "results", "errors.csv"))
+    assert list(errors["modality"]) == ["hlz"]
+    assert "can't allocate memory" in errors["error"][0]  # the allocator's own message
+    assert "1 trial(s) errored" in text and "hlz" in text
+    assert not results.get_dataframe().empty
+
+
+def test_a_fault_drill_fires_only_on_its_points_and_epoch():
+    from study.trainable import InjectedFaultError, _maybe_fail
+
+    config = parse_config({"data": {"archive": "/x"}, "fault": {"epoch": 2, "when": {"k": 30}}})
+    cpu = torch.device("cpu")
+    _maybe_fail(config, {"k": 60}, 2, cpu)
+    _maybe_fail(config, {"k": 30}, 1, cpu)
+    with pytest.raises(InjectedFaultError, match="after epoch 2"):
+        _maybe_fail(config, {"k": 30}, 2, cpu)
+    with pytest.raises(InjectedFaultError):  # no marker: every time, a retry included
+        _maybe_fail(config, {"k": 30}, 3, cpu)
 
 
 def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_archive, tmp_path):

@@ -1,0 +1,240 @@
+"""A Ray cluster on this machine: a head and N worker nodes, each a `ray start --block` process group.
+
+Every node runs in its own process group, so stopping this cluster never touches another Ray on the
+machine (``ray stop`` would stop them all). The head takes a fresh token (token authentication) that
+lives in the state directory, not in ``~/.ray``; ``env.sh`` there exports what a client needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+STATE_FILE = "cluster.json"
+HOST = "127.0.0.1"
+STARTED = "Ray runtime started."
+
+
+class ClusterError(RuntimeError):
+    """The local cluster could not be started, found or stopped."""
+
+
+@dataclass
+class NodeProcess:
+    """One node: its role ("head", "worker-1", ...), the pid of its `ray start --block` process
+    (which leads its process group) and its log file."""
+
+    role: str
+    pid: int
+    log: str
+
+
+@dataclass
+class LocalCluster:
+    """What `cluster up` started, saved as STATE_DIR/cluster.json."""
+
+    state_dir: str
+    port: int
+    dashboard_port: int
+    temp_dir: str
+    token_path: str
+    nodes: list[NodeProcess] = field(default_factory=list)
+
+    @property
+    def gcs_address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{HOST}:{self.dashboard_port}"
+
+    def client_env(self) -> dict[str, str]:
+        """Environment for `ray job submit`, `ray status` and drivers that join this cluster."""
+        return {"RAY_ADDRESS": self.gcs_address, "RAY_API_SERVER_ADDRESS": self.dashboard_url,
+                "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": self.token_path}
+
+    def save(self) -> None:
+        with open(os.path.join(self.state_dir, STATE_FILE), "w", encoding="utf-8") as f:
+            json.dump(asdict(self), f, indent=2)
+        with open(os.path.join(self.state_dir, "env.sh"), "w", encoding="utf-8") as f:
+            f.write("# source this file to use the local DualScan Ray cluster\n")
+            f.writelines(f"export {key}={value}\n" for key, value in self.client_env().items())
+
+    @classmethod
+    def load(cls, state_dir: str) -> LocalCluster:
+        path = os.path.join(state_dir, STATE_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            raise ClusterError(f"no local cluster in {state_dir} (no {STATE_FILE}); "
+                               "start one with `dualscan cluster up`") from None
+        nodes = [NodeProcess(**node) for node in data.pop("nodes")]
+        return cls(**data, nodes=nodes)
+
+
+def default_state_dir() -> str:
+    return os.environ.get("DUALSCAN_CLUSTER_DIR", os.path.expanduser("~/.dualscan/cluster"))
+
+
+def ray_executable() -> str:
+    """The `ray` script of this Python environment."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ray")
+    found = beside if os.path.exists(beside) else shutil.which("ray")
+    if found is None:
+        raise ClusterError("the `ray` command is not installed in this environment")
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def _start_node(cluster: LocalCluster, role: str, args: list[str], env: dict[str, str],
+                timeout_s: float) -> NodeProcess:
+    """`ray start --block ARGS` in a new process group; returns once the node says it started."""
+    log = os.path.join(cluster.state_dir, "logs", f"{role}.log")
+    with open(log, "w", encoding="utf-8") as out:
+        process = subprocess.Popen([ray_executable(), "start", "--block", *args], stdout=out,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    node = NodeProcess(role, process.pid, log)
+    cluster.nodes.append(node)
+    cluster.save()  # from here on `down` can stop it, whatever happens next
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if STARTED in _tail(log, 200):
+            return node
+        if process.poll() is not None:
+            raise ClusterError(f"{role} exited with code {process.returncode}; its log {log}:\n"
+                               f"{_tail(log)}")
+        time.sleep(0.25)
+    raise ClusterError(f"{role} did not start within {timeout_s:.0f} s; its log {log}:\n{_tail(log)}")
+
+
+def _new_token(path: str) -> None:
+    """A random token readable by this user only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_hex(32))
+
+
+def up(state_dir: str, workers: int = 1, *, head_cpus: float = 0, cpus_per_worker: float | None = None,
+       gpus_per_worker: float | None = None, port: int = 6379, dashboard_port: int = 8265,
+       timeout_s: float = 90.0) -> LocalCluster:
+    """Start a head (dashboard and job server on 127.0.0.1) and ``workers`` worker nodes.
+
+    The head runs no work by default (``head_cpus=0``), like the launcher configs in cluster/: trials
+    and scoring actors land on the workers. On any failure the nodes started so far are stopped.
+    """
+    if workers < 0:
+        raise ClusterError(f"--workers must be 0 or more, got {workers}")
+    os.makedirs(os.path.join(state_dir, "logs"), exist_ok=True)
+    if os.path.exists(os.path.join(state_dir, STATE_FILE)):
+        running = LocalCluster.load(state_dir)
+        if any(_alive(node.pid) for node in running.nodes):
+            raise ClusterError(f"a local cluster from {state_dir} is already up at "
+                               f"{running.dashboard_url}; `dualscan cluster down` first")
+    # Ray's unix sockets need a short path: the session directory lives under the system temp dir
+    cluster = LocalCluster(state_dir=os.path.abspath(state_dir), port=port, dashboard_port=dashboard_port,
+                           temp_dir=tempfile.mkdtemp(prefix="dualscan-ray-"),
+                           token_path=os.path.join(os.path.abspath(state_dir), "auth_token"))
+    _new_token(cluster.token_path)
+    env = {**os.environ, **cluster.client_env()}
+    env.pop("RAY_ADDRESS")  # the head must not try to join anything
+    # `python` in a job's entrypoint is this environment's, as it would be on a cluster's image
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    per_worker = cpus_per_worker
+    if per_worker is None:
+        per_worker = max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+    def common(role: str) -> list[str]:
+        # one temp dir per node: nodes sharing one would share (and clean up) each other's
+        # runtime_env working directories
+        return ["--node-ip-address", HOST, "--temp-dir", os.path.join(cluster.temp_dir, role),
+                "--disable-usage-stats"]
+
+    try:
+        _start_node(cluster, "head", ["--head", "--port", str(port), "--dashboard-host", HOST,
+                                      "--dashboard-port", str(dashboard_port), "--num-cpus", str(head_cpus),
+                                      "--num-gpus", "0", *common("head")], env, timeout_s)
+        for i in range(1, workers + 1):
+            gpus = [] if gpus_per_worker is None else ["--num-gpus", str(gpus_per_worker)]
+            _start_node(cluster, f"worker-{i}", ["--address", cluster.gcs_address, "--num-cpus",
+                                                 str(per_worker), *gpus, *common(f"worker-{i}")], env,
+                        timeout_s)
+    except BaseException:
+        down(state_dir)
+        raise
+    return cluster
+
+
+def stop_nodes(nodes: list[NodeProcess], grace_s: float = 10.0) -> None:
+    """SIGTERM each node's `ray start` (it drains and stops its processes) all at once, wait up to
+    ``grace_s``, then SIGKILL whatever is left of their process groups."""
+    for node in nodes:
+        if _alive(node.pid):
+            os.kill(node.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while any(_alive(node.pid) for node in nodes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for node in nodes:
+        if _group_alive(node.pid):
+            os.killpg(node.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while any(_group_alive(node.pid) for node in nodes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def down(state_dir: str, grace_s: float = 10.0) -> LocalCluster | None:
+    """Stop every node (the workers, then the head) and forget the cluster; None if none was up."""
+    try:
+        cluster = LocalCluster.load(state_dir)
+    except ClusterError:
+        return None
+    stop_nodes([node for node in cluster.nodes if node.role != "head"], grace_s)
+    stop_nodes([node for node in cluster.nodes if node.role == "head"], grace_s)
+    shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+    for name in (STATE_FILE, "env.sh", "auth_token"):
+        path = os.path.join(state_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+    return cluster
+
+
+def node_status(cluster: LocalCluster) -> list[tuple[NodeProcess, bool]]:
+    """Each node with whether its `ray start` process is still running."""
+    return [(node, _alive(node.pid)) for node in cluster.nodes]
