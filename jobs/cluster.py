@@ -16,11 +16,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("action", choices=("up", "down", "status", "env"),
                         help="up: start it; down: stop it; status: its nodes; env: the client exports")
     parser.add_argument("--workers", type=int, default=1, help="worker nodes (up; default 1)")
-    parser.add_argument("--cpus-per-worker", type=float,
+    parser.add_argument("--cpus-per-worker", type=int,
                         help="logical CPUs per worker node (default: this machine's cores / workers)")
     parser.add_argument("--gpus-per-worker", type=float,
                         help="GPUs per worker node (default: Ray detects them on each)")
-    parser.add_argument("--head-cpus", type=float, default=0,
+    parser.add_argument("--head-cpus", type=int, default=0,
                         help="CPUs the head offers to work (default 0: work runs on the workers)")
     parser.add_argument("--port", type=int, default=6379, help="head (GCS) port (default 6379)")
     parser.add_argument("--dashboard-port", type=int, default=8265,

@@ -7,11 +7,13 @@ lives in the state directory, not in ``~/.ray``; ``env.sh`` there exports what a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -108,12 +110,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def session_pids(sid: int) -> list[int]:
+    """Processes of a node: its `ray start` leads a session, and Ray's worker processes keep that
+    session though each leads its own process group (Linux /proc; elsewhere only the group leader)."""
+    if not os.path.isdir("/proc"):
+        return [sid] if _alive(sid) else []
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.getsid(int(name)) == sid:
+                    out.append(int(name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return out
+
+
+def _kill_session(sid: int) -> None:
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sid, signal.SIGKILL)
 
 
 def _tail(path: str, lines: int = 15) -> str:
@@ -145,6 +163,13 @@ def _start_node(cluster: LocalCluster, role: str, args: list[str], env: dict[str
     raise ClusterError(f"{role} did not start within {timeout_s:.0f} s; its log {log}:\n{_tail(log)}")
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
 def _new_token(path: str) -> None:
     """A random token readable by this user only."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -152,7 +177,7 @@ def _new_token(path: str) -> None:
         f.write(secrets.token_hex(32))
 
 
-def up(state_dir: str, workers: int = 1, *, head_cpus: float = 0, cpus_per_worker: float | None = None,
+def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker: int | None = None,
        gpus_per_worker: float | None = None, port: int = 6379, dashboard_port: int = 8265,
        timeout_s: float = 90.0) -> LocalCluster:
     """Start a head (dashboard and job server on 127.0.0.1) and ``workers`` worker nodes.
@@ -190,7 +215,8 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: float = 0, cpus_per_worke
     try:
         _start_node(cluster, "head", ["--head", "--port", str(port), "--dashboard-host", HOST,
                                       "--dashboard-port", str(dashboard_port), "--num-cpus", str(head_cpus),
-                                      "--num-gpus", "0", *common("head")], env, timeout_s)
+                                      "--num-gpus", "0", "--ray-client-server-port", str(free_port()),
+                                      *common("head")], env, timeout_s)
         for i in range(1, workers + 1):
             gpus = [] if gpus_per_worker is None else ["--num-gpus", str(gpus_per_worker)]
             _start_node(cluster, f"worker-{i}", ["--address", cluster.gcs_address, "--num-cpus",
@@ -204,7 +230,7 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: float = 0, cpus_per_worke
 
 def stop_nodes(nodes: list[NodeProcess], grace_s: float = 10.0) -> None:
     """SIGTERM each node's `ray start` (it drains and stops its processes) all at once, wait up to
-    ``grace_s``, then SIGKILL whatever is left of their process groups."""
+    ``grace_s``, then SIGKILL whatever is left of their sessions."""
     for node in nodes:
         if _alive(node.pid):
             os.kill(node.pid, signal.SIGTERM)
@@ -212,10 +238,9 @@ def stop_nodes(nodes: list[NodeProcess], grace_s: float = 10.0) -> None:
     while any(_alive(node.pid) for node in nodes) and time.monotonic() < deadline:
         time.sleep(0.2)
     for node in nodes:
-        if _group_alive(node.pid):
-            os.killpg(node.pid, signal.SIGKILL)
+        _kill_session(node.pid)
     deadline = time.monotonic() + 5.0
-    while any(_group_alive(node.pid) for node in nodes) and time.monotonic() < deadline:
+    while any(session_pids(node.pid) for node in nodes) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from jobs.local_cluster import free_port
 from scans.synth import SynthConfig, synthesise
 
 SMALL = SynthConfig(n=6, size=96, seed=3, split=0.5, val=0.0)
@@ -50,12 +49,6 @@ def ray_session():
         ray.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def s3_bucket(monkeypatch):
     """A moto S3 server on 127.0.0.1 with the bucket `scans`, stopped whatever the outcome; yields
@@ -64,7 +57,7 @@ def s3_bucket(monkeypatch):
     boto3 = pytest.importorskip("boto3")
     for key, value in S3_TEST_ENV.items():
         monkeypatch.setenv(key, value)
-    port = _free_port()
+    port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -1,0 +1,219 @@
+"""A real multi-node Ray cluster on this machine: `ray job submit` of a study and a scoring job, and
+surviving a killed worker node and a killed study driver. The cluster is stopped in every outcome."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from jobs.cluster import get_args_parser
+from jobs.cluster import main as cluster_main
+from jobs.local_cluster import LocalCluster, NodeProcess, down, free_port, session_pids, up
+from jobs.scoring.report import STAGING
+from scans.storage import locate
+from scans.synth import SynthConfig, synthesise
+from study.results import load_statuses, load_trials
+
+pytestmark = pytest.mark.slow
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RAY = os.path.join(os.path.dirname(sys.executable), "ray")
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head (no CPUs for work) and two worker nodes of 2 CPUs each, on free ports."""
+    state = str(tmp_path_factory.mktemp("cluster-state"))
+    try:
+        yield up(state, workers=2, cpus_per_worker=2, port=free_port(), dashboard_port=free_port())
+    finally:
+        down(state)
+
+
+@pytest.fixture(scope="module")
+def scoring_archive(tmp_path_factory) -> str:
+    """Enough scans that scoring is still running when a node is killed."""
+    out = str(tmp_path_factory.mktemp("archive") / "many")
+    synthesise(SynthConfig(n=240, size=64, seed=11, split=0.5, val=0.0), out, workers=1, progress=False)
+    return out
+
+
+def ray_cli(cluster: LocalCluster, *args: str, check: bool = True) -> str:
+    """Run the `ray` command as a client of ``cluster`` (its address and token in the environment)."""
+    env = {**os.environ, **cluster.client_env()}
+    done = subprocess.run([RAY, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"ray {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout + done.stderr
+
+
+def submit(cluster: LocalCluster, module: str, *args: str) -> str:
+    """`ray job submit --no-wait` with the shipped runtime_env; returns the job id."""
+    out = ray_cli(cluster, "job", "submit", "--no-wait", "--runtime-env", "cluster/runtime_env.yaml",
+                  "--", "python", "-m", module, *args)
+    return out.split("Job '", 1)[1].split("'", 1)[0]
+
+
+WAIT_FOR_JOB = """
+import sys, time
+from ray.job_submission import JobSubmissionClient
+client, deadline = JobSubmissionClient(), time.monotonic() + float(sys.argv[2])
+while not (status := client.get_job_status(sys.argv[1])).is_terminal() and time.monotonic() < deadline:
+    time.sleep(0.5)
+print(status.value)
+"""
+
+
+def wait_job(cluster: LocalCluster, job: str, timeout_s: float = 300) -> tuple[str, str]:
+    """Wait until ``job`` ends; (its status, its logs)."""
+    env = {**os.environ, **cluster.client_env()}
+    done = subprocess.run([sys.executable, "-c", WAIT_FOR_JOB, job, str(timeout_s)], env=env,
+                          capture_output=True, text=True, timeout=timeout_s + 60)
+    state = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
+    logs = ray_cli(cluster, "job", "logs", job, check=False)
+    if state not in TERMINAL:
+        raise AssertionError(f"job {job} did not end within {timeout_s} s ({state}):\n{logs[-3000:]}")
+    return state, logs
+
+
+def command_lines(pids: list[int]) -> list[tuple[int, str]]:
+    """(pid, command line) of those of ``pids`` still running (Linux /proc)."""
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                out.append((pid, f.read().replace(b"\0", b" ").decode(errors="replace")))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
+def node_processes(node: NodeProcess) -> list[tuple[int, str]]:
+    """(pid, command line) of every process of a node."""
+    return command_lines(session_pids(node.pid))
+
+
+def study_config(tmp_path, archive: str, name: str, **space) -> str:
+    with open(os.path.join(REPO, "study", "configs", "smoke.yaml"), encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    data.update(name=name, storage=str(tmp_path / "runs"))
+    data["data"].update(archive=archive, max_scans=None, cache=str(tmp_path / "cache"))
+    data["space"].update(space)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def report_rows(report: str) -> list[tuple[str, str]]:
+    table = pq.read_table(os.path.join(report, "scans"), columns=["scan_id", "source", "status"])
+    return list(zip(table.column("scan_id").to_pylist(), table.column("source").to_pylist(), strict=True))
+
+
+def test_cluster_command_reports_a_missing_cluster(tmp_path, capsys):
+    args = get_args_parser().parse_args(["status", "--state-dir", str(tmp_path)])
+    assert cluster_main(args) == 1
+    assert "no local cluster" in capsys.readouterr().err
+    assert down(str(tmp_path)) is None
+
+
+def test_cluster_has_token_auth_and_every_node(cluster):
+    assert oct(os.stat(cluster.token_path).st_mode & 0o777) == "0o600"
+    assert [node.role for node in cluster.nodes] == ["head", "worker-1", "worker-2"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # `ray status` shows the autoscaler's view, a few seconds late
+        out = ray_cli(cluster, "status", "--address", cluster.gcs_address)
+        if out.count("node_") == 3:
+            break
+        time.sleep(1)
+    assert out.count("node_") == 3 and "/4.0 CPU" in out, out
+    without_token = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    refused = subprocess.run([RAY, "job", "list", "--address", cluster.dashboard_url], env={
+        **without_token, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}, capture_output=True,
+        text=True, timeout=60)
+    assert refused.returncode != 0  # a wrong token is turned away
+
+
+def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):
+    config = study_config(tmp_path, study_archive, "e2e")
+    state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config))
+    assert state == "SUCCEEDED", logs[-3000:]
+    run = tmp_path / "runs" / "e2e"
+    assert (run / "results" / "tables.md").exists() and (run / "best" / "model.pt").exists()
+    assert len(load_trials(locate(str(run)))) == 4
+    report = str(tmp_path / "report")
+    state, logs = wait_job(cluster, submit(cluster, "jobs.score", "--archive", study_archive, "--model",
+                                           str(run / "best"), "--out", report, "--no-progress"))
+    assert state == "SUCCEEDED", logs[-3000:]
+    success = json.loads((tmp_path / "report" / "_SUCCESS").read_text())
+    assert success["counts"]["files"] == success["counts"]["ok"] == 16
+    assert sorted(report_rows(report)) == sorted(set(report_rows(report)))
+
+
+def test_scoring_survives_a_killed_worker_node(cluster, study_archive, scoring_archive, tmp_path):
+    model = tmp_path / "runs" / "model"
+    config = study_config(tmp_path, study_archive, "model", epochs=1, modalities=["pseudo"])
+    state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config, "--num-samples", "1"))
+    assert state == "SUCCEEDED", logs[-3000:]
+    model = tmp_path / "runs" / "model" / "best"
+    report = tmp_path / "report"
+    job = submit(cluster, "jobs.score", "--archive", scoring_archive, "--model", str(model), "--out",
+                 str(report), "--batch-size", "4", "--workers", "1", "--no-progress")
+    # wait until scoring is under way: the scorer actor's node found, and some batches written
+    victim, deadline = None, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for node in cluster.nodes[1:]:
+            if any("MapWorker" in cmd for _, cmd in node_processes(node)):
+                victim = node
+        if victim is not None and glob.glob(f"{report}.tmp-*/{STAGING}/*.parquet"):
+            break
+        time.sleep(0.1)
+    assert victim is not None, ray_cli(cluster, "job", "logs", job, check=False)[-3000:]
+    raylet = next(pid for pid, cmd in node_processes(victim) if "/raylet/raylet" in cmd)
+    os.kill(raylet, signal.SIGKILL)  # the node dies: its `ray start` stops what is left of it
+    assert not report.exists()  # killed mid-job, before the report was published
+    state, logs = wait_job(cluster, job)
+    assert state == "SUCCEEDED", logs[-3000:]
+    rows = report_rows(str(report))
+    assert len(rows) == len(set(rows)) == 240  # every file exactly once
+    success = json.loads((report / "_SUCCESS").read_text())
+    assert success["counts"]["files"] == 240 and success["counts"]["error"] == 0
+
+
+def test_killed_study_driver_is_resumed_with_finished_trials_kept(cluster, study_archive, tmp_path):
+    config = study_config(tmp_path, study_archive, "killed", epochs=3)
+    run = locate(str(tmp_path / "runs" / "killed"))
+    job = submit(cluster, "jobs.study", "--config", config, "--num-samples", "8")
+    deadline, finished = time.monotonic() + 240, set()
+    while time.monotonic() < deadline:  # kill the driver once the first trials have finished
+        finished = {s.directory for s in load_statuses(run) if s.status == "TERMINATED"}
+        if finished:
+            break
+        time.sleep(0.2)
+    assert finished, ray_cli(cluster, "job", "logs", job, check=False)[-3000:]
+    before = {d: run.read_bytes(f"{d}/result.json") for d in finished}
+    # the job's entrypoint runs in a session of its own
+    everything = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    drivers = [pid for pid, cmd in command_lines(everything) if "jobs.study" in cmd and config in cmd]
+    assert drivers
+    for pid in drivers:
+        os.kill(pid, signal.SIGKILL)
+    state, _ = wait_job(cluster, job)
+    assert state == "FAILED"
+    assert len({s.directory for s in load_statuses(run) if s.status == "TERMINATED"}) < 8  # interrupted
+    state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config, "--resume"))
+    assert state == "SUCCEEDED", logs[-3000:]
+    statuses = load_statuses(run)
+    assert len(statuses) == len({s.directory for s in statuses}) == 8  # no duplicates
+    assert all(s.status == "TERMINATED" for s in statuses), statuses
+    assert all(run.read_bytes(f"{d}/result.json") == before[d] for d in finished)  # kept as they were
+    assert run.exists("best/model.pt")
