@@ -39,7 +39,7 @@ def _print_up(cluster: LocalCluster) -> None:
     print(f"  logs                      {cluster.state_dir}/logs/")
     print("Use it from this shell:")
     print(f"  source {cluster.state_dir}/env.sh")
-    print("  ray job submit --working-dir . --runtime-env cluster/runtime_env.yaml -- "
+    print("  ray job submit --runtime-env cluster/runtime_env.yaml -- "
           "python -m jobs.study --config study/configs/smoke.yaml")
     print("Stop it: dualscan cluster down")
 
