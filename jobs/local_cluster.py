@@ -193,6 +193,7 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
         if any(_alive(node.pid) for node in running.nodes):
             raise ClusterError(f"a local cluster from {state_dir} is already up at "
                                f"{running.dashboard_url}; `dualscan cluster down` first")
+        shutil.rmtree(running.temp_dir, ignore_errors=True)  # left by a cluster that died unstopped
     # Ray's unix sockets need a short path: the session directory lives under the system temp dir
     cluster = LocalCluster(state_dir=os.path.abspath(state_dir), port=port, dashboard_port=dashboard_port,
                            temp_dir=tempfile.mkdtemp(prefix="dualscan-ray-"),

@@ -26,7 +26,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="anomaly threshold in [0, 1] (default: the study's chosen one, else 0.5)")
     parser.add_argument("--overlays", type=int, default=0, metavar="N",
                         help="write PNG overlays of the N highest-scoring scans to REPORT/overlays/")
-    parser.add_argument("--torch-threads", type=int, help="torch threads per actor (default: Ray's)")
+    parser.add_argument("--torch-threads", type=int,
+                        help="torch threads per actor (default on CPU: the cluster's CPUs / --workers; "
+                             "on GPU: Ray's)")
     parser.add_argument("--no-progress", action="store_true", help="no Ray Data progress bars")
     parser.add_argument("--local", action="store_true",
                         help="start Ray on this machine instead of joining RAY_ADDRESS / `ray job submit`")

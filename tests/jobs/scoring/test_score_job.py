@@ -146,3 +146,16 @@ def test_fail_fast_before_any_work(ray_session, small_archive, hlz_model_dir, mo
     with pytest.raises(ReportError, match="inside the archive"):
         _score(small_archive, model_dir, Path(small_archive) / "report")
     assert not (tmp_path / "r1").exists()
+
+
+def test_worker_resources_leave_a_cpu_and_share_the_cores_out(ray_session):
+    from jobs.scoring.run import _resources
+
+    def resources(**kwargs):
+        return _resources(ScoreOptions(archive="a", model="m", out="o", **kwargs))
+
+    one = resources()  # the test session's Ray has 2 CPUs and no GPU
+    assert (one.gpus, one.cpus, one.torch_threads, one.note) == (0.0, 1.0, 2, "")
+    two = resources(workers=2)
+    assert (two.cpus, two.torch_threads) == (0.5, 1) and "leave no CPU" in two.note
+    assert resources(torch_threads=3).torch_threads == 3
