@@ -160,7 +160,6 @@ def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):
 
 
 def test_scoring_survives_a_killed_worker_node(cluster, study_archive, scoring_archive, tmp_path):
-    model = tmp_path / "runs" / "model"
     config = study_config(tmp_path, study_archive, "model", epochs=1, modalities=["pseudo"])
     state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config, "--num-samples", "1"))
     assert state == "SUCCEEDED", logs[-3000:]
