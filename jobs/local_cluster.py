@@ -210,8 +210,10 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
     def common(role: str) -> list[str]:
         # one temp dir per node: nodes sharing one would share (and clean up) each other's
         # runtime_env working directories
+        # and one agent port per node: the default (52365) is taken by the first Ray on the machine,
+        # and without its agent the head cannot accept jobs
         return ["--node-ip-address", HOST, "--temp-dir", os.path.join(cluster.temp_dir, role),
-                "--disable-usage-stats"]
+                "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
 
     try:
         _start_node(cluster, "head", ["--head", "--port", str(port), "--dashboard-host", HOST,
