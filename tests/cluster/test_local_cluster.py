@@ -22,10 +22,10 @@ from jobs.scoring.report import STAGING
 from scans.storage import locate
 from scans.synth import SynthConfig, synthesise
 from study.results import load_statuses, load_trials
+from tests.smoke_study import REPO, smoke
 
 pytestmark = pytest.mark.slow
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -104,13 +104,9 @@ def node_processes(node: NodeProcess) -> list[tuple[int, str]]:
 
 
 def study_config(tmp_path, archive: str, name: str, **space) -> str:
-    with open(os.path.join(REPO, "study", "configs", "smoke.yaml"), encoding="utf-8") as f:
-        data = yaml.safe_load(f)
-    data.update(name=name, storage=str(tmp_path / "runs"))
-    data["data"].update(archive=archive, max_scans=None, cache=str(tmp_path / "cache"))
-    data["space"].update(space)
+    """The smoke study as a YAML file for `jobs.study --config`, its runs under tmp_path/runs."""
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(smoke(archive, tmp_path / "runs", name, space=space)))
     return str(path)
 
 

@@ -21,23 +21,7 @@ from study.report import export_best, write_results
 from study.results import load_statuses, load_trials
 from study.run import build_tuner, run_uri
 from study.train import METRIC_NAMES
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def smoke(archive: str, storage, name: str, **changes) -> dict:
-    """The shipped smoke study, on the test archive, stored under ``storage``."""
-    with open(os.path.join(REPO, "study", "configs", "smoke.yaml"), encoding="utf-8") as f:
-        data = yaml.safe_load(f)
-    data.update(name=name, storage=str(storage))
-    data["data"].update(archive=archive, image_size=48, max_scans=None, cache=str(storage / "cache"))
-    data["space"]["epochs"] = 2
-    for section, values in changes.items():
-        if isinstance(values, dict):
-            data.setdefault(section, {}).update(values)
-        else:
-            data[section] = values
-    return data
+from tests.smoke_study import REPO, smoke
 
 
 def read(*parts: str, mode: str = "r"):
