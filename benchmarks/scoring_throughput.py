@@ -2,24 +2,32 @@
 
 1. Throughput: the same archive and model scored by the Ray Data job (`run_scoring`, local Ray)
    and by a plain in-process loop over the same stages (read + decode + model + Parquet rows,
-   batch by batch), side by side; scans/s and their ratio (goal ≥ 0.9).
+   batch by batch), side by side, interleaved, each --repeats times (medians); scans/s and their
+   ratio (goal ≥ 0.9). Both sides start with their libraries imported (the loop in this process;
+   the Ray job after one untimed warm-up job that starts Ray Data's per-cluster helper actors, as
+   any earlier job on a cluster does); the Ray job's actors start inside the timing. From each
+   report's `scored_at` stamps: the start-up (job start to the first batch scored) and the rate
+   after it.
 2. Memory: the whole job (`python -m jobs.score --local` and every process it starts: Ray's
    raylet, GCS, workers) sampled from /proc every 0.2 s; peak summed RSS for a small and a
    10× larger archive (goal ≤ 1.3×: streaming keeps memory flat).
 3. pool against crop: end-to-end scans/s of the Ray job with each classification mode.
 
 Models are untrained (throughput does not depend on weights). Run:
-.venv/bin/python -m benchmarks.scoring_throughput [--n 500 2000 5000] [--size 128] [--memory 1000 10000]
+.venv/bin/python -m benchmarks.scoring_throughput [--n 500 2000 5000] [--repeats 3] [--size 128]
+    [--memory 1000 10000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 import torch
@@ -43,10 +51,28 @@ def make_model(tmp: str, mode: str, size: int, k: int) -> str:
     return export_model(directory, PIPELINES["ssn"].build(trial), trial, 0.5)
 
 
-def plain_loop(archive: str, model_dir: str, out: str, threads: int) -> float:
-    """scans/s of the stages run in one process, batch after batch, rows written to Parquet."""
+@dataclass(frozen=True)
+class Run:
+    """One timed run: overall scans/s, seconds from its start to the first batch scored, and the
+    scans/s from then on (both from the rows' ``scored_at``)."""
+
+    rate: float
+    startup_s: float
+    steady_rate: float
+
+
+def _timed(out: str, started: float, ended: float) -> Run:
+    """A Run from the rows written under ``out`` and the wall-clock (epoch) start and end."""
+    stamps = pq.read_table(out, columns=["scored_at"]).column(0).to_numpy().astype("int64") / 1e6
+    first, last = stamps.min(), stamps.max()
+    later = int((stamps > first).sum())
+    return Run(len(stamps) / (ended - started), first - started, later / max(last - first, 1e-9))
+
+
+def plain_loop(archive: str, model_dir: str, out: str, threads: int) -> Run:
+    """The stages run in one process, batch after batch, rows written to Parquet."""
     torch.set_num_threads(threads)
-    start = time.perf_counter()
+    started = time.time()
     scorer = Scorer(model_dir, device="cpu")
     root, inputs = list_inputs(archive)
     model = scorer.model
@@ -59,7 +85,7 @@ def plain_loop(archive: str, model_dir: str, out: str, threads: int) -> float:
         writer = writer or pq.ParquetWriter(os.path.join(out, "rows.parquet"), table.schema)
         writer.write_table(table)
     writer.close()
-    return len(inputs) / (time.perf_counter() - start)
+    return _timed(out, started, time.time())
 
 
 def _column(values: list):
@@ -70,12 +96,18 @@ def _column(values: list):
     return out
 
 
-def ray_job(archive: str, model_dir: str, out: str, threads: int | None) -> float:
-    """scans/s of run_scoring on the already started local Ray (driver model load included)."""
-    start = time.perf_counter()
-    success = run_scoring(ScoreOptions(archive=archive, model=model_dir, out=out, batch_size=BATCH,
-                                       torch_threads=threads, progress=False))
-    return success["counts"]["files"] / (time.perf_counter() - start)
+def ray_job(archive: str, model_dir: str, out: str, workers: int | None = None) -> Run:
+    """run_scoring on the already started local Ray (driver model load and actor start included),
+    with its default actors or ``workers`` of them."""
+    started = time.time()
+    run_scoring(ScoreOptions(archive=archive, model=model_dir, out=out, batch_size=BATCH, workers=workers,
+                             progress=False))
+    return _timed(os.path.join(out, "scans"), started, time.time())
+
+
+def _median(runs: list[Run]) -> Run:
+    fields = ("rate", "startup_s", "steady_rate")
+    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in fields))
 
 
 def _tree_rss(pid: int) -> int:
@@ -119,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[500, 2000, 5000],
                         help="archive sizes for throughput")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per side; medians reported")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--crop-n", type=int, default=200, help="scans for the pool/crop runs")
@@ -136,20 +169,29 @@ def main() -> None:
         ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False,
                  logging_config=ray.LoggingConfig(log_level="ERROR"))
     if "throughput" not in args.skip:
-        print(f"\n## throughput: scans at {args.size}², SSN K={args.k} pool resnet18, batch {BATCH}")
-        print(f"| scans | plain loop (torch threads {threads}) | Ray job (default: torch threads {threads}) "
-              "| ratio | Ray job, --torch-threads 1 (a 1-CPU actor's share) | ratio |")
-        print("|---|---|---|---|---|---|")
+        ray_job(synth(tmp, 4 * BATCH, args.size), pool, os.path.join(tmp, "warm-up"))
+        print(f"\n## throughput: scans at {args.size}², SSN K={args.k} pool resnet18, batch {BATCH}, "
+              f"medians of {args.repeats}")
+        print(f"| scans | plain loop (torch threads {threads}) | Ray job (defaults) | ratio | "
+              "Ray start-up s | Ray after start-up | loop after its first batch | ratio after start-up | "
+              f"Ray job, --workers 1 (torch threads {threads}) | ratio |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for n in args.n:
             archive = synth(tmp, n, args.size)
-            loop = plain_loop(archive, pool, os.path.join(tmp, f"loop-{n}"), threads)
-            rates = [ray_job(archive, pool, os.path.join(tmp, f"ray-{n}-{t}"), t) for t in (None, 1)]
-            print(f"| {n} | {loop:.1f} | {rates[0]:.1f} | {rates[0] / loop:.2f} | {rates[1]:.1f} | "
-                  f"{rates[1] / loop:.2f} |", flush=True)
+            runs: dict[str, list[Run]] = {"loop": [], "ray": [], "ray-1": []}
+            for rep in range(args.repeats):
+                runs["loop"].append(plain_loop(archive, pool, os.path.join(tmp, f"loop-{n}-{rep}"), threads))
+                runs["ray"].append(ray_job(archive, pool, os.path.join(tmp, f"ray-{n}-{rep}")))
+                runs["ray-1"].append(ray_job(archive, pool, os.path.join(tmp, f"ray1-{n}-{rep}"), workers=1))
+            loop, ray_, one = (_median(runs[k]) for k in ("loop", "ray", "ray-1"))
+            print(f"| {n} | {loop.rate:.1f} | {ray_.rate:.1f} | {ray_.rate / loop.rate:.2f} | "
+                  f"{ray_.startup_s:.1f} | {ray_.steady_rate:.1f} | {loop.steady_rate:.1f} | "
+                  f"{ray_.steady_rate / loop.steady_rate:.2f} | {one.rate:.1f} | "
+                  f"{one.rate / loop.rate:.2f} |", flush=True)
     if "modes" not in args.skip:
         crop = make_model(tmp, "crop", args.size, args.k)
         crop_archive = synth(tmp, args.crop_n, args.size)
-        rates = {mode: ray_job(crop_archive, model, os.path.join(tmp, f"mode-{mode}"), threads)
+        rates = {mode: ray_job(crop_archive, model, os.path.join(tmp, f"mode-{mode}")).rate
                  for mode, model in (("pool", pool), ("crop", crop))}
         print(f"\n## pool against crop: {args.crop_n} scans at {args.size}², K={args.k}, crops 64², Ray job")
         print("| mode | scans/s |\n|---|---|")

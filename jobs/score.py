@@ -18,7 +18,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="report directory (path or URI); an earlier report "
                                                      "there is replaced")
     parser.add_argument("--batch-size", type=int, default=16, help="scans per model batch (default 16)")
-    parser.add_argument("--workers", type=int, default=1, help="scoring actors, each loads the model once")
+    parser.add_argument("--workers", type=int,
+                        help="scoring actors, each loads the model once (default: one per GPU, or on a "
+                             "cluster without GPUs one per CPU with one torch thread each)")
     parser.add_argument("--gpus-per-worker", type=float,
                         help="GPU share per actor, e.g. 0.5 (default: 1 on a cluster with GPUs, else 0)")
     parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per actor (default 1)")
@@ -27,7 +29,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--overlays", type=int, default=0, metavar="N",
                         help="write PNG overlays of the N highest-scoring scans to REPORT/overlays/")
     parser.add_argument("--torch-threads", type=int,
-                        help="torch threads per actor (default on CPU: the cluster's CPUs / --workers; "
+                        help="torch threads per actor (default on CPU: the cluster's CPUs / workers; "
                              "on GPU: Ray's)")
     parser.add_argument("--no-progress", action="store_true", help="no Ray Data progress bars")
     parser.add_argument("--local", action="store_true",

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scans.physics.calibration import effective_z
 from scans.physics.colour import render_pseudo_colour
 from scans.record import Scan
 from scans.registry import Registry
@@ -51,6 +50,8 @@ def scan_zeff(scan: Scan) -> np.ndarray:
     if scan.zeff is not None:
         return scan.zeff
     _require_raw(scan, "zeff")
+    from scans.physics.calibration import effective_z  # xraydb and scipy: only when Z is derived
+
     zeff, _ = effective_z(scan.high, scan.low, smooth_sigma=ZEFF_SMOOTH_SIGMA)
     return zeff
 

@@ -25,7 +25,7 @@ class ScoreOptions:
     model: str
     out: str
     batch_size: int = 16
-    workers: int = 1
+    workers: int | None = None  # None: one per GPU on a cluster with GPUs, else one per CPU
     gpus_per_worker: float | None = None  # None: 1 when the cluster has GPUs, else 0
     cpus_per_worker: float = 1.0
     threshold: float | None = None
@@ -35,7 +35,7 @@ class ScoreOptions:
     fault_marker: str | None = None  # tests: kill the first scoring worker once
 
     def __post_init__(self):
-        checks = {"batch_size": self.batch_size >= 1, "workers": self.workers >= 1,
+        checks = {"batch_size": self.batch_size >= 1, "workers": self.workers is None or self.workers >= 1,
                   "cpus_per_worker": self.cpus_per_worker > 0, "overlays": self.overlays >= 0,
                   "gpus_per_worker": self.gpus_per_worker is None or self.gpus_per_worker >= 0}
         for name, ok in checks.items():
@@ -45,47 +45,60 @@ class ScoreOptions:
 
 @dataclass(frozen=True)
 class WorkerResources:
-    """What each scoring actor gets; ``note`` says when the CPUs asked for were shrunk."""
+    """The scoring actors: how many, and what each gets; ``note`` says when the CPUs asked for were
+    shrunk."""
 
+    workers: int
     gpus: float
     cpus: float
     torch_threads: int | None
     note: str = ""
 
 
-def _resources(options: ScoreOptions) -> WorkerResources:
-    """Per scoring actor: GPUs (1 when the cluster has any), CPUs, torch threads.
+def _resources(options: ScoreOptions, n_files: int) -> WorkerResources:
+    """The scoring actors: how many, and per actor GPUs (1 when the cluster has any), CPUs and torch
+    threads.
 
-    A pool that takes every CPU starves the other tasks and hangs (ray issue #44687), so one CPU is
-    left out of the actors' reservations. Torch threads on CPU actors default to the cluster's CPUs
-    shared out among the actors, that spare CPU included: decoding runs inside the actor (Ray Data
-    fuses it into the scorer's stage) and writing Parquet is light, so a 2-core machine's one actor
-    computes on both cores instead of the one Ray would give it."""
+    By default there is one actor per GPU, or on a cluster without GPUs one per CPU, each with one
+    torch thread, and never more actors than full batches in ``n_files``: on CPU, processes that each
+    run the model and post-processing on their own core beat one process whose threads share the
+    model's layers and wait for each other in its serial parts (BENCHMARKS.md). With
+    ``--workers`` given, torch threads on CPU default to the cluster's CPUs shared out among the
+    actors. A pool that takes every CPU starves the other tasks and hangs (ray issue #44687), so
+    one CPU is left out of the actors' reservations."""
     import ray
 
     cluster = ray.cluster_resources()
+    cluster_cpus, cluster_gpus = cluster.get("CPU", 1), cluster.get("GPU", 0)
     gpus = options.gpus_per_worker
     if gpus is None:
-        gpus = 1.0 if cluster.get("GPU", 0) >= 1 else 0.0
+        gpus = 1.0 if cluster_gpus >= 1 else 0.0
+    workers = options.workers
+    if workers is None:
+        workers = int(cluster_gpus // gpus) if gpus > 0 else int(cluster_cpus)
+        workers = max(1, min(workers, n_files // options.batch_size))
     cpus, note = options.cpus_per_worker, ""
-    spare = cluster.get("CPU", 1) - 1
-    if options.workers * cpus > spare:
-        cpus = max(spare / options.workers, 0.1)
-        note = (f"{options.workers} worker(s) × {options.cpus_per_worker} CPU would leave no CPU to read "
-                f"scans; using {cpus:g} CPU per worker")
+    spare = cluster_cpus - 1
+    if workers * cpus > spare:
+        cpus = max(spare / workers, 0.1)
+        if options.workers is not None:
+            note = (f"{workers} worker(s) × {options.cpus_per_worker} CPU would leave no CPU to read "
+                    f"scans; using {cpus:g} CPU per worker")
     threads = options.torch_threads
     if threads is None and gpus == 0:
-        threads = max(1, int(cluster.get("CPU", 1) // options.workers))
-    return WorkerResources(gpus, cpus, threads, note)
+        threads = max(1, int(cluster_cpus // workers))
+    return WorkerResources(workers, gpus, cpus, threads, note)
 
 
-def _input_blocks(n_files: int, options: ScoreOptions) -> int:
+def _input_blocks(n_files: int, batch_size: int, workers: int) -> int:
     """How many blocks the file list is cut into: about eight batches each (fewer blocks mean fewer
     write tasks, staged files and scheduling rounds: on 2 cores this took the driver's CPU time from
-    2.3 to 1.0 s for 2,000 scans), but at least four per actor so every actor stays busy."""
-    blocks = max(n_files // (options.batch_size * 8),
-                 min(4 * options.workers, n_files // options.batch_size))
-    return max(1, min(blocks, 256))
+    2.3 to 1.0 s for 2,000 scans), but at least four per actor so every actor stays busy, and a
+    multiple of the actors so that they run out of work together rather than one finishing the last
+    block alone."""
+    blocks = min(max(n_files // (batch_size * 8), min(4 * workers, n_files // batch_size)), 256)
+    blocks = -(-blocks // workers) * workers
+    return max(1, min(blocks, n_files))
 
 
 def run_scoring(options: ScoreOptions) -> dict:
@@ -101,26 +114,26 @@ def run_scoring(options: ScoreOptions) -> dict:
     out = locate(options.out)
     check_output(out, root)
     check_modality(root, inputs, model.modality)
-    resources = _resources(options)
+    resources = _resources(options, len(inputs))
     if resources.note:
         print(f"note: {resources.note}")
     config = {**asdict(options), "fault_marker": None, "threshold": model.threshold,
-              "gpus_per_worker": resources.gpus, "cpus_per_worker": resources.cpus,
-              "torch_threads": resources.torch_threads, "archive": root.uri, "out": out.uri,
-              "model": model.uri}
+              "workers": resources.workers, "gpus_per_worker": resources.gpus,
+              "cpus_per_worker": resources.cpus, "torch_threads": resources.torch_threads,
+              "archive": root.uri, "out": out.uri, "model": model.uri}
     metadata = report_metadata(model.sha256, config)
     tmp = Location(out.fs, f"{out.path.rstrip('/')}.tmp-{uuid.uuid4().hex[:12]}",
                    f"{out.uri.rstrip('/')}.tmp")
     ray.data.DataContext.get_current().enable_progress_bars = options.progress
     try:
-        blocks = _input_blocks(len(inputs), options)
+        blocks = _input_blocks(len(inputs), options.batch_size, resources.workers)
         dataset = ray.data.from_items([i.as_row() for i in inputs], override_num_blocks=blocks)
         decoded = dataset.map_batches(
             decode_batch, batch_size=options.batch_size, num_cpus=1,
             fn_kwargs={"root": root, "modality": model.modality, "size": model.image_size})
         scored = decoded.map_batches(
             Scorer, batch_size=options.batch_size, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=options.workers), num_gpus=resources.gpus,
+            compute=ray.data.ActorPoolStrategy(size=resources.workers), num_gpus=resources.gpus,
             num_cpus=resources.cpus,
             fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
                                    "device": "cuda" if resources.gpus > 0 else "cpu",

@@ -1,28 +1,41 @@
-"""Dual-energy X-ray physics: materials, spectra, forward model, Z calibration, colour, noise."""
+"""Dual-energy X-ray physics: materials, spectra, forward model, Z calibration, colour, noise.
 
-from scans.physics.calibration import IMPENETRABLE_T, ZeffCalibration, calibrate, effective_z
-from scans.physics.colour import hue_for_z, render_pseudo_colour
-from scans.physics.detector import DetectorNoise
-from scans.physics.forward import all_materials, attenuation_matrix, transmissions
-from scans.physics.materials import MATERIALS, Material, get_material, register_material
-from scans.physics.spectrum import DetectorResponse, ScannerModel, detector_response
+Names are imported from their submodules on first use: the materials tables (xraydb) and scipy
+cost about 0.5 s to import, which a process that only renders stored channels never needs.
+"""
 
-__all__ = [
-    "IMPENETRABLE_T",
-    "MATERIALS",
-    "DetectorNoise",
-    "DetectorResponse",
-    "Material",
-    "ScannerModel",
-    "ZeffCalibration",
-    "all_materials",
-    "attenuation_matrix",
-    "calibrate",
-    "detector_response",
-    "effective_z",
-    "get_material",
-    "hue_for_z",
-    "register_material",
-    "render_pseudo_colour",
-    "transmissions",
-]
+from importlib import import_module
+
+_SUBMODULE = {
+    "IMPENETRABLE_T": "limits",
+    "ZeffCalibration": "calibration",
+    "calibrate": "calibration",
+    "effective_z": "calibration",
+    "hue_for_z": "colour",
+    "render_pseudo_colour": "colour",
+    "DetectorNoise": "detector",
+    "all_materials": "forward",
+    "attenuation_matrix": "forward",
+    "transmissions": "forward",
+    "MATERIALS": "materials",
+    "Material": "materials",
+    "get_material": "materials",
+    "register_material": "materials",
+    "DetectorResponse": "spectrum",
+    "ScannerModel": "spectrum",
+    "detector_response": "spectrum",
+}
+
+__all__ = sorted(_SUBMODULE)
+
+
+def __getattr__(name: str):
+    if name not in _SUBMODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_SUBMODULE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,15 +9,11 @@ import numpy as np
 from scipy import ndimage
 
 from scans.physics.forward import transmissions
+from scans.physics.limits import AIR_ATTENUATION, IMPENETRABLE_T
 from scans.physics.materials import get_material
 from scans.physics.spectrum import ScannerModel
 
 REFERENCE_WEDGES = ("polyethylene", "water", "aluminium", "steel", "copper")
-# Transmission below which a pixel is impenetrable: no measurable Z (about 16 detected photons in
-# the high channel at the default I0, and the depth of the table).
-IMPENETRABLE_T = 0.004
-# Attenuation below which a pixel is air: its ratio R is dominated by noise.
-AIR_ATTENUATION = 0.02
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scans.physics.calibration import IMPENETRABLE_T
+from scans.physics.limits import IMPENETRABLE_T
 
 # Hue anchors (RGB in [0, 1]) of the three classes, and the Z bands over which they blend.
 ORGANIC = np.array([1.00, 0.55, 0.05], dtype=np.float32)  # orange, Z < 10

@@ -151,11 +151,31 @@ def test_fail_fast_before_any_work(ray_session, small_archive, hlz_model_dir, mo
 def test_worker_resources_leave_a_cpu_and_share_the_cores_out(ray_session):
     from jobs.scoring.run import _resources
 
-    def resources(**kwargs):
-        return _resources(ScoreOptions(archive="a", model="m", out="o", **kwargs))
+    def resources(n_files=100, **kwargs):
+        return _resources(ScoreOptions(archive="a", model="m", out="o", batch_size=16, **kwargs), n_files)
 
-    one = resources()  # the test session's Ray has 2 CPUs and no GPU
-    assert (one.gpus, one.cpus, one.torch_threads, one.note) == (0.0, 1.0, 2, "")
+    auto = resources()  # the test session's Ray has 2 CPUs and no GPU: an actor per CPU, 1 thread each
+    assert (auto.workers, auto.gpus, auto.cpus, auto.torch_threads, auto.note) == (2, 0.0, 0.5, 1, "")
+    one = resources(workers=1)
+    assert (one.workers, one.gpus, one.cpus, one.torch_threads, one.note) == (1, 0.0, 1.0, 2, "")
     two = resources(workers=2)
     assert (two.cpus, two.torch_threads) == (0.5, 1) and "leave no CPU" in two.note
     assert resources(torch_threads=3).torch_threads == 3
+    assert resources(n_files=31).workers == 1  # never more actors than full batches
+    assert resources(gpus_per_worker=0.5).workers == 1  # no GPU in the cluster: at least one actor
+
+
+@pytest.mark.parametrize(("n_files", "workers", "expected"), [
+    (2000, 1, 15),  # about eight batches of 16 per block
+    (2000, 2, 16),  # ... rounded up to a multiple of the actors
+    (500, 2, 8),  # at least four blocks per actor
+    (40, 3, 3),  # fewer full batches than four per actor: one block per batch, then rounded up
+    (5, 1, 1),  # under one batch
+    (10**6, 1, 256),  # capped
+])
+def test_input_blocks(n_files, workers, expected):
+    from jobs.scoring.run import _input_blocks
+
+    blocks = _input_blocks(n_files, 16, workers)
+    assert blocks == expected
+    assert blocks % workers == 0 and blocks <= n_files
