@@ -59,9 +59,10 @@ def _resources(options: ScoreOptions, n_files: int) -> WorkerResources:
     """The scoring actors: how many, and per actor GPUs (1 when the cluster has any), CPUs and torch
     threads.
 
-    By default there is one actor per GPU, or on a cluster without GPUs one per CPU, each with one
-    torch thread, and never more actors than full batches in ``n_files``: on CPU, processes that each
-    run the model and post-processing on their own core beat one process whose threads share the
+    By default there is one actor per GPU, or on a cluster without GPUs one per CPU but one in eight
+    (left to the decode tasks: decoding is about a tenth of a scan's CPU time), each with one torch
+    thread, and never more actors than full batches in ``n_files``: on CPU, processes that each run
+    the model and post-processing on their own core beat one process whose threads share the
     model's layers and wait for each other in its serial parts (BENCHMARKS.md). With
     ``--workers`` given, torch threads on CPU default to the cluster's CPUs shared out among the
     actors. A pool that takes every CPU starves the other tasks and hangs (ray issue #44687), so
@@ -75,7 +76,7 @@ def _resources(options: ScoreOptions, n_files: int) -> WorkerResources:
         gpus = 1.0 if cluster_gpus >= 1 else 0.0
     workers = options.workers
     if workers is None:
-        workers = int(cluster_gpus // gpus) if gpus > 0 else int(cluster_cpus)
+        workers = int(cluster_gpus // gpus) if gpus > 0 else int(cluster_cpus - cluster_cpus // 8)
         workers = max(1, min(workers, n_files // options.batch_size))
     cpus, note = options.cpus_per_worker, ""
     spare = cluster_cpus - 1

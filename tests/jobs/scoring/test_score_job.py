@@ -165,6 +165,24 @@ def test_worker_resources_leave_a_cpu_and_share_the_cores_out(ray_session):
     assert resources(gpus_per_worker=0.5).workers == 1  # no GPU in the cluster: at least one actor
 
 
+@pytest.mark.parametrize(("cluster", "kwargs", "expected"), [
+    ({"CPU": 16.0}, {}, (14, 0.0, 1.0, 1)),  # one CPU in eight left to the decode tasks
+    ({"CPU": 8.0}, {}, (7, 0.0, 1.0, 1)),
+    ({"CPU": 4.0}, {}, (4, 0.0, 0.75, 1)),  # one CPU's reservation left to the other tasks
+    ({"CPU": 16.0, "GPU": 4.0}, {}, (4, 1.0, 1.0, None)),  # one actor per GPU
+    ({"CPU": 16.0, "GPU": 4.0}, {"gpus_per_worker": 0.5}, (8, 0.5, 1.0, None)),
+    ({"CPU": 16.0}, {"workers": 4}, (4, 0.0, 1.0, 4)),  # given actors share the cores out
+])
+def test_worker_resources_on_larger_clusters(monkeypatch, cluster, kwargs, expected):
+    import ray
+
+    from jobs.scoring.run import _resources
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: cluster)
+    got = _resources(ScoreOptions(archive="a", model="m", out="o", batch_size=16, **kwargs), 10_000)
+    assert (got.workers, got.gpus, got.cpus, got.torch_threads) == expected
+
+
 @pytest.mark.parametrize(("n_files", "workers", "expected"), [
     (2000, 1, 15),  # about eight batches of 16 per block
     (2000, 2, 16),  # ... rounded up to a multiple of the actors
