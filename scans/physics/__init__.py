@@ -1,7 +1,7 @@
 """Dual-energy X-ray physics: materials, spectra, forward model, Z calibration, colour, noise.
 
-Names are imported from their submodules on first use: the materials tables (xraydb) and scipy
-cost about 0.5 s to import, which a process that only renders stored channels never needs.
+Names are imported from their submodules on first use: the materials tables (xraydb) cost about
+0.25 s to import, which a process that only reads stored channels (a scoring actor) never needs.
 """
 
 from importlib import import_module

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -133,3 +135,10 @@ def test_a_mask_rcnn_model_scores_its_detected_items_only(tmp_path):
         assert row["n_segments"] == int(pred.scored.sum()) == len(row["segment_id"])
         assert 0 not in row["segment_id"]  # the background segment is never a row
         assert row["score"] == (max(row["segment_score"]) if row["segment_score"] else 0.0)
+
+
+def test_scoring_stages_leave_the_materials_tables_unimported():
+    """A scoring actor imports the stages module; xraydb (0.25 s) is for deriving Z only."""
+    code = "import sys, jobs.scoring.stages; print('xraydb' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
