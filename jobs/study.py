@@ -41,6 +41,7 @@ def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     import torch
 
+    from study.data import split_ids
     from study.report import export_best, write_results
     from study.run import build_tuner, run_uri
 
@@ -55,6 +56,11 @@ def main(args: argparse.Namespace) -> int:
     if args.local and config.resources.gpu > 0 and not torch.cuda.is_available():
         print(f"{args.config}: resources.gpu is {config.resources.gpu} but this machine has no "
               "CUDA GPU; use --gpus-per-trial 0", file=sys.stderr)
+        return 2
+    try:
+        split_ids(config.data)  # no val split: stop before any work, saying how to get one
+    except (ValueError, OSError) as err:
+        print(f"{args.config}: {err}", file=sys.stderr)
         return 2
     connect(args.local)
     try:
@@ -72,8 +78,10 @@ def main(args: argparse.Namespace) -> int:
     print(write_results(path))
     card = export_best(path)
     trial = card["trial"]
-    print(f"best: {trial['pipeline']} · {trial['backbone']} · {trial['modality']} "
-          f"objective {card['metrics']['objective']:.4f} → {path}/best/")
+    metric = config.objective.metric
+    test = card["metrics"].get(f"test_{metric}", float("nan"))
+    print(f"best by val: {trial['pipeline']} · {trial['backbone']} · {trial['modality']}, val {metric} "
+          f"{card['val_objective']:.4f}, test {metric} {test:.4f} → {path}/best/")
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 
 from scans.archive import Archive
+from scans.phantoms.anomalies import ANOMALIES
 from scans.preview import archive_contact_sheet
 from scans.synth import SynthConfig, synthesise
 
@@ -22,11 +23,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--split", type=float, default=0.7,
-                        help="fraction of scans in train, the rest in test (default 0.7)")
-    parser.add_argument("--val", type=float, default=0.0,
-                        help="fraction of scans in val, taken from train (default 0)")
+                        help="fraction of scans in train and val together, the rest in test (default 0.7)")
+    parser.add_argument("--val", type=float, default=0.1,
+                        help="fraction of all scans in val, carved from the --split share (default 0.1: "
+                             "60/10/30 train/val/test); 0 for no val split")
+    parser.add_argument("--pitch-mm", type=float, default=None,
+                        help="detector pixel pitch in mm (default: the 50 cm tray fills the image: "
+                             "1.95 mm at 256², 0.98 mm at 512², a real scanner's pitch)")
     parser.add_argument("--anomaly-rate", type=float, default=0.5,
                         help="probability that an item hides an anomaly (default 0.5)")
+    parser.add_argument("--anomaly-kinds", default="",
+                        help="comma-separated kinds to draw from (default all: "
+                             f"{', '.join(sorted(ANOMALIES))})")
+    parser.add_argument("--anomaly-scale", type=float, default=1.0,
+                        help="anomaly sizes × this (default 1; larger makes easy test archives)")
     parser.add_argument("--max-items", type=int, default=3, help="items per scan, at most")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes (default: one per CPU); the output does not depend on it")
@@ -40,8 +50,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     """Synthesise the archive and print where it is."""
     try:
+        kinds = tuple(k.strip() for k in args.anomaly_kinds.split(",") if k.strip())
         config = SynthConfig(n=args.n, size=args.size, seed=args.seed, split=args.split,
-                             val=args.val, anomaly_rate=args.anomaly_rate,
+                             val=args.val, anomaly_rate=args.anomaly_rate, anomaly_kinds=kinds,
+                             anomaly_scale=args.anomaly_scale, pitch_mm=args.pitch_mm,
                              max_items=args.max_items, previews=not args.no_previews)
     except ValueError as err:
         print(f"dualscan synth: {err}", file=sys.stderr)
@@ -51,8 +63,10 @@ def main(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     archive = Archive(root.uri)
     anomalous = sum(bool(a) for a in archive.manifest.column("is_anomalous").to_pylist())
-    print(f"archive: {root.uri}  ({len(archive)} scans, {anomalous} anomalous, "
-          f"{elapsed:.1f} s, {len(archive) / elapsed:.1f} scans/s)")
+    splits = archive.manifest.column("split").to_pylist()
+    counts = "/".join(str(splits.count(s)) for s in ("train", "val", "test"))
+    print(f"archive: {root.uri}  ({len(archive)} scans, {anomalous} anomalous, train/val/test {counts}, "
+          f"pitch {config.resolved_pitch_mm:.3g} mm, {elapsed:.1f} s, {len(archive) / elapsed:.1f} scans/s)")
     if args.preview:
         sheet = root.uri_of("contact_sheet.png")
         root.write_bytes("contact_sheet.png", archive_contact_sheet(root.uri))

@@ -52,8 +52,8 @@ def main(args: argparse.Namespace) -> int:
 
     def report(metrics: dict, state: TrainState) -> None:
         shown = {k: round(v, 4) for k, v in metrics.items() if k in (
-            "epoch", "train_loss", "objective", "segment_auroc", "object_tp_pct", "object_fp_pct",
-            "object_auroc", "scan_auroc")}
+            "epoch", "train_loss", "objective", "threshold", "val_segment_auroc", "val_object_auroc",
+            "test_object_auroc", "test_object_tp_pct", "test_object_fp_pct", "test_scan_auroc")}
         print(json.dumps(shown), flush=True)
         if args.out and state.epoch == trial.epochs:
             save_checkpoint(args.out, state, config, trial, metrics)

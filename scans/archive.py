@@ -137,8 +137,11 @@ class Archive:
             row = self._rows[scan_id]
         except KeyError:
             raise KeyError(f"{self.uri}: no scan {scan_id!r} in the manifest") from None
-        return read_scan_bytes(self.root.read_bytes(row["file"]), self.root.uri_of(row["file"]),
+        scan = read_scan_bytes(self.root.read_bytes(row["file"]), self.root.uri_of(row["file"]),
                                scan_id=scan_id, split=row["split"], source=row["source"])
+        if isinstance(self.info.get("pitch_mm"), int | float):
+            scan.meta["pitch_mm"] = float(self.info["pitch_mm"])
+        return scan
 
     def __iter__(self) -> Iterator[Scan]:
         for scan_id in self.scan_ids:

@@ -12,7 +12,7 @@ from scans.record import Scan
 from scans.registry import Registry
 
 ZEFF_SCALE = 30.0  # zeff channel = Z / 30, clipped to [0, 1]: Cu (29) near the top
-ZEFF_SMOOTH_SIGMA = 1.0  # smoothing used when Z is derived from noisy high/low
+ZEFF_SMOOTH_SIGMA = 1.0  # px: smoothing used when Z is derived from noisy high/low of unknown pitch
 
 
 class ModalityError(ValueError):
@@ -51,8 +51,11 @@ def scan_zeff(scan: Scan) -> np.ndarray:
         return scan.zeff
     _require_raw(scan, "zeff")
     from scans.physics.calibration import effective_z  # xraydb and scipy: only when Z is derived
+    from scans.physics.detector import ZEFF_SMOOTH_MM
 
-    zeff, _ = effective_z(scan.high, scan.low, smooth_sigma=ZEFF_SMOOTH_SIGMA)
+    pitch = scan.meta.get("pitch_mm")  # known: smooth over the scanner's window in mm, as synthesis does
+    sigma = ZEFF_SMOOTH_MM / pitch if isinstance(pitch, int | float) and pitch > 0 else ZEFF_SMOOTH_SIGMA
+    zeff, _ = effective_z(scan.high, scan.low, smooth_sigma=sigma)
     return zeff
 
 

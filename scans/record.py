@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 IMAGE_KEYS = ("high", "low", "zeff", "pseudo")
-LABEL_KEYS = ("objects", "object_class", "object_anomalous", "parts", "anomaly")
+LABEL_KEYS = ("objects", "object_class", "object_anomalous", "parts", "anomaly", "object_anomaly_kind")
 ARRAY_KEYS = IMAGE_KEYS + LABEL_KEYS
 
 
@@ -25,6 +25,7 @@ class Scan:
     object_anomalous: np.ndarray | None = None
     parts: np.ndarray | None = None
     anomaly: np.ndarray | None = None
+    object_anomaly_kind: np.ndarray | None = None  # optional label: per item, "" when benign
     split: str = ""
     source: str = ""
     meta: dict = field(default_factory=dict)

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scans.archive import finish_archive, prepare_archive, write_scan
+from scans.phantoms.anomalies import ANOMALIES
 from scans.phantoms.scene import DEFAULT_FOV_CM, compose_scene
 from scans.physics.calibration import effective_z
 from scans.physics.colour import render_pseudo_colour
@@ -33,11 +34,14 @@ class SynthConfig:
     size: int = 256
     seed: int = 0
     split: float = 0.7  # fraction of scans in train; the rest test (val carved from train)
-    val: float = 0.0  # fraction of scans in val
+    val: float = 0.1  # fraction of all scans in val, carved from train
     anomaly_rate: float = 0.5  # probability that an item hides an anomaly
+    anomaly_kinds: tuple[str, ...] = ()  # the kinds drawn from (ANOMALIES names); empty: all
+    anomaly_scale: float = 1.0  # anomaly sizes × this (large, easy anomalies for tests)
     min_items: int = 1
     max_items: int = 3
-    fov_cm: float = DEFAULT_FOV_CM
+    fov_cm: float = DEFAULT_FOV_CM  # the tray's field of view, filling the image unless pitch_mm is set
+    pitch_mm: float | None = None  # detector pitch; the image then spans size × pitch_mm
     previews: bool = True
     scanner: ScannerModel = field(default_factory=ScannerModel)
     noise: DetectorNoise = field(default_factory=DetectorNoise)
@@ -50,10 +54,26 @@ class SynthConfig:
             "val": 0.0 <= self.val <= self.split,
             "anomaly_rate": 0.0 <= self.anomaly_rate <= 1.0,
             "min_items": 0 <= self.min_items <= self.max_items,
+            "anomaly_scale": 0.1 <= self.anomaly_scale <= 10.0,
+            "pitch_mm": self.pitch_mm is None or 0.05 <= self.pitch_mm <= 50.0,
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"synth config: {name}={getattr(self, name)!r} is out of range")
+        for kind in self.anomaly_kinds:
+            if kind not in ANOMALIES:
+                raise ValueError(f"synth config: anomaly_kinds: unknown kind {kind!r}; valid: "
+                                 f"{', '.join(sorted(ANOMALIES))}")
+
+    @property
+    def resolved_pitch_mm(self) -> float:
+        """The detector pitch: as set, else the tray's field of view across the image."""
+        return self.pitch_mm if self.pitch_mm is not None else self.fov_cm * 10.0 / self.size
+
+    @property
+    def field_cm(self) -> float:
+        """The side of the imaged field in cm."""
+        return self.resolved_pitch_mm * self.size / 10.0
 
 
 def scan_id(index: int) -> str:
@@ -81,11 +101,13 @@ def split_of(config: SynthConfig, index: int) -> str:
 def synth_scan(config: SynthConfig, index: int) -> Scan:
     """Scan ``index`` of the archive; depends only on (config, index), never on the worker."""
     rng = np.random.default_rng([config.seed, index])
+    pitch = config.resolved_pitch_mm
     scene = compose_scene(rng, config.size, config.size, config.anomaly_rate,
-                          (config.min_items, config.max_items), fov_cm=config.fov_cm)
+                          (config.min_items, config.max_items), fov_cm=config.field_cm,
+                          anomaly_kinds=config.anomaly_kinds or None, anomaly_scale=config.anomaly_scale)
     low, high = transmissions(scene.areal_density, scanner=config.scanner)
-    low, high = config.noise.apply(low, high, rng)
-    zeff, _ = effective_z(high, low, config.scanner, smooth_sigma=1.0)
+    low, high = config.noise.apply(low, high, rng, pitch)
+    zeff, _ = effective_z(high, low, config.scanner, smooth_sigma=config.noise.zeff_smooth_px(pitch))
     return Scan(
         scan_id(index),
         high=high,
@@ -97,10 +119,16 @@ def synth_scan(config: SynthConfig, index: int) -> Scan:
         object_anomalous=np.array(scene.object_anomalous, dtype=bool).reshape(-1),
         parts=scene.parts,
         anomaly=scene.anomaly,
+        object_anomaly_kind=np.array(scene.anomaly_kinds, dtype=np.str_).reshape(-1),
         split=split_of(config, index),
-        source=f"{GENERATOR}:seed={config.seed}",
-        meta={"anomaly_kinds": scene.anomaly_kinds},
+        source=source_of(config),
+        meta={"pitch_mm": pitch},
     )
+
+
+def source_of(config: SynthConfig) -> str:
+    """The manifest's ``source`` of every scan of a synthetic archive: generator, seed and pitch."""
+    return f"{GENERATOR}:seed={config.seed}:pitch_mm={config.resolved_pitch_mm:.4g}"
 
 
 def _write_one(args: tuple[SynthConfig, Location, int]) -> dict:
@@ -128,13 +156,14 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
                 rows.append(row)
                 bar.update()
     bar.close()
-    info = {"generator": GENERATOR, "config": _config_dict(config)}
+    info = {"generator": GENERATOR, "pitch_mm": config.resolved_pitch_mm, "config": _config_dict(config)}
     finish_archive(root, rows, info)
     return root
 
 
 def _config_dict(config: SynthConfig) -> dict:
     data = asdict(config)
+    data["anomaly_kinds"] = list(config.anomaly_kinds)
     data["scanner"] = config.scanner.as_dict()
     data["noise"] = config.noise.as_dict()
     return data

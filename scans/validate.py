@@ -83,7 +83,29 @@ def validate_arrays(arrays: dict[str, np.ndarray], file: str) -> None:
             if len(arrays[key]) != n_objects:
                 fail(f"{key!r} has {len(arrays[key])} entries but 'objects' has ids up to "
                      f"{n_objects}: one entry per item is required")
+    if "object_anomaly_kind" in arrays:
+        _check_kinds(arrays, fail)
     if "parts" in arrays and arrays["parts"].size and int(arrays["parts"].min()) < 0:
         fail("'parts' ids must be >= 0 (0 = none)")
     if "anomaly" in arrays and arrays["anomaly"].size and int(arrays["anomaly"].max()) > 1:
         fail("'anomaly' must hold only 0 and 1")
+
+
+def _check_kinds(arrays: dict[str, np.ndarray], fail) -> None:
+    """The optional ``object_anomaly_kind``: 1-D unicode, one entry per item, "" exactly where
+    ``object_anomalous`` is false."""
+    kinds = arrays["object_anomaly_kind"]
+    if kinds.dtype.kind != "U" or kinds.ndim != 1:
+        fail(f"'object_anomaly_kind' must be a 1-D unicode array, got {kinds.dtype} {kinds.shape}")
+    if "object_anomalous" not in arrays:
+        fail("'object_anomaly_kind' is present without the item labels it describes "
+             "('objects', 'object_class', 'object_anomalous')")
+    anomalous = arrays["object_anomalous"]
+    if len(kinds) != len(anomalous):
+        fail(f"'object_anomaly_kind' has {len(kinds)} entries but there are {len(anomalous)} items: "
+             "one entry per item is required")
+    named = kinds != ""
+    for i in np.flatnonzero(named != anomalous):
+        state = "anomalous" if anomalous[i] else "benign"
+        fail(f"'object_anomaly_kind' of item {i + 1} is {str(kinds[i])!r} but the item is {state}: "
+             "the kind is \"\" exactly where 'object_anomalous' is false")

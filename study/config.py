@@ -22,10 +22,10 @@ from models.metrics import LEVELS
 from models.ssn.features import SSN_FEATURES
 from models.subcomponent.modes import CLASSIFY_MODES
 from scans.modalities import parse_modality
+from study.evaluation import METRICS
 from study.pipelines import PIPELINES
 
 OPTIMIZERS = ("sgd", "adam")
-METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")
 
 
 class ConfigError(ValueError):
@@ -74,10 +74,18 @@ class DataConfig(Strict):
     archive: str
     image_size: int = Field(default=128, ge=16, le=2048)  # scans are resized to this square size
     split: Literal["manifest", "random"] = "manifest"  # manifest's train/val/test, or seeded random
-    train_fraction: float = Field(default=0.7, gt=0, lt=1)  # for split: random
+    train_fraction: float = Field(default=0.7, gt=0, lt=1)  # for split: random: train and val together
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)  # for split: random: of all scans, from the 70
     split_seed: int = 0
     max_scans: int | None = Field(default=None, ge=2)  # a prefix of the archive, for smoke runs
     cache: str | None = None  # node-local cache directory; default: the system temp dir
+
+    @model_validator(mode="after")
+    def _val_inside_train(self) -> DataConfig:
+        if self.val_fraction >= self.train_fraction:
+            raise ValueError(f"val_fraction ({self.val_fraction}) must be below train_fraction "
+                             f"({self.train_fraction}): val is carved from the train share")
+        return self
 
     @field_validator("archive", "cache")
     @classmethod
@@ -145,12 +153,13 @@ class SearchConfig(Strict):
 
 
 class ObjectiveConfig(Strict):
-    """What the study optimises: ``LEVEL_METRIC`` (e.g. object_f1); with ``fp_target`` every metric
-    is taken at the threshold that keeps FP% at or below it on the threshold split."""
+    """What the study optimises, always on the val split: ``LEVEL_METRIC`` (e.g. object_auroc).
+    The operating threshold is the one keeping val FP% at the metric's level at or below
+    ``fp_target``; threshold metrics on val and test are taken at it."""
 
-    metric: str = "object_f1"
+    metric: str = "object_auroc"
     mode: Literal["max", "min"] = "max"
-    fp_target: float | None = Field(default=None, ge=0, le=100)
+    fp_target: float = Field(default=5.0, ge=0, le=100)
 
     @field_validator("metric")
     @classmethod
@@ -172,6 +181,8 @@ class TrainingConfig(Strict):
     momentum: float = Field(default=0.9, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0)
     crop_size: int = Field(default=64, ge=8, le=512)
+    # crop mode, training only: superpixels classified per image (every positive, sampled negatives)
+    crops_per_image: int = Field(default=16, ge=1)
     anomaly_fraction: float = Field(default=0.5, ge=0, lt=1)
     weights: str | None = None  # local state dict for the backbones (never downloaded)
     seed: int = 0

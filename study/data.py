@@ -19,14 +19,16 @@ from scans.modalities import build_input, modality_channels
 if TYPE_CHECKING:
     from study.config import DataConfig
 
-SPLIT_KEYS = ("images", "parts", "anomaly", "objects", "object_anomalous", "n_objects")
+SPLIT_KEYS = ("images", "parts", "anomaly", "objects", "object_anomalous", "n_objects", "object_kind")
+CACHE_FORMAT = 2  # bumped whenever the cached arrays change (2: object_kind)
 _MEMORY: dict[str, StudyData] = {}
 
 
 @dataclass
 class SplitData:
     """One split as tensors: images (N, C, S, S) float32; parts, objects (N, S, S) int32; anomaly
-    (N, S, S) uint8; object_anomalous (N, max objects) bool, padded; n_objects (N,) int64."""
+    (N, S, S) uint8; object_anomalous (N, max objects) bool, padded; n_objects (N,) int64; and as a
+    numpy array object_kind (N, max objects) unicode, "" for benign items or unknown kinds."""
 
     scan_ids: list[str]
     images: torch.Tensor
@@ -35,15 +37,17 @@ class SplitData:
     objects: torch.Tensor
     object_anomalous: torch.Tensor
     n_objects: torch.Tensor
+    object_kind: np.ndarray
 
     def __len__(self) -> int:
         return len(self.scan_ids)
 
     def batch(self, index: torch.Tensor | slice, device: torch.device) -> Batch:
         """The scans at ``index`` on ``device``."""
+        kinds = self.object_kind[index.numpy() if isinstance(index, torch.Tensor) else index]
         return Batch(self.images[index].to(device), self.parts[index].to(device),
                      self.anomaly[index].to(device), self.objects[index].to(device),
-                     self.object_anomalous[index].to(device), self.n_objects[index].tolist())
+                     self.object_anomalous[index].to(device), self.n_objects[index].tolist(), kinds)
 
 
 @dataclass
@@ -56,20 +60,52 @@ class Batch:
     objects: torch.Tensor
     object_anomalous: torch.Tensor
     n_objects: list[int]
+    object_kind: np.ndarray  # (B, max objects) unicode
 
     def anomalous_flags(self) -> list[torch.Tensor]:
         """Per scan, (n_objects,) bool: which items hold an anomaly."""
         return [row[:n] for row, n in zip(self.object_anomalous, self.n_objects, strict=True)]
 
+    def anomaly_kinds(self) -> list[np.ndarray]:
+        """Per scan, (n_objects,) unicode: the kind of anomaly each item holds ("" when benign)."""
+        return [row[:n] for row, n in zip(self.object_kind, self.n_objects, strict=True)]
+
 
 @dataclass
 class StudyData:
-    """Train and test splits, and the split thresholds are chosen on (val, else train)."""
+    """The three splits: train fits, val chooses (objective, threshold, epoch), test reports; and
+    the pixel pitch of the archive and of what the model sees after resizing (None when unknown)."""
 
     train: SplitData
+    val: SplitData
     test: SplitData
-    threshold: SplitData
-    threshold_split: str
+    archive_pitch_mm: float | None = None
+    input_pitch_mm: float | None = None
+
+    def summary(self) -> dict:
+        """Split sizes and pitches, for checkpoints and the model card."""
+        return {"n_train": len(self.train), "n_val": len(self.val), "n_test": len(self.test),
+                "archive_pitch_mm": self.archive_pitch_mm, "input_pitch_mm": self.input_pitch_mm}
+
+
+class NoValSplitError(ValueError):
+    """A study's archive and split settings give no val split, so nothing could be chosen honestly."""
+
+
+def archive_pitch_mm(archive: Archive) -> float | None:
+    """The detector pitch archive.json records (``pitch_mm``), if any."""
+    value = archive.info.get("pitch_mm")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def input_pitch_mm(archive: Archive, image_size: int) -> float | None:
+    """The pitch of the archive's scans once resized to ``image_size``² (from the median scan side)."""
+    pitch = archive_pitch_mm(archive)
+    if pitch is None or len(archive) == 0:
+        return None
+    manifest = archive.manifest
+    sides = np.maximum(manifest.column("height").to_numpy(), manifest.column("width").to_numpy())
+    return pitch * float(np.median(sides)) / image_size
 
 
 def resize_square(array: np.ndarray, size: int, labels: bool) -> np.ndarray:
@@ -86,9 +122,10 @@ def _split_ids(archive: Archive, config: DataConfig) -> dict[str, list[str]]:
     ids = archive.scan_ids[: config.max_scans] if config.max_scans else archive.scan_ids
     if config.split == "random":
         order = np.random.default_rng(config.split_seed).permutation(len(ids))
-        n_train = round(config.train_fraction * len(ids))
-        return {"train": [ids[i] for i in sorted(order[:n_train])], "val": [],
-                "test": [ids[i] for i in sorted(order[n_train:])]}
+        n_fit, n_val = round(config.train_fraction * len(ids)), round(config.val_fraction * len(ids))
+        return {"train": [ids[i] for i in sorted(order[n_val:n_fit])],
+                "val": [ids[i] for i in sorted(order[:n_val])],
+                "test": [ids[i] for i in sorted(order[n_fit:])]}
     keep = set(ids)
     return {s: [i for i in archive.ids_in_split(s) if i in keep] for s in ("train", "val", "test")}
 
@@ -99,7 +136,7 @@ def _read_split(archive: Archive, ids: list[str], modality: str, size: int) -> d
            "anomaly": np.zeros((len(ids), size, size), np.uint8),
            "objects": np.zeros((len(ids), size, size), np.int32),
            "n_objects": np.zeros(len(ids), np.int64)}
-    flags = []
+    flags, kinds = [], []
     for i, scan_id in enumerate(ids):
         scan = archive.read(scan_id)
         if not scan.has_labels:
@@ -109,22 +146,47 @@ def _read_split(archive: Archive, ids: list[str], modality: str, size: int) -> d
         for key in ("parts", "anomaly", "objects"):
             out[key][i] = resize_square(getattr(scan, key), size, labels=True)
         flags.append(np.asarray(scan.object_anomalous, dtype=bool))
+        kinds.append(np.asarray(scan.object_anomaly_kind if scan.object_anomaly_kind is not None
+                                else [""] * scan.n_objects, dtype=np.str_))
         out["n_objects"][i] = scan.n_objects
-    out["object_anomalous"] = np.zeros((len(ids), max([len(f) for f in flags] + [1])), dtype=bool)
-    for row, f in zip(out["object_anomalous"], flags, strict=True):
+    width = max([len(f) for f in flags] + [1])
+    out["object_anomalous"] = np.zeros((len(ids), width), dtype=bool)
+    longest = max([k.itemsize // 4 for k in kinds] + [1])
+    out["object_kind"] = np.zeros((len(ids), width), dtype=f"<U{longest}")
+    for row, kind_row, f, k in zip(out["object_anomalous"], out["object_kind"], flags, kinds, strict=True):
         row[: len(f)] = f
+        kind_row[: len(k)] = k
     return out
 
 
 def _as_split(ids: list[str], arrays: dict[str, np.ndarray]) -> SplitData:
-    return SplitData(ids, *(torch.from_numpy(arrays[k]) for k in SPLIT_KEYS))
+    return SplitData(ids, *(torch.from_numpy(arrays[k]) for k in SPLIT_KEYS[:-1]), arrays["object_kind"])
 
 
 def cache_key(config: DataConfig, modality: str, archive: Archive) -> str:
     """Changes with anything that changes the tensors: archive identity, modality, size, split."""
-    identity = {"archive": archive.uri, "info": archive.info, "n": len(archive), "modality": modality,
+    identity = {"format": CACHE_FORMAT, "archive": archive.uri, "info": archive.info, "n": len(archive),
+                "modality": modality,
                 **config.model_dump(exclude={"cache"})}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def split_ids(config: DataConfig, archive: Archive | None = None) -> dict[str, list[str]]:
+    """The scan ids of train, val and test; raises before any work when one is empty, with how to
+    get a val split when that one is (reads the manifest only)."""
+    archive = archive or Archive(config.archive)
+    ids = _split_ids(archive, config)
+    if not ids["train"] or not ids["test"]:
+        raise ValueError(f"data.split: {config.split!r} gives {len(ids['train'])} train and "
+                         f"{len(ids['test'])} test scans in {archive.uri}; both must be non-empty")
+    if not ids["val"]:
+        how = ("re-synthesise it with `dualscan synth --val 0.1` (the default), give the manifest's "
+               "scans the split 'val', or set data.split: random with data.val_fraction: 0.1"
+               if config.split == "manifest" else "set data.val_fraction (e.g. 0.1)")
+        raise NoValSplitError(
+            f"{archive.uri}: data.split {config.split!r} gives no val scans. A study chooses its "
+            f"objective, threshold and best epoch on val and only reports on test: {how}")
+    return ids
 
 
 def load_study_data(config: DataConfig, modality: str) -> StudyData:
@@ -134,30 +196,26 @@ def load_study_data(config: DataConfig, modality: str) -> StudyData:
     key = cache_key(config, modality, archive)
     if key in _MEMORY:
         return _MEMORY[key]
-    ids = _split_ids(archive, config)
-    if not ids["train"] or not ids["test"]:
-        raise ValueError(f"data.split: {config.split!r} gives {len(ids['train'])} train and "
-                         f"{len(ids['test'])} test scans in {archive.uri}; both must be non-empty")
+    ids = split_ids(config, archive)
     cache_dir = os.path.expanduser(config.cache) if config.cache else tempfile.gettempdir()
     os.makedirs(cache_dir, exist_ok=True)
     path = os.path.join(cache_dir, f"dualscan-data-{key}.npz")
     splits: dict[str, SplitData] = {}
     if os.path.exists(path):
         with np.load(path, allow_pickle=False) as npz:
-            for split, split_ids in ids.items():
-                splits[split] = _as_split(split_ids, {k: npz[f"{split}/{k}"] for k in SPLIT_KEYS})
+            for split, names in ids.items():
+                splits[split] = _as_split(names, {k: npz[f"{split}/{k}"] for k in SPLIT_KEYS})
     else:
         flat = {}
-        for split, split_ids in ids.items():
-            arrays = _read_split(archive, split_ids, modality, config.image_size)
-            splits[split] = _as_split(split_ids, arrays)
+        for split, names in ids.items():
+            arrays = _read_split(archive, names, modality, config.image_size)
+            splits[split] = _as_split(names, arrays)
             flat.update({f"{split}/{k}": v for k, v in arrays.items()})
         fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **flat)
         os.replace(tmp, path)
-    use_val = len(splits["val"]) > 0
-    data = StudyData(splits["train"], splits["test"], splits["val"] if use_val else splits["train"],
-                     "val" if use_val else "train")
+    data = StudyData(splits["train"], splits["val"], splits["test"], archive_pitch_mm(archive),
+                     input_pitch_mm(archive, config.image_size))
     _MEMORY[key] = data
     return data

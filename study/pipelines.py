@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from models.maskrcnn import ObjectModel
-from models.metrics import LEVELS
 from models.scores import item_overlap, object_scores, scan_scores
 from models.segments import Segments
 from models.subcomponent import SubcomponentModel
 from models.subcomponent.model import superpixel_targets
 from scans.registry import Registry
 from study.data import Batch
+from study.evaluation import LevelScores
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,7 @@ class Trial:
     epochs: int = 10
     image_size: int = 128
     crop_size: int = 64
+    crops_per_image: int = 16
     anomaly_fraction: float = 0.5
     weights: str | None = None
 
@@ -49,30 +49,13 @@ class Prediction:
     scored: torch.Tensor  # (S,) bool
 
 
-@dataclass
-class LevelScores:
-    """Scores and labels at segment, object and scan level, accumulated over batches."""
-
-    parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = field(
-        default_factory=lambda: {level: ([], []) for level in LEVELS})
-
-    def add(self, level: str, labels: torch.Tensor, scores: torch.Tensor) -> None:
-        self.parts[level][0].append(labels.detach().cpu().numpy().astype(bool))
-        self.parts[level][1].append(scores.detach().float().cpu().numpy())
-
-    def arrays(self, level: str) -> tuple[np.ndarray, np.ndarray]:
-        labels, scores = self.parts[level]
-        return (np.concatenate(labels) if labels else np.zeros(0, bool),
-                np.concatenate(scores) if scores else np.zeros(0, np.float32))
-
-
 def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segments: Segments,
                           batch: Batch) -> None:
     flags = batch.anomalous_flags()
     per_item = object_scores(all_scores, segments, batch.objects, batch.n_objects)
-    for item_scores, item_flags in zip(per_item, flags, strict=True):
+    for item_scores, item_flags, kinds in zip(per_item, flags, batch.anomaly_kinds(), strict=True):
         present = ~torch.isnan(item_scores)  # an item resized away has no pixel left
-        scores.add("object", item_flags[present], item_scores[present])
+        scores.add("object", item_flags[present], item_scores[present], kinds[present.cpu().numpy()])
     scores.add("scan", torch.stack([f.any() for f in flags]), scan_scores(all_scores, segments))
 
 
@@ -83,10 +66,11 @@ class SSNPipeline:
         return SubcomponentModel(modality=trial.modality, backbone=trial.backbone, mode=trial.mode,
                                  ssn_feature=trial.ssn_feature, n_superpixels=trial.k,
                                  compactness=trial.lam, crop_size=trial.crop_size,
+                                 crops_per_image=trial.crops_per_image,
                                  anomaly_fraction=trial.anomaly_fraction, weights=trial.weights)
 
     def loss(self, model: SubcomponentModel, batch: Batch) -> torch.Tensor:
-        return model.loss(model(batch.images), batch.parts, batch.anomaly).total
+        return model.loss(model(batch.images, anomaly=batch.anomaly), batch.parts, batch.anomaly).total
 
     def predict(self, model: SubcomponentModel, images: torch.Tensor) -> Prediction:
         out = model(images)

@@ -1,4 +1,4 @@
-"""Study plots: TP% and FP% per backbone × modality, objective against K and λ."""
+"""Study plots: TP% and FP% per backbone × modality, objective against K and λ, learning curves."""
 
 from __future__ import annotations
 
@@ -47,4 +47,20 @@ def objective_vs_k_lambda(frame: pd.DataFrame, objective: str) -> bytes:
     right.set_xscale("log")
     right.set_xlabel("λ (compactness)")
     figure.suptitle("SSN trials")
+    return png_of(figure)
+
+
+def learning_curves(trials: list, metric: str) -> bytes:
+    """Each trial's val objective per epoch (solid: what chose) and the same metric on test
+    (dashed: for the record), one colour per trial."""
+    figure = Figure(figsize=(7, 3.6))
+    axis = figure.subplots()
+    for trial in trials:
+        epochs = [e["epoch"] for e in trial.epochs]
+        line, = axis.plot(epochs, [e["objective"] for e in trial.epochs], lw=1.2)
+        test = [e.get(f"test_{metric}", np.nan) for e in trial.epochs]
+        axis.plot(epochs, test, lw=1.0, ls="--", color=line.get_color())
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(metric)
+    axis.set_title(f"learning curves: val {metric} (solid, chooses) and test (dashed, reports)", fontsize=9)
     return png_of(figure)

@@ -5,27 +5,45 @@ from __future__ import annotations
 import hashlib
 import json
 
+from models.metrics import LEVELS
 from scans.storage import Location, locate
-from study.config import LEVELS
-from study.plots import objective_vs_k_lambda, tp_fp_bars
-from study.results import checkpoints, load_statuses, load_trials
-from study.tables import csv_bytes, errors_frame, markdown, paper_table, parquet_bytes, trials_frame
+from study.evaluation import kind_estimates, level_estimates
+from study.plots import learning_curves, objective_vs_k_lambda, tp_fp_bars
+from study.results import ChosenEpoch, choose_epoch, load_statuses, load_trials
+from study.tables import (
+    COLUMNS,
+    cell,
+    csv_bytes,
+    errors_frame,
+    kinds_table,
+    markdown,
+    paper_table,
+    parquet_bytes,
+    trials_frame,
+)
 
 BEST_FILES = ("model.pt", "config.json", "metrics.json")
 
 
-def _objective(run: Location) -> tuple[str, str, float | None]:
+def _objective(run: Location) -> tuple[str, str, float]:
     """(metric, mode, fp_target) from the config the study wrote into its run directory."""
     config = json.loads(run.read_bytes("study_config.json"))
     objective = config["objective"]
-    return objective["metric"], objective["mode"], objective.get("fp_target")
+    return objective["metric"], objective["mode"], objective.get("fp_target", 5.0)
+
+
+def chosen_epochs(run: Location, mode: str) -> list[ChosenEpoch]:
+    """Every trial's val-chosen epoch, with its checkpoint's scores."""
+    return [choose_epoch(run, trial, mode) for trial in load_trials(run)]
 
 
 def write_results(run_uri: str) -> str:
-    """Build results/ from the trials; returns the Markdown tables."""
+    """Build results/ from the trials (test figures at each trial's val-chosen epoch and threshold,
+    with bootstrap intervals; per-kind tables; plots); returns the Markdown tables."""
     run = locate(run_uri)
     metric, mode, _ = _objective(run)
-    frame = trials_frame(load_trials(run), mode)
+    chosen = chosen_epochs(run, mode)
+    frame = trials_frame(chosen)
     if frame.empty:
         raise ValueError(f"{run.uri}: no trial has reported a result yet")
     run.makedirs("results")
@@ -37,11 +55,16 @@ def write_results(run_uri: str) -> str:
         run.write_bytes(f"results/table_{level}.parquet", parquet_bytes(table))
         for pipeline in sorted(set(table["pipeline"])):
             run.write_bytes(f"results/tp_fp_{pipeline}_{level}.png", tp_fp_bars(table, pipeline, level))
+    kinds = kinds_table(chosen, frame, mode)
+    for pipeline, part in kinds.groupby("pipeline", sort=True):
+        run.write_bytes(f"results/kinds_{pipeline}.csv", csv_bytes(part))
+        run.write_bytes(f"results/kinds_{pipeline}.parquet", parquet_bytes(part))
     if (frame["pipeline"] == "ssn").any():
         run.write_bytes("results/objective_vs_k_lambda.png", objective_vs_k_lambda(frame, metric))
+    run.write_bytes("results/learning_curves.png", learning_curves([c.trial for c in chosen], metric))
     errors = errors_frame(load_statuses(run))
     run.write_bytes("results/errors.csv", csv_bytes(errors))
-    text = markdown(tables)
+    text = markdown(tables, metric, kinds)
     if not errors.empty:
         text += f"\n{len(errors)} trial(s) errored (results/errors.csv):\n" + "".join(
             f"- {row.trial}: {row.error}\n" for row in errors.itertuples())
@@ -49,43 +72,84 @@ def write_results(run_uri: str) -> str:
     return text
 
 
-def model_card(config: dict, metrics: dict, sha256: str, source: str) -> dict:
-    """What a user of the exported model needs: data, trial, metrics, operating threshold."""
+def _figures(estimates) -> dict:
+    return {name: {"value": e.value, "low": e.interval.low, "high": e.interval.high}
+            for name, e in estimates.items()}
+
+
+def model_card(config: dict, metrics: dict, sha256: str, source: str, scores: dict | None = None) -> dict:
+    """What a user of the exported model needs: data and pitch, trial, the operating threshold
+    chosen on val, the val objective that chose the epoch, and test figures at that threshold with
+    95 % intervals, per level and per anomaly kind."""
     study, trial = config["study"], config["trial"]
-    return {"model_sha256": sha256, "source_checkpoint": source, "trial": trial,
-            "data": {**study["data"], **config.get("data", {})}, "objective": study["objective"],
-            "threshold": metrics["threshold"], "metrics": metrics}
+    objective = study.get("objective", {})
+    card = {"model_sha256": sha256, "source_checkpoint": source, "trial": trial,
+            "data": {**study.get("data", {}), **config.get("data", {})}, "objective": objective,
+            "threshold": metrics["threshold"],
+            "operating_point": {"threshold": metrics["threshold"], "chosen_on": "val",
+                                "fp_target": objective.get("fp_target"),
+                                "level": objective.get("metric", "object_").split("_", 1)[0]},
+            "val_objective": metrics["objective"], "metrics": metrics, "test": {}, "kinds": []}
+    test = (scores or {}).get("test")
+    if test is not None:
+        threshold = float(metrics["threshold"])
+        card["test"] = {level: _figures(level_estimates(test, threshold, level)) for level in LEVELS}
+        card["kinds"] = [{"kind": k.kind, "items": k.n_items,
+                          **_figures({"auroc": k.auroc, "tp_pct": k.tp_pct})}
+                         for k in kind_estimates(test, threshold)]
+    return card
 
 
 def _card_markdown(card: dict) -> str:
-    trial, fp = card["trial"], card["objective"].get("fp_target")
-    operating = (f"threshold {card['threshold']:.4f}, chosen for {card['objective']['metric'].split('_')[0]}"
-                 f"-level FP% ≤ {fp} on the {card['data'].get('threshold_split', '?')} split"
-                 if fp is not None else f"threshold {card['threshold']} (no FP% target set)")
+    trial, objective, data = card["trial"], card["objective"], card["data"]
+    op = card["operating_point"]
+    pitch = data.get("input_pitch_mm")
     lines = [f"# DualScan model: {trial['pipeline']} · {trial['backbone']} · {trial['modality']}", "",
              f"* checkpoint: `{card['source_checkpoint']}` (sha256 {card['model_sha256'][:16]}…)",
-             f"* data: `{card['data']['archive']}`, {card['data']['image_size']}², split "
-             f"{card['data']['split']}", f"* operating point: {operating}", "", "| metric | value |",
-             "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in sorted(card["metrics"].items())]
+             f"* data: `{data.get('archive')}` resized to {data.get('image_size')}², "
+             f"split {data.get('split')}"
+             f" ({data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test scans)",
+             "* pixel pitch the model saw: "
+             + (f"{pitch:.3g} mm (archive {data['archive_pitch_mm']:.3g} mm)" if pitch
+                else "unknown (the archive records none)"),
+             f"* chosen on val: epoch {card['metrics'].get('epoch')} by val {objective.get('metric')} = "
+             f"{card['val_objective']:.4f}; threshold {op['threshold']:.4f} keeps val {op['level']}-level "
+             f"FP% ≤ {op['fp_target']}", "",
+             "Test, at that threshold (95 % bootstrap intervals over items):", "",
+             "| level | A | P | F1 | TP% | FP% | AUROC |", "|---|---|---|---|---|---|---|"]
+    for level, figures in card["test"].items():
+        cells = [cell(figures[m]["value"], t, figures[m]["low"], figures[m]["high"])
+                 for m, t in COLUMNS.items()]
+        lines.append(f"| {level} | " + " | ".join(cells) + " |")
+    if card["kinds"]:
+        lines += ["", "Test, object level per anomaly kind (each kind against every benign item):", "",
+                  "| kind | items | AUROC | TP% |", "|---|---|---|---|"]
+        for k in card["kinds"]:
+            lines.append(f"| {k['kind']} | {k['items']} | "
+                         f"{cell(k['auroc']['value'], 'AUROC', k['auroc']['low'], k['auroc']['high'])} | "
+                         f"{cell(k['tp_pct']['value'], 'TP%', k['tp_pct']['low'], k['tp_pct']['high'])} |")
     return "\n".join(lines) + "\n"
 
 
 def export_best(run_uri: str) -> dict:
-    """Copy the best kept checkpoint over all trials to best/ with a model card; returns the card."""
+    """Copy the checkpoint with the best val objective over all trials to best/ with a model card
+    (test figures at its val-chosen threshold); returns the card."""
     run = locate(run_uri)
     _, mode, _ = _objective(run)
-    sign = 1 if mode == "max" else -1
-    kept = [c for trial in load_trials(run) for c in checkpoints(run, trial)]
-    if not kept:
+    chosen = [c for c in chosen_epochs(run, mode) if c.checkpoint is not None]
+    if not chosen:
         raise ValueError(f"{run.uri}: no checkpoint to export")
-    source, metrics = max(kept, key=lambda c: sign * c[1]["objective"])
+    sign = 1 if mode == "max" else -1
+    best = max(chosen, key=lambda c: sign * c.metrics["objective"])
     run.makedirs("best")
     for name in BEST_FILES:
-        run.write_bytes(f"best/{name}", run.read_bytes(f"{source}/{name}"))
+        run.write_bytes(f"best/{name}", run.read_bytes(f"{best.checkpoint}/{name}"))
     sha = hashlib.sha256(run.read_bytes("best/model.pt")).hexdigest()
-    card = model_card(json.loads(run.read_bytes("best/config.json")), metrics, sha, source)
+    card = model_card(json.loads(run.read_bytes("best/config.json")), best.metrics, sha, best.checkpoint,
+                      best.scores)
     card_json = json.dumps(card, indent=2, sort_keys=True, default=float)
     run.write_bytes("best/model_card.json", card_json.encode())
     run.write_bytes("best/model_card.md", _card_markdown(card).encode())
     return card
+
+

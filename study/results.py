@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from scans.storage import Location
+from study.evaluation import SCORES_FILE, LevelScores, read_scores_npz
 
 
 @dataclass
@@ -36,6 +37,31 @@ def load_trials(run: Location) -> list[TrialRecord]:
             ordered = [by_epoch[k] for k in sorted(by_epoch)]
             trials.append(TrialRecord(name, ordered[-1]["config"]["point"], ordered))
     return trials
+
+
+@dataclass
+class ChosenEpoch:
+    """The epoch val chose for a trial: its kept checkpoint (None for a trial that kept none),
+    that epoch's metrics and, when the checkpoint holds them, its val and test scores."""
+
+    trial: TrialRecord
+    checkpoint: str | None
+    metrics: dict
+    scores: dict[str, LevelScores] | None
+
+
+def choose_epoch(run: Location, trial: TrialRecord, mode: str) -> ChosenEpoch:
+    """The kept checkpoint with the best val objective (the latest on ties): Tune keeps the best by
+    the same objective, so this is the trial's best epoch. A trial without checkpoints falls back to
+    its best reported epoch, without scores."""
+    sign = 1 if mode == "max" else -1
+    kept = checkpoints(run, trial)
+    if not kept:
+        return ChosenEpoch(trial, None, trial.best_epoch(mode), None)
+    directory, metrics = max(kept, key=lambda c: (sign * c[1]["objective"], c[1].get("epoch", 0)))
+    scores = (read_scores_npz(run.read_bytes(f"{directory}/{SCORES_FILE}"))
+              if run.exists(f"{directory}/{SCORES_FILE}") else None)
+    return ChosenEpoch(trial, directory, metrics, scores)
 
 
 def checkpoints(run: Location, trial: TrialRecord) -> list[tuple[str, dict]]:

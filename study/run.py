@@ -21,8 +21,8 @@ def run_uri(config: StudyConfig) -> str:
 
 
 def _reporter(config: StudyConfig) -> tune.CLIReporter:
-    metrics = {"epoch": "epoch", "objective": "objective"}
-    for name in (config.objective.metric, "object_tp_pct", "object_fp_pct"):
+    metrics = {"epoch": "epoch", "objective": f"val {config.objective.metric}"}
+    for name in (f"test_{config.objective.metric}", "test_object_tp_pct", "test_object_fp_pct"):
         metrics.setdefault(name, name.replace("_pct", "%").replace("object_", "obj_"))
     return tune.CLIReporter(metric_columns=metrics, parameter_columns=TABLE_PARAMETERS,
                             max_report_frequency=30, sort_by_metric=True)

@@ -1,4 +1,4 @@
-"""Results in the paper's layout: Data × Network rows per pipeline, A/P/F1/TP%/FP%/AUROC columns."""
+"""Results in the paper's layout: test metrics at the val-chosen epoch and threshold, with intervals."""
 
 from __future__ import annotations
 
@@ -7,27 +7,46 @@ import math
 
 import pandas as pd
 
-from study.config import LEVELS
-from study.results import TrialRecord, TrialStatus
+from models.metrics import LEVELS
+from study.evaluation import Estimate, kind_estimates, level_estimates
+from study.results import ChosenEpoch, TrialStatus
 
 COLUMNS = {"accuracy": "A", "precision": "P", "f1": "F1", "tp_pct": "TP%", "fp_pct": "FP%", "auroc": "AUROC"}
 LOWER_IS_BETTER = {"FP%"}
 POINT_FIELDS = ("pipeline", "modality", "backbone", "k", "lam", "ssn_feature", "mode", "optimizer", "lr",
                 "batch_size")
+KIND_COLUMNS = ("pipeline", "modality", "backbone", "trial", "kind", "items", "AUROC", "AUROC_lo",
+                "AUROC_hi", "TP%", "TP%_lo", "TP%_hi")
 
 
-def trials_frame(trials: list[TrialRecord], mode: str) -> pd.DataFrame:
-    """One row per trial: its point and the metrics of its best epoch."""
+def _estimates(chosen: ChosenEpoch, level: str) -> dict[str, Estimate] | None:
+    if chosen.scores is None or "test" not in chosen.scores:
+        return None
+    return level_estimates(chosen.scores["test"], float(chosen.metrics["threshold"]), level)
+
+
+def trials_frame(chosen: list[ChosenEpoch]) -> pd.DataFrame:
+    """One row per trial: its point, the epoch val chose, the val objective that chose it and the
+    test metrics at its val-chosen threshold, each with a 95 % bootstrap interval over items
+    (``*_lo``, ``*_hi``; null for a checkpoint without scores)."""
     rows = []
-    for trial in trials:
-        best = trial.best_epoch(mode)
-        row = {"trial": trial.directory, **{f: trial.point.get(f) for f in POINT_FIELDS},
-               "epochs_run": len(trial.epochs), "best_epoch": best["epoch"], "objective": best["objective"],
-               "threshold": best["threshold"]}
-        row.update({f"{level}_{m}": best.get(f"{level}_{m}") for level in LEVELS for m in COLUMNS})
+    for c in chosen:
+        row = {"trial": c.trial.directory, **{f: c.trial.point.get(f) for f in POINT_FIELDS},
+               "epochs_run": len(c.trial.epochs), "best_epoch": c.metrics["epoch"],
+               "objective": c.metrics["objective"], "threshold": c.metrics["threshold"]}
+        for level in LEVELS:
+            estimates = _estimates(c, level)
+            for metric in COLUMNS:
+                key = f"{level}_{metric}"
+                if estimates is None:
+                    row[key], row[f"{key}_lo"], row[f"{key}_hi"] = c.metrics.get(f"test_{key}"), None, None
+                else:
+                    e = estimates[metric]
+                    row[key], row[f"{key}_lo"], row[f"{key}_hi"] = e.value, e.interval.low, e.interval.high
         rows.append(row)
+    metric_columns = [f"{lv}_{m}{s}" for lv in LEVELS for m in COLUMNS for s in ("", "_lo", "_hi")]
     return pd.DataFrame(rows, columns=["trial", *POINT_FIELDS, "epochs_run", "best_epoch", "objective",
-                                       "threshold", *(f"{lv}_{m}" for lv in LEVELS for m in COLUMNS)])
+                                       "threshold", *metric_columns])
 
 
 def errors_frame(statuses: list[TrialStatus]) -> pd.DataFrame:
@@ -37,44 +56,102 @@ def errors_frame(statuses: list[TrialStatus]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["trial", *POINT_FIELDS, "error"])
 
 
-def paper_table(frame: pd.DataFrame, level: str, mode: str) -> pd.DataFrame:
-    """Rows pipeline × modality × backbone (the best trial of each by objective), columns A … AUROC;
-    A, P, F1 and AUROC as fractions, TP% and FP% in percent; undefined values null."""
-    if frame.empty:
-        return pd.DataFrame(columns=["pipeline", "modality", "backbone", "trial", *COLUMNS.values()])
+def _nullable(series: pd.Series) -> pd.Series:
+    return series.astype("float64").where(lambda s: ~s.isna(), None)
+
+
+def best_rows(frame: pd.DataFrame, mode: str, by: tuple[str, ...]) -> pd.DataFrame:
+    """The trial with the best val objective in each group of ``by``."""
     ranked = frame.sort_values("objective", ascending=(mode == "min"), kind="stable")
-    best = ranked.groupby(["pipeline", "modality", "backbone"], sort=True, as_index=False).head(1)
+    return ranked.groupby(list(by), sort=True, as_index=False).head(1)
+
+
+def paper_table(frame: pd.DataFrame, level: str, mode: str) -> pd.DataFrame:
+    """Rows pipeline × modality × backbone (the trial val ranks best in each), ``val_objective``,
+    then test A … AUROC with ``_lo``/``_hi`` bounds; A, P, F1 and AUROC as fractions, TP% and FP%
+    in percent; undefined values null."""
+    titles = [f"{t}{s}" for t in COLUMNS.values() for s in ("", "_lo", "_hi")]
+    if frame.empty:
+        return pd.DataFrame(columns=["pipeline", "modality", "backbone", "trial", "val_objective", *titles])
+    best = best_rows(frame, mode, ("pipeline", "modality", "backbone"))
     table = best[["pipeline", "modality", "backbone", "trial"]].copy()
+    table["val_objective"] = best["objective"].astype("float64")
     for metric, title in COLUMNS.items():
-        table[title] = best[f"{level}_{metric}"].astype("float64").where(lambda s: ~s.isna(), None)
+        for suffix in ("", "_lo", "_hi"):
+            table[f"{title}{suffix}"] = _nullable(best[f"{level}_{metric}{suffix}"])
     return table.sort_values(["pipeline", "modality", "backbone"]).reset_index(drop=True)
 
 
-def _cell(value, title: str, best: bool) -> str:
-    """Percentages with one decimal, fractions with three; undefined as a dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def kinds_table(chosen: list[ChosenEpoch], frame: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Object level per anomaly kind, for each pipeline's best trial by val objective: the kind's
+    test items against every benign test item (AUROC) and the share flagged at the val-chosen
+    threshold (TP%), with 95 % bootstrap intervals. Empty where the archive records no kinds."""
+    by_trial = {c.trial.directory: c for c in chosen}
+    rows = []
+    if not frame.empty:
+        for _, best in best_rows(frame, mode, ("pipeline",)).iterrows():
+            c = by_trial[best["trial"]]
+            if c.scores is None or "test" not in c.scores:
+                continue
+            for k in kind_estimates(c.scores["test"], float(c.metrics["threshold"])):
+                rows.append({"pipeline": best["pipeline"], "modality": best["modality"],
+                             "backbone": best["backbone"], "trial": best["trial"], "kind": k.kind,
+                             "items": k.n_items, "AUROC": k.auroc.value, "AUROC_lo": k.auroc.interval.low,
+                             "AUROC_hi": k.auroc.interval.high, "TP%": k.tp_pct.value,
+                             "TP%_lo": k.tp_pct.interval.low, "TP%_hi": k.tp_pct.interval.high})
+    return pd.DataFrame(rows, columns=list(KIND_COLUMNS))
+
+
+def _undefined(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def cell(value, title: str, low=None, high=None, best: bool = False) -> str:
+    """Percentages with one decimal, fractions with three, ``±`` the interval's half-width when
+    known; undefined as a dash."""
+    if _undefined(value):
         return "—"
-    text = f"{value:.1f}" if title.endswith("%") else f"{value:.3f}"
-    return f"**{text}**" if best else text
+    digits = 1 if title.endswith("%") else 3
+    text = f"{value:.{digits}f}"
+    if best:
+        text = f"**{text}**"
+    if not _undefined(low) and not _undefined(high):
+        text += f" ±{(high - low) / 2:.{digits}f}"
+    return text
 
 
-def markdown(tables: dict[str, pd.DataFrame]) -> str:
-    """Every level's table per pipeline, best value per column in bold (lowest for FP%)."""
+def markdown(tables: dict[str, pd.DataFrame], metric: str = "objective",
+             kinds: pd.DataFrame | None = None) -> str:
+    """Every level's table per pipeline, best value per column in bold (lowest for FP%), then the
+    per-kind tables. Test figures at the val-chosen epoch and threshold; ``val {metric}`` chose."""
     out = []
     for level, table in tables.items():
         for pipeline, part in table.groupby("pipeline", sort=True):
-            out.append(f"### {pipeline}: {level} level\n")
-            out.append("| Data | Network | " + " | ".join(COLUMNS.values()) + " |")
-            out.append("|---|---|" + "---|" * len(COLUMNS))
+            out.append(f"### {pipeline}: {level} level (test, at the val-chosen threshold)\n")
+            out.append(f"| Data | Network | val {metric} | " + " | ".join(COLUMNS.values()) + " |")
+            out.append("|---|---|---|" + "---|" * len(COLUMNS))
             best = {}
             for title in COLUMNS.values():
                 values = pd.to_numeric(part[title], errors="coerce").dropna()
                 pick = values.min if title in LOWER_IS_BETTER else values.max
                 best[title] = pick() if len(values) else None
             for _, row in part.iterrows():
-                cells = [_cell(row[t], t, best[t] is not None and row[t] == best[t])
-                         for t in COLUMNS.values()]
-                out.append(f"| {row['modality']} | {row['backbone']} | " + " | ".join(cells) + " |")
+                cells = [cell(row[t], t, row[f"{t}_lo"], row[f"{t}_hi"],
+                              best[t] is not None and row[t] == best[t]) for t in COLUMNS.values()]
+                out.append(f"| {row['modality']} | {row['backbone']} | {cell(row['val_objective'], '')} | "
+                           + " | ".join(cells) + " |")
+            out.append("")
+    if kinds is not None and not kinds.empty:
+        for pipeline, part in kinds.groupby("pipeline", sort=True):
+            first = part.iloc[0]
+            out.append(f"### {pipeline}: object level per anomaly kind (test; {first['modality']} · "
+                       f"{first['backbone']}, the best trial by val)\n")
+            out.append("| kind | items | AUROC vs benign | TP% at the threshold |")
+            out.append("|---|---|---|---|")
+            for _, row in part.iterrows():
+                out.append(f"| {row['kind']} | {row['items']} | "
+                           f"{cell(row['AUROC'], 'AUROC', row['AUROC_lo'], row['AUROC_hi'])} | "
+                           f"{cell(row['TP%'], 'TP%', row['TP%_lo'], row['TP%_hi'])} |")
             out.append("")
     return "\n".join(out)
 

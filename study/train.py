@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -12,16 +11,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from models.metrics import binary_metrics, threshold_for_fp_pct
-from study.config import LEVELS, METRICS, ObjectiveConfig, StudyConfig, TrainingConfig
+from models.metrics import LEVELS
+from study.config import StudyConfig, TrainingConfig
 from study.data import SplitData, StudyData, load_study_data
-from study.pipelines import PIPELINES, LevelScores, Trial
+from study.evaluation import METRICS, SCORES_FILE, SPLITS, LevelScores, epoch_metrics, scores_npz
+from study.pipelines import PIPELINES, Trial
 
-# every epoch reports exactly these names (undefined values as NaN; "objective" always finite)
+# every epoch reports exactly these names (undefined values as NaN; "objective" always finite):
+# the val-chosen threshold, the val objective, and every metric on val and on test at the threshold
 METRIC_NAMES = ("epoch", "train_loss", "threshold", "objective",
-                *(f"{level}_{m}" for level in LEVELS for m in METRICS))
-# what "objective" is when its metric is undefined: the worst value for the mode
-WORST = {"max": 0.0, "min": 1e6}
+                *(f"{split}_{level}_{m}" for split in SPLITS for level in LEVELS for m in METRICS))
 
 
 @dataclass
@@ -31,7 +30,8 @@ class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     epoch: int = 0
-    data: dict | None = None  # split sizes, for the model card
+    data: dict | None = None  # split sizes and pitches, for the model card
+    scores: dict[str, LevelScores] | None = None  # this epoch's val and test scores
 
 
 def pick_device() -> torch.device:
@@ -41,6 +41,7 @@ def pick_device() -> torch.device:
 def trial_from_config(study: StudyConfig, choices: dict) -> Trial:
     """A Trial from one point of the search space (``choices``) and the study's shared settings."""
     return Trial(image_size=study.data.image_size, crop_size=study.training.crop_size,
+                 crops_per_image=study.training.crops_per_image,
                  anomaly_fraction=study.training.anomaly_fraction, weights=study.training.weights,
                  epochs=study.space.epochs, **choices)
 
@@ -75,28 +76,6 @@ def score_split(trial: Trial, model: nn.Module, split: SplitData, device: torch.
     return scores
 
 
-def epoch_metrics(test: LevelScores, threshold_scores: LevelScores | None,
-                  objective: ObjectiveConfig) -> dict[str, float]:
-    """Metrics at every level on the test split; with ``fp_target``, at the threshold that keeps the
-    objective level's FP% at or below it on the threshold split, else at 0.5."""
-    threshold = 0.5
-    if objective.fp_target is not None and threshold_scores is not None:
-        level = objective.metric.split("_", 1)[0]
-        labels, scores = threshold_scores.arrays(level)
-        if (~labels).any():
-            threshold = threshold_for_fp_pct(labels, scores, objective.fp_target)
-    out: dict[str, float] = {"threshold": float(threshold)}
-    for level in LEVELS:
-        labels, scores = test.arrays(level)
-        values = binary_metrics(labels, scores, threshold)
-        for name in METRICS:
-            value = getattr(values, name)
-            out[f"{level}_{name}"] = float("nan") if value is None else float(value)
-    value = out[objective.metric]
-    out["objective"] = WORST[objective.mode] if math.isnan(value) else value
-    return out
-
-
 def train(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState], None],
           resume: str | None = None, data: StudyData | None = None) -> dict:
     """Train ``trial`` for its epochs, evaluating after each; ``on_epoch(metrics, state)`` reports
@@ -107,8 +86,7 @@ def train(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState
     pipeline = PIPELINES[trial.pipeline]
     model = pipeline.build(trial).to(device)
     state = TrainState(model, build_optimizer(trial, study.training, model.parameters()),
-                       data={"n_train": len(data.train), "n_test": len(data.test),
-                             "threshold_split": data.threshold_split})
+                       data=data.summary())
     if resume is not None:
         load_checkpoint(resume, state)
     amp = study.training.amp
@@ -127,22 +105,27 @@ def train(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState
             state.optimizer.step()
             total, batches = total + loss.item(), batches + 1
         state.epoch = epoch + 1
-        test = score_split(trial, model, data.test, device, amp)
-        threshold = (score_split(trial, model, data.threshold, device, amp)
-                     if study.objective.fp_target is not None else None)
+        state.scores = {"val": score_split(trial, model, data.val, device, amp),
+                        "test": score_split(trial, model, data.test, device, amp)}
+        objective = study.objective
         metrics = {"epoch": state.epoch, "train_loss": total / max(batches, 1),
-                   **epoch_metrics(test, threshold, study.objective)}
+                   **epoch_metrics(state.scores["val"], state.scores["test"], objective.metric,
+                                   objective.mode, objective.fp_target)}
         on_epoch(metrics, state)
     return metrics
 
 
 def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial: Trial,
                     metrics: dict) -> None:
-    """model.pt and optimizer.pt (state dicts, loadable with weights_only=True), state.json, and
-    config.json (the resolved study config and trial), metrics.json."""
+    """model.pt and optimizer.pt (state dicts, loadable with weights_only=True), state.json,
+    config.json (the resolved study config and trial), metrics.json, and scores.npz (the epoch's
+    val and test scores, from which the report takes test intervals and per-kind figures)."""
     os.makedirs(directory, exist_ok=True)
     torch.save(state.model.state_dict(), os.path.join(directory, "model.pt"))
     torch.save(state.optimizer.state_dict(), os.path.join(directory, "optimizer.pt"))
+    if state.scores is not None:
+        with open(os.path.join(directory, SCORES_FILE), "wb") as f:
+            f.write(scores_npz(state.scores))
     files = {"state.json": {"epoch": state.epoch},
              "config.json": {"study": json.loads(study.to_json()), "trial": asdict(trial),
                              "data": state.data or {}},

@@ -22,9 +22,9 @@ def small_archive(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def study_archive(tmp_path_factory) -> str:
-    """A 16-scan archive at 64², half train, half test, for training and study tests."""
+    """A 20-scan archive at 64², 8 train, 4 val, 8 test, for training and study tests."""
     out = tmp_path_factory.mktemp("archive") / "study"
-    synthesise(SynthConfig(n=16, size=64, seed=7, split=0.5, val=0.0), str(out), workers=1, progress=False)
+    synthesise(SynthConfig(n=20, size=64, seed=7, split=0.6, val=0.2), str(out), workers=1, progress=False)
     return str(out)
 
 

@@ -50,6 +50,7 @@ class ScoringModel:
     uri: str
     device: torch.device
     amp: bool = True
+    input_pitch_mm: float | None = None  # the pixel pitch the model was trained at, when known
 
     @property
     def modality(self) -> str:
@@ -125,17 +126,20 @@ def load_scoring_model(uri: str, device: torch.device | str | None = None,
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     chosen = threshold if threshold is not None else _card_threshold(where)
+    pitch = (config.get("data") or {}).get("input_pitch_mm")
     return ScoringModel(model.to(device).eval(), trial, DEFAULT_THRESHOLD if chosen is None else chosen,
-                        hashlib.sha256(weights).hexdigest(), where.uri, device)
+                        hashlib.sha256(weights).hexdigest(), where.uri, device,
+                        input_pitch_mm=float(pitch) if isinstance(pitch, int | float) and pitch > 0 else None)
 
 
 def export_model(directory: str | os.PathLike, model: nn.Module, trial: Trial,
-                 threshold: float | None = None) -> str:
+                 threshold: float | None = None, input_pitch_mm: float | None = None) -> str:
     """Write ``model`` as a model directory (model.pt, config.json, metrics.json) that
     load_scoring_model reads: for models built in code (benchmarks, tests, notebooks)."""
     os.makedirs(directory, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(directory, "model.pt"))
-    files = {"config.json": {"study": {}, "trial": asdict(trial), "data": {}},
+    data = {} if input_pitch_mm is None else {"input_pitch_mm": input_pitch_mm}
+    files = {"config.json": {"study": {}, "trial": asdict(trial), "data": data},
              "metrics.json": {"threshold": threshold}}
     for name, content in files.items():
         with open(os.path.join(directory, name), "w", encoding="utf-8") as f:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from jobs.scoring.inputs import check_modality, list_inputs
 from jobs.scoring.model import load_scoring_model
 from jobs.scoring.overlays import write_overlays
+from jobs.scoring.pitch import pitch_warning
 from jobs.scoring.report import STAGING, assemble, check_output, publish, write_success
 from jobs.scoring.schema import STAGED_SCHEMA, report_metadata
 from jobs.scoring.stages import Scorer, decode_batch
@@ -118,6 +120,9 @@ def run_scoring(options: ScoreOptions) -> dict:
     resources = _resources(options, len(inputs))
     if resources.note:
         print(f"note: {resources.note}")
+    warnings = [w for w in (pitch_warning(root, model.input_pitch_mm, model.image_size),) if w]
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     config = {**asdict(options), "fault_marker": None, "threshold": model.threshold,
               "workers": resources.workers, "gpus_per_worker": resources.gpus,
               "cpus_per_worker": resources.cpus, "torch_threads": resources.torch_threads,
@@ -160,7 +165,8 @@ def run_scoring(options: ScoreOptions) -> dict:
             "model": {"uri": model.uri, "sha256": model.sha256, "pipeline": model.pipeline,
                       "backbone": model.trial.backbone, "modality": model.modality,
                       "image_size": model.image_size, "threshold": model.threshold},
-            "config": config, "overlays": overlays, "dualscan_version": metadata["dualscan.version"]})
+            "config": config, "overlays": overlays, "warnings": warnings,
+            "dualscan_version": metadata["dualscan.version"]})
         publish(tmp, out)
     finally:
         if tmp.exists():

@@ -22,15 +22,17 @@ ANOMALY = 1  # class index of the positive class; 0 is benign
 
 @dataclass
 class SubcomponentOutput:
-    """Superpixels of a batch and their logits (S, 2)."""
+    """Superpixels of a batch and the logits of those classified: (S, 2) for all of them, or
+    (len(classified), 2) when training sampled a subset (``classified``: their indices)."""
 
     assoc: Association
     segments: Segments
     logits: torch.Tensor
+    classified: torch.Tensor | None = None  # (S',) long; None: every superpixel, in order
 
     @property
     def probs(self) -> torch.Tensor:
-        """(S,) anomaly probability of every superpixel."""
+        """Anomaly probability of every classified superpixel."""
         return torch.softmax(self.logits.float(), 1)[:, ANOMALY]
 
 
@@ -48,6 +50,21 @@ class JointLoss:
 def superpixel_targets(segments: Segments, anomaly: torch.Tensor, fraction: float) -> torch.Tensor:
     """(S,) long: 1 where more than ``fraction`` of a superpixel's pixels are anomaly pixels."""
     return (segments.fraction(anomaly > 0) > fraction).long()
+
+
+def sample_superpixels(segments: Segments, targets: torch.Tensor, per_image: int,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """(S,) bool: every positive superpixel of each image and random negatives, so that an image
+    contributes ``per_image`` superpixels (at least one negative where it has any)."""
+    keep = targets.bool().clone()
+    noise = torch.rand(segments.n, generator=generator, device="cpu").to(targets.device)
+    for image in range(int(segments.counts.numel())):
+        mine = segments.image_index == image
+        negatives = torch.nonzero(mine & ~keep, as_tuple=True)[0]
+        wanted = min(negatives.numel(), max(per_image - int((mine & keep).sum()), 1))
+        if wanted:
+            keep[negatives[torch.argsort(noise[negatives])[:wanted]]] = True
+    return keep
 
 
 def balanced_class_weights(targets: torch.Tensor, num_classes: int = 2) -> torch.Tensor:
@@ -69,7 +86,8 @@ class SubcomponentModel(nn.Module):
 
     def __init__(self, *, modality: str = "pseudo", backbone: str = "resnet18", mode: str = "pool",
                  ssn_feature: str = "pixel", n_superpixels: int = 100, compactness: float = 1e-4,
-                 crop_size: int = 64, crop_batch: int = 256, anomaly_fraction: float = 0.5,
+                 crop_size: int = 64, crop_batch: int = 256, crops_per_image: int = 16,
+                 anomaly_fraction: float = 0.5,
                  class_balance: bool = True, weights: str | os.PathLike | None = None,
                  train_iters: int = 5, test_iters: int = 10):
         super().__init__()
@@ -80,7 +98,9 @@ class SubcomponentModel(nn.Module):
             raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction}")
         channels = modality_channels(modality)
         self.modality, self.mode = modality, mode
-        self.crop_size, self.crop_batch = crop_size, crop_batch
+        if crops_per_image < 1:
+            raise ValueError(f"crops_per_image must be at least 1, got {crops_per_image}")
+        self.crop_size, self.crop_batch, self.crops_per_image = crop_size, crop_batch, crops_per_image
         self.anomaly_fraction, self.class_balance = anomaly_fraction, class_balance
         self.ssn = SSN(in_channels=channels, feature=ssn_feature, n_superpixels=n_superpixels,
                        compactness=compactness, train_iters=train_iters, test_iters=test_iters,
@@ -88,18 +108,29 @@ class SubcomponentModel(nn.Module):
         self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
         self.pool_head = self.classify.head(self.backbone)  # None in crop mode
 
-    def forward(self, images: torch.Tensor) -> SubcomponentOutput:
-        """Superpixels (connected, small ones merged) and their logits for a (B, C, H, W) batch."""
+    def forward(self, images: torch.Tensor, anomaly: torch.Tensor | None = None) -> SubcomponentOutput:
+        """Superpixels (connected, small ones merged) and their logits for a (B, C, H, W) batch.
+        Training with the ``anomaly`` map in a mode that samples (crop) classifies every positive
+        superpixel and sampled negatives, ``crops_per_image`` per image; otherwise all of them
+        (evaluation: crops in chunks of ``crop_batch``, under the caller's no_grad)."""
         assoc = self.ssn(images)
         segments = segments_of(connected_labels(assoc))
+        keep = None
+        if self.training and anomaly is not None and self.classify.samples_in_training:
+            targets = superpixel_targets(segments, anomaly, self.anomaly_fraction)
+            keep = sample_superpixels(segments, targets, self.crops_per_image)
         logits = self.classify.classify(self.backbone, self.pool_head, images, segments, self.crop_size,
-                                        self.crop_batch)
-        return SubcomponentOutput(assoc, segments, logits)
+                                        self.crop_batch, keep)
+        classified = None if keep is None else torch.nonzero(keep, as_tuple=True)[0]
+        return SubcomponentOutput(assoc, segments, logits, classified)
 
     def loss(self, out: SubcomponentOutput, parts: torch.Tensor, anomaly: torch.Tensor) -> JointLoss:
-        """SSN loss against parts (anomalies kept apart) plus weighted superpixel cross-entropy."""
+        """SSN loss against parts (anomalies kept apart) plus weighted superpixel cross-entropy over
+        the classified superpixels."""
         ssn = self.ssn.loss(out.assoc, reconstruction_target(parts, anomaly))
         targets = superpixel_targets(out.segments, anomaly, self.anomaly_fraction)
+        if out.classified is not None:
+            targets = targets[out.classified]
         weight = balanced_class_weights(targets) if self.class_balance else None
         classification = F.cross_entropy(out.logits.float(), targets, weight=weight)
         return JointLoss(ssn.total + classification, classification, ssn.total, ssn.reconstruction,

@@ -29,22 +29,30 @@ def feature_levels(features: nn.Sequential, x: torch.Tensor, levels: int = POOL_
 
 
 class CropMode:
-    """The paper's way: every superpixel's masked crop, resized, through the whole backbone, all
-    crops in forwards of ``crop_batch``; no extra parameters."""
+    """The paper's way: each superpixel's masked crop, resized, through the whole backbone, the
+    crops in forwards of ``crop_batch``; no extra parameters. A crop costs a whole backbone pass,
+    so training classifies a sample of the superpixels (``samples_in_training``)."""
+
+    samples_in_training = True
 
     def head(self, backbone: Backbone) -> nn.Module | None:
         return None
 
     def classify(self, backbone: Backbone, head: nn.Module | None, images: torch.Tensor,
-                 segments: Segments, crop_size: int, crop_batch: int) -> torch.Tensor:
-        crops = masked_crops(images, segments, crop_size)
+                 segments: Segments, crop_size: int, crop_batch: int,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the superpixels ``keep`` selects (bool (S,)), all when None."""
+        crops = masked_crops(images, segments, crop_size, keep)
         return torch.cat([backbone(chunk) for chunk in torch.split(crops, crop_batch)], 0)
 
 
 class PoolMode:
     """One backbone pass per image; the features of its last three levels averaged inside each
     superpixel (so a superpixel smaller than a stride-32 cell still sees stride-8 detail),
-    concatenated and classified by a small MLP head."""
+    concatenated and classified by a small MLP head. Every superpixel costs the same one pass, so
+    training classifies them all."""
+
+    samples_in_training = False
 
     def head(self, backbone: Backbone) -> nn.Module:
         first = next(m for m in backbone.features.modules() if isinstance(m, nn.Conv2d))
@@ -57,10 +65,12 @@ class PoolMode:
         return nn.Sequential(nn.Linear(width, 256), nn.ReLU(inplace=True), nn.Linear(256, 2))
 
     def classify(self, backbone: Backbone, head: nn.Module | None, images: torch.Tensor,
-                 segments: Segments, crop_size: int, crop_batch: int) -> torch.Tensor:
+                 segments: Segments, crop_size: int, crop_batch: int,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the superpixels ``keep`` selects (bool (S,)), all when None."""
         levels = feature_levels(backbone.features, images)
         pooled = torch.cat([superpixel_pool(level, segments) for level in levels], 1)
-        return head(pooled)
+        return head(pooled if keep is None else pooled[keep])
 
 
 CLASSIFY_MODES: Registry[CropMode | PoolMode] = Registry("classification mode")

@@ -97,6 +97,7 @@ def _labels(anns: list[dict], categories: dict[int, str], anomaly_categories: se
     for object_id, i in enumerate(items, start=1):
         objects[masks[i]] = object_id
     classes, anomalous = [names[i] for i in items], [False] * len(items)
+    kinds: list[set[str]] = [set() for _ in items]  # the anomaly categories each item holds
     parts = objects.copy()
     anomaly = np.zeros((height, width), dtype=np.uint8)
     next_part = len(items)
@@ -104,9 +105,11 @@ def _labels(anns: list[dict], categories: dict[int, str], anomaly_categories: se
         holders = np.bincount(objects[masks[i]], minlength=len(items) + 1)[1:]
         if holders.size and holders.max() > 0:
             anomalous[int(holders.argmax())] = True
+            kinds[int(holders.argmax())].add(names[i])
         else:  # a threat on its own is its own anomalous item
             classes.append(names[i])
             anomalous.append(True)
+            kinds.append({names[i]})
             objects[masks[i]] = len(classes)
         next_part += 1
         parts[masks[i]] = next_part
@@ -115,6 +118,8 @@ def _labels(anns: list[dict], categories: dict[int, str], anomaly_categories: se
         "objects": objects,
         "object_class": np.array(classes, dtype=np.str_).reshape(-1),
         "object_anomalous": np.array(anomalous, dtype=bool).reshape(-1),
+        # several anomalies in one item: their categories joined by "+", e.g. "gun+knife"
+        "object_anomaly_kind": np.array(["+".join(sorted(k)) for k in kinds], dtype=np.str_).reshape(-1),
         "parts": parts,
         "anomaly": anomaly,
     }

@@ -146,9 +146,12 @@ def compose_scene(
     n_items: tuple[int, int] = (1, 3),
     item_classes: tuple[str, ...] | None = None,
     fov_cm: float = DEFAULT_FOV_CM,
+    anomaly_kinds: tuple[str, ...] | None = None,
+    anomaly_scale: float = 1.0,
 ) -> Scene:
     """One scan's contents: tray and clutter, ``n_items`` items (inclusive range), anomalies
-    hidden in each item with probability ``anomaly_rate``."""
+    hidden in each item with probability ``anomaly_rate``, of ``anomaly_kinds`` (default: every
+    registered kind), sized × ``anomaly_scale``."""
     pitch = fov_cm / max(height, width)
     classes = tuple(sorted(ITEMS)) if item_classes is None else item_classes
     for name in classes:
@@ -162,7 +165,8 @@ def compose_scene(
     placements, kinds = [], []
     for _ in range(count):
         design = ITEMS[classes[int(rng.integers(len(classes)))]](rng)
-        kinds.append(add_anomaly(rng, design) if rng.random() < anomaly_rate else "")
+        hides = rng.random() < anomaly_rate
+        kinds.append(add_anomaly(rng, design, kinds=anomaly_kinds, scale=anomaly_scale) if hides else "")
         placements.append(_place(rng, design, placements, height, width, pitch))
     for object_id, where in enumerate(placements, start=1):
         for part in where.design.parts:

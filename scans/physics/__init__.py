@@ -14,6 +14,7 @@ _SUBMODULE = {
     "hue_for_z": "colour",
     "render_pseudo_colour": "colour",
     "DetectorNoise": "detector",
+    "REFERENCE_PITCH_MM": "detector",
     "all_materials": "forward",
     "attenuation_matrix": "forward",
     "transmissions": "forward",

@@ -151,7 +151,7 @@ def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):
                                            str(run / "best"), "--out", report, "--no-progress"))
     assert state == "SUCCEEDED", logs[-3000:]
     success = json.loads((tmp_path / "report" / "_SUCCESS").read_text())
-    assert success["counts"]["files"] == success["counts"]["ok"] == 16
+    assert success["counts"]["files"] == success["counts"]["ok"] == 20
     assert sorted(report_rows(report)) == sorted(set(report_rows(report)))
 
 

@@ -14,6 +14,7 @@ import pytest
 from scans.archive import MANIFEST_SCHEMA, Archive, read_scan_bytes, scan_file
 from scans.errors import ArchiveError, ScanFormatError
 from scans.npz import decode_npz, encode_npz
+from scans.phantoms.anomalies import ANOMALIES
 from scans.record import ARRAY_KEYS
 
 
@@ -118,6 +119,16 @@ BROKEN_FILES = {
     "class not text": (_broken(object_class=np.array([1])), "1-D unicode"),
     "negative parts": (_broken(parts=np.full((8, 8), -2, np.int32)), "'parts' ids must be >= 0"),
     "anomaly not binary": (_broken(anomaly=np.full((8, 8), 3, np.uint8)), "only 0 and 1"),
+    "kind not text": (_broken(object_anomaly_kind=np.array([1])), "'object_anomaly_kind' must be a 1-D"),
+    "kind length": (_broken(object_anomaly_kind=np.array(["blade", ""])),
+                    "'object_anomaly_kind' has 2 entries but there are 1 items"),
+    "kind on a benign item": (_broken(object_anomalous=np.array([False]),
+                                      object_anomaly_kind=np.array(["blade"])),
+                              "item 1 is 'blade' but the item is benign"),
+    "no kind on an anomalous item": (_broken(object_anomaly_kind=np.array([""])),
+                                     "item 1 is '' but the item is anomalous"),
+    "kind without items": (_broken(objects=None, object_class=None, object_anomalous=None,
+                                   object_anomaly_kind=np.array(["blade"])), "without the item labels"),
 }
 
 
@@ -128,6 +139,27 @@ def test_every_rule_rejects_a_broken_file_naming_it(case):
         read_scan_bytes(data, "archive/scans/bad.npz")
     assert info.value.file == "archive/scans/bad.npz"
     assert str(info.value).startswith("archive/scans/bad.npz: ")
+
+
+def test_anomaly_kinds_round_trip_and_stay_optional(small_archive):
+    archive = Archive(small_archive)
+    kinds = {}
+    for scan in archive:
+        assert scan.object_anomaly_kind.dtype.kind == "U"
+        assert ((scan.object_anomaly_kind != "") == scan.object_anomalous).all()
+        kinds.update(zip(scan.object_anomaly_kind.tolist(), scan.object_anomalous.tolist(), strict=True))
+    assert set(kinds) - {""} <= set(ANOMALIES) and any(kinds.values())
+    with_kind = _good() | {"object_anomaly_kind": np.array(["metal_plate"])}
+    scan = read_scan_bytes(encode_npz(with_kind), "k.npz")
+    assert scan.object_anomaly_kind.tolist() == ["metal_plate"]
+    assert read_scan_bytes(encode_npz(_good()), "plain.npz").object_anomaly_kind is None  # absent: fine
+
+
+def test_archive_records_the_pitch(small_archive):
+    archive = Archive(small_archive)
+    assert archive.info["pitch_mm"] == pytest.approx(500 / 96)  # the 50 cm tray across 96 pixels
+    assert archive.manifest.column("source")[0].as_py().endswith(f"pitch_mm={500 / 96:.4g}")
+    assert archive.read(archive.scan_ids[0]).meta["pitch_mm"] == pytest.approx(500 / 96)
 
 
 def test_pickled_object_arrays_are_refused_not_loaded():

@@ -117,9 +117,11 @@ def test_coco_folder_imports_items_and_anomalies(tmp_path):
     archive = Archive(str(tmp_path / "out"))
     a = archive.read("coco_a")
     assert a.object_class.tolist() == ["laptop"] and a.object_anomalous.tolist() == [True]
+    assert a.object_anomaly_kind.tolist() == ["knife"]  # the anomaly category names the kind
     np.testing.assert_array_equal(a.anomaly > 0, knife)
     assert (a.objects[knife] == 1).all() and a.parts[knife].min() == 2
     b = archive.read("coco_b")
     assert b.object_anomalous.tolist() == [False] and not b.anomaly.any()
+    assert b.object_anomaly_kind.tolist() == [""]
     with pytest.raises(Exception, match="needs the raw high/low"):
         build_input(a, "high")

@@ -41,10 +41,12 @@ def test_combinations_concatenate(scan):
 
 
 def test_zeff_and_pseudo_are_derived_when_absent(scan):
-    bare = Scan(scan.scan_id, high=scan.high, low=scan.low)
+    bare = Scan(scan.scan_id, high=scan.high, low=scan.low, meta={"pitch_mm": scan.meta["pitch_mm"]})
     derived = build_input(bare, "zeff")
     stored = build_input(scan, "zeff")
-    assert np.abs(derived - stored).mean() < 0.01
+    assert np.abs(derived - stored).mean() < 0.01  # the pitch known: the same smoothing in mm
+    unknown = build_input(Scan(scan.scan_id, high=scan.high, low=scan.low), "zeff")
+    assert np.abs(unknown - stored).mean() > np.abs(derived - stored).mean()  # 1 px, not the mm window
     assert build_input(bare, "pseudo").shape == (3, *scan.shape)
 
 

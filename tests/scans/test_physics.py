@@ -7,6 +7,7 @@ import pytest
 
 from scans.physics import (
     IMPENETRABLE_T,
+    REFERENCE_PITCH_MM,
     DetectorNoise,
     detector_response,
     effective_z,
@@ -122,29 +123,58 @@ def test_colour_fades_to_white_in_air_and_black_when_impenetrable():
     assert rgb[0, 1].tolist() == [0, 0, 0]
 
 
-def test_detector_noise_is_poisson_like_and_quantised():
-    rng = np.random.default_rng(0)
+def test_detector_noise_is_poisson_like_per_mm2_and_quantised():
     ideal = np.full((200, 200), 0.5, dtype=np.float32)
-    noise = DetectorNoise(column_gain_sigma=0.0, blur_sigma_px=0.0, electronic_sigma=0.0)
-    low, high = noise.apply(ideal, ideal, rng)
-    # Poisson: variance of T·I0/I0 is T/I0.
-    assert high.var() == pytest.approx(0.5 / noise.photons_high, rel=0.1)
-    assert low.var() == pytest.approx(0.5 / noise.photons_low, rel=0.1)
-    assert np.allclose(high * 65535, np.round(high * 65535), atol=1e-2)
-    assert high.dtype == np.float32 and high.min() > 0 and high.max() <= 1
+    noise = DetectorNoise(column_gain_sigma=0.0, blur_sigma_mm=0.0, electronic_sigma=0.0)
+    variances = {}
+    for pitch in (1.0, 2.0):
+        low, high = noise.apply(ideal, ideal, np.random.default_rng(0), pitch)
+        photons_low, photons_high = noise.photons(pitch)
+        # Poisson: the variance of T·I0/I0 is T/I0, with I0 the photons per mm² times the pixel area
+        assert photons_high == pytest.approx(noise.photons_high_per_mm2 * pitch**2)
+        assert high.var() == pytest.approx(0.5 / photons_high, rel=0.1)
+        assert low.var() == pytest.approx(0.5 / photons_low, rel=0.1)
+        variances[pitch] = high.var()
+        assert np.allclose(high * 65535, np.round(high * 65535), atol=1e-2)
+        assert high.dtype == np.float32 and high.min() > 0 and high.max() <= 1
+    assert variances[1.0] / variances[2.0] == pytest.approx(4.0, rel=0.15)  # 4× the area, ¼ the variance
+    at_reference = DetectorNoise().photons(REFERENCE_PITCH_MM)
+    assert at_reference == pytest.approx((2.0e4, 4.0e4))  # the 256² default keeps today's photons
 
 
-def test_column_gain_makes_stripes_and_blur_smooths():
+def test_column_gain_makes_stripes():
     rng = np.random.default_rng(1)
     ideal = np.full((400, 64), 0.5, dtype=np.float32)
-    striped = DetectorNoise(photons_low=0, photons_high=0, electronic_sigma=0, blur_sigma_px=0,
-                            column_gain_sigma=0.01, quantise=False)
+    striped = DetectorNoise(photons_low_per_mm2=0, photons_high_per_mm2=0, electronic_sigma=0,
+                            blur_sigma_mm=0, column_gain_sigma=0.01, quantise=False)
     _, high = striped.apply(ideal, ideal, rng)
     assert (high == high[0]).all()  # constant along each column
     assert high.mean(axis=0).std() > 0.002  # but differing between columns
-    edge = np.zeros((8, 8), dtype=np.float32) + 1.0
-    edge[:, 4:] = 0.1
-    blurred = DetectorNoise(photons_low=0, photons_high=0, electronic_sigma=0, column_gain_sigma=0,
-                            blur_sigma_px=1.0, quantise=False)
-    _, high = blurred.apply(edge, edge, rng)
-    assert 0.1 < high[0, 4] < 1.0 and 0.1 < high[0, 3] < 1.0
+
+
+def edge_width_mm(pitch_mm: float, field_mm: float = 128.0) -> float:
+    """The 10–90 % width in mm of a slanted step edge seen through the detector at ``pitch_mm``:
+    the edge spread function oversampled from pixels binned by their distance to the edge."""
+    n = round(field_mm / pitch_mm)
+    centres = (np.arange(n) + 0.5) * pitch_mm - field_mm / 2
+    x, y = np.meshgrid(centres, centres)
+    angle = np.deg2rad(5.0)  # slanted, so pixel centres fall at every phase across the edge
+    distance = x * np.cos(angle) + y * np.sin(angle)
+    ideal = np.where(distance > 0, 0.2, 1.0).astype(np.float32)
+    blur_only = DetectorNoise(photons_low_per_mm2=0, photons_high_per_mm2=0, electronic_sigma=0,
+                              column_gain_sigma=0, quantise=False)
+    _, high = blur_only.apply(ideal, ideal, np.random.default_rng(0), pitch_mm)
+    inner = np.abs(y) < field_mm / 4  # away from the image border
+    bins = np.arange(-8.0, 8.0001, 0.1)
+    which = np.digitize(distance[inner], bins)
+    esf = np.array([high[inner][which == i].mean() for i in range(1, bins.size)])
+    esf = (esf[0] - esf) / (esf[0] - esf[-1])  # 0 on the open side, 1 behind the edge
+    at = (bins[:-1] + bins[1:]) / 2
+    return float(np.interp(0.9, esf, at) - np.interp(0.1, esf, at))
+
+
+def test_an_edge_is_equally_wide_in_mm_at_1_and_2_mm_pitch():
+    fine, coarse = edge_width_mm(1.0), edge_width_mm(2.0)
+    gaussian = 2 * 1.2816 * DetectorNoise().blur_sigma_mm  # 10–90 % of a Gaussian edge: 2.563 σ
+    assert fine == pytest.approx(gaussian, rel=0.15)  # plus the pixel's own ±½-pixel sampling
+    assert coarse == pytest.approx(fine, rel=0.1)  # a blur set in pixels would make it twice as wide

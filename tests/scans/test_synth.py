@@ -60,3 +60,35 @@ def test_archive_of_the_session_fixture_reads_back(small_archive):
     archive = Archive(small_archive)
     assert len(archive) == 6
     assert archive.info["generator"] == "dualscan-synth"
+
+
+def test_pitch_sets_the_field_and_physical_sizes_stay(tmp_path):
+    default = SynthConfig(size=128)
+    assert default.resolved_pitch_mm == pytest.approx(500 / 128) and default.field_cm == pytest.approx(50)
+    fine = SynthConfig(size=128, pitch_mm=1.0, anomaly_rate=1.0, min_items=1, max_items=1, seed=2)
+    assert fine.field_cm == pytest.approx(12.8)
+    coarse = SynthConfig(size=64, pitch_mm=2.0, anomaly_rate=1.0, min_items=1, max_items=1, seed=2)
+    # the same scene seen at two pitches: the same item and anomaly areas in mm², to sampling error
+    a, b = synth_scan(fine, 0), synth_scan(coarse, 0)
+    assert (a.objects > 0).sum() * 1.0 == pytest.approx((b.objects > 0).sum() * 4.0, rel=0.1)
+    assert a.anomaly.sum() * 1.0 == pytest.approx(b.anomaly.sum() * 4.0, rel=0.25)
+    with pytest.raises(ValueError, match="pitch_mm"):
+        SynthConfig(pitch_mm=0.0)
+    synthesise(SynthConfig(n=2, size=32, pitch_mm=1.5, previews=False), str(tmp_path / "a"), workers=1,
+               progress=False)
+    archive = Archive(str(tmp_path / "a"))
+    assert archive.info["pitch_mm"] == 1.5 and archive.info["config"]["pitch_mm"] == 1.5
+
+
+def test_default_splits_are_60_10_30_and_kinds_options_hold():
+    splits = [split_of(SynthConfig(n=100), i) for i in range(100)]
+    assert (splits.count("train"), splits.count("val"), splits.count("test")) == (60, 10, 30)
+    config = SynthConfig(size=96, seed=4, anomaly_rate=1.0, min_items=3, max_items=3,
+                         anomaly_kinds=("metal_plate",), anomaly_scale=2.0)
+    scan = synth_scan(config, 0)
+    assert set(scan.object_anomaly_kind.tolist()) == {"metal_plate"}
+    small = synth_scan(SynthConfig(size=96, seed=4, anomaly_rate=1.0, min_items=3, max_items=3,
+                                   anomaly_kinds=("metal_plate",)), 0)
+    assert scan.anomaly.sum() > 2 * small.anomaly.sum()  # twice the sides: about four times the area
+    with pytest.raises(ValueError, match="unknown kind 'gun'"):
+        SynthConfig(anomaly_kinds=("gun",))

@@ -15,10 +15,11 @@ import pytest
 import torch
 import yaml
 
+from models.metrics import auroc
 from scans.storage import locate
 from study.config import parse_config
 from study.report import export_best, write_results
-from study.results import load_statuses, load_trials
+from study.results import choose_epoch, load_statuses, load_trials
 from study.run import build_tuner, run_uri
 from study.train import METRIC_NAMES
 from tests.smoke_study import REPO, smoke
@@ -54,24 +55,52 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
     for trial in trials:
         for epoch in trial.epochs:
             assert set(METRIC_NAMES) <= set(epoch)
-    # results tables match the trials' metrics, and the best model is exported with its card
+    # the objective Tune saw is the val metric, every epoch; test figures are only a record
+    for trial in trials:
+        for epoch in trial.epochs:
+            assert epoch["objective"] == epoch["val_object_auroc"]
+    # tables: test figures of each trial's val-chosen epoch at its val-chosen threshold, with intervals
     write_results(run)
     frame = pd.read_parquet(os.path.join(run, "results", "trials.parquet"))
     table = pd.read_csv(os.path.join(run, "results", "table_object.csv"))
+    run_location = locate(run)
     for _, row in table.iterrows():
         trial = next(t for t in trials if t.directory == row["trial"])
-        best = trial.best_epoch("max")
-        for column, metric in (("F1", "object_f1"), ("TP%", "object_tp_pct"), ("FP%", "object_fp_pct")):
-            if math.isnan(best[metric]):
+        chosen = choose_epoch(run_location, trial, "max")
+        assert chosen.metrics["objective"] == pytest.approx(max(e["objective"] for e in trial.epochs))
+        assert row["val_objective"] == pytest.approx(chosen.metrics["objective"])
+        for column, metric in (("F1", "test_object_f1"), ("TP%", "test_object_tp_pct"),
+                               ("FP%", "test_object_fp_pct"), ("AUROC", "test_object_auroc")):
+            if math.isnan(chosen.metrics[metric]):
                 assert pd.isna(row[column])
             else:
-                assert row[column] == pytest.approx(best[metric])
+                assert row[column] == pytest.approx(chosen.metrics[metric])
+                assert row[f"{column}_lo"] <= row[column] <= row[f"{column}_hi"]
     assert frame["objective"].max() == pytest.approx(max(t.best_epoch("max")["objective"] for t in trials))
-    for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png"):
+    for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png", "learning_curves.png"):
         assert read(run, "results", png, mode="rb")[:4] == b"\x89PNG"
-    assert "### ssn: object level" in read(run, "results", "tables.md")
+    text = read(run, "results", "tables.md")
+    assert "### ssn: object level" in text and " ±" in text and "val object_auroc" in text
+    # per kind: rebuilt here from the chosen checkpoint's own scores, they match the table
+    kinds = pd.read_csv(os.path.join(run, "results", "kinds_ssn.csv"))
+    best_row = frame.sort_values("objective", ascending=False, kind="stable").iloc[0]
+    chosen = choose_epoch(run_location, next(t for t in trials if t.directory == best_row["trial"]), "max")
+    labels, scores = chosen.scores["test"].arrays("object")
+    item_kinds = chosen.scores["test"].object_kinds()
+    assert set(kinds["kind"]) == set(item_kinds[labels]) - {""} and len(kinds) > 0
+    for _, row in kinds.iterrows():
+        mine = labels & (item_kinds == row["kind"])
+        subset = mine | ~labels
+        assert row["items"] == mine.sum()
+        assert row["AUROC"] == pytest.approx(auroc(labels[subset], scores[subset]))
+        assert row["TP%"] == pytest.approx(100 * (scores[mine] >= chosen.metrics["threshold"]).mean())
+    assert "per anomaly kind" in text
     card = export_best(run)
-    assert card["metrics"]["objective"] == pytest.approx(frame["objective"].max())
+    assert card["val_objective"] == pytest.approx(frame["objective"].max())
+    assert card["operating_point"]["chosen_on"] == "val" and card["kinds"]
+    assert card["test"]["object"]["auroc"]["value"] == pytest.approx(card["metrics"]["test_object_auroc"])
+    assert card["data"]["input_pitch_mm"] == pytest.approx(500 / 48)
+    assert "per anomaly kind" in read(run, "best", "model_card.md")
     state = torch.load(os.path.join(run, "best", "model.pt"), weights_only=True)
     assert state and json.loads(read(run, "best", "config.json"))["study"]["name"] == "smoke"
     assert json.loads(read(run, "study_config.json"))["data"]["image_size"] == 48

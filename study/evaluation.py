@@ -1,0 +1,161 @@
+"""Evaluation of a trained model: level scores, the val-chosen threshold, test metrics and kinds."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from models.intervals import Interval, metric_intervals
+from models.metrics import LEVELS, auroc, binary_metrics, threshold_for_fp_pct
+
+METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")
+SPLITS = ("val", "test")  # val chooses, test reports
+SCORES_FILE = "scores.npz"  # a checkpoint's val and test scores at every level (scores_npz)
+DEFAULT_THRESHOLD = 0.5  # only when val has no benign item to set a threshold with
+# what "objective" is when its metric is undefined: the worst value for the mode
+WORST = {"max": 0.0, "min": 1e6}
+
+
+@dataclass
+class LevelScores:
+    """Scores and labels at segment, object and scan level, accumulated over batches; at object
+    level also each item's anomaly kind ("" for benign items and where kinds are unknown)."""
+
+    parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = field(
+        default_factory=lambda: {level: ([], []) for level in LEVELS})
+    kinds: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, level: str, labels: torch.Tensor | np.ndarray, scores: torch.Tensor | np.ndarray,
+            kinds: np.ndarray | list[str] | None = None) -> None:
+        labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        scores = scores.detach().float().cpu().numpy() if isinstance(scores, torch.Tensor) else scores
+        self.parts[level][0].append(labels.astype(bool).reshape(-1))
+        self.parts[level][1].append(np.asarray(scores, dtype=np.float32).reshape(-1))
+        if level == "object":
+            given = np.full(labels.size, "", dtype=np.str_) if kinds is None else np.asarray(kinds, np.str_)
+            if given.size != labels.size:
+                raise ValueError(f"{given.size} kinds for {labels.size} items")
+            self.kinds.append(given.reshape(-1))
+
+    def arrays(self, level: str) -> tuple[np.ndarray, np.ndarray]:
+        labels, scores = self.parts[level]
+        return (np.concatenate(labels) if labels else np.zeros(0, bool),
+                np.concatenate(scores) if scores else np.zeros(0, np.float32))
+
+    def object_kinds(self) -> np.ndarray:
+        """(n_items,) unicode: each scored item's anomaly kind."""
+        return np.concatenate(self.kinds) if self.kinds else np.zeros(0, np.str_)
+
+    def flat(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """Plain arrays keyed ``{prefix}{level}/labels``, ``/scores`` and ``{prefix}object/kinds``."""
+        out = {}
+        for level in LEVELS:
+            out[f"{prefix}{level}/labels"], out[f"{prefix}{level}/scores"] = self.arrays(level)
+        out[f"{prefix}object/kinds"] = self.object_kinds()
+        return out
+
+    @classmethod
+    def from_flat(cls, arrays, prefix: str = "") -> LevelScores:
+        scores = cls()
+        for level in LEVELS:
+            kinds = arrays[f"{prefix}object/kinds"] if level == "object" else None
+            scores.add(level, arrays[f"{prefix}{level}/labels"], arrays[f"{prefix}{level}/scores"], kinds)
+        return scores
+
+
+def scores_npz(splits: dict[str, LevelScores]) -> bytes:
+    """The level scores of each split as .npz bytes (what a checkpoint's scores.npz holds)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: v for split, scores in splits.items()
+                                   for k, v in scores.flat(f"{split}/").items()})
+    return buffer.getvalue()
+
+
+def read_scores_npz(data: bytes) -> dict[str, LevelScores]:
+    """The splits of a scores.npz, loaded with allow_pickle=False."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        splits = sorted({key.split("/", 1)[0] for key in npz.files})
+        return {split: LevelScores.from_flat(npz, f"{split}/") for split in splits}
+
+
+def operating_threshold(val: LevelScores, level: str, fp_target: float) -> float:
+    """The lowest threshold keeping val FP% at ``level`` at or below ``fp_target``; 0.5 when val
+    has no benign sample at that level."""
+    labels, scores = val.arrays(level)
+    if not (~labels).any():
+        return DEFAULT_THRESHOLD
+    return threshold_for_fp_pct(labels, scores, fp_target)
+
+
+def metrics_at(scores: LevelScores, threshold: float, prefix: str) -> dict[str, float]:
+    """``{prefix}{level}_{metric}`` at ``threshold`` for every level; undefined values NaN."""
+    out = {}
+    for level in LEVELS:
+        values = binary_metrics(*scores.arrays(level), threshold)
+        for name in METRICS:
+            value = getattr(values, name)
+            out[f"{prefix}{level}_{name}"] = float("nan") if value is None else float(value)
+    return out
+
+
+def epoch_metrics(val: LevelScores, test: LevelScores, metric: str, mode: str,
+                  fp_target: float) -> dict[str, float]:
+    """One epoch's record: the threshold chosen on val (FP% ≤ ``fp_target`` at the metric's level),
+    every metric on val (``val_*``) and on test (``test_*``) at it, and ``objective``: the val value
+    of ``metric``, the worst value for ``mode`` when undefined. Nothing on test feeds a choice."""
+    threshold = operating_threshold(val, metric.split("_", 1)[0], fp_target)
+    out = {"threshold": float(threshold), **metrics_at(val, threshold, "val_"),
+           **metrics_at(test, threshold, "test_")}
+    value = out[f"val_{metric}"]
+    out["objective"] = WORST[mode] if math.isnan(value) else value
+    return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric on test with its bootstrap interval; None where undefined."""
+
+    value: float | None
+    interval: Interval
+
+
+def level_estimates(test: LevelScores, threshold: float, level: str, seed: int = 0) -> dict[str, Estimate]:
+    """Every metric of ``level`` on test at ``threshold``, with 95 % bootstrap intervals over items."""
+    labels, scores = test.arrays(level)
+    values = binary_metrics(labels, scores, threshold)
+    intervals = metric_intervals(labels, scores, threshold, seed=seed)
+    return {name: Estimate(getattr(values, name), intervals.get(name, Interval(None, None)))
+            for name in METRICS}
+
+
+@dataclass(frozen=True)
+class KindEstimate:
+    """Object-level figures of one anomaly kind: its items against every benign item."""
+
+    kind: str
+    n_items: int
+    auroc: Estimate  # this kind's items against all benign items
+    tp_pct: Estimate  # share of this kind's items flagged at the operating threshold
+
+
+def kind_estimates(test: LevelScores, threshold: float, seed: int = 0) -> list[KindEstimate]:
+    """Per anomaly kind (kinds known only: anomalous items whose kind is "" are left out), sorted by
+    name."""
+    labels, scores = test.arrays("object")
+    kinds = test.object_kinds()
+    benign = ~labels
+    out = []
+    for kind in sorted(set(kinds[labels]) - {""}):
+        chosen = benign | (labels & (kinds == kind))
+        sub_labels, sub_scores = labels[chosen], scores[chosen]
+        intervals = metric_intervals(sub_labels, sub_scores, threshold, seed=seed)
+        flagged = sub_scores[sub_labels] >= threshold
+        tp = 100.0 * float(flagged.mean())
+        out.append(KindEstimate(kind, int(sub_labels.sum()),
+                                Estimate(auroc(sub_labels, sub_scores), intervals["auroc"]),
+                                Estimate(tp, intervals["tp_pct"])))
+    return out

@@ -1,0 +1,37 @@
+"""Scoring warns when an archive's pixel pitch is not the one the model was trained at."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.scoring.model import load_scoring_model
+from jobs.scoring.pitch import pitch_warning
+from scans.storage import locate
+from study.pipelines import Trial
+from tests.jobs.scoring.conftest import save_model
+
+SMALL_PITCH = 500 / 96  # the session archive: the 50 cm tray across 96 pixels
+
+
+def test_the_pitch_the_model_saw_is_read_from_its_directory(tmp_path):
+    trial = Trial(pipeline="ssn", backbone="tiny", modality="pseudo", k=30, image_size=64, crop_size=32)
+    directory = tmp_path / "model"
+    save_model(directory, trial)
+    assert load_scoring_model(str(directory), "cpu").input_pitch_mm is None
+    config = directory / "config.json"
+    config.write_text(config.read_text().replace('"data": {}', '"data": {"input_pitch_mm": 7.8}'))
+    assert load_scoring_model(str(directory), "cpu").input_pitch_mm == 7.8
+
+
+def test_a_pitch_more_than_ten_percent_off_warns(small_archive, tmp_path):
+    root = locate(small_archive)
+    seen = SMALL_PITCH * 96 / 64  # resized to 64²
+    assert pitch_warning(root, seen, 64) is None
+    assert pitch_warning(root, seen * 1.09, 64) is None
+    warning = pitch_warning(root, seen / 2, 64)
+    assert warning is not None and small_archive in warning and "+100 %" in warning
+    assert f"{seen:.3g} mm" in warning
+    assert pitch_warning(root, None, 64) is None  # the model records none: nothing to compare
+    (tmp_path / "folder").mkdir()
+    assert pitch_warning(locate(str(tmp_path / "folder")), seen, 64) is None  # no archive.json
+    assert pytest.approx(seen) == 500 / 64
