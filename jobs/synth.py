@@ -8,6 +8,7 @@ import time
 
 from scans.archive import Archive
 from scans.phantoms.anomalies import ANOMALIES
+from scans.phantoms.items import ITEMS
 from scans.preview import archive_contact_sheet
 from scans.synth import SynthConfig, synthesise
 
@@ -38,6 +39,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--anomaly-scale", type=float, default=1.0,
                         help="anomaly sizes × this (default 1; larger makes easy test archives)")
     parser.add_argument("--max-items", type=int, default=3, help="items per scan, at most")
+    parser.add_argument("--items", default="",
+                        help="comma-separated item classes to draw from (default all: "
+                             f"{', '.join(sorted(ITEMS))})")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes (default: one per CPU); the output does not depend on it")
     parser.add_argument("--no-previews", action="store_true", help="skip previews/<id>.png")
@@ -51,9 +55,10 @@ def main(args: argparse.Namespace) -> int:
     """Synthesise the archive and print where it is."""
     try:
         kinds = tuple(k.strip() for k in args.anomaly_kinds.split(",") if k.strip())
+        items = tuple(k.strip() for k in args.items.split(",") if k.strip())
         config = SynthConfig(n=args.n, size=args.size, seed=args.seed, split=args.split,
                              val=args.val, anomaly_rate=args.anomaly_rate, anomaly_kinds=kinds,
-                             anomaly_scale=args.anomaly_scale, pitch_mm=args.pitch_mm,
+                             anomaly_scale=args.anomaly_scale, pitch_mm=args.pitch_mm, item_classes=items,
                              max_items=args.max_items, previews=not args.no_previews)
     except ValueError as err:
         print(f"dualscan synth: {err}", file=sys.stderr)

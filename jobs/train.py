@@ -7,6 +7,7 @@ import json
 import sys
 
 from study.config import ConfigError, IntRange, LogRange, load_config
+from study.data import split_ids
 from study.space import FIELDS
 from study.train import TrainState, save_checkpoint, train, trial_from_config
 
@@ -44,6 +45,11 @@ def main(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
     except ConfigError as err:
         print(err, file=sys.stderr)
+        return 2
+    try:
+        split_ids(config.data)  # no val split: stop before any work, saying how to get one
+    except (ValueError, OSError) as err:
+        print(f"{args.config}: {err}", file=sys.stderr)
         return 2
     choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
     choices.update({k: getattr(args, k) for k in CHOICES if getattr(args, k) is not None})

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.phantoms.anomalies import ANOMALIES
+from scans.phantoms.items import ITEMS
 from scans.phantoms.scene import DEFAULT_FOV_CM, compose_scene
 from scans.physics.calibration import effective_z
 from scans.physics.colour import render_pseudo_colour
@@ -37,7 +38,8 @@ class SynthConfig:
     val: float = 0.1  # fraction of all scans in val, carved from train
     anomaly_rate: float = 0.5  # probability that an item hides an anomaly
     anomaly_kinds: tuple[str, ...] = ()  # the kinds drawn from (ANOMALIES names); empty: all
-    anomaly_scale: float = 1.0  # anomaly sizes × this (large, easy anomalies for tests)
+    anomaly_scale: float = 1.0  # anomaly sizes and thicknesses × this (large, dense, easy: for tests)
+    item_classes: tuple[str, ...] = ()  # the item classes drawn from (ITEMS names); empty: all
     min_items: int = 1
     max_items: int = 3
     fov_cm: float = DEFAULT_FOV_CM  # the tray's field of view, filling the image unless pitch_mm is set
@@ -60,10 +62,11 @@ class SynthConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"synth config: {name}={getattr(self, name)!r} is out of range")
-        for kind in self.anomaly_kinds:
-            if kind not in ANOMALIES:
-                raise ValueError(f"synth config: anomaly_kinds: unknown kind {kind!r}; valid: "
-                                 f"{', '.join(sorted(ANOMALIES))}")
+        for names, registry, what in ((self.anomaly_kinds, ANOMALIES, "anomaly_kinds: unknown kind"),
+                                      (self.item_classes, ITEMS, "item_classes: unknown item class")):
+            for name in names:
+                if name not in registry:
+                    raise ValueError(f"synth config: {what} {name!r}; valid: {', '.join(sorted(registry))}")
 
     @property
     def resolved_pitch_mm(self) -> float:
@@ -104,6 +107,7 @@ def synth_scan(config: SynthConfig, index: int) -> Scan:
     pitch = config.resolved_pitch_mm
     scene = compose_scene(rng, config.size, config.size, config.anomaly_rate,
                           (config.min_items, config.max_items), fov_cm=config.field_cm,
+                          item_classes=config.item_classes or None,
                           anomaly_kinds=config.anomaly_kinds or None, anomaly_scale=config.anomaly_scale)
     low, high = transmissions(scene.areal_density, scanner=config.scanner)
     low, high = config.noise.apply(low, high, rng, pitch)
@@ -163,7 +167,7 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
 
 def _config_dict(config: SynthConfig) -> dict:
     data = asdict(config)
-    data["anomaly_kinds"] = list(config.anomaly_kinds)
+    data["anomaly_kinds"], data["item_classes"] = list(config.anomaly_kinds), list(config.item_classes)
     data["scanner"] = config.scanner.as_dict()
     data["noise"] = config.noise.as_dict()
     return data

@@ -155,7 +155,7 @@ def kind_estimates(test: LevelScores, threshold: float, seed: int = 0) -> list[K
         intervals = metric_intervals(sub_labels, sub_scores, threshold, seed=seed)
         flagged = sub_scores[sub_labels] >= threshold
         tp = 100.0 * float(flagged.mean())
-        out.append(KindEstimate(kind, int(sub_labels.sum()),
+        out.append(KindEstimate(str(kind), int(sub_labels.sum()),
                                 Estimate(auroc(sub_labels, sub_scores), intervals["auroc"]),
                                 Estimate(tp, intervals["tp_pct"])))
     return out

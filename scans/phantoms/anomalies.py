@@ -16,7 +16,8 @@ ANOMALIES: Registry[AnomalyBuilder] = Registry("anomaly")
 
 
 def _size(design: ItemDesign, rng: np.random.Generator, low: float, high: float, scale: float) -> float:
-    """A size in [low, high] cm × ``scale``, shrunk for small items so the anomaly stays inside."""
+    """A size in [low, high] cm × ``scale``, shrunk for small items so the anomaly stays inside.
+    ``scale`` scales every dimension, thickness along the beam too: larger and denser."""
     return float(rng.uniform(low, high) * scale * min(1.0, min(design.width, design.height) / 15.0))
 
 
@@ -28,7 +29,7 @@ def organic_block(rng: np.random.Generator, design: ItemDesign, scale: float = 1
     w, h = _size(design, rng, 2.5, 7.0, scale), _size(design, rng, 1.5, 4.5, scale)
     x, y = design.hideout_point(rng)
     angle = float(rng.uniform(0, np.pi))
-    thickness = float(rng.uniform(0.4, 2.0))
+    thickness = float(rng.uniform(0.4, 2.0)) * scale
     shape = (Slab(x, y, angle, w, h, thickness, 0.3) if rng.random() < 0.5
              else Ellipsoid(x, y, angle, w / 2, h / 2, thickness * 1.4))
     return [Part("organic_block", material, shape, density=density, anomaly=True)]
@@ -57,7 +58,7 @@ def extra_screws(rng: np.random.Generator, design: ItemDesign, scale: float = 1.
 def metal_plate(rng: np.random.Generator, design: ItemDesign, scale: float = 1.0) -> list[Part]:
     """A thin steel or aluminium plate, often overlapping boards and batteries."""
     material = "steel" if rng.random() < 0.6 else "aluminium"
-    thickness = float(rng.uniform(0.05, 0.25) if material == "steel" else rng.uniform(0.1, 0.5))
+    thickness = float(rng.uniform(0.05, 0.25) if material == "steel" else rng.uniform(0.1, 0.5)) * scale
     w, h = _size(design, rng, 2.0, 6.0, scale), _size(design, rng, 1.5, 4.5, scale)
     x, y = design.hideout_point(rng)
     shape = Slab(x, y, float(rng.uniform(0, np.pi)), w, h, thickness, 0.1)
@@ -71,7 +72,7 @@ def blade(rng: np.random.Generator, design: ItemDesign, scale: float = 1.0) -> l
     x, y = design.hideout_point(rng)
     hl, hw = length / 2, width / 2
     outline = ((-hl, -hw), (hl - width, -hw), (hl, hw * 0.6), (hl - 0.3, hw), (-hl, hw))
-    thickness = float(rng.uniform(0.08, 0.2))
+    thickness = float(rng.uniform(0.08, 0.2)) * scale
     return [Part("blade", "steel", Polygon(x, y, float(rng.uniform(0, np.pi)), outline, thickness),
                  anomaly=True)]
 

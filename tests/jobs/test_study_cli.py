@@ -48,15 +48,27 @@ def test_config_errors_exit_2_naming_the_field(tmp_path, capsys):
         assert "space.backbones: unknown backbone 'resnet99'; valid:" in capsys.readouterr().err
 
 
+def test_an_archive_without_val_stops_both_commands_before_any_work(small_archive, tmp_path, capsys):
+    config = smoke_file(tmp_path, small_archive)  # the session's small archive has train and test only
+    for command in ("train", "study"):
+        assert main([command, "--config", config]) == 2
+        err = capsys.readouterr().err
+        assert "gives no val scans" in err and "dualscan synth --val 0.1" in err
+    assert not (tmp_path / "runs").exists()  # nothing was started
+
+
 def test_study_then_report_rebuilds_results_and_best(ray_session, study_archive, tmp_path, capsys):
     config = smoke_file(tmp_path, study_archive, num_samples=2)
     assert main(["study", "--config", config, "--name", "cli"]) == 0
     printed = capsys.readouterr().out
-    assert "### ssn: object level" in printed and "best: ssn · tiny" in printed
+    assert "### ssn: object level" in printed and "best by val: ssn · tiny" in printed
     run = tmp_path / "runs" / "cli"
     assert (run / "best" / "model_card.json").exists()
     card = json.loads((run / "best" / "model_card.json").read_text())
-    assert card["data"]["n_train"] == 8 and card["threshold"] == 0.5
+    assert (card["data"]["n_train"], card["data"]["n_val"], card["data"]["n_test"]) == (8, 4, 8)
+    assert card["threshold"] == card["metrics"]["threshold"]  # chosen on val for FP% ≤ 5
+    assert card["operating_point"] == {"threshold": card["threshold"], "chosen_on": "val", "fp_target": 5,
+                                       "level": "object"}
     shutil.rmtree(run / "results")
     shutil.rmtree(run / "best")
     assert main(["study-report", str(run)]) == 0
