@@ -1,131 +1,232 @@
-"""Quality: the SSN sub-component pipeline against the Mask R-CNN object-level pipeline.
+"""Quality: every registered pipeline under one fair protocol: val chooses, test reports.
 
-A seeded synthetic archive (default 2,000 scans at 128², 70:30 train/test), both pipelines
-trained with the same small classifier backbone and epochs by study.train (no Ray), then scored on
-the test split at object level: TP% and FP% at threshold 0.5, AUROC, and each pipeline's FP% at
-the TP% the other reaches (read off its ROC), so the two are compared at equal TP%.
+A seeded synthetic archive with train/val/test (default 2,000 scans at 512², the 50 cm tray at
+0.98 mm, a real scanner's pitch; 60/10/30). Each pipeline (names from the PIPELINES registry) is
+trained by study.train (no Ray) with the same budget: the same epochs, or the same wall time per
+training seed. After every epoch it is scored on val and test; the epoch with the best val object
+AUROC is chosen, and its operating threshold is the one keeping val object FP% ≤ 5. Reported on
+test, at that epoch and threshold: object AUROC, TP% and FP%, each with a 95 % bootstrap interval
+over items, AUROC per anomaly kind, and between two pipelines the paired bootstrap of their AUROC
+difference over the same test items. ``--seeds N`` trains N seeds and gives mean ± sd.
 
-Run: .venv/bin/python -m benchmarks.pipeline_quality [--n 2000] [--size 128] [--epochs 4]
-     .venv/bin/python -m benchmarks.pipeline_quality --scores TMP/object_scores.npz   (the table again)
+Run: .venv/bin/python -m benchmarks.pipeline_quality [--n 2000] [--size 512] [--epochs 4 | --minutes M]
+         [--seeds 3] [--pipelines ssn maskrcnn] [--modality hlz] [--backbone resnet18]
+     .venv/bin/python -m benchmarks.pipeline_quality --scores OUT/quality_scores.npz   (the tables again)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from models.intervals import bootstrap_counts, interval_of, metric_intervals, weighted_auroc
 from models.metrics import binary_metrics
 from scans.synth import SynthConfig, synthesise
 from study.config import parse_config
 from study.data import load_study_data
-from study.train import score_split, train, trial_from_config
+from study.evaluation import LevelScores, kind_estimates
+from study.pipelines import PIPELINES
+from study.train import train, trial_from_config
+
+SEED_ARCHIVE = 2024
+FP_TARGET = 5.0
+# per pipeline: the choices it trains with (the rest are the study defaults)
+SETTINGS = {"ssn": {"k": 400, "mode": "pool", "ssn_feature": "pixel", "optimizer": "adam", "lr": 1e-3,
+                    "batch_size": 16},
+            "maskrcnn": {"optimizer": "adam", "lr": 1e-4, "batch_size": 8}}
 
 
-def fp_at_tp(labels: np.ndarray, scores: np.ndarray, tp_pct: float) -> float:
-    """The lowest FP% of any threshold whose TP% is at least ``tp_pct``."""
-    labels = np.asarray(labels, dtype=bool)
-    positives = np.sort(scores[labels])[::-1]
-    needed = int(np.ceil(tp_pct / 100 * positives.size - 1e-9))
-    if needed == 0:
-        return 0.0
-    return float(100 * (scores[~labels] >= positives[needed - 1]).mean())
+class BudgetSpentError(Exception):
+    """Raised after an epoch once a pipeline's wall-time budget is used up."""
 
 
-def paired_bootstrap(labels: np.ndarray, ssn: np.ndarray, maskrcnn: np.ndarray, rounds: int = 2000,
-                     seed: int = 0) -> np.ndarray:
-    """Mask R-CNN's FP% at 0.5 minus SSN's FP% at Mask R-CNN's TP%, on items resampled with
-    replacement (the same items for both pipelines), ``rounds`` times."""
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(labels, dtype=bool)
-    out = np.empty(rounds)
-    for i in range(rounds):
-        index = rng.integers(0, labels.size, labels.size)
-        chosen, flagged = labels[index], maskrcnn[index] >= 0.5
-        tp_pct = 100 * flagged[chosen].mean()
-        out[i] = 100 * flagged[~chosen].mean() - fp_at_tp(chosen, ssn[index], tp_pct)
-    return out
+@dataclass
+class Run:
+    """One pipeline × seed: the epoch val chose, its threshold and its test object scores."""
+
+    pipeline: str
+    seed: int
+    epochs_run: int
+    chosen_epoch: int
+    val_auroc: float
+    threshold: float
+    wall_s: float
+    test: LevelScores
+    curve: list[dict]
 
 
-def print_table(results: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """The object-level comparison at equal TP%, with a paired bootstrap of the FP% difference."""
-    print("\n| pipeline | TP% @0.5 | FP% @0.5 | AUROC | FP% at the other's TP% |")
-    print("|---|---|---|---|---|")
-    at_half = {p: binary_metrics(*results[p], 0.5) for p in results}
-    for pipeline, other in (("ssn", "maskrcnn"), ("maskrcnn", "ssn")):
-        m = at_half[pipeline]
-        matched = fp_at_tp(*results[pipeline], at_half[other].tp_pct or 0.0)
-        print(f"| {pipeline} | {m.tp_pct:.1f} | {m.fp_pct:.1f} | {m.auroc:.3f} | {matched:.1f} "
-              f"(at TP% {at_half[other].tp_pct:.1f}) |")
-    labels = results["ssn"][0]
-    if not np.array_equal(labels, results["maskrcnn"][0]):
-        print("the pipelines scored different items: no paired bootstrap")
-        return
-    diffs = paired_bootstrap(labels, results["ssn"][1], results["maskrcnn"][1])
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    print(f"\nMask R-CNN FP% minus SSN FP% at equal TP%, paired bootstrap over {labels.size} items "
-          f"(2000 rounds): mean {diffs.mean():.1f}, 95 % interval [{low:.1f}, {high:.1f}], "
-          f"share of rounds where SSN is not lower: {(diffs <= 0).mean():.3f}")
+def train_one(config, pipeline: str, seed: int, args, data) -> Run:
+    """Train one pipeline for the budget; keep the test scores of the epoch val ranks best."""
+    trial = trial_from_config(config, {"pipeline": pipeline, "backbone": args.backbone,
+                                       "modality": args.modality, **SETTINGS.get(pipeline, {})})
+    best: dict = {}
+    curve: list[dict] = []
+    start = time.perf_counter()
+
+    def on_epoch(metrics: dict, state) -> None:
+        elapsed = time.perf_counter() - start
+        kept = ("epoch", "train_loss", "objective", "threshold", "test_object_auroc", "val_object_fp_pct")
+        curve.append({k: metrics[k] for k in kept} | {"wall_s": elapsed})
+        if not best or metrics["objective"] >= best["metrics"]["objective"]:
+            best.update(metrics=dict(metrics), test=state.scores["test"])
+        print(f"{pipeline} seed {seed} epoch {metrics['epoch']} ({elapsed:.0f} s): train loss "
+              f"{metrics['train_loss']:.3f}, val AUROC {metrics['val_object_auroc']:.3f}, "
+              f"test AUROC {metrics['test_object_auroc']:.3f} (record only)", flush=True)
+        if args.minutes is not None and elapsed > 60 * args.minutes:
+            raise BudgetSpentError
+
+    seeded = config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
+    with contextlib.suppress(BudgetSpentError):
+        train(seeded, trial, on_epoch, data=data)
+    m = best["metrics"]
+    return Run(pipeline, seed, len(curve), int(m["epoch"]), float(m["objective"]), float(m["threshold"]),
+               time.perf_counter() - start, best["test"], curve)
+
+
+def paired_auroc_difference(labels: np.ndarray, first: np.ndarray, second: np.ndarray,
+                            rounds: int = 2000) -> np.ndarray:
+    """AUROC(first) − AUROC(second) on the same test items resampled with replacement."""
+    out = []
+    for counts in bootstrap_counts(labels.size, rounds, seed=1):
+        out.append(weighted_auroc(counts, labels, first) - weighted_auroc(counts, labels, second))
+    return np.concatenate(out)
+
+
+def fmt(value: float | None, low: float | None, high: float | None, digits: int) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.{digits}f}"
+    return text if low is None or high is None else f"{text} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def report(runs: list[Run]) -> str:
+    """Markdown: one row per pipeline × seed, mean ± sd over seeds, per kind, paired differences."""
+    lines = ["| pipeline | seed | epochs run | chosen epoch | val AUROC | threshold | test AUROC [95 %] | "
+             "TP% at val FP ≤ 5 % | FP% | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        labels, scores = r.test.arrays("object")
+        m = binary_metrics(labels, scores, r.threshold)
+        ci = metric_intervals(labels, scores, r.threshold)
+        lines.append(f"| {r.pipeline} | {r.seed} | {r.epochs_run} | {r.chosen_epoch} | {r.val_auroc:.3f} | "
+                     f"{r.threshold:.4f} | {fmt(m.auroc, ci['auroc'].low, ci['auroc'].high, 3)} | "
+                     f"{fmt(m.tp_pct, ci['tp_pct'].low, ci['tp_pct'].high, 1)} | "
+                     f"{fmt(m.fp_pct, ci['fp_pct'].low, ci['fp_pct'].high, 1)} | {r.wall_s:.0f} |")
+    pipelines = list(dict.fromkeys(r.pipeline for r in runs))
+    if len({r.seed for r in runs}) > 1:
+        lines += ["", "| pipeline | seeds | test AUROC mean ± sd | TP% mean ± sd | FP% mean ± sd |",
+                  "|---|---|---|---|---|"]
+        for p in pipelines:
+            values = [binary_metrics(*r.test.arrays("object"), r.threshold) for r in runs if r.pipeline == p]
+            stats = [(np.mean(v), np.std(v, ddof=1)) for v in
+                     ([x.auroc for x in values], [x.tp_pct for x in values], [x.fp_pct for x in values])]
+            lines.append(f"| {p} | {len(values)} | {stats[0][0]:.3f} ± {stats[0][1]:.3f} | "
+                         f"{stats[1][0]:.1f} ± {stats[1][1]:.1f} | {stats[2][0]:.1f} ± {stats[2][1]:.1f} |")
+    kinds = sorted({k.kind for r in runs for k in kind_estimates(r.test, r.threshold)})
+    if kinds:
+        lines += ["", "Test AUROC per anomaly kind (each kind's items against every benign item), "
+                  "TP% at the val threshold in brackets:", "",
+                  "| pipeline | seed | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]
+        for r in runs:
+            by_kind = {k.kind: k for k in kind_estimates(r.test, r.threshold)}
+            cells = [f"{by_kind[k].auroc.value:.3f} ({by_kind[k].tp_pct.value:.0f} %, n {by_kind[k].n_items})"
+                     if k in by_kind and by_kind[k].auroc.value is not None else "—" for k in kinds]
+            lines.append(f"| {r.pipeline} | {r.seed} | " + " | ".join(cells) + " |")
+    for i, a in enumerate(pipelines):
+        for b in pipelines[i + 1:]:
+            for seed in sorted({r.seed for r in runs}):
+                ra = next(r for r in runs if r.pipeline == a and r.seed == seed)
+                rb = next(r for r in runs if r.pipeline == b and r.seed == seed)
+                labels, sa = ra.test.arrays("object")
+                labels_b, sb = rb.test.arrays("object")
+                if not np.array_equal(labels, labels_b):
+                    lines.append(f"\n{a} and {b} (seed {seed}) scored different items: no paired bootstrap")
+                    continue
+                diffs = paired_auroc_difference(labels, sa, sb)
+                ci = interval_of(diffs)
+                lines.append(f"\nseed {seed}: AUROC {a} − {b} over the same {labels.size} test items, paired "
+                             f"bootstrap (2,000 rounds): {np.nanmean(diffs):+.3f}, 95 % interval "
+                             f"[{ci.low:+.3f}, {ci.high:+.3f}]; share of rounds with {a} not above {b}: "
+                             f"{np.mean(diffs <= 0):.3f}")
+    return "\n".join(lines)
+
+
+def save_runs(path: str, runs: list[Run]) -> None:
+    arrays = {}
+    for r in runs:
+        for key, value in r.test.flat(f"{r.pipeline}/{r.seed}/").items():
+            arrays[key] = value
+        arrays[f"{r.pipeline}/{r.seed}/meta"] = np.array(json.dumps(
+            {k: getattr(r, k) for k in ("pipeline", "seed", "epochs_run", "chosen_epoch", "val_auroc",
+                                        "threshold", "wall_s", "curve")}))
+    np.savez_compressed(path, **arrays)
+
+
+def load_runs(path: str) -> list[Run]:
+    with np.load(path, allow_pickle=False) as npz:
+        metas = [k for k in npz.files if k.endswith("/meta")]
+        runs = []
+        for key in metas:
+            prefix = key.removesuffix("meta")
+            meta = json.loads(str(npz[key]))
+            runs.append(Run(test=LevelScores.from_flat(npz, prefix), **meta))
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--size", type=int, default=512, help="archive side (512: 0.98 mm at the 50 cm tray)")
+    parser.add_argument("--image-size", type=int, help="the models' input side (default: --size)")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, help="the same epochs for every pipeline (default 4)")
+    budget.add_argument("--minutes", type=float, help="the same wall time per pipeline and seed")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds (0, 1, ...)")
+    parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
     parser.add_argument("--backbone", default="resnet18")
-    parser.add_argument("--archive", help="reuse this archive instead of synthesising one")
-    parser.add_argument("--pipelines", nargs="+", default=["ssn", "maskrcnn"])
-    parser.add_argument("--scores", help="print the table from an earlier run's object_scores.npz")
+    parser.add_argument("--modality", default="hlz")
+    parser.add_argument("--archive", help="reuse this archive (it needs a val split)")
+    parser.add_argument("--out", help="where the archive, cache and scores go (default: a temp dir)")
+    parser.add_argument("--scores", help="print the tables from an earlier run's quality_scores.npz")
     args = parser.parse_args()
     if args.scores:
-        with np.load(args.scores, allow_pickle=False) as saved:
-            print_table({p: (saved[f"{p}_labels"], saved[f"{p}_scores"]) for p in ("ssn", "maskrcnn")})
+        print(report(load_runs(args.scores)))
         return
     torch.set_num_threads(os.cpu_count() or 1)
-    tmp = tempfile.mkdtemp(prefix="dualscan-quality-")
-    archive = args.archive or os.path.join(tmp, "archive")
+    out = args.out or tempfile.mkdtemp(prefix="dualscan-quality-")
+    os.makedirs(out, exist_ok=True)
+    archive = args.archive or os.path.join(out, "archive")
     if not args.archive:
-        synthesise(SynthConfig(n=args.n, size=args.size, seed=2024, split=0.7), archive, progress=False)
+        start = time.perf_counter()
+        synthesise(SynthConfig(n=args.n, size=args.size, seed=SEED_ARCHIVE, split=0.7, val=0.1,
+                               previews=False), archive, progress=False)
+        print(f"archive: {archive} ({args.n} scans at {args.size}², seed {SEED_ARCHIVE}, "
+              f"{time.perf_counter() - start:.0f} s)", flush=True)
+    epochs = args.epochs if args.epochs is not None else (1000 if args.minutes is not None else 4)
     config = parse_config({
-        "name": "quality", "storage": tmp,
-        "data": {"archive": archive, "image_size": args.size, "split": "manifest", "cache": tmp},
-        "space": {"epochs": args.epochs}, "training": {"crop_size": 64, "anomaly_fraction": 0.25}})
-    data = load_study_data(config.data, "pseudo")
-    print(f"{len(data.train)} train / {len(data.test)} test scans at {args.size}², pseudo-colour, "
-          f"{args.backbone}, {args.epochs} epochs, torch threads {torch.get_num_threads()}", flush=True)
-    settings = {"ssn": {"k": 400, "mode": "pool", "ssn_feature": "pixel", "optimizer": "adam", "lr": 1e-3,
-                        "batch_size": 16},
-                "maskrcnn": {"optimizer": "adam", "lr": 1e-4, "batch_size": 8}}
-    results = {}
-    for pipeline in args.pipelines:
-        choices = settings[pipeline]
-        trial = trial_from_config(config, {"pipeline": pipeline, "backbone": args.backbone,
-                                           "modality": "pseudo", **choices})
-        kept = {}
-        start = time.time()
-
-        def on_epoch(metrics, state, kept=kept, pipeline=pipeline, start=start):
-            kept["model"] = state.model
-            shown = {k: round(metrics[k], 3) for k in ("train_loss", "object_tp_pct", "object_fp_pct",
-                                                       "object_auroc")}
-            print(f"{pipeline} epoch {metrics['epoch']} ({time.time() - start:.0f} s): {json.dumps(shown)}",
-                  flush=True)
-
-        train(config, trial, on_epoch, data=data)
-        scores = score_split(trial, kept["model"], data.test, torch.device("cpu"), amp=False)
-        results[pipeline] = scores.arrays("object")
-    np.savez(os.path.join(tmp, "object_scores.npz"), **{f"{p}_{k}": v for p in results
-                                                        for k, v in zip(("labels", "scores"), results[p],
-                                                                        strict=True)})
-    print(f"object-level labels and scores: {tmp}/object_scores.npz")
-    if len(results) == 2:
-        print_table(results)
+        "name": "quality", "storage": out,
+        "data": {"archive": archive, "image_size": args.image_size or args.size, "cache": out},
+        "space": {"epochs": epochs}, "objective": {"metric": "object_auroc", "fp_target": FP_TARGET},
+        "training": {"crop_size": 64, "anomaly_fraction": 0.25}})
+    data = load_study_data(config.data, args.modality)
+    budget_text = f"{args.minutes} min wall time" if args.minutes is not None else f"{epochs} epochs"
+    print(f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test scans, model input "
+          f"{config.data.image_size}² ({data.input_pitch_mm or float('nan'):.2f} mm), {args.modality}, "
+          f"{args.backbone}, {budget_text} per pipeline and seed, torch threads {torch.get_num_threads()}",
+          flush=True)
+    runs = [train_one(config, pipeline, seed, args, data) for seed in range(args.seeds)
+            for pipeline in args.pipelines]
+    path = os.path.join(out, "quality_scores.npz")
+    save_runs(path, runs)
+    print(f"\nscores: {path}\n")
+    print(report(runs))
 
 
 if __name__ == "__main__":

@@ -93,8 +93,13 @@ def threshold_for_fp_pct(labels: np.ndarray, scores: np.ndarray, max_fp_pct: flo
     allowed = int(np.floor(max_fp_pct / 100.0 * benign.size + 1e-9))
     if allowed >= benign.size:
         return float(benign[-1])
-    # Just above the (allowed+1)-th highest benign score: at most `allowed` benign flagged.
-    return float(np.nextafter(benign[allowed], np.inf))
+    # Just above the (allowed+1)-th highest benign score: at most `allowed` benign flagged. The step
+    # is a float32 one, so scores stored as float32 compare the same against it in either precision.
+    top = benign[allowed]
+    threshold = np.nextafter(np.float32(top), np.float32(np.inf))
+    while threshold <= top:  # a float64 score that float32 rounded down
+        threshold = np.nextafter(threshold, np.float32(np.inf))
+    return float(threshold)
 
 
 def group_max(scores: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:

@@ -146,6 +146,7 @@ def kind_estimates(test: LevelScores, threshold: float, seed: int = 0) -> list[K
     """Per anomaly kind (kinds known only: anomalous items whose kind is "" are left out), sorted by
     name."""
     labels, scores = test.arrays("object")
+    scores = scores.astype(np.float64)  # compared with the threshold as binary_metrics does
     kinds = test.object_kinds()
     benign = ~labels
     out = []

@@ -39,6 +39,17 @@ def test_auroc_counts_ties_as_half():
     assert auroc([1, 1, 0, 0], [0.9, 0.4, 0.4, 0.1]) == pytest.approx((2 + 1.5) / 4)
 
 
+def test_a_threshold_compares_alike_in_float32_and_float64():
+    scores = np.array([0.0, 0.1, 0.7, 0.9], np.float32)
+    labels = np.array([False, False, False, True])
+    t = threshold_for_fp_pct(labels, scores, 0.0)
+    assert (scores >= t).tolist() == (scores.astype(np.float64) >= t).tolist() == [False, False, False, True]
+    zeros = np.zeros(4, np.float32)
+    t = threshold_for_fp_pct(labels, zeros, 0.0)
+    assert not (zeros >= t).any() and not (zeros.astype(np.float64) >= t).any()
+    assert threshold_for_fp_pct(labels, np.array([0.1, 0.3, 0.30000001, 0.9]), 0.0) > 0.30000001
+
+
 def test_threshold_for_fp_target():
     labels = np.array([0] * 10 + [1] * 3)
     scores = np.r_[np.linspace(0.0, 0.9, 10), [0.95, 0.5, 0.05]]
