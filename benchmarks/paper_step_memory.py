@@ -5,11 +5,12 @@ backbone, batch 64 as paper.yaml sets) on the CPU, each in a fresh process: forw
 backward, optimiser step. Peak = the process's peak resident set (VmHWM, reset just before the
 step) minus its resident set at that moment. ``crops_per_image`` is what training classifies per
 image (every positive superpixel and sampled negatives); the reference classifies every
-superpixel, as the step did before (about 100 crops per image), and is run at a smaller batch and
-scaled linearly to 64 when the full batch cannot fit in this machine's memory.
+superpixel, as the step did before (about 100 crops per image). Both run at smaller batches than
+paper.yaml's 64 and are scaled linearly to it (activations grow with the crops; this machine has
+24 GiB); ``--batch 64`` measures the full step where it fits.
 
 Run: .venv/bin/python -m benchmarks.paper_step_memory [--backbones squeezenet1_1 resnet50 vgg16_bn]
-     [--batch 64] [--reference-batch 2]
+     [--batch 16] [--reference-batch 2]
 """
 
 from __future__ import annotations
@@ -21,19 +22,11 @@ import subprocess
 import sys
 import time
 
+from benchmarks.peak_memory import peak_since, reset_peak
 from study.config import load_config
 
 PAPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "study", "configs",
                      "paper.yaml")
-
-
-def _status(field: str) -> int:
-    """A /proc/self/status size in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def run_one(backbone: str, batch: int, crops_per_image: int | None) -> dict:
@@ -62,46 +55,60 @@ def run_one(backbone: str, batch: int, crops_per_image: int | None) -> dict:
     parts = torch.stack([torch.from_numpy(s.parts) for s in scans])
     anomaly = torch.stack([torch.from_numpy(s.anomaly) for s in scans])
     optimizer = torch.optim.SGD(model.parameters(), lr=2e-4, momentum=0.9)
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current resident set
-    before, start = _status("VmRSS"), time.perf_counter()
+    before, start = reset_peak(), time.perf_counter()
     out = model(images, anomaly=anomaly)
     loss = model.loss(out, parts, anomaly).total
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    return {"peak_bytes": _status("VmHWM") - before, "crops": int(out.logits.shape[0]),
+    return {"peak_bytes": peak_since(before), "crops": int(out.logits.shape[0]),
             "superpixels": int(out.segments.n), "seconds": time.perf_counter() - start}
 
 
-def measure(backbone: str, batch: int, crops_per_image: int | None) -> dict:
-    """run_one in a fresh process."""
+def measure(backbone: str, batch: int, crops_per_image: int | None) -> dict | None:
+    """run_one in a fresh process; None when the step did not fit in memory (the kernel killed it)."""
     code = ("import json, sys; from benchmarks.paper_step_memory import run_one; "
             f"print(json.dumps(run_one({backbone!r}, {batch}, {crops_per_image!r})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode == -9:
+        return None
+    if out.returncode != 0:
+        raise RuntimeError(f"{backbone} batch {batch}: {out.stderr.strip().splitlines()[-1]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["squeezenet1_1", "resnet50", "vgg16_bn"])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--reference-batch", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16,
+                        help="images in the measured step (scaled linearly to paper.yaml's batch)")
+    parser.add_argument("--reference-batch", type=int, default=1)
     args = parser.parse_args()
     study = load_config(PAPER, {"data.archive": "/unused"})
+    paper_batch = study.space.batch_size[0]
+    gib = 1024**3
     print(f"paper.yaml step at {study.data.image_size}², K {study.space.k[0]}, crops "
-          f"{study.training.crop_size}², {os.cpu_count()} CPU threads\n")
-    print("| backbone | batch | crops per image | crops in the step | peak GiB | s | every superpixel "
-          f"(batch {args.reference_batch}, crops) | its peak GiB, scaled to batch {args.batch} | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"{study.training.crop_size}², {os.cpu_count()} CPU threads, "
+          f"peaks scaled to batch {paper_batch}\n")
+    print(f"| backbone | sampled: batch | crops | peak GiB | s | at batch {paper_batch}, GiB | "
+          f"every superpixel: batch | crops | peak GiB | at batch {paper_batch}, GiB | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for backbone in args.backbones:
         sampled = measure(backbone, args.batch, None)
         every = measure(backbone, args.reference_batch, 10_000)
-        scaled = every["peak_bytes"] * args.batch / args.reference_batch
-        gib = 1024**3
-        print(f"| {backbone} | {args.batch} | {study.training.crops_per_image} | {sampled['crops']} | "
-              f"{sampled['peak_bytes'] / gib:.2f} | {sampled['seconds']:.0f} | {every['crops']} | "
-              f"{scaled / gib:.0f} (est.) | {scaled / sampled['peak_bytes']:.0f}× |", flush=True)
+        if sampled is None:
+            print(f"| {backbone} | {args.batch} | — | killed: over this machine's memory | | | | | | | |")
+            continue
+        sampled_full = sampled["peak_bytes"] * paper_batch / args.batch
+        row = (f"| {backbone} | {args.batch} | {sampled['crops']} | {sampled['peak_bytes'] / gib:.2f} | "
+               f"{sampled['seconds']:.0f} | {sampled_full / gib:.1f} | {args.reference_batch} | ")
+        if every is None:
+            row += "— | killed: over this machine's memory | — | — |"
+        else:
+            every_full = every["peak_bytes"] * paper_batch / args.reference_batch
+            row += (f"{every['crops']} | {every['peak_bytes'] / gib:.2f} | {every_full / gib:.0f} | "
+                    f"{every_full / sampled_full:.0f}× |")
+        print(row, flush=True)
 
 
 if __name__ == "__main__":

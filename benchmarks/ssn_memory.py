@@ -18,18 +18,11 @@ import sys
 
 import numpy as np
 
+from benchmarks.peak_memory import peak_since, reset_peak
+
 SIZES = (256, 512, 1024)
 KS = (100, 1000)
 ITERS = 5
-
-
-def _status(field: str) -> int:
-    """A /proc/self/status size in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def run_one(impl: str, size: int, k: int) -> int:
@@ -45,9 +38,7 @@ def run_one(impl: str, size: int, k: int) -> int:
     features = torch.rand(1, 5, size, size, requires_grad=True)
     ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     target = ((ys // 64) * 16 + xs // 64)[None]  # 64×64-pixel regions
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current resident set
-    before = _status("VmRSS")
+    before = reset_peak()
     if impl == "block":
         assoc = differentiable_slic(features, grid, ITERS)
         loss = reconstruction_loss(assoc, target) + 1e-4 * compactness_loss(assoc)
@@ -56,7 +47,7 @@ def run_one(impl: str, size: int, k: int) -> int:
         rcon, comp = dense_losses(soft, centres, features, target)
         loss = rcon + 1e-4 * comp
     loss.backward()
-    return _status("VmHWM") - before
+    return peak_since(before)
 
 
 def main() -> None:

@@ -42,6 +42,33 @@ def test_crop_and_pool_give_one_output_per_superpixel(batch):
     assert pool.probs.min() >= 0 and pool.probs.max() <= 1
 
 
+def test_crop_training_classifies_every_positive_and_sampled_negatives(batch):
+    images, parts, anomaly = batch
+    torch.manual_seed(0)
+    model = SubcomponentModel(modality="pseudo", backbone="tiny", mode="crop", n_superpixels=50,
+                              crop_size=32, crops_per_image=6, anomaly_fraction=0.1)
+    out = model(images, anomaly=anomaly)  # training: a bounded sample
+    targets = superpixel_targets(out.segments, anomaly, 0.1)
+    chosen = out.classified
+    assert out.logits.shape == (chosen.numel(), 2)
+    assert set(torch.nonzero(targets).flatten().tolist()) <= set(chosen.tolist())  # every positive
+    per_image = torch.bincount(out.segments.image_index[chosen], minlength=2)
+    positives = torch.bincount(out.segments.image_index[targets.bool()], minlength=2)
+    assert (per_image <= torch.clamp(positives + 1, min=6)).all() and (per_image >= 1).all()
+    assert per_image.sum() < out.segments.n  # far fewer crops than superpixels
+    loss = model.loss(out, parts, anomaly)
+    loss.total.backward()
+    assert torch.isfinite(loss.classification)
+    with torch.no_grad():  # evaluation: every superpixel, in chunks
+        model.eval()
+        full = model(images, anomaly=anomaly)
+    assert full.classified is None and full.logits.shape == (full.segments.n, 2)
+    pool = SubcomponentModel(modality="pseudo", backbone="tiny", mode="pool", n_superpixels=50)
+    assert pool(images, anomaly=anomaly).classified is None  # pool classifies all: they cost one pass
+    with pytest.raises(ValueError, match="crops_per_image"):
+        SubcomponentModel(modality="pseudo", backbone="tiny", mode="crop", crops_per_image=0)
+
+
 @pytest.mark.parametrize("mode", list(CLASSIFY_MODES))
 def test_optimiser_steps_reduce_the_joint_loss(batch, mode):
     images, parts, anomaly = batch
