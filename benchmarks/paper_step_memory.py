@@ -7,10 +7,12 @@ step) minus its resident set at that moment. ``crops_per_image`` is what trainin
 image (every positive superpixel and sampled negatives); the reference classifies every
 superpixel, as the step did before (about 100 crops per image). Both run at smaller batches than
 paper.yaml's 64 and are scaled linearly to it (activations grow with the crops; this machine has
-24 GiB); ``--batch 64`` measures the full step where it fits.
+24 GiB); ``--batch 64`` measures the full step where it fits. The scaling also multiplies the
+step's fixed part (gradients and momentum of the weights, about 1 GiB for vgg16_bn), so the scaled
+figures are upper bounds, the every-superpixel ones (scaled ×64) the most.
 
 Run: .venv/bin/python -m benchmarks.paper_step_memory [--backbones squeezenet1_1 resnet50 vgg16_bn]
-     [--batch 16] [--reference-batch 2]
+     [--batch 16] [--reference-batch 1]
 """
 
 from __future__ import annotations

@@ -24,7 +24,14 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as err:
         print(f"{args.run_dir}: cannot build the report ({err})", file=sys.stderr)
         return 2
-    print(f"best: {card['source_checkpoint']} → {args.run_dir}/best/")
+    metric = card["objective"].get("metric", "object_auroc")
+    level, name = metric.split("_", 1)
+    test = card["test"].get(level, {}).get(name, {})
+    interval = (f" [{test['low']:.3f}, {test['high']:.3f}]"
+                if test.get("low") is not None and test.get("high") is not None else "")
+    value = f"{test['value']:.4f}" if test.get("value") is not None else "—"
+    print(f"best by val: {card['source_checkpoint']} (val {metric} {card['val_objective']:.4f}; test "
+          f"{value}{interval} at threshold {card['threshold']:.4f}) → {args.run_dir}/best/")
     return 0
 
 

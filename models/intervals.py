@@ -83,15 +83,18 @@ def interval_of(values: np.ndarray) -> Interval:
 def metric_intervals(labels: np.ndarray, scores: np.ndarray, threshold: float, rounds: int = ROUNDS,
                      seed: int = 0) -> dict[str, Interval]:
     """Bootstrap intervals over items of auroc and of the rates at ``threshold`` (score ≥ threshold
-    flags), keyed like BinaryMetrics' fields."""
+    flags), keyed like BinaryMetrics' fields. Rounds where a figure is undefined (a resample with one
+    class only) are left out of its interval."""
     labels = np.asarray(labels, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.size == 0:
         return {}
     flagged = scores >= threshold
+    rankable = not np.isnan(scores).any()  # as auroc(): NaN scores have no ranking
     parts: dict[str, list[np.ndarray]] = {}
     for counts in bootstrap_counts(labels.size, rounds, seed):
-        values = {"auroc": weighted_auroc(counts, labels, scores), **weighted_rates(counts, labels, flagged)}
+        ranked = weighted_auroc(counts, labels, scores) if rankable else np.full(len(counts), np.nan)
+        values = {"auroc": ranked, **weighted_rates(counts, labels, flagged)}
         for name, v in values.items():
             parts.setdefault(name, []).append(v)
     return {name: interval_of(np.concatenate(chunks)) for name, chunks in parts.items()}

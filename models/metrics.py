@@ -35,11 +35,12 @@ class BinaryMetrics:
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """Area under the ROC curve (Mann–Whitney, ties count half); None with one class only."""
+    """Area under the ROC curve (Mann–Whitney, ties count half); None with one class only or when
+    a score is NaN (a model that cannot score an item has no ranking)."""
     labels = np.asarray(labels, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
+    if n_pos == 0 or n_neg == 0 or np.isnan(scores).any():
         return None
     order = np.argsort(scores, kind="mergesort")
     ranks = np.empty(scores.size, dtype=np.float64)
@@ -90,6 +91,8 @@ def threshold_for_fp_pct(labels: np.ndarray, scores: np.ndarray, max_fp_pct: flo
     benign = np.sort(np.asarray(scores, dtype=np.float64)[~np.asarray(labels, dtype=bool)])[::-1]
     if benign.size == 0:
         raise ValueError("no benign samples: the FP% of a threshold cannot be measured")
+    if np.isnan(benign).any():
+        raise ValueError("NaN scores: no threshold can be chosen on them")
     allowed = int(np.floor(max_fp_pct / 100.0 * benign.size + 1e-9))
     if allowed >= benign.size:
         return float(benign[-1])

@@ -82,7 +82,7 @@ class DataConfig(Strict):
 
     @model_validator(mode="after")
     def _val_inside_train(self) -> DataConfig:
-        if self.val_fraction >= self.train_fraction:
+        if self.split == "random" and self.val_fraction >= self.train_fraction:
             raise ValueError(f"val_fraction ({self.val_fraction}) must be below train_fraction "
                              f"({self.train_fraction}): val is carved from the train share")
         return self

@@ -183,6 +183,8 @@ def split_ids(config: DataConfig, archive: Archive | None = None) -> dict[str, l
         how = ("re-synthesise it with `dualscan synth --val 0.1` (the default), give the manifest's "
                "scans the split 'val', or set data.split: random with data.val_fraction: 0.1"
                if config.split == "manifest" else "set data.val_fraction (e.g. 0.1)")
+        if config.max_scans and archive.ids_in_split("val"):
+            how = f"data.max_scans ({config.max_scans}) keeps none of the archive's val scans: raise it"
         raise NoValSplitError(
             f"{archive.uri}: data.split {config.split!r} gives no val scans. A study chooses its "
             f"objective, threshold and best epoch on val and only reports on test: {how}")

@@ -86,7 +86,7 @@ def operating_threshold(val: LevelScores, level: str, fp_target: float) -> float
     """The lowest threshold keeping val FP% at ``level`` at or below ``fp_target``; 0.5 when val
     has no benign sample at that level."""
     labels, scores = val.arrays(level)
-    if not (~labels).any():
+    if not (~labels).any() or np.isnan(scores).any():  # nothing to set it with (NaN: a diverged model)
         return DEFAULT_THRESHOLD
     return threshold_for_fp_pct(labels, scores, fp_target)
 

@@ -53,8 +53,11 @@ def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segment
                           batch: Batch) -> None:
     flags = batch.anomalous_flags()
     per_item = object_scores(all_scores, segments, batch.objects, batch.n_objects)
-    for item_scores, item_flags, kinds in zip(per_item, flags, batch.anomaly_kinds(), strict=True):
-        present = ~torch.isnan(item_scores)  # an item resized away has no pixel left
+    for image, (item_scores, item_flags, kinds) in enumerate(zip(per_item, flags, batch.anomaly_kinds(),
+                                                                 strict=True)):
+        # an item resized away has no pixel left; every other item counts, a NaN score included
+        pixels = torch.bincount(batch.objects[image].reshape(-1).long(), minlength=len(item_flags) + 1)
+        present = pixels[1:len(item_flags) + 1] > 0
         scores.add("object", item_flags[present], item_scores[present], kinds[present.cpu().numpy()])
     scores.add("scan", torch.stack([f.any() for f in flags]), scan_scores(all_scores, segments))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 
 from scans.storage import Location
@@ -33,6 +34,9 @@ def load_trials(run: Location) -> list[TrialRecord]:
         epochs = [json.loads(line) for line in lines if line.strip()]
         # a trial restored from a checkpoint reports the epochs after it again: the last report wins
         by_epoch = {int(e["epoch"]): e for e in epochs if "objective" in e}
+        if any(not any(k.startswith("val_") for k in e) for e in by_epoch.values()):
+            raise ValueError(f"{run.uri_of(name + '/result.json')}: this trial was run before studies "
+                             "chose on val (its objective was computed on test); rerun the study")
         if by_epoch:
             ordered = [by_epoch[k] for k in sorted(by_epoch)]
             trials.append(TrialRecord(name, ordered[-1]["config"]["point"], ordered))
@@ -59,8 +63,14 @@ def choose_epoch(run: Location, trial: TrialRecord, mode: str) -> ChosenEpoch:
     if not kept:
         return ChosenEpoch(trial, None, trial.best_epoch(mode), None)
     directory, metrics = max(kept, key=lambda c: (sign * c[1]["objective"], c[1].get("epoch", 0)))
-    scores = (read_scores_npz(run.read_bytes(f"{directory}/{SCORES_FILE}"))
-              if run.exists(f"{directory}/{SCORES_FILE}") else None)
+    path = f"{directory}/{SCORES_FILE}"
+    scores = None
+    if run.exists(path):
+        try:
+            scores = read_scores_npz(run.read_bytes(path))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{run.uri_of(path)}: unreadable checkpoint scores "
+                             f"({type(err).__name__}: {err})") from None
     return ChosenEpoch(trial, directory, metrics, scores)
 
 

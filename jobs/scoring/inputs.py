@@ -38,6 +38,7 @@ class InputFile:
     kind: str  # "npz", "image" (pseudo-colour) or "raw_pair"
     height: int = -1
     width: int = -1
+    pitch_mm: float = -1.0  # the archive's detector pitch, -1 when unknown (Z_eff is smoothed in mm)
 
     def as_row(self) -> dict:
         """A row for ``ray.data.from_items``."""
@@ -46,23 +47,26 @@ class InputFile:
     @classmethod
     def from_row(cls, row: dict) -> InputFile:
         return cls(str(row["scan_id"]), str(row["source"]), tuple(str(p) for p in row["paths"]),
-                   str(row["kind"]), int(row["height"]), int(row["width"]))
+                   str(row["kind"]), int(row["height"]), int(row["width"]), float(row.get("pitch_mm", -1.0)))
 
 
 def _archive_inputs(root: Location) -> list[InputFile]:
     """Every manifest row (a missing file becomes an error row later) and every .npz under scans/
     that the manifest does not list."""
     archive = Archive(root)
+    pitch = archive.info.get("pitch_mm")
+    pitch = float(pitch) if isinstance(pitch, int | float) and pitch > 0 else -1.0
     inputs, listed = [], set()
     for row in archive.manifest.to_pylist():
         path = root.join(row["file"])
         listed.add(path)
         inputs.append(InputFile(row["scan_id"], root.uri_of(row["file"]), (path,), "npz",
-                                int(row["height"]), int(row["width"])))
+                                int(row["height"]), int(row["width"]), pitch))
     for info in root.fs.get_file_info(pafs.FileSelector(root.join("scans"), allow_not_found=True)):
         if info.is_file and info.path not in listed and info.base_name.endswith(".npz"):
             scan_id = info.base_name.removesuffix(".npz")
-            inputs.append(InputFile(scan_id, root.uri_of(f"scans/{info.base_name}"), (info.path,), "npz"))
+            inputs.append(InputFile(scan_id, root.uri_of(f"scans/{info.base_name}"), (info.path,), "npz",
+                                    pitch_mm=pitch))
     return inputs
 
 
@@ -137,6 +141,8 @@ def decode_scan(item: InputFile, payloads: list[bytes]) -> Scan:
     """The scan in ``payloads`` (the bytes of ``item.paths``); ScanFormatError names the broken rule."""
     if item.kind == "npz":
         scan = read_scan_bytes(payloads[0], item.source, scan_id=item.scan_id, source=item.source)
+        if item.pitch_mm > 0:  # as Archive.read does, so Z_eff is derived as in training
+            scan.meta["pitch_mm"] = item.pitch_mm
     elif item.kind == "image":
         scan = Scan(item.scan_id, pseudo=_pseudo_image(payloads[0], item.source), source=item.source)
     elif item.kind == "raw_pair":

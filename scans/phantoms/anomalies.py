@@ -16,8 +16,9 @@ ANOMALIES: Registry[AnomalyBuilder] = Registry("anomaly")
 
 
 def _size(design: ItemDesign, rng: np.random.Generator, low: float, high: float, scale: float) -> float:
-    """A size in [low, high] cm × ``scale``, shrunk for small items so the anomaly stays inside.
-    ``scale`` scales every dimension, thickness along the beam too: larger and denser."""
+    """A size in [low, high] cm × ``scale``, shrunk for small items (at ``scale`` 1 the anomaly then
+    stays inside the item). ``scale`` scales every dimension, thickness along the beam too: larger
+    and denser anomalies for easy test archives."""
     return float(rng.uniform(low, high) * scale * min(1.0, min(design.width, design.height) / 15.0))
 
 

@@ -17,8 +17,9 @@ ZEFF_SMOOTH_MM = 1.0 * REFERENCE_PITCH_MM  # the window a scanner averages R ove
 @dataclass(frozen=True)
 class DetectorNoise:
     """Noise and blur of a line-scan dual-energy detector, applied to ideal transmissions sampled
-    at ``pitch_mm``. Everything spatial is in millimetres and the photon flux is per mm², so a scene
-    looks the same at any pixel pitch, only sampled finer or coarser."""
+    at ``pitch_mm``. Blur and Z smoothing are in millimetres and the photon flux is per mm², so a
+    scene looks the same at any pixel pitch, only sampled finer or coarser; the electronic noise
+    and the column gain stay per pixel (they belong to each detector element)."""
 
     photons_low_per_mm2: float = 2.0e4 / REFERENCE_PITCH_MM**2  # I0 per mm², low channel
     photons_high_per_mm2: float = 4.0e4 / REFERENCE_PITCH_MM**2  # I0 per mm², high channel

@@ -71,7 +71,11 @@ def test_study_then_report_rebuilds_results_and_best(ray_session, study_archive,
                                        "level": "object"}
     shutil.rmtree(run / "results")
     shutil.rmtree(run / "best")
+    capsys.readouterr()
     assert main(["study-report", str(run)]) == 0
+    printed = capsys.readouterr().out
+    assert "(test, at the val-chosen threshold)" in printed and "per anomaly kind" in printed
+    assert "best by val:" in printed and "val object_auroc" in printed
     assert (run / "results" / "tables.md").exists() and (run / "best" / "model.pt").exists()
     assert main(["study-report", str(tmp_path)]) == 2
     assert "cannot build the report" in capsys.readouterr().err

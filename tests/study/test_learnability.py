@@ -28,9 +28,13 @@ def test_the_ssn_pipeline_learns_large_dense_anomalies(tmp_path):
                            "training": {"crop_size": 16}})
     trial = trial_from_config(config, {"pipeline": "ssn", "backbone": "tiny", "modality": "hlz", "k": 60,
                                        "optimizer": "adam", "lr": 3e-3, "batch_size": 4})
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
     epochs = []
-    train(config, trial, lambda metrics, state: epochs.append(dict(metrics)))
+    try:
+        train(config, trial, lambda metrics, state: epochs.append(dict(metrics)))
+    finally:
+        torch.set_num_threads(threads)
     chosen = max(reversed(epochs), key=lambda m: m["objective"])  # val chooses the epoch
     # held-out scans: object AUROC on test at the val-chosen epoch; a model that flags every item
     # (or none) has 0.5, whatever its threshold

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.scoring.inputs import InputFile, decode_scan, list_inputs
 from jobs.scoring.model import load_scoring_model
 from jobs.scoring.pitch import pitch_warning
 from scans.storage import locate
@@ -35,3 +36,13 @@ def test_a_pitch_more_than_ten_percent_off_warns(small_archive, tmp_path):
     (tmp_path / "folder").mkdir()
     assert pitch_warning(locate(str(tmp_path / "folder")), seen, 64) is None  # no archive.json
     assert pytest.approx(seen) == 500 / 64
+
+
+def test_archive_inputs_carry_the_pitch_so_z_is_derived_as_in_training(small_archive):
+    _, inputs = list_inputs(small_archive)
+    assert [item.pitch_mm for item in inputs] == pytest.approx([SMALL_PITCH] * len(inputs))
+    item = inputs[0]
+    assert InputFile.from_row(item.as_row()) == item
+    with open(item.paths[0], "rb") as f:
+        scan = decode_scan(item, [f.read()])
+    assert scan.meta["pitch_mm"] == pytest.approx(SMALL_PITCH)
