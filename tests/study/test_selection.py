@@ -92,3 +92,18 @@ def test_export_tables_and_threshold_follow_val_not_test(tmp_path):
     assert frame["best_epoch"].tolist() == [1] and frame["threshold"].tolist() == [by_epoch[1]["threshold"]]
     kinds = pd.read_csv(os.path.join(run, "results", "kinds_ssn.csv"))
     assert sorted(kinds["kind"]) == ["blade", "metal_plate"] and kinds["items"].tolist() == [3, 3]
+
+
+def test_broken_scores_and_runs_from_before_val_are_named_errors(tmp_path):
+    run = write_planted_run(tmp_path)
+    scores = os.path.join(run, "trial_a", "checkpoint_000000", "scores.npz")
+    with open(scores, "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(ValueError, match=r"checkpoint_000000/scores.npz: unreadable checkpoint scores"):
+        export_best(run)
+    old = os.path.join(run, "trial_a", "result.json")
+    with open(old, "w", encoding="utf-8") as f:  # as a run before this change reported: test only
+        line = {"epoch": 1, "objective": 0.7, "object_auroc": 0.7, "config": {"point": {}}}
+        f.write(json.dumps(line) + "\n")
+    with pytest.raises(ValueError, match=r"result\.json: this trial was run before studies chose on val"):
+        load_trials(locate(run))
