@@ -11,7 +11,7 @@ from models.maskrcnn import ObjectModel
 from models.scores import item_overlap, object_scores, scan_scores
 from models.segments import Segments
 from models.subcomponent import SubcomponentModel
-from models.subcomponent.model import superpixel_targets
+from models.subcomponent.model import IGNORE, superpixel_targets
 from scans.registry import Registry
 from study.data import Batch
 from study.evaluation import LevelScores
@@ -82,7 +82,8 @@ class SSNPipeline:
     def score(self, model: SubcomponentModel, batch: Batch, scores: LevelScores) -> None:
         pred = self.predict(model, batch.images)
         targets = superpixel_targets(pred.segments, batch.anomaly, model.anomaly_fraction)
-        scores.add("segment", targets, pred.scores)
+        judged = targets != IGNORE  # a superpixel partly on an anomaly is neither right nor wrong
+        scores.add("segment", targets[judged] == 1, pred.scores[judged])
         _item_and_scan_levels(scores, pred.scores, pred.segments, batch)
 
 

@@ -18,6 +18,7 @@ from models.subcomponent.modes import CLASSIFY_MODES
 from scans.modalities import modality_channels
 
 ANOMALY = 1  # class index of the positive class; 0 is benign
+IGNORE = -100  # target of a superpixel partly on an anomaly: no loss (cross_entropy's ignore_index)
 
 
 @dataclass
@@ -48,19 +49,26 @@ class JointLoss:
 
 
 def superpixel_targets(segments: Segments, anomaly: torch.Tensor, fraction: float) -> torch.Tensor:
-    """(S,) long: 1 where more than ``fraction`` of a superpixel's pixels are anomaly pixels."""
-    return (segments.fraction(anomaly > 0) > fraction).long()
+    """(S,) long: 1 where more than ``fraction`` of a superpixel's pixels are anomaly pixels, 0 where
+    none is, IGNORE in between: a superpixel partly on an anomaly is neither benign nor anomalous,
+    and training it as benign would teach the model that anomaly pixels are benign."""
+    share = segments.fraction(anomaly > 0)
+    targets = torch.full_like(share, IGNORE, dtype=torch.long)
+    targets[share > fraction] = 1
+    targets[share == 0] = 0
+    return targets
 
 
 def sample_superpixels(segments: Segments, targets: torch.Tensor, per_image: int,
                        generator: torch.Generator | None = None) -> torch.Tensor:
     """(S,) bool: every positive superpixel of each image and random negatives, so that an image
-    contributes ``per_image`` superpixels (at least one negative where it has any)."""
-    keep = targets.bool().clone()
+    contributes ``per_image`` superpixels (at least one negative where it has any); ignored ones
+    never."""
+    keep = targets == 1
     noise = torch.rand(segments.n, generator=generator, device="cpu").to(targets.device)
     for image in range(int(segments.counts.numel())):
         mine = segments.image_index == image
-        negatives = torch.nonzero(mine & ~keep, as_tuple=True)[0]
+        negatives = torch.nonzero(mine & (targets == 0), as_tuple=True)[0]
         wanted = min(negatives.numel(), max(per_image - int((mine & keep).sum()), 1))
         if wanted:
             keep[negatives[torch.argsort(noise[negatives])[:wanted]]] = True
@@ -68,7 +76,9 @@ def sample_superpixels(segments: Segments, targets: torch.Tensor, per_image: int
 
 
 def balanced_class_weights(targets: torch.Tensor, num_classes: int = 2) -> torch.Tensor:
-    """n / (classes · n_c) for the classes present, so each class weighs the same in the loss."""
+    """n / (classes · n_c) for the classes present, so each class weighs the same in the loss
+    (ignored targets counted in neither)."""
+    targets = targets[targets != IGNORE]
     counts = torch.bincount(targets, minlength=num_classes).float()
     weights = targets.numel() / (num_classes * counts.clamp_min(1))
     return torch.where(counts > 0, weights, torch.zeros_like(weights))
@@ -81,7 +91,8 @@ class SubcomponentModel(nn.Module):
     ``crop_size``² (the paper's), ``pool`` averages one backbone pass's last three feature levels
     inside each superpixel and classifies them with a small head.
     A superpixel is a positive training example when more than ``anomaly_fraction`` of it is
-    anomaly pixels; ``class_balance`` weights the two classes equally in the loss.
+    anomaly pixels, a negative when none of it is, and ignored in between; ``class_balance``
+    weights the two classes equally in the loss.
     """
 
     def __init__(self, *, modality: str = "pseudo", backbone: str = "resnet18", mode: str = "pool",
@@ -132,6 +143,9 @@ class SubcomponentModel(nn.Module):
         if out.classified is not None:
             targets = targets[out.classified]
         weight = balanced_class_weights(targets) if self.class_balance else None
-        classification = F.cross_entropy(out.logits.float(), targets, weight=weight)
+        if (targets != IGNORE).any():
+            classification = F.cross_entropy(out.logits.float(), targets, weight=weight, ignore_index=IGNORE)
+        else:  # every superpixel ignored: nothing to learn from this batch, and no NaN
+            classification = out.logits.float().sum() * 0.0
         return JointLoss(ssn.total + classification, classification, ssn.total, ssn.reconstruction,
                          ssn.compactness)

@@ -9,7 +9,7 @@ import torch
 from models.segments import segments_of
 from models.subcomponent import SubcomponentModel
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, boundaries, render_contours
-from models.subcomponent.model import balanced_class_weights, superpixel_targets
+from models.subcomponent.model import IGNORE, balanced_class_weights, sample_superpixels, superpixel_targets
 from models.subcomponent.modes import CLASSIFY_MODES
 from scans.archive import Archive
 from scans.modalities import ModalityError, build_input
@@ -51,9 +51,10 @@ def test_crop_training_classifies_every_positive_and_sampled_negatives(batch):
     targets = superpixel_targets(out.segments, anomaly, 0.1)
     chosen = out.classified
     assert out.logits.shape == (chosen.numel(), 2)
-    assert set(torch.nonzero(targets).flatten().tolist()) <= set(chosen.tolist())  # every positive
+    assert set(torch.nonzero(targets == 1).flatten().tolist()) <= set(chosen.tolist())  # every positive
+    assert not (targets[chosen] == IGNORE).any()
     per_image = torch.bincount(out.segments.image_index[chosen], minlength=2)
-    positives = torch.bincount(out.segments.image_index[targets.bool()], minlength=2)
+    positives = torch.bincount(out.segments.image_index[targets == 1], minlength=2)
     assert (per_image <= torch.clamp(positives + 1, min=6)).all() and (per_image >= 1).all()
     assert per_image.sum() < out.segments.n  # far fewer crops than superpixels
     loss = model.loss(out, parts, anomaly)
@@ -95,7 +96,29 @@ def test_superpixel_targets_use_the_anomaly_fraction():
     anomaly[0, :3, 3] = 1  # 3 of segment 1's 8 pixels
     seg = segments_of(labels)
     assert superpixel_targets(seg, anomaly, 0.25).tolist() == [0, 1]
-    assert superpixel_targets(seg, anomaly, 0.5).tolist() == [0, 0]
+    assert superpixel_targets(seg, anomaly, 0.5).tolist() == [0, IGNORE]  # partly anomaly: neither
+
+
+def test_ignored_superpixels_get_no_loss():
+    labels = torch.zeros(1, 16, 24, dtype=torch.long)
+    labels[0, :, 8:16], labels[0, :, 16:] = 1, 2
+    anomaly = torch.zeros(1, 16, 24, dtype=torch.uint8)
+    anomaly[0, :2, 8:16] = 1  # 16 of segment 1's 128 pixels: ignored at τ 0.5
+    anomaly[0, :, 16:] = 1  # all of segment 2: positive
+    seg = segments_of(labels)
+    targets = superpixel_targets(seg, anomaly, 0.5)
+    assert targets.tolist() == [0, IGNORE, 1]
+    assert balanced_class_weights(targets).tolist() == [1.0, 1.0]  # one of each class counted
+    assert sample_superpixels(seg, targets, per_image=3).tolist() == [True, False, True]  # never ignored
+    model = SubcomponentModel(modality="pseudo", backbone="tiny", n_superpixels=6, anomaly_fraction=0.5)
+    out = model(torch.rand(1, 3, 16, 24))
+    out.segments, out.logits = seg, torch.zeros(3, 2, requires_grad=True)
+    model.loss(out, labels.int(), anomaly).classification.backward()
+    assert out.logits.grad[1].abs().sum() == 0 and out.logits.grad[0].abs().sum() > 0
+    sliver = torch.zeros_like(anomaly)
+    sliver[0, :1, :] = 1  # a sliver of every superpixel: all ignored, a zero loss, not NaN
+    out.logits = torch.zeros(3, 2, requires_grad=True)
+    assert model.loss(out, labels.int(), sliver).classification.item() == 0.0
 
 
 def test_balanced_class_weights():
