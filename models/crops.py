@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torchvision.ops import roi_align
 
@@ -9,9 +11,10 @@ from models.segments import Segments
 
 
 def masked_crops(images: torch.Tensor, segments: Segments, size: int,
-                 keep: torch.Tensor | None = None) -> torch.Tensor:
+                 keep: torch.Tensor | None = None, fill: Sequence[float] | None = None) -> torch.Tensor:
     """(S, C, size, size): each segment's bounding box resized to size×size, pixels of other
-    segments zeroed. ``keep`` (bool (S,)) selects a subset of segments. No loop over segments."""
+    segments set to ``fill`` per channel (the modality's air, see modality_air; 0 when None).
+    ``keep`` (bool (S,)) selects a subset of segments. No loop over segments."""
     index = torch.arange(segments.n, device=images.device)
     if keep is not None:
         index = index[keep]
@@ -26,5 +29,8 @@ def masked_crops(images: torch.Tensor, segments: Segments, size: int,
     xs = xs.clamp(0, images.shape[-1] - 1)
     ys = ys.clamp(0, images.shape[-2] - 1)
     sampled = segments.labels[image_index[:, None, None], ys[:, :, None], xs[:, None, :]]
-    mask = (sampled == index[:, None, None]).unsqueeze(1)
-    return crops * mask.to(crops.dtype)
+    mask = (sampled == index[:, None, None]).unsqueeze(1).to(crops.dtype)
+    if fill is None:
+        return crops * mask
+    air = torch.as_tensor(fill, dtype=crops.dtype, device=crops.device).view(1, -1, 1, 1)
+    return crops * mask + air * (1 - mask)

@@ -21,25 +21,30 @@ class ModalityError(ValueError):
 
 @dataclass(frozen=True)
 class Modality:
-    """A named input: its channel count, whether it needs raw high/low, and its builder."""
+    """A named input: its channel count, whether it needs raw high/low, its builder, and each
+    channel's value where the beam meets nothing (air: what a masked-out pixel should read)."""
 
     name: str
     channels: int
     needs_raw: bool
     description: str
     build: Callable[[Scan], np.ndarray]
+    air: tuple[float, ...]
 
 
 MODALITIES: Registry[Modality] = Registry("modality")
 
 
-def register_modality(name: str, channels: int, needs_raw: bool, description: str):
-    """Decorator adding a modality builder to the registry."""
+def register_modality(name: str, channels: int, needs_raw: bool, description: str,
+                      air: tuple[float, ...]):
+    """Decorator adding a modality builder to the registry; ``air`` is each channel's value in air."""
 
     def add(build: Callable[[Scan], np.ndarray]) -> Callable[[Scan], np.ndarray]:
         if "+" in name:
             raise ValueError("modality names cannot contain '+' (it joins modalities)")
-        MODALITIES.add(name, Modality(name, channels, needs_raw, description, build))
+        if len(air) != channels:
+            raise ValueError(f"modality {name!r}: {len(air)} air values for {channels} channels")
+        MODALITIES.add(name, Modality(name, channels, needs_raw, description, build, tuple(air)))
         return build
 
     return add
@@ -74,29 +79,30 @@ def _require_raw(scan: Scan, modality: str) -> None:
         )
 
 
-@register_modality("pseudo", 3, False, "pseudo-colour RGB / 255, in [0, 1]")
+@register_modality("pseudo", 3, False, "pseudo-colour RGB / 255, in [0, 1]", air=(1.0, 1.0, 1.0))
 def _pseudo(scan: Scan) -> np.ndarray:
     return scan_pseudo(scan).transpose(2, 0, 1).astype(np.float32) / 255.0
 
 
-@register_modality("high", 1, True, "high-energy transmission I/I0, in (0, 1]")
+@register_modality("high", 1, True, "high-energy transmission I/I0, in (0, 1]", air=(1.0,))
 def _high(scan: Scan) -> np.ndarray:
     _require_raw(scan, "high")
     return scan.high[None].astype(np.float32, copy=False)
 
 
-@register_modality("low", 1, True, "low-energy transmission I/I0, in (0, 1]")
+@register_modality("low", 1, True, "low-energy transmission I/I0, in (0, 1]", air=(1.0,))
 def _low(scan: Scan) -> np.ndarray:
     _require_raw(scan, "low")
     return scan.low[None].astype(np.float32, copy=False)
 
 
-@register_modality("zeff", 1, True, f"effective Z / {ZEFF_SCALE:g}, in [0, 1]; 0 = air or impenetrable")
+@register_modality("zeff", 1, True, f"effective Z / {ZEFF_SCALE:g}, in [0, 1]; 0 = air or impenetrable",
+                   air=(0.0,))
 def _zeff(scan: Scan) -> np.ndarray:
     return np.clip(scan_zeff(scan) / ZEFF_SCALE, 0.0, 1.0)[None].astype(np.float32)
 
 
-@register_modality("hlz", 3, True, "high, low and zeff stacked, each scaled as above")
+@register_modality("hlz", 3, True, "high, low and zeff stacked, each scaled as above", air=(1.0, 1.0, 0.0))
 def _hlz(scan: Scan) -> np.ndarray:
     return np.concatenate([_high(scan), _low(scan), _zeff(scan)])
 
@@ -116,6 +122,12 @@ def parse_modality(spec: str) -> tuple[str, ...]:
 def modality_channels(spec: str) -> int:
     """Channel count of a modality spec, e.g. 6 for 'pseudo+hlz'."""
     return sum(MODALITIES[name].channels for name in parse_modality(spec))
+
+
+def modality_air(spec: str) -> tuple[float, ...]:
+    """Each channel's value in air for a modality spec (white pseudo-colour, transmission 1, Z 0):
+    what a masked-out pixel reads, rather than 0, which is black, impenetrable metal."""
+    return tuple(v for name in parse_modality(spec) for v in MODALITIES[name].air)
 
 
 def modality_needs_raw(spec: str) -> bool:

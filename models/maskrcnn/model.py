@@ -16,7 +16,7 @@ from models.inputs import check_channels
 from models.maskrcnn.targets import detection_targets, instance_map
 from models.segments import Segments, instances_as_segments
 from models.subcomponent.model import ANOMALY, balanced_class_weights
-from scans.modalities import parse_modality
+from scans.modalities import modality_air, parse_modality
 
 # per-channel mean and std of each base modality over synthetic scans (256², 24 scans), used to
 # normalise detector inputs instead of ImageNet's statistics
@@ -105,7 +105,7 @@ class ObjectModel(nn.Module):
         scored = ids > 0
         if not bool(scored.any()):
             return ObjectOutput(segments, scored, images.new_zeros(0, 2), detection_scores)
-        crops = masked_crops(images, segments, self.crop_size, keep=scored)
+        crops = masked_crops(images, segments, self.crop_size, keep=scored, fill=modality_air(self.modality))
         return ObjectOutput(segments, scored, self.backbone(crops), detection_scores)
 
     def loss(self, images: torch.Tensor, objects: torch.Tensor,

@@ -15,7 +15,7 @@ from models.ssn import SSN, connected_labels
 from models.ssn.losses import reconstruction_target
 from models.ssn.slic import Association
 from models.subcomponent.modes import CLASSIFY_MODES
-from scans.modalities import modality_channels
+from scans.modalities import modality_air, modality_channels
 
 ANOMALY = 1  # class index of the positive class; 0 is benign
 IGNORE = -100  # target of a superpixel partly on an anomaly: no loss (cross_entropy's ignore_index)
@@ -108,6 +108,7 @@ class SubcomponentModel(nn.Module):
         if not 0.0 <= anomaly_fraction < 1.0:
             raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction}")
         channels = modality_channels(modality)
+        self.air = modality_air(modality)  # what masked-out pixels of a crop read
         self.modality, self.mode = modality, mode
         if crops_per_image < 1:
             raise ValueError(f"crops_per_image must be at least 1, got {crops_per_image}")
@@ -131,7 +132,7 @@ class SubcomponentModel(nn.Module):
             targets = superpixel_targets(segments, anomaly, self.anomaly_fraction)
             keep = sample_superpixels(segments, targets, self.crops_per_image)
         logits = self.classify.classify(self.backbone, self.pool_head, images, segments, self.crop_size,
-                                        self.crop_batch, keep)
+                                        self.crop_batch, keep, self.air)
         classified = None if keep is None else torch.nonzero(keep, as_tuple=True)[0]
         return SubcomponentOutput(assoc, segments, logits, classified)
 

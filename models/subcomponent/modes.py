@@ -40,9 +40,10 @@ class CropMode:
 
     def classify(self, backbone: Backbone, head: nn.Module | None, images: torch.Tensor,
                  segments: Segments, crop_size: int, crop_batch: int,
-                 keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of the superpixels ``keep`` selects (bool (S,)), all when None."""
-        crops = masked_crops(images, segments, crop_size, keep)
+                 keep: torch.Tensor | None = None, fill: tuple[float, ...] | None = None) -> torch.Tensor:
+        """Logits of the superpixels ``keep`` selects (bool (S,)), all when None; pixels of other
+        superpixels read ``fill`` (the modality's air)."""
+        crops = masked_crops(images, segments, crop_size, keep, fill)
         return torch.cat([backbone(chunk) for chunk in torch.split(crops, crop_batch)], 0)
 
 
@@ -66,8 +67,9 @@ class PoolMode:
 
     def classify(self, backbone: Backbone, head: nn.Module | None, images: torch.Tensor,
                  segments: Segments, crop_size: int, crop_batch: int,
-                 keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of the superpixels ``keep`` selects (bool (S,)), all when None."""
+                 keep: torch.Tensor | None = None, fill: tuple[float, ...] | None = None) -> torch.Tensor:
+        """Logits of the superpixels ``keep`` selects (bool (S,)), all when None (``fill``: unused,
+        nothing is masked)."""
         levels = feature_levels(backbone.features, images)
         pooled = torch.cat([superpixel_pool(level, segments) for level in levels], 1)
         return head(pooled if keep is None else pooled[keep])

@@ -12,6 +12,7 @@ from models.crops import masked_crops
 from models.scores import item_overlap, object_scores, scan_scores
 from models.segments import instances_as_segments, segments_of
 from models.subcomponent.pooling import superpixel_pool
+from scans.modalities import modality_air
 
 
 def two_images() -> torch.Tensor:
@@ -60,6 +61,19 @@ def test_masked_crops_zero_other_segments_and_resize_the_box():
     # the L: its box is 2×3 pixels; the bottom-right pixel (row 2, col 1) is not in it
     ell = crops[2, 0]
     assert ell[:4].min() == 1 and ell[4:, :3].min() == 1 and ell[4:, 3:].max() == 0
+
+
+def test_masked_crops_fill_other_segments_with_the_modalitys_air():
+    labels = two_images()
+    seg = segments_of(labels)
+    image = torch.full((2, 4, 6, 8), 0.3)  # pseudo+zeff: 3 colour channels and Z
+    air = modality_air("pseudo+zeff")
+    assert air == (1.0, 1.0, 1.0, 0.0)  # white, and Z 0: not black, impenetrable metal
+    crops = masked_crops(image, seg, 6, fill=air)
+    ell = crops[2]  # the L's box: its bottom-right corner is another segment
+    assert torch.all(ell[:3, 4:, 3:] == 1.0) and torch.all(ell[3, 4:, 3:] == 0.0)
+    assert torch.allclose(ell[:, :4], torch.full_like(ell[:, :4], 0.3))  # its own pixels untouched
+    assert torch.equal(masked_crops(image, seg, 6)[2, :, 4:, 3:], torch.zeros(4, 2, 3))  # default: 0
 
 
 def test_masked_crops_sample_the_image_inside_the_box():
