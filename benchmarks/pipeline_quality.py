@@ -27,12 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.intervals import bootstrap_counts, interval_of, metric_intervals, weighted_auroc
-from models.metrics import binary_metrics
+from models.intervals import bootstrap_counts, interval_of, weighted_auroc
 from scans.synth import SynthConfig, synthesise
 from study.config import parse_config
 from study.data import load_study_data
-from study.evaluation import LevelScores, kind_estimates
+from study.evaluation import Estimate, LevelScores, kind_estimates, level_estimates
 from study.pipelines import PIPELINES
 from study.train import train, trial_from_config
 
@@ -100,7 +99,9 @@ def paired_auroc_difference(labels: np.ndarray, first: np.ndarray, second: np.nd
     return np.concatenate(out)
 
 
-def fmt(value: float | None, low: float | None, high: float | None, digits: int) -> str:
+def fmt(estimate: Estimate, digits: int) -> str:
+    """``value [low, high]``; a dash where undefined."""
+    value, low, high = estimate.value, estimate.interval.low, estimate.interval.high
     if value is None:
         return "—"
     text = f"{value:.{digits}f}"
@@ -111,32 +112,32 @@ def report(runs: list[Run]) -> str:
     """Markdown: one row per pipeline × seed, mean ± sd over seeds, per kind, paired differences."""
     lines = ["| pipeline | seed | epochs run | chosen epoch | val AUROC | threshold | test AUROC [95 %] | "
              "TP% at val FP ≤ 5 % | FP% | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    estimates = {id(r): level_estimates(r.test, r.threshold, "object") for r in runs}
+    per_kind = {id(r): {k.kind: k for k in kind_estimates(r.test, r.threshold)} for r in runs}
     for r in runs:
-        labels, scores = r.test.arrays("object")
-        m = binary_metrics(labels, scores, r.threshold)
-        ci = metric_intervals(labels, scores, r.threshold)
+        e = estimates[id(r)]
         lines.append(f"| {r.pipeline} | {r.seed} | {r.epochs_run} | {r.chosen_epoch} | {r.val_auroc:.3f} | "
-                     f"{r.threshold:.4f} | {fmt(m.auroc, ci['auroc'].low, ci['auroc'].high, 3)} | "
-                     f"{fmt(m.tp_pct, ci['tp_pct'].low, ci['tp_pct'].high, 1)} | "
-                     f"{fmt(m.fp_pct, ci['fp_pct'].low, ci['fp_pct'].high, 1)} | {r.wall_s:.0f} |")
+                     f"{r.threshold:.4f} | {fmt(e['auroc'], 3)} | {fmt(e['tp_pct'], 1)} | "
+                     f"{fmt(e['fp_pct'], 1)} | {r.wall_s:.0f} |")
     pipelines = list(dict.fromkeys(r.pipeline for r in runs))
     if len({r.seed for r in runs}) > 1:
         lines += ["", "| pipeline | seeds | test AUROC mean ± sd | TP% mean ± sd | FP% mean ± sd |",
                   "|---|---|---|---|---|"]
         for p in pipelines:
-            values = [binary_metrics(*r.test.arrays("object"), r.threshold) for r in runs if r.pipeline == p]
-            columns = ([x.auroc for x in values], [x.tp_pct for x in values], [x.fp_pct for x in values])
-            stats = [(np.nanmean(v), np.nanstd(v, ddof=1)) for v in
-                     (np.array([np.nan if x is None else x for x in c], dtype=float) for c in columns)]
-            lines.append(f"| {p} | {len(values)} | {stats[0][0]:.3f} ± {stats[0][1]:.3f} | "
+            mine = [estimates[id(r)] for r in runs if r.pipeline == p]
+            stats = []
+            for name in ("auroc", "tp_pct", "fp_pct"):
+                v = np.array([np.nan if e[name].value is None else e[name].value for e in mine])
+                stats.append((np.nanmean(v), np.nanstd(v, ddof=1)))
+            lines.append(f"| {p} | {len(mine)} | {stats[0][0]:.3f} ± {stats[0][1]:.3f} | "
                          f"{stats[1][0]:.1f} ± {stats[1][1]:.1f} | {stats[2][0]:.1f} ± {stats[2][1]:.1f} |")
-    kinds = sorted({k.kind for r in runs for k in kind_estimates(r.test, r.threshold)})
+    kinds = sorted({kind for by_kind in per_kind.values() for kind in by_kind})
     if kinds:
         lines += ["", "Test AUROC per anomaly kind (each kind's items against every benign item), "
                   "TP% at the val threshold in brackets:", "",
                   "| pipeline | seed | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]
         for r in runs:
-            by_kind = {k.kind: k for k in kind_estimates(r.test, r.threshold)}
+            by_kind = per_kind[id(r)]
             cells = [f"{by_kind[k].auroc.value:.3f} ({by_kind[k].tp_pct.value:.0f} %, n {by_kind[k].n_items})"
                      if k in by_kind and by_kind[k].auroc.value is not None else "—" for k in kinds]
             lines.append(f"| {r.pipeline} | {r.seed} | " + " | ".join(cells) + " |")

@@ -64,10 +64,6 @@ class Interval:
     low: float | None
     high: float | None
 
-    @property
-    def half_width(self) -> float | None:
-        return None if self.low is None or self.high is None else (self.high - self.low) / 2
-
 
 def interval_of(values: np.ndarray) -> Interval:
     """The central interval of the defined (non-NaN) bootstrap values."""

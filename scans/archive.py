@@ -119,6 +119,12 @@ class Archive:
         return self.manifest.num_rows
 
     @property
+    def pitch_mm(self) -> float | None:
+        """The detector pitch archive.json records (``pitch_mm``), None when it records none."""
+        value = self.info.get("pitch_mm")
+        return float(value) if isinstance(value, int | float) and value > 0 else None
+
+    @property
     def scan_ids(self) -> list[str]:
         """Scan ids in manifest order."""
         return self.manifest.column("scan_id").to_pylist()
@@ -139,8 +145,8 @@ class Archive:
             raise KeyError(f"{self.uri}: no scan {scan_id!r} in the manifest") from None
         scan = read_scan_bytes(self.root.read_bytes(row["file"]), self.root.uri_of(row["file"]),
                                scan_id=scan_id, split=row["split"], source=row["source"])
-        if isinstance(self.info.get("pitch_mm"), int | float):
-            scan.meta["pitch_mm"] = float(self.info["pitch_mm"])
+        if self.pitch_mm is not None:
+            scan.meta["pitch_mm"] = self.pitch_mm
         return scan
 
     def __iter__(self) -> Iterator[Scan]:

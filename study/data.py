@@ -92,20 +92,20 @@ class NoValSplitError(ValueError):
     """A study's archive and split settings give no val split, so nothing could be chosen honestly."""
 
 
-def archive_pitch_mm(archive: Archive) -> float | None:
-    """The detector pitch archive.json records (``pitch_mm``), if any."""
-    value = archive.info.get("pitch_mm")
-    return float(value) if isinstance(value, int | float) and value > 0 else None
+def resized_pitch_mm(pitch_mm: float | None, sides: np.ndarray, image_size: int) -> float | None:
+    """The pitch of scans with these longer sides (px) at ``pitch_mm`` once resized to
+    ``image_size``² (from the median side); None when the pitch or the sides are unknown."""
+    sides = np.asarray(sides)[np.asarray(sides) > 0]
+    if pitch_mm is None or sides.size == 0:
+        return None
+    return pitch_mm * float(np.median(sides)) / image_size
 
 
 def input_pitch_mm(archive: Archive, image_size: int) -> float | None:
-    """The pitch of the archive's scans once resized to ``image_size``² (from the median scan side)."""
-    pitch = archive_pitch_mm(archive)
-    if pitch is None or len(archive) == 0:
-        return None
+    """The pitch of the archive's scans once resized to ``image_size``²."""
     manifest = archive.manifest
     sides = np.maximum(manifest.column("height").to_numpy(), manifest.column("width").to_numpy())
-    return pitch * float(np.median(sides)) / image_size
+    return resized_pitch_mm(archive.pitch_mm, sides, image_size)
 
 
 def resize_square(array: np.ndarray, size: int, labels: bool) -> np.ndarray:
@@ -217,7 +217,7 @@ def load_study_data(config: DataConfig, modality: str) -> StudyData:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **flat)
         os.replace(tmp, path)
-    data = StudyData(splits["train"], splits["val"], splits["test"], archive_pitch_mm(archive),
+    data = StudyData(splits["train"], splits["val"], splits["test"], archive.pitch_mm,
                      input_pitch_mm(archive, config.image_size))
     _MEMORY[key] = data
     return data

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from models.intervals import Interval, metric_intervals
-from models.metrics import LEVELS, auroc, binary_metrics, threshold_for_fp_pct
+from models.metrics import LEVELS, binary_metrics, threshold_for_fp_pct
 
 METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")
 SPLITS = ("val", "test")  # val chooses, test reports
@@ -146,17 +146,13 @@ def kind_estimates(test: LevelScores, threshold: float, seed: int = 0) -> list[K
     """Per anomaly kind (kinds known only: anomalous items whose kind is "" are left out), sorted by
     name."""
     labels, scores = test.arrays("object")
-    scores = scores.astype(np.float64)  # compared with the threshold as binary_metrics does
     kinds = test.object_kinds()
-    benign = ~labels
     out = []
     for kind in sorted(set(kinds[labels]) - {""}):
-        chosen = benign | (labels & (kinds == kind))
+        chosen = ~labels | (kinds == kind)
         sub_labels, sub_scores = labels[chosen], scores[chosen]
+        values = binary_metrics(sub_labels, sub_scores, threshold)
         intervals = metric_intervals(sub_labels, sub_scores, threshold, seed=seed)
-        flagged = sub_scores[sub_labels] >= threshold
-        tp = 100.0 * float(flagged.mean())
-        out.append(KindEstimate(str(kind), int(sub_labels.sum()),
-                                Estimate(auroc(sub_labels, sub_scores), intervals["auroc"]),
-                                Estimate(tp, intervals["tp_pct"])))
+        out.append(KindEstimate(str(kind), values.tp + values.fn, Estimate(values.auroc, intervals["auroc"]),
+                                Estimate(values.tp_pct, intervals["tp_pct"])))
     return out

@@ -25,11 +25,10 @@ from study.tables import (
 BEST_FILES = ("model.pt", "config.json", "metrics.json")
 
 
-def _objective(run: Location) -> tuple[str, str, float]:
-    """(metric, mode, fp_target) from the config the study wrote into its run directory."""
-    config = json.loads(run.read_bytes("study_config.json"))
-    objective = config["objective"]
-    return objective["metric"], objective["mode"], objective.get("fp_target", 5.0)
+def _objective(run: Location) -> tuple[str, str]:
+    """(metric, mode) from the config the study wrote into its run directory."""
+    objective = json.loads(run.read_bytes("study_config.json"))["objective"]
+    return objective["metric"], objective["mode"]
 
 
 def chosen_epochs(run: Location, mode: str) -> list[ChosenEpoch]:
@@ -41,7 +40,7 @@ def write_results(run_uri: str) -> str:
     """Build results/ from the trials (test figures at each trial's val-chosen epoch and threshold,
     with bootstrap intervals; per-kind tables; plots); returns the Markdown tables."""
     run = locate(run_uri)
-    metric, mode, _ = _objective(run)
+    metric, mode = _objective(run)
     chosen = chosen_epochs(run, mode)
     frame = trials_frame(chosen)
     if frame.empty:
@@ -135,7 +134,7 @@ def export_best(run_uri: str) -> dict:
     """Copy the checkpoint with the best val objective over all trials to best/ with a model card
     (test figures at its val-chosen threshold); returns the card."""
     run = locate(run_uri)
-    _, mode, _ = _objective(run)
+    _, mode = _objective(run)
     chosen = [c for c in chosen_epochs(run, mode) if c.checkpoint is not None]
     if not chosen:
         raise ValueError(f"{run.uri}: no checkpoint to export")
@@ -151,5 +150,3 @@ def export_best(run_uri: str) -> dict:
     run.write_bytes("best/model_card.json", card_json.encode())
     run.write_bytes("best/model_card.md", _card_markdown(card).encode())
     return card
-
-

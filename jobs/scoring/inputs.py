@@ -54,8 +54,7 @@ def _archive_inputs(root: Location) -> list[InputFile]:
     """Every manifest row (a missing file becomes an error row later) and every .npz under scans/
     that the manifest does not list."""
     archive = Archive(root)
-    pitch = archive.info.get("pitch_mm")
-    pitch = float(pitch) if isinstance(pitch, int | float) and pitch > 0 else -1.0
+    pitch = archive.pitch_mm or -1.0
     inputs, listed = [], set()
     for row in archive.manifest.to_pylist():
         path = root.join(row["file"])

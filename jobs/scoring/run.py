@@ -120,7 +120,7 @@ def run_scoring(options: ScoreOptions) -> dict:
     resources = _resources(options, len(inputs))
     if resources.note:
         print(f"note: {resources.note}")
-    warnings = [w for w in (pitch_warning(root, model.input_pitch_mm, model.image_size),) if w]
+    warnings = [w for w in (pitch_warning(root.uri, inputs, model.input_pitch_mm, model.image_size),) if w]
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     config = {**asdict(options), "fault_marker": None, "threshold": model.threshold,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -20,7 +18,6 @@ EASY = SynthConfig(n=200, size=64, seed=11, split=0.7, val=0.2, anomaly_rate=0.5
 
 @pytest.mark.slow
 def test_the_ssn_pipeline_learns_large_dense_anomalies(tmp_path):
-    start = time.perf_counter()
     synthesise(EASY, str(tmp_path / "easy"), workers=1, progress=False)
     config = parse_config({"name": "easy", "storage": str(tmp_path), "space": {"epochs": 6},
                            "data": {"archive": str(tmp_path / "easy"), "image_size": 64,
@@ -42,4 +39,3 @@ def test_the_ssn_pipeline_learns_large_dense_anomalies(tmp_path):
     # at the val-chosen threshold (val FP% ≤ 5) it finds most anomalous items and few benign ones
     # (measured: AUROC 0.959, TP% 53.3, FP% 3.3)
     assert chosen["test_object_tp_pct"] > chosen["test_object_fp_pct"] + 30, chosen
-    assert time.perf_counter() - start < 90  # a learnability check, not a benchmark: keep it quick

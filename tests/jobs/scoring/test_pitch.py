@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from jobs.scoring.inputs import InputFile, decode_scan, list_inputs
 from jobs.scoring.model import load_scoring_model
 from jobs.scoring.pitch import pitch_warning
-from scans.storage import locate
 from study.pipelines import Trial
 from tests.jobs.scoring.conftest import save_model
 
@@ -25,17 +26,19 @@ def test_the_pitch_the_model_saw_is_read_from_its_directory(tmp_path):
 
 
 def test_a_pitch_more_than_ten_percent_off_warns(small_archive, tmp_path):
-    root = locate(small_archive)
+    root, inputs = list_inputs(small_archive)
     seen = SMALL_PITCH * 96 / 64  # resized to 64²
-    assert pitch_warning(root, seen, 64) is None
-    assert pitch_warning(root, seen * 1.09, 64) is None
-    warning = pitch_warning(root, seen / 2, 64)
+    assert pitch_warning(root.uri, inputs, seen, 64) is None
+    assert pitch_warning(root.uri, inputs, seen * 1.09, 64) is None
+    warning = pitch_warning(root.uri, inputs, seen / 2, 64)
     assert warning is not None and small_archive in warning and "+100 %" in warning
     assert f"{seen:.3g} mm" in warning
-    assert pitch_warning(root, None, 64) is None  # the model records none: nothing to compare
-    (tmp_path / "folder").mkdir()
-    assert pitch_warning(locate(str(tmp_path / "folder")), seen, 64) is None  # no archive.json
-    assert pytest.approx(seen) == 500 / 64
+    assert pitch_warning(root.uri, inputs, None, 64) is None  # the model records none: nothing to compare
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(inputs[0].paths[0], folder / "one.npz")
+    loose_root, loose = list_inputs(str(folder))  # a folder of files: no archive.json, no pitch
+    assert pitch_warning(loose_root.uri, loose, seen / 2, 64) is None
 
 
 def test_archive_inputs_carry_the_pitch_so_z_is_derived_as_in_training(small_archive):
