@@ -59,13 +59,12 @@ def superpixel_targets(segments: Segments, anomaly: torch.Tensor, fraction: floa
     return targets
 
 
-def sample_superpixels(segments: Segments, targets: torch.Tensor, per_image: int,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_superpixels(segments: Segments, targets: torch.Tensor, per_image: int) -> torch.Tensor:
     """(S,) bool: every positive superpixel of each image and random negatives, so that an image
     contributes ``per_image`` superpixels (at least one negative where it has any); ignored ones
     never."""
     keep = targets == 1
-    noise = torch.rand(segments.n, generator=generator, device="cpu").to(targets.device)
+    noise = torch.rand(segments.n, device=targets.device)
     for image in range(int(segments.counts.numel())):
         mine = segments.image_index == image
         negatives = torch.nonzero(mine & (targets == 0), as_tuple=True)[0]
