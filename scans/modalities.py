@@ -12,6 +12,8 @@ from scans.record import Scan
 from scans.registry import Registry
 
 ZEFF_SCALE = 30.0  # zeff channel = Z / 30, clipped to [0, 1]: Cu (29) near the top
+ATTENUATION_SCALE = 4.0  # log channels = −ln(T) / 4: 0 in air, 1 at T = e⁻⁴ (about 2 % through)
+MIN_TRANSMISSION = 1e-4  # log channels clip T here (a detector floor), so metal stays finite
 ZEFF_SMOOTH_SIGMA = 1.0  # px: smoothing used when Z is derived from noisy high/low of unknown pitch
 
 
@@ -105,6 +107,31 @@ def _zeff(scan: Scan) -> np.ndarray:
 @register_modality("hlz", 3, True, "high, low and zeff stacked, each scaled as above", air=(1.0, 1.0, 0.0))
 def _hlz(scan: Scan) -> np.ndarray:
     return np.concatenate([_high(scan), _low(scan), _zeff(scan)])
+
+
+def attenuation(transmission: np.ndarray) -> np.ndarray:
+    """−ln(T) / ATTENUATION_SCALE: Beer–Lambert's line integral of μ, additive through overlapping
+    parts (an anomaly under a battery adds its own attenuation, where in T it multiplies)."""
+    clipped = np.clip(transmission, MIN_TRANSMISSION, 1.0)
+    return (-np.log(clipped) / ATTENUATION_SCALE).astype(np.float32)
+
+
+@register_modality("high_log", 1, True,
+                   f"high-energy attenuation −ln(I/I0) / {ATTENUATION_SCALE:g}, 0 in air", air=(0.0,))
+def _high_log(scan: Scan) -> np.ndarray:
+    return attenuation(_high(scan))
+
+
+@register_modality("low_log", 1, True, f"low-energy attenuation −ln(I/I0) / {ATTENUATION_SCALE:g}, 0 in air",
+                   air=(0.0,))
+def _low_log(scan: Scan) -> np.ndarray:
+    return attenuation(_low(scan))
+
+
+@register_modality("hlz_log", 3, True, "high and low attenuation and zeff stacked, each scaled as above",
+                   air=(0.0, 0.0, 0.0))
+def _hlz_log(scan: Scan) -> np.ndarray:
+    return np.concatenate([_high_log(scan), _low_log(scan), _zeff(scan)])
 
 
 def parse_modality(spec: str) -> tuple[str, ...]:

@@ -49,8 +49,9 @@ class SSN(nn.Module):
         self.compactness = compactness
         self.features = build_features(feature, in_channels=in_channels + 2)
 
-    def grid(self, height: int, width: int) -> Grid:
-        return make_grid(height, width, self.n_superpixels)
+    def grid(self, height: int, width: int, n_superpixels: int | None = None) -> Grid:
+        """The initial grid for ``n_superpixels`` (default: the model's) over height×width."""
+        return make_grid(height, width, n_superpixels or self.n_superpixels)
 
     def scaled_input(self, image: torch.Tensor, grid: Grid) -> torch.Tensor:
         """(B, 2 + c, H, W): scaled y, scaled x, scaled channels."""
@@ -60,10 +61,12 @@ class SSN(nn.Module):
         xs = torch.arange(w, device=image.device, dtype=image.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
         return torch.cat([gamma * ys, gamma * xs, self.color_scale * image], 1)
 
-    def forward(self, image: torch.Tensor, n_iters: int | None = None) -> Association:
-        """Soft association of every pixel; ``n_iters`` defaults to train/test iterations by mode."""
+    def forward(self, image: torch.Tensor, n_iters: int | None = None,
+                n_superpixels: int | None = None) -> Association:
+        """Soft association of every pixel; ``n_iters`` defaults to train/test iterations by mode,
+        ``n_superpixels`` to the model's K (an item crop asks for its own)."""
         check_channels(image, self.in_channels, self.modality)
-        grid = self.grid(*image.shape[-2:])
+        grid = self.grid(*image.shape[-2:], n_superpixels)
         features = self.features(self.scaled_input(image, grid))
         iters = n_iters or (self.train_iters if self.training else self.test_iters)
         return differentiable_slic(features, grid, iters)

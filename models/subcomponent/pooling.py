@@ -39,6 +39,10 @@ def pooling_matrix(segments: Segments, feature_size: tuple[int, int]) -> torch.T
 def superpixel_pool(features: torch.Tensor, segments: Segments) -> torch.Tensor:
     """(B, D, h, w) features → (S, D): each segment's mean of the upsampled features."""
     b, d, h, w = features.shape
+    if (h, w) == tuple(segments.labels.shape[-2:]):  # full resolution: a plain mean per segment
+        flat = features.permute(0, 2, 3, 1).reshape(-1, d)
+        total = flat.new_zeros(segments.n, d).index_add_(0, segments.labels.reshape(-1), flat)
+        return total / segments.area[:, None].to(flat.dtype)
     matrix = pooling_matrix(segments, (h, w)).to(features.dtype)
     flat = features.reshape(b, d, h * w)
     pooled = [m @ f.transpose(0, 1) for m, f in zip(segments.per_image(matrix), flat, strict=True)]

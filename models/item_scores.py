@@ -1,0 +1,44 @@
+"""Item-score rules registry: how an item's superpixel probabilities become one anomaly score."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from scans.registry import Registry
+
+# (probabilities of one item's superpixels, their areas in pixels) -> the item's score
+ItemScoreRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ITEM_SCORES: Registry[ItemScoreRule] = Registry("item score rule")
+
+
+def _top_mean(k: int) -> ItemScoreRule:
+    def rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+        return probs.topk(min(k, probs.numel())).values.mean()
+
+    rule.__doc__ = f"The mean of the {k} highest superpixel probabilities."
+    return rule
+
+
+@ITEM_SCORES.register("max")
+def _max(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """The highest superpixel probability (the paper's: an item is anomalous if any part is)."""
+    return probs.max()
+
+
+ITEM_SCORES.add("top3_mean", _top_mean(3))
+ITEM_SCORES.add("top10_mean", _top_mean(10))
+
+
+@ITEM_SCORES.register("noisy_or")
+def _noisy_or(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """1 − Π(1 − p): the chance that at least one superpixel is anomalous, were they independent."""
+    return -torch.expm1(torch.log1p(-probs.double().clamp(max=1 - 1e-12)).sum()).to(probs.dtype)
+
+
+def item_score(rule: str, probs: torch.Tensor, area: torch.Tensor) -> float:
+    """One item's score by ``rule``; 0 for an item with no superpixel (nothing to flag)."""
+    if probs.numel() == 0:
+        return 0.0
+    return float(ITEM_SCORES[rule](probs.float(), area.float()))

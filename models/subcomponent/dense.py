@@ -1,0 +1,70 @@
+"""Dense features for superpixels: a segmentation-models-pytorch U-Net's decoder at full resolution."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.backbones import load_state_dict
+from scans.registry import Registry
+
+# the study's backbone names that have a segmentation-models-pytorch encoder of the same network
+DENSE_ENCODERS: Registry[str] = Registry("dense encoder")
+for _name in ("resnet18", "resnet34", "resnet50", "vgg16_bn", "mobilenet_v2", "efficientnet-b0"):
+    DENSE_ENCODERS.add(_name, _name)
+
+# stride 16 is deep enough for items' parts at about 1 mm pitch; narrow decoder stages keep a CPU
+# training step about half the cost of smp's default (256, 128, 64, 32, 16)
+ENCODER_DEPTH = 4
+DECODER_CHANNELS = (64, 32, 32, 16)
+
+
+class DenseFeatures(nn.Module):
+    """A U-Net (``backbone`` encoder, random init) whose last decoder stage gives every pixel
+    ``out_channels`` features. Inputs of any size: padded with ``fill`` (air) to a multiple of the
+    encoder's stride, the padding cut off again."""
+
+    def __init__(self, backbone: str, in_channels: int, fill: Sequence[float],
+                 depth: int = ENCODER_DEPTH, decoder_channels: Sequence[int] = DECODER_CHANNELS,
+                 weights: str | os.PathLike | None = None):
+        super().__init__()
+        import segmentation_models_pytorch as smp  # heavy: only where a dense model is built
+
+        if len(decoder_channels) != depth:
+            raise ValueError(f"decoder_channels needs one width per encoder stage ({depth}), "
+                             f"got {tuple(decoder_channels)}")
+        unet = smp.Unet(encoder_name=DENSE_ENCODERS[backbone], encoder_depth=depth, encoder_weights=None,
+                        decoder_channels=tuple(decoder_channels), in_channels=in_channels, classes=1)
+        self.encoder, self.decoder = unet.encoder, unet.decoder
+        self.stride = 2 ** depth
+        self.out_channels = int(decoder_channels[-1])
+        self.register_buffer("fill", torch.as_tensor(tuple(fill), dtype=torch.float32).view(1, -1, 1, 1),
+                             persistent=False)
+        if weights is not None:
+            self._load_encoder(weights)
+
+    def _load_encoder(self, path: str | os.PathLike) -> None:
+        """Encoder weights from a local state dict (an ``encoder.``-prefixed one, or the bare
+        encoder's); nothing is downloaded."""
+        state = load_state_dict(path)
+        state = {k.removeprefix("encoder."): v for k, v in state.items()
+                 if k.startswith("encoder.") or not any(k.startswith(p) for p in ("decoder.", "head"))}
+        missing, unexpected = self.encoder.load_state_dict(state, strict=False)
+        if unexpected or len(missing) == len(self.encoder.state_dict()):
+            raise ValueError(f"weights file {os.fspath(path)!r} does not match the dense encoder "
+                             f"({len(missing)} missing, {len(unexpected)} unexpected keys)")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, out_channels, H, W)."""
+        h, w = images.shape[-2:]
+        pad_h, pad_w = -h % self.stride, -w % self.stride
+        if pad_h or pad_w:
+            padded = F.pad(images, (0, pad_w, 0, pad_h))
+            inside = torch.zeros_like(padded[:, :1], dtype=torch.bool)
+            inside[..., :h, :w] = True
+            images = torch.where(inside, padded, self.fill.to(images.dtype))
+        return self.decoder(self.encoder(images))[..., :h, :w]

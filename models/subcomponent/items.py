@@ -1,0 +1,168 @@
+"""Item sub-component model: SSN over-segments an item crop (K per item), each superpixel classified."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.backbones import build_backbone
+from models.segments import Segments, segments_of
+from models.ssn import SSN
+from models.ssn.connectivity import enforce_connectivity, min_region_size
+from models.ssn.losses import reconstruction_target
+from models.ssn.slic import Association
+from models.subcomponent.dense import DenseFeatures
+from models.subcomponent.model import IGNORE, sample_superpixels, superpixel_targets
+from models.subcomponent.modes import CLASSIFY_MODES
+from models.subcomponent.pooling import superpixel_pool
+from scans.modalities import modality_air, modality_channels
+
+# a superpixel belongs to the item when more than this share of its pixels lie inside the item's mask
+INSIDE_FRACTION = 0.5
+
+
+@dataclass
+class ItemSubcomponentOutput:
+    """Superpixels of a batch of item crops (or tiles of them): which lie inside the item, the
+    logits of the classified ones ((S, 2) in pool mode; in crop mode the rows of ``classified``),
+    each pixel's anomaly logit (pool mode) and each image's SSN association."""
+
+    segments: Segments
+    inside: torch.Tensor  # (S,) bool
+    logits: torch.Tensor
+    classified: torch.Tensor  # (S',) long: the superpixels ``logits`` are for, in order
+    pixel_logits: torch.Tensor | None  # (B, H, W)
+    assocs: list[Association]
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """(S',) anomaly probability of every classified superpixel."""
+        return torch.softmax(self.logits.float(), 1)[:, 1]
+
+
+@dataclass(frozen=True)
+class ItemLoss:
+    """``total = superpixel + pixel_weight·pixel + ssn`` and its parts."""
+
+    total: torch.Tensor
+    superpixel: torch.Tensor
+    pixel: torch.Tensor
+    ssn: torch.Tensor
+
+
+def grid_size(height: int, width: int, item_px: float, k: int) -> int:
+    """Initial superpixels for an image of height×width cut from an item of ``item_px`` pixels,
+    so that the item as a whole gets about ``k``."""
+    return max(1, round(k * height * width / max(item_px, 1.0)))
+
+
+class ItemSubcomponentModel(nn.Module):
+    """An item crop at native pitch (pixels outside the item's mask read air): SSN superpixels,
+    about ``n_superpixels`` per item, each classified {benign, anomaly}.
+
+    ``mode`` ``pool``: a U-Net over the crop gives every pixel features (``DenseFeatures``); a
+    superpixel's mean feature is classified by a small head, and a 1×1 head gives every pixel an
+    anomaly logit, trained beside (``pixel_weight``). ``crop``: the paper's way, each superpixel's
+    masked crop resized to ``crop_size``² through the classifier ``backbone``.
+    A superpixel is a positive example when more than ``anomaly_fraction`` of it is anomaly, a
+    negative when none of it is, ignored in between and outside the item.
+    """
+
+    def __init__(self, *, modality: str = "hlz", backbone: str = "resnet18", mode: str = "pool",
+                 ssn_feature: str = "pixel", n_superpixels: int = 300, compactness: float = 1e-4,
+                 anomaly_fraction: float = 0.5, pixel_weight: float = 1.0, crop_size: int = 64,
+                 crops_per_image: int = 16, crop_batch: int = 256,
+                 weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 10):
+        super().__init__()
+        if mode not in CLASSIFY_MODES:
+            CLASSIFY_MODES[mode]  # raises, naming the valid modes
+        if not 0.0 <= anomaly_fraction < 1.0:
+            raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction}")
+        channels = modality_channels(modality)
+        self.modality, self.mode = modality, mode
+        self.air = modality_air(modality)
+        self.n_superpixels, self.anomaly_fraction = n_superpixels, anomaly_fraction
+        self.pixel_weight = pixel_weight
+        self.crop_size, self.crops_per_image, self.crop_batch = crop_size, crops_per_image, crop_batch
+        self.ssn = SSN(in_channels=channels, feature=ssn_feature, n_superpixels=n_superpixels,
+                       compactness=compactness, train_iters=train_iters, test_iters=test_iters,
+                       modality=modality)
+        self.ssn_learns = any(p.requires_grad for p in self.ssn.parameters())
+        if mode == "pool":
+            self.dense = DenseFeatures(backbone, channels, self.air, weights=weights)
+            width = self.dense.out_channels
+            self.pixel_head = nn.Conv2d(width, 1, 1)
+            self.head = nn.Sequential(nn.Linear(width + 1, 64), nn.ReLU(inplace=True), nn.Linear(64, 2))
+        else:
+            self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
+
+    def superpixels(self, images: torch.Tensor, item_px: torch.Tensor) -> tuple[Segments, list[Association]]:
+        """Connected SSN superpixels of each image, about ``n_superpixels`` per whole item
+        (``item_px``: (B,) the pixels of the item each image was cut from)."""
+        assocs, labels = [], []
+        height, width = images.shape[-2:]
+        grad = torch.enable_grad() if self.ssn_learns and torch.is_grad_enabled() else torch.no_grad()
+        for image, px in zip(images, item_px.tolist(), strict=True):
+            n = grid_size(height, width, px, self.n_superpixels)
+            with grad:  # SSN_pix has nothing to learn: no graph through its iterations
+                assoc = self.ssn(image[None].float(), n_superpixels=n)
+            hard = assoc.hard_labels()[0].cpu().numpy()
+            labels.append(enforce_connectivity(hard, min_region_size(height, width, assoc.grid.n_cells)))
+            assocs.append(assoc)
+        return segments_of(torch.from_numpy(np.stack(labels)).to(images.device)), assocs
+
+    def forward(self, images: torch.Tensor, masks: torch.Tensor, item_px: torch.Tensor | None = None,
+                anomaly: torch.Tensor | None = None) -> ItemSubcomponentOutput:
+        """(B, C, H, W) crops already masked to air, their (B, H, W) item masks, and the item areas
+        (default: the masks' own). Training in crop mode with the ``anomaly`` map classifies every
+        positive superpixel and sampled negatives, ``crops_per_image`` per image."""
+        if item_px is None:
+            item_px = masks.flatten(1).sum(1)
+        segments, assocs = self.superpixels(images, item_px)
+        inside = segments.fraction(masks) > INSIDE_FRACTION
+        if self.mode == "pool":
+            features = self.dense(images)
+            pixel_logits = self.pixel_head(features)
+            pooled = torch.cat([superpixel_pool(features, segments),
+                                superpixel_pool(pixel_logits, segments)], 1)
+            logits = self.head(pooled)
+            every = torch.arange(segments.n, device=images.device)
+            return ItemSubcomponentOutput(segments, inside, logits, every,
+                                          pixel_logits[:, 0], assocs)
+        keep = inside
+        if self.training and anomaly is not None:
+            targets = superpixel_targets(segments, anomaly, self.anomaly_fraction)
+            keep = sample_superpixels(segments, torch.where(inside, targets, IGNORE), self.crops_per_image)
+        logits = CLASSIFY_MODES["crop"].classify(self.backbone, None, images, segments, self.crop_size,
+                                                 self.crop_batch, keep, self.air)
+        classified = torch.nonzero(keep, as_tuple=True)[0]
+        return ItemSubcomponentOutput(segments, inside, logits, classified, None, assocs)
+
+    def targets(self, out: ItemSubcomponentOutput, anomaly: torch.Tensor) -> torch.Tensor:
+        """(S,) superpixel targets: 1, 0 or IGNORE (partly anomaly, or outside the item)."""
+        targets = superpixel_targets(out.segments, anomaly, self.anomaly_fraction)
+        return torch.where(out.inside, targets, IGNORE)
+
+    def loss(self, out: ItemSubcomponentOutput, anomaly: torch.Tensor, masks: torch.Tensor,
+             parts: torch.Tensor | None = None) -> ItemLoss:
+        """Superpixel cross-entropy over the classified superpixels inside the item, the pixel head's
+        binary cross-entropy over the item's pixels, and the SSN loss when its features learn."""
+        targets = self.targets(out, anomaly)[out.classified]
+        zero = out.logits.float().sum() * 0.0
+        superpixel = (F.cross_entropy(out.logits.float(), targets, ignore_index=IGNORE)
+                      if (targets != IGNORE).any() else zero)
+        pixel = zero
+        if out.pixel_logits is not None and masks.any():
+            pixel = F.binary_cross_entropy_with_logits(out.pixel_logits.float()[masks],
+                                                       (anomaly > 0)[masks].float())
+        ssn = zero
+        if self.ssn_learns and parts is not None:
+            target = reconstruction_target(parts, anomaly)
+            each = [self.ssn.loss(a, t[None]).total for a, t in zip(out.assocs, target, strict=True)]
+            ssn = sum(each) / len(each)
+        return ItemLoss(superpixel + self.pixel_weight * pixel + ssn, superpixel, pixel, ssn)

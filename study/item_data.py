@@ -1,0 +1,161 @@
+"""Item sets: every item of a split cut from its scan at native pitch (true or found masks), in memory."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from models.items.crops import Box, mask_box
+from models.items.matching import match_items
+from scans.record import Scan
+
+
+@dataclass
+class ItemCrop:
+    """One item: its box of the scan's input at native pitch (not yet masked), its mask there, the
+    true anomaly pixels and sub-component map inside the box."""
+
+    image: torch.Tensor  # (C, h, w) float32
+    mask: torch.Tensor  # (h, w) bool
+    anomaly: torch.Tensor  # (h, w) bool
+    parts: torch.Tensor  # (h, w) long
+
+
+@dataclass
+class ItemSet:
+    """The items of a split, their pixels flat: item i owns pixels offsets[i]:offsets[i+1], an
+    h×w box (shapes[i]) of scan scan_index[i]. ``anomalous``/``kind``/``item_class`` are the truth
+    of the true item it is (found items that match none: benign, "", ""); ``missed_*`` are true
+    items no found item matches (none for a set of true items): a missed anomalous item is a miss."""
+
+    scan_ids: np.ndarray  # (n_scans,) unicode
+    scan_anomalous: np.ndarray  # (n_scans,) bool: the scan holds an anomalous true item
+    scan_index: np.ndarray  # (n,) int64
+    boxes: np.ndarray  # (n, 4) int64 x0, y0, x1, y1 in the scan
+    shapes: np.ndarray  # (n, 2) int64 h, w
+    offsets: np.ndarray  # (n + 1,) int64
+    image: np.ndarray  # (C, P) float16
+    mask: np.ndarray  # (P,) bool
+    anomaly: np.ndarray  # (P,) bool
+    parts: np.ndarray  # (P,) int16
+    anomalous: np.ndarray  # (n,) bool
+    kind: np.ndarray  # (n,) unicode
+    item_class: np.ndarray  # (n,) unicode
+    missed_scan: np.ndarray  # (m,) int64
+    missed_anomalous: np.ndarray  # (m,) bool
+    missed_kind: np.ndarray  # (m,) unicode
+
+    def __len__(self) -> int:
+        return len(self.scan_index)
+
+    def item_px(self) -> np.ndarray:
+        """(n,) pixels inside each item's mask."""
+        return np.add.reduceat(self.mask, self.offsets[:-1]) if len(self) else np.zeros(0, np.int64)
+
+    def crop(self, i: int) -> ItemCrop:
+        """Item ``i`` as tensors."""
+        start, end = self.offsets[i], self.offsets[i + 1]
+        h, w = (int(v) for v in self.shapes[i])
+        return ItemCrop(torch.from_numpy(self.image[:, start:end].astype(np.float32)).view(-1, h, w),
+                        torch.from_numpy(self.mask[start:end]).view(h, w),
+                        torch.from_numpy(self.anomaly[start:end]).view(h, w),
+                        torch.from_numpy(self.parts[start:end].astype(np.int64)).view(h, w))
+
+    def to_bytes(self) -> bytes:
+        """The set as an .npz (np.load with allow_pickle=False reads it back)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **{f.name: getattr(self, f.name) for f in fields(self)})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_npz(cls, npz) -> ItemSet:
+        return cls(**{f.name: npz[f.name] for f in fields(cls)})
+
+
+class ItemSetBuilder:
+    """Accumulates the items of scans one scan at a time; ``build`` makes the ItemSet."""
+
+    def __init__(self):
+        self.scan_ids: list[str] = []
+        self.scan_anomalous: list[bool] = []
+        self.items: list[tuple] = []
+        self.missed: list[tuple] = []
+
+    def add_scan(self, scan: Scan, image: np.ndarray, found: list[np.ndarray] | None = None) -> None:
+        """The items of ``scan`` (its input ``image``, C×H×W): its true items, or with ``found``
+        the given masks (H×W bool), each labelled by the true item it matches at IoU ≥ 0.5."""
+        index = len(self.scan_ids)
+        n = scan.n_objects
+        flags = np.asarray(scan.object_anomalous, bool) if n else np.zeros(0, bool)
+        kinds = (np.asarray(scan.object_anomaly_kind, np.str_) if scan.object_anomaly_kind is not None
+                 else np.full(n, "", np.str_))
+        classes = np.asarray(scan.object_class, np.str_) if n else np.zeros(0, np.str_)
+        self.scan_ids.append(scan.scan_id)
+        self.scan_anomalous.append(bool(flags.any()))
+        if found is None:
+            masks = [scan.objects == i for i in range(1, n + 1)]
+            truth = np.arange(n)
+        else:
+            masks = list(found)
+            match = match_items(masks, scan.objects, n)
+            truth = match.truth_of_found
+            for t in np.flatnonzero(~match.found_truth):
+                self.missed.append((index, bool(flags[t]), str(kinds[t])))
+        for mask, t in zip(masks, truth, strict=True):
+            if not mask.any():
+                continue
+            box = mask_box(mask)
+            known = t >= 0
+            self.items.append((index, box, image[:, box.y0:box.y1, box.x0:box.x1], mask[box.slices()],
+                               scan.anomaly[box.slices()] > 0, scan.parts[box.slices()],
+                               bool(flags[t]) if known else False, str(kinds[t]) if known else "",
+                               str(classes[t]) if known else ""))
+
+    def build(self, channels: int) -> ItemSet:
+        boxes = [it[1] for it in self.items]
+        sizes = np.array([b.height * b.width for b in boxes], np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        flat = {key: [it[k].reshape(*it[k].shape[:-2], -1) for it in self.items]
+                for key, k in (("image", 2), ("mask", 3), ("anomaly", 4), ("parts", 5))}
+        image = (np.concatenate(flat["image"], 1).astype(np.float16) if self.items
+                 else np.zeros((channels, 0), np.float16))
+
+        def cat(key: str, dtype) -> np.ndarray:
+            return np.concatenate(flat[key]).astype(dtype) if self.items else np.zeros(0, dtype)
+
+        def column(k: int, dtype) -> np.ndarray:
+            return np.asarray([it[k] for it in self.items], dtype=dtype)
+
+        def missed(k: int, dtype) -> np.ndarray:
+            return np.asarray([m[k] for m in self.missed], dtype=dtype)
+
+        return ItemSet(np.asarray(self.scan_ids, np.str_), np.asarray(self.scan_anomalous, bool),
+                       column(0, np.int64).reshape(-1), _boxes(boxes),
+                       np.array([[b.height, b.width] for b in boxes], np.int64).reshape(-1, 2), offsets,
+                       image, cat("mask", bool), cat("anomaly", bool), cat("parts", np.int16),
+                       column(6, bool).reshape(-1), column(7, np.str_).reshape(-1),
+                       column(8, np.str_).reshape(-1), missed(0, np.int64).reshape(-1),
+                       missed(1, bool).reshape(-1), missed(2, np.str_).reshape(-1))
+
+
+def _boxes(boxes: list[Box]) -> np.ndarray:
+    return np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes], np.int64).reshape(-1, 4)
+
+
+def read_items(archive, ids: list[str], modality: str,
+               found: dict[str, list[np.ndarray]] | None = None) -> ItemSet:
+    """The items of scans ``ids`` of ``archive`` at native pitch in ``modality``: their true items,
+    or with ``found`` (scan id -> masks) the found ones, labelled by matching."""
+    from scans.modalities import build_input, modality_channels
+
+    builder = ItemSetBuilder()
+    for scan_id in ids:
+        scan = archive.read(scan_id)
+        if not scan.has_labels:
+            raise ValueError(f"{archive.file_uri(scan_id)}: training needs labels "
+                             "(objects, parts, anomaly), this scan has none")
+        builder.add_scan(scan, build_input(scan, modality), None if found is None else found[scan_id])
+    return builder.build(modality_channels(modality))

@@ -1,0 +1,77 @@
+"""Scoring item sets with an item sub-component model: superpixel and item scores, then three levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.item_scores import ITEM_SCORES, item_score
+from models.items.crops import masked
+from models.metrics import auroc
+from models.subcomponent.items import ItemSubcomponentModel
+from models.subcomponent.model import IGNORE
+from study.evaluation import LevelScores
+from study.item_data import ItemSet
+
+
+@dataclass
+class ItemScores:
+    """Every item's score under every rule of ITEM_SCORES, and the judged superpixels' labels and
+    probabilities (segment level)."""
+
+    by_rule: dict[str, np.ndarray]  # rule -> (n,) float32
+    segment_labels: np.ndarray  # (S,) bool
+    segment_scores: np.ndarray  # (S,) float32
+
+
+@torch.no_grad()
+def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.device) -> ItemScores:
+    """Each item's whole crop (masked to air) through the model, one item at a time."""
+    model.eval()
+    by_rule = {rule: np.zeros(len(items), np.float32) for rule in ITEM_SCORES}
+    labels, scores = [], []
+    px = items.item_px()
+    for i in range(len(items)):
+        crop = items.crop(i)
+        image = masked(crop.image, crop.mask, model.air)[None].to(device)
+        out = model(image, crop.mask[None].to(device), torch.tensor([float(px[i])], device=device))
+        probs = torch.zeros(out.segments.n, device=device)
+        probs[out.classified] = out.probs
+        inside = out.inside
+        for rule in ITEM_SCORES:
+            by_rule[rule][i] = item_score(rule, probs[inside], out.segments.area[inside])
+        targets = model.targets(out, crop.anomaly[None].to(device))
+        judged = targets != IGNORE
+        labels.append((targets[judged] == 1).cpu().numpy())
+        scores.append(probs[judged].cpu().numpy())
+    return ItemScores(by_rule, np.concatenate(labels) if labels else np.zeros(0, bool),
+                      np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32))
+
+
+def level_scores(items: ItemSet, scores: ItemScores, rule: str) -> LevelScores:
+    """Segment, object and scan scores under ``rule``: every item of the set, plus every true item
+    the item stage missed at score 0 (a missed anomalous item is a miss); a scan scores its
+    highest item."""
+    out = LevelScores()
+    out.add("segment", scores.segment_labels, scores.segment_scores)
+    item = scores.by_rule[rule]
+    missed = np.zeros(len(items.missed_scan), np.float32)
+    out.add("object", np.concatenate([items.anomalous, items.missed_anomalous]),
+            np.concatenate([item, missed]), np.concatenate([items.kind, items.missed_kind]))
+    scan = np.zeros(len(items.scan_ids), np.float32)
+    np.maximum.at(scan, items.scan_index, item)
+    out.add("scan", items.scan_anomalous, scan)
+    return out
+
+
+def choose_rule(items: ItemSet, scores: ItemScores) -> tuple[str, dict[str, float]]:
+    """The item-score rule with the highest object AUROC on these (val) items, and each rule's."""
+    labels = np.concatenate([items.anomalous, items.missed_anomalous])
+    aurocs = {}
+    for rule, item in scores.by_rule.items():
+        value = auroc(labels, np.concatenate([item, np.zeros(len(items.missed_scan), np.float32)]))
+        aurocs[rule] = float("nan") if value is None else float(value)
+    finite = {r: v for r, v in aurocs.items() if np.isfinite(v)}
+    return (max(finite, key=finite.get) if finite else next(iter(ITEM_SCORES))), aurocs

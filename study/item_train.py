@@ -1,0 +1,112 @@
+"""Training an item sub-component model on balanced tiles: the recipe's steps, schedule and mining."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from models.items.crops import masked
+from models.subcomponent.items import ItemSubcomponentModel
+from study.item_data import ItemSet
+from study.tiles import Augment, TileSampler, augment
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained: ``steps`` of ``batch`` tiles of ``tile``², a ``positive`` share
+    centred on anomalies and a ``hard`` share on mined hard negatives (``mine_items`` benign items
+    scored every ``mine_every`` steps), AdamW at ``lr`` with a one-cycle schedule (``warmup``
+    share of the steps rising, cosine decay after), evaluated every ``eval_every`` steps."""
+
+    steps: int = 2000
+    batch: int = 16
+    tile: int = 96
+    positive: float = 0.5
+    hard: float = 0.25
+    mine_every: int = 100
+    mine_items: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: float = 0.05
+    schedule: str = "onecycle"  # or "constant"
+    eval_every: int = 250
+    augment: Augment = field(default_factory=Augment)
+
+
+@dataclass
+class StepLog:
+    """Train loss and wall time at each evaluation."""
+
+    step: int
+    loss: float
+    seconds: float
+
+
+def build_item_optimizer(model: torch.nn.Module, recipe: Recipe):
+    """AdamW and its schedule (stepped once per training step)."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.lr,
+                                  weight_decay=recipe.weight_decay)
+    if recipe.schedule == "onecycle":
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.steps,
+                                                       pct_start=max(recipe.warmup, 1e-3))
+    else:
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return optimizer, schedule
+
+
+@torch.no_grad()
+def mine_hard_negatives(model: ItemSubcomponentModel, sampler: TileSampler, n_items: int,
+                        rng: np.random.Generator, device: torch.device) -> None:
+    """Score ``n_items`` random benign training items whole; remember where each scores highest."""
+    items = sampler.items
+    benign = np.flatnonzero(~items.anomalous)
+    if benign.size == 0:
+        return
+    was_training = model.training
+    model.eval()
+    px = sampler.item_px
+    for i in rng.choice(benign, size=min(n_items, benign.size), replace=False):
+        crop = items.crop(int(i))
+        out = model(masked(crop.image, crop.mask, model.air)[None].to(device), crop.mask[None].to(device),
+                    torch.tensor([float(px[i])], device=device))
+        probs = out.probs.masked_fill(~out.inside[out.classified], -1.0)
+        best = int(out.classified[int(probs.argmax())])
+        cx, cy = out.segments.centroid[best].tolist()
+        sampler.remember(int(i), int(cy), int(cx))
+    model.train(was_training)
+
+
+def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recipe, device: torch.device,
+                     on_eval: Callable[[int, StepLog], None], seed: int = 0, start_step: int = 0,
+                     optimizer=None, schedule=None) -> None:
+    """Train for ``recipe.steps``; ``on_eval(step, log)`` after every ``eval_every`` steps and at
+    the end (it scores val, checkpoints, reports)."""
+    torch.manual_seed(seed)
+    sampler = TileSampler(train, recipe.tile, model.air, seed)
+    rng = np.random.default_rng(seed + 1)
+    generator = torch.Generator().manual_seed(seed + 2)
+    if optimizer is None:
+        optimizer, schedule = build_item_optimizer(model, recipe)
+    model.train()
+    total, count, started = 0.0, 0, time.perf_counter()
+    for step in range(start_step, recipe.steps):
+        if recipe.hard and step and step % recipe.mine_every == 0:
+            mine_hard_negatives(model, sampler, recipe.mine_items, rng, device)
+        tiles, _ = sampler.sample(recipe.batch, recipe.positive, recipe.hard)
+        batch = augment(tiles, recipe.augment, model.air, generator).to(device)
+        out = model(batch.images, batch.masks, batch.item_px, anomaly=batch.anomaly)
+        loss = model.loss(out, batch.anomaly, batch.masks, batch.parts).total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total, count = total + loss.item(), count + 1
+        done = step + 1
+        if done % recipe.eval_every == 0 or done == recipe.steps:
+            on_eval(done, StepLog(done, total / max(count, 1), time.perf_counter() - started))
+            total, count = 0.0, 0
+            model.train()

@@ -1,0 +1,57 @@
+"""Item finders: the light U-Net finds the items of a tiny archive; Mask R-CNN keeps the interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, _boundary_targets
+from scans.archive import Archive
+from scans.modalities import build_input
+from study.item_stage import FinderRecipe, find_and_score, train_finder
+
+
+def test_boundary_targets_mark_item_edges_and_contacts():
+    objects = torch.zeros(1, 8, 8, dtype=torch.long)
+    objects[0, 1:7, 1:4] = 1
+    objects[0, 1:7, 4:7] = 2
+    classes = _boundary_targets(objects, 1)[0]
+    assert classes[0, 0] == 0 and classes[3, 2] == 1
+    assert classes[3, 3] == 2 and classes[3, 4] == 2  # where the two items touch
+    assert classes[1, 2] == 2  # next to the background
+
+
+def test_unet_finder_finds_the_items_of_a_tiny_archive(small_archive):
+    archive = Archive(small_archive)
+    scans = [archive.read(i) for i in archive.scan_ids]
+    images = [build_input(s, "hlz") for s in scans]
+    torch.manual_seed(0)
+    finder = UNetFinder(modality="hlz", scale=2, min_item_px=30)
+    x = torch.from_numpy(np.stack(images))
+    y = torch.from_numpy(np.stack([s.objects for s in scans]).astype(np.int64))
+    small, objects = finder.prepare(x, y)
+    assert small.shape[-1] == x.shape[-1] // 2 and objects.shape == small.shape[:1] + small.shape[-2:]
+    recipe = FinderRecipe(steps=120, batch=6, lr=3e-3)
+    losses = train_finder(finder, small, objects, recipe, torch.device("cpu"))
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    masks, score = find_and_score(finder, scans, images, torch.device("cpu"))
+    # the scans it learnt from: nearly every item found as its own mask
+    assert score.recall >= 0.8 and score.mask_iou > 0.7
+    assert all(m.shape == scans[0].objects.shape for one in masks for m in one)
+
+
+def test_found_items_masks_follow_the_instance_map():
+    objects = torch.tensor([[0, 1, 1], [2, 2, 0]])
+    found = FoundItems(objects, torch.tensor([0.9, 0.8]))
+    masks = found.masks()
+    assert [m.sum() for m in masks] == [2, 2]
+
+
+def test_every_finder_is_registered_and_numbers_what_it_finds():
+    assert set(ITEM_FINDERS) == {"unet", "maskrcnn"}
+    finder = UNetFinder(modality="hlz", scale=2).eval()
+    air = torch.ones(1, 3, 64, 64)
+    air[:, 2] = 0.0
+    found = finder.find(air)[0]
+    assert found.objects.shape == (64, 64)
+    assert len(found.scores) == int(found.objects.max())

@@ -1,0 +1,73 @@
+"""Item sets: crops keep native pitch and their masks; found items are labelled by matching."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from scans.archive import Archive
+from scans.modalities import build_input, modality_air
+from study.item_data import ItemSet, ItemSetBuilder, read_items
+from study.item_eval import ItemScores, choose_rule, level_scores
+from study.tiles import Augment, TileSampler, augment
+
+
+def _first_scan(small_archive):
+    archive = Archive(small_archive)
+    return archive, archive.read(archive.scan_ids[0])
+
+
+def test_true_items_keep_native_pitch_and_round_trip(small_archive):
+    archive, scan = _first_scan(small_archive)
+    items = read_items(archive, archive.scan_ids[:3], "hlz")
+    assert len(items) == sum(archive.read(i).n_objects for i in archive.scan_ids[:3])
+    crop = items.crop(0)
+    x0, y0, x1, y1 = items.boxes[0]
+    image = build_input(scan, "hlz")
+    # the crop is the scan's own pixels (float16), not resized
+    np.testing.assert_allclose(crop.image.numpy(), image[:, y0:y1, x0:x1], atol=2e-3)
+    assert torch.equal(crop.mask, torch.from_numpy(scan.objects[y0:y1, x0:x1] == 1))
+    assert items.item_px()[0] == (scan.objects == 1).sum()
+    again = ItemSet.from_npz(np.load(__import__("io").BytesIO(items.to_bytes()), allow_pickle=False))
+    assert torch.equal(again.crop(1).image, items.crop(1).image)
+
+
+def test_found_items_are_labelled_by_the_true_item_they_match(small_archive):
+    _, scan = _first_scan(small_archive)
+    image = build_input(scan, "hlz")
+    n = scan.n_objects
+    spurious = np.zeros(scan.objects.shape, bool)
+    spurious[:3, :3] = True
+    found = [scan.objects == i for i in range(2, n + 1)] + [spurious]  # item 1 missed
+    builder = ItemSetBuilder()
+    builder.add_scan(scan, image, found)
+    items = builder.build(3)
+    flags = np.asarray(scan.object_anomalous)
+    assert items.anomalous.tolist() == [*flags[1:].tolist(), False]  # spurious: benign
+    assert items.missed_anomalous.tolist() == [bool(flags[0])]
+    # scored end to end: the missed item sits at score 0, a miss when it is anomalous
+    scores = ItemScores({"max": np.ones(len(items), np.float32)}, np.zeros(0, bool), np.zeros(0, np.float32))
+    levels = level_scores(items, scores, "max")
+    labels, values = levels.arrays("object")
+    assert labels.tolist() == [*flags[1:].tolist(), False, bool(flags[0])]
+    assert values.tolist() == [1.0] * len(items) + [0.0]
+    assert choose_rule(items, scores)[0] == "max"
+
+
+def test_tiles_are_balanced_augmented_and_air_outside_the_mask(small_archive):
+    archive = Archive(small_archive)
+    items = read_items(archive, archive.scan_ids, "hlz")
+    fill = modality_air("hlz")
+    sampler = TileSampler(items, 32, fill, seed=0)
+    tiles, which = sampler.sample(64, positive=0.5, hard=0.0)
+    assert tiles.images.shape == (64, 3, 32, 32)
+    with_anomaly = tiles.anomaly.flatten(1).any(1).float().mean()
+    assert with_anomaly > 0.35  # about half are centred on an anomaly
+    sampler.remember(int(which[0]), 5, 5)
+    _, picked = sampler.sample(8, positive=0.0, hard=1.0)
+    assert (picked == which[0]).all()
+    out = augment(tiles, Augment(gain=0.05, noise=0.01, mask_px=1), fill, torch.Generator().manual_seed(0))
+    outside = ~out.masks
+    air = torch.tensor(fill).view(1, 3, 1, 1).expand_as(out.images)
+    assert torch.equal(out.images.permute(1, 0, 2, 3)[:, outside], air.permute(1, 0, 2, 3)[:, outside])
+    assert out.images.shape == tiles.images.shape
