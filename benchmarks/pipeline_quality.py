@@ -217,8 +217,9 @@ def main() -> None:
     config = parse_config({
         "name": "quality", "storage": out,
         "data": {"archive": archive, "image_size": args.image_size or args.size, "cache": out},
-        "space": {"epochs": epochs}, "objective": {"metric": "object_auroc", "fp_target": FP_TARGET},
-        "training": {"crop_size": 64, "anomaly_fraction": 0.25}})
+        "space": {"epochs": epochs, "anomaly_fractions": [0.25]},
+        "objective": {"metric": "object_auroc", "fp_target": FP_TARGET},
+        "training": {"crop_size": 64}})
     data = load_study_data(config.data, args.modality)
     budget_text = f"{args.minutes} min wall time" if args.minutes is not None else f"{epochs} epochs"
     print(f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test scans, model input "

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from study.config import ConfigError, IntRange, LogRange, load_config
 from study.data import split_ids
+from study.item_trial import train_trial
+from study.pipelines import PIPELINES
 from study.space import FIELDS
-from study.train import TrainState, save_checkpoint, train, trial_from_config
+from study.train import TrainState, save_checkpoint, trial_from_config
 
 # flag → Trial field; types for argparse
 CHOICES = {"pipeline": str, "backbone": str, "modality": str, "k": int, "lam": float,
@@ -24,7 +27,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="study YAML")
     parser.add_argument("--data", help="archive directory or URI (overrides data.archive)")
     parser.add_argument("--epochs", type=int, help="overrides space.epochs")
-    parser.add_argument("--out", help="write the last epoch's checkpoint here")
+    parser.add_argument("--out", help="write the model directory here: the last epoch's checkpoint (for "
+                        "item-first pipelines the epoch val chose, with the item stage in OUT/items); "
+                        "`dualscan score` takes it as it takes RUN_DIR/best")
     for name, kind in CHOICES.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind,
                             help=f"default: the first value of the space's {name}")
@@ -54,17 +59,26 @@ def main(args: argparse.Namespace) -> int:
     choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
     choices.update({k: getattr(args, k) for k in CHOICES if getattr(args, k) is not None})
     trial = trial_from_config(config, choices)
+    if PIPELINES[trial.pipeline].item_first:
+        import tempfile
+
+        from study.item_stage import ITEM_STAGE_DIR, with_item_stage
+
+        stage = (os.path.join(args.out, ITEM_STAGE_DIR) if args.out
+                 else tempfile.mkdtemp(prefix="dualscan-items-"))
+        config = with_item_stage(config, stage)
     print(f"training {json.dumps(choices)} for {trial.epochs} epochs")
 
     def report(metrics: dict, state: TrainState) -> None:
-        shown = {k: round(v, 4) for k, v in metrics.items() if k in (
-            "epoch", "train_loss", "objective", "threshold", "val_segment_auroc", "val_object_auroc",
-            "test_object_auroc", "test_object_tp_pct", "test_object_fp_pct", "test_scan_auroc")}
+        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k in (
+            "epoch", "step", "train_seconds", "train_loss", "objective", "threshold", "item_score",
+            "val_segment_auroc", "val_object_auroc", "test_object_auroc", "test_object_tp_pct",
+            "test_object_fp_pct", "test_scan_auroc", "true_test_object_auroc", "chosen_epoch")}
         print(json.dumps(shown), flush=True)
         if args.out and state.epoch == trial.epochs:
             save_checkpoint(args.out, state, config, trial, metrics)
 
-    train(config, trial, report)
+    train_trial(config, trial, report)
     return 0
 
 

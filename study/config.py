@@ -18,10 +18,13 @@ from pydantic import (
 )
 
 from models.backbones import BACKBONES
+from models.item_scores import ITEM_SCORES
+from models.items.finders import ITEM_FINDERS
 from models.metrics import LEVELS
 from models.ssn.features import SSN_FEATURES
 from models.subcomponent.modes import CLASSIFY_MODES
 from scans.modalities import parse_modality
+from study.data import DataConfig
 from study.evaluation import METRICS
 from study.pipelines import PIPELINES
 
@@ -68,34 +71,6 @@ NAMED_FIELDS = {"pipelines": (PIPELINES, "pipeline"), "backbones": (BACKBONES, "
 Names = Annotated[list[str], Field(min_length=1)]
 
 
-class DataConfig(Strict):
-    """Where the scans come from and how they are split."""
-
-    archive: str
-    image_size: int = Field(default=128, ge=16, le=2048)  # scans are resized to this square size
-    split: Literal["manifest", "random"] = "manifest"  # manifest's train/val/test, or seeded random
-    train_fraction: float = Field(default=0.7, gt=0, lt=1)  # for split: random: train and val together
-    val_fraction: float = Field(default=0.1, ge=0, lt=1)  # for split: random: of all scans, from the 70
-    split_seed: int = 0
-    max_scans: int | None = Field(default=None, ge=2)  # a prefix of the archive, for smoke runs
-    cache: str | None = None  # node-local cache directory; default: the system temp dir
-
-    @model_validator(mode="after")
-    def _val_inside_train(self) -> DataConfig:
-        if self.split == "random" and self.val_fraction >= self.train_fraction:
-            raise ValueError(f"val_fraction ({self.val_fraction}) must be below train_fraction "
-                             f"({self.train_fraction}): val is carved from the train share")
-        return self
-
-    @field_validator("archive", "cache")
-    @classmethod
-    def _absolute(cls, v: str | None) -> str | None:
-        """Local paths made absolute here: Tune runs trials in other working directories."""
-        if v is None or "://" in v:
-            return v
-        return os.path.abspath(os.path.expanduser(v))
-
-
 class SpaceConfig(Strict):
     """The search space: lists are choices (a grid enumerates them), ranges are sampled."""
 
@@ -106,6 +81,8 @@ class SpaceConfig(Strict):
     lam: list[float] | LogRange = [1e-4]
     ssn_features: Names = ["pixel"]
     modes: Names = ["pool"]
+    # τ: a superpixel is a positive example above this anomaly share, ignored between 0 and it
+    anomaly_fractions: list[float] = [0.5]
     optimizers: Names = ["sgd"]
     lr: list[float] | LogRange = [2e-4]
     batch_size: list[int] = [64]
@@ -125,6 +102,13 @@ class SpaceConfig(Strict):
     def _modalities(cls, v: list[str]) -> list[str]:
         for spec in v:
             parse_modality(spec)
+        return v
+
+    @field_validator("anomaly_fractions")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 <= x < 1 for x in v):
+            raise ValueError("must list at least one value, each in [0, 1)")
         return v
 
     @field_validator("k", "lam", "lr", "batch_size")
@@ -170,6 +154,84 @@ class ObjectiveConfig(Strict):
         return v
 
 
+class ItemStageConfig(Strict):
+    """The item stage: one finder (ITEM_FINDERS) trained on the train split before any trial, in its
+    own ``modality``; ``scale`` shrinks scans for the light finder; AdamW ``steps`` of ``batch``."""
+
+    finder: str = "unet"
+    modality: str = "hlz_log"
+    directory: str | None = None  # a trained item stage to use; default: the study trains RUN_DIR/items
+    scale: int = Field(default=4, ge=1, le=16)
+    min_item_px: int = Field(default=400, ge=1)  # found items smaller than this (scan pixels) dropped
+    steps: int = Field(default=400, ge=1)
+    batch: int = Field(default=8, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+
+    @field_validator("finder")
+    @classmethod
+    def _finder(cls, v: str) -> str:
+        if v not in ITEM_FINDERS:
+            raise ValueError(f"unknown item finder {v!r}; valid: {', '.join(ITEM_FINDERS)}")
+        return v
+
+    @field_validator("modality")
+    @classmethod
+    def _modality(cls, v: str) -> str:
+        parse_modality(v)
+        return v
+
+
+class AugmentConfig(Strict):
+    """Augmentations X-ray allows (see study.tiles.Augment)."""
+
+    rotate: bool = True
+    gain: float = Field(default=0.05, ge=0, lt=1)
+    noise: float = Field(default=0.01, ge=0)
+    mask_px: int = Field(default=2, ge=0)
+
+
+class RecipeConfig(Strict):
+    """How item pipelines train (study.item_train.Recipe): ``steps`` of ``batch`` tiles of
+    ``tile``² (the object-level pipeline: whole items at ``object_size``²), a ``positive`` share
+    on anomalies and a ``hard`` share on mined hard negatives, AdamW at the space's lr on a
+    one-cycle schedule; val scored every ``eval_every`` steps (a study's epoch), where the item
+    score rule is chosen among ``item_scores``."""
+
+    steps: int = Field(default=3000, ge=1)
+    batch: int = Field(default=16, ge=1)
+    tile: int = Field(default=96, ge=16, le=1024)
+    positive: float = Field(default=0.5, ge=0, le=1)
+    hard: float = Field(default=0.25, ge=0, le=1)
+    mine_every: int = Field(default=100, ge=1)
+    mine_items: int = Field(default=16, ge=1)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    warmup: float = Field(default=0.05, ge=0, lt=1)
+    schedule: Literal["onecycle", "constant"] = "onecycle"
+    eval_every: int = Field(default=500, ge=1)
+    augment: AugmentConfig = AugmentConfig()
+    object_size: int = Field(default=160, ge=16, le=1024)
+    item_scores: Names = list(ITEM_SCORES)
+
+    @model_validator(mode="after")
+    def _shares(self) -> RecipeConfig:
+        if self.positive + self.hard > 1:
+            raise ValueError(f"positive ({self.positive}) + hard ({self.hard}) must not exceed 1")
+        return self
+
+    @field_validator("item_scores")
+    @classmethod
+    def _rules(cls, v: list[str]) -> list[str]:
+        for rule in v:
+            if rule not in ITEM_SCORES:
+                raise ValueError(f"unknown item score rule {rule!r}; valid: {', '.join(ITEM_SCORES)}")
+        return v
+
+    @property
+    def evaluations(self) -> int:
+        """How many times val is scored: a study's epochs for item pipelines."""
+        return -(-self.steps // self.eval_every)
+
+
 class ResourcesConfig(Strict):
     cpu: float = Field(default=1, gt=0)
     gpu: float = Field(default=0, ge=0)  # fractional: trials share a GPU
@@ -183,7 +245,6 @@ class TrainingConfig(Strict):
     crop_size: int = Field(default=64, ge=8, le=512)
     # crop mode, training only: superpixels classified per image (every positive, sampled negatives)
     crops_per_image: int = Field(default=16, ge=1)
-    anomaly_fraction: float = Field(default=0.5, ge=0, lt=1)
     weights: str | None = None  # local state dict for the backbones (never downloaded)
     seed: int = 0
     amp: bool = True  # on CUDA only
@@ -211,6 +272,8 @@ class StudyConfig(Strict):
     objective: ObjectiveConfig = ObjectiveConfig()
     resources: ResourcesConfig = ResourcesConfig()
     training: TrainingConfig = TrainingConfig()
+    items: ItemStageConfig = ItemStageConfig()
+    recipe: RecipeConfig = RecipeConfig()
     retries: int = Field(default=1, ge=0)
     keep_checkpoints: int = Field(default=2, ge=1)
     fault: FaultConfig | None = None
@@ -222,6 +285,13 @@ class StudyConfig(Strict):
                 if not isinstance(getattr(self.space, field), list):
                     raise ValueError(f"space.{field}: a grid search needs a list, not a range")
         return self
+
+    @property
+    def epochs(self) -> int:
+        """The most epochs a trial reports: space.epochs for whole-scan pipelines, the recipe's
+        evaluations for item-first ones."""
+        return max(self.recipe.evaluations if PIPELINES[name].item_first else self.space.epochs
+                   for name in self.space.pipelines)
 
     def storage_uri(self) -> str:
         """``storage`` made absolute (Tune needs an absolute path or a URI)."""

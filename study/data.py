@@ -7,21 +7,49 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.inputs import resize_square, resized_pitch_mm
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
-
-if TYPE_CHECKING:
-    from study.config import DataConfig
 
 SPLIT_KEYS = ("images", "parts", "anomaly", "objects", "object_anomalous", "n_objects", "object_kind")
 CACHE_FORMAT = 2  # bumped whenever the cached arrays change (2: object_kind)
 _MEMORY: dict[str, StudyData] = {}
+
+
+class DataConfig(BaseModel):
+    """Where the scans come from and how they are split (a study config's ``data``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    archive: str
+    image_size: int = Field(default=128, ge=16, le=2048)  # scans are resized to this square size
+    split: Literal["manifest", "random"] = "manifest"  # manifest's train/val/test, or seeded random
+    train_fraction: float = Field(default=0.7, gt=0, lt=1)  # for split: random: train and val together
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)  # for split: random: of all scans, from the 70
+    split_seed: int = 0
+    max_scans: int | None = Field(default=None, ge=2)  # a prefix of the archive, for smoke runs
+    cache: str | None = None  # node-local cache directory; default: the system temp dir
+
+    @model_validator(mode="after")
+    def _val_inside_train(self) -> DataConfig:
+        if self.split == "random" and self.val_fraction >= self.train_fraction:
+            raise ValueError(f"val_fraction ({self.val_fraction}) must be below train_fraction "
+                             f"({self.train_fraction}): val is carved from the train share")
+        return self
+
+    @field_validator("archive", "cache")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        """Local paths made absolute here: Tune runs trials in other working directories."""
+        if v is None or "://" in v:
+            return v
+        return os.path.abspath(os.path.expanduser(v))
 
 
 @dataclass
@@ -92,30 +120,11 @@ class NoValSplitError(ValueError):
     """A study's archive and split settings give no val split, so nothing could be chosen honestly."""
 
 
-def resized_pitch_mm(pitch_mm: float | None, sides: np.ndarray, image_size: int) -> float | None:
-    """The pitch of scans with these longer sides (px) at ``pitch_mm`` once resized to
-    ``image_size``² (from the median side); None when the pitch or the sides are unknown."""
-    sides = np.asarray(sides)[np.asarray(sides) > 0]
-    if pitch_mm is None or sides.size == 0:
-        return None
-    return pitch_mm * float(np.median(sides)) / image_size
-
-
 def input_pitch_mm(archive: Archive, image_size: int) -> float | None:
     """The pitch of the archive's scans once resized to ``image_size``²."""
     manifest = archive.manifest
     sides = np.maximum(manifest.column("height").to_numpy(), manifest.column("width").to_numpy())
     return resized_pitch_mm(archive.pitch_mm, sides, image_size)
-
-
-def resize_square(array: np.ndarray, size: int, labels: bool) -> np.ndarray:
-    """C×H×W (or H×W labels) to size×size: area averaging for images, nearest for label maps."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    if labels:
-        out = F.interpolate(tensor[None, None].float(), size=(size, size), mode="nearest")[0, 0]
-        return out.numpy().astype(array.dtype)
-    mode = "area" if array.shape[-1] >= size else "bilinear"
-    return F.interpolate(tensor[None], size=(size, size), mode=mode)[0].numpy().astype(np.float32)
 
 
 def _split_ids(archive: Archive, config: DataConfig) -> dict[str, list[str]]:

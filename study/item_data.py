@@ -109,8 +109,10 @@ class ItemSetBuilder:
                 continue
             box = mask_box(mask)
             known = t >= 0
-            self.items.append((index, box, image[:, box.y0:box.y1, box.x0:box.x1], mask[box.slices()],
-                               scan.anomaly[box.slices()] > 0, scan.parts[box.slices()],
+            # copies, not views: a view would keep the whole scan's float32 input alive
+            self.items.append((index, box, image[:, box.y0:box.y1, box.x0:box.x1].astype(np.float16),
+                               mask[box.slices()].copy(), scan.anomaly[box.slices()] > 0,
+                               scan.parts[box.slices()].astype(np.int16),
                                bool(flags[t]) if known else False, str(kinds[t]) if known else "",
                                str(classes[t]) if known else ""))
 

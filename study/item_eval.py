@@ -9,6 +9,8 @@ import torch
 
 from models.item_scores import ITEM_SCORES, item_score
 from models.items.crops import masked
+from models.items.object_model import ItemObjectModel
+from models.items.scan import item_superpixels
 from models.metrics import auroc
 from models.subcomponent.items import ItemSubcomponentModel
 from models.subcomponent.model import IGNORE
@@ -35,19 +37,28 @@ def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.devi
     px = items.item_px()
     for i in range(len(items)):
         crop = items.crop(i)
-        image = masked(crop.image, crop.mask, model.air)[None].to(device)
-        out = model(image, crop.mask[None].to(device), torch.tensor([float(px[i])], device=device))
-        probs = torch.zeros(out.segments.n, device=device)
-        probs[out.classified] = out.probs
-        inside = out.inside
+        parts, targets = item_superpixels(model, crop.image, crop.mask, float(px[i]), crop.anomaly)
         for rule in ITEM_SCORES:
-            by_rule[rule][i] = item_score(rule, probs[inside], out.segments.area[inside])
-        targets = model.targets(out, crop.anomaly[None].to(device))
+            by_rule[rule][i] = item_score(rule, parts.probs, parts.area)
         judged = targets != IGNORE
         labels.append((targets[judged] == 1).cpu().numpy())
-        scores.append(probs[judged].cpu().numpy())
+        scores.append(parts.probs[judged].cpu().numpy())
     return ItemScores(by_rule, np.concatenate(labels) if labels else np.zeros(0, bool),
                       np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32))
+
+
+@torch.no_grad()
+def score_objects(model: ItemObjectModel, items: ItemSet, device: torch.device,
+                  batch: int = 32) -> ItemScores:
+    """Each item's masked crop classified whole; the item is its one segment (rule ``whole``)."""
+    model.eval()
+    probs = []
+    for start in range(0, len(items), batch):
+        crops = [items.crop(i) for i in range(start, min(start + batch, len(items)))]
+        inputs = model.prepare([masked(c.image, c.mask, model.air) for c in crops]).to(device)
+        probs.append(torch.softmax(model(inputs).float(), 1)[:, 1].cpu().numpy())
+    scores = np.concatenate(probs).astype(np.float32) if probs else np.zeros(0, np.float32)
+    return ItemScores({"whole": scores}, items.anomalous.copy(), scores)
 
 
 def level_scores(items: ItemSet, scores: ItemScores, rule: str) -> LevelScores:

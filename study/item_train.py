@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from models.items.crops import masked
+from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
 from study.item_data import ItemSet
-from study.tiles import Augment, TileSampler, augment
+from study.tiles import Augment, TileSampler, augment, augment_crop
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,40 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
         batch = augment(tiles, recipe.augment, model.air, generator).to(device)
         out = model(batch.images, batch.masks, batch.item_px, anomaly=batch.anomaly)
         loss = model.loss(out, batch.anomaly, batch.masks, batch.parts).total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total, count = total + loss.item(), count + 1
+        done = step + 1
+        if done % recipe.eval_every == 0 or done == recipe.steps:
+            on_eval(done, StepLog(done, total / max(count, 1), time.perf_counter() - started))
+            total, count = 0.0, 0
+            model.train()
+
+
+def train_object_model(model: ItemObjectModel, train: ItemSet, recipe: Recipe, device: torch.device,
+                       on_eval: Callable[[int, StepLog], None], seed: int = 0, start_step: int = 0,
+                       optimizer=None, schedule=None) -> None:
+    """The object-level baseline on the same budget: ``recipe.steps`` batches of ``recipe.batch``
+    whole items, half of them anomalous (``recipe.positive``), augmented like the tiles."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed + 1)
+    generator = torch.Generator().manual_seed(seed + 2)
+    positive, negative = np.flatnonzero(train.anomalous), np.flatnonzero(~train.anomalous)
+    if positive.size == 0 or negative.size == 0:
+        raise ValueError("the object-level pipeline needs anomalous and benign training items")
+    if optimizer is None:
+        optimizer, schedule = build_item_optimizer(model, recipe)
+    model.train()
+    total, count, started = 0.0, 0, time.perf_counter()
+    for step in range(start_step, recipe.steps):
+        labels = rng.random(recipe.batch) < recipe.positive
+        index = [int(rng.choice(positive if a else negative)) for a in labels]
+        crops = [train.crop(i) for i in index]
+        inputs = model.prepare([augment_crop(c.image, c.mask, recipe.augment, model.air, generator)
+                                for c in crops]).to(device)
+        loss = F.cross_entropy(model(inputs).float(), torch.from_numpy(labels).long().to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,4 +1,5 @@
-"""Pipelines registry: how each pipeline is built, trained on a batch and scored at three levels."""
+"""Pipelines registry: the item-first pipelines (``subcomponent``, ``object``: study.item_pipelines)
+and the whole-scan ones (``ssn``, ``maskrcnn``): how each is built, trained and scored."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from models.subcomponent.model import IGNORE, superpixel_targets
 from scans.registry import Registry
 from study.data import Batch
 from study.evaluation import LevelScores
+from study.item_pipelines import ObjectPipeline, SubcomponentPipeline
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,10 @@ def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segment
 
 
 class SSNPipeline:
-    """The sub-component pipeline: SSN superpixels classified by a backbone."""
+    """Whole scans resized to ``image_size``: SSN superpixels of the scan classified by a backbone."""
+
+    item_first = False
+    superpixels = True
 
     def build(self, trial: Trial) -> nn.Module:
         return SubcomponentModel(modality=trial.modality, backbone=trial.backbone, mode=trial.mode,
@@ -88,7 +93,10 @@ class SSNPipeline:
 
 
 class MaskRCNNPipeline:
-    """The object-level baseline: Mask R-CNN items classified by a backbone."""
+    """Whole scans resized to ``image_size``: Mask R-CNN items classified by a backbone."""
+
+    item_first = False
+    superpixels = False
 
     def build(self, trial: Trial) -> nn.Module:
         return ObjectModel(modality=trial.modality, backbone=trial.backbone, crop_size=trial.crop_size,
@@ -112,6 +120,9 @@ class MaskRCNNPipeline:
         _item_and_scan_levels(scores, pred.scores, pred.segments, batch)
 
 
-PIPELINES: Registry[SSNPipeline | MaskRCNNPipeline] = Registry("pipeline")
+Pipeline = SSNPipeline | MaskRCNNPipeline | SubcomponentPipeline | ObjectPipeline
+PIPELINES: Registry[Pipeline] = Registry("pipeline")
+PIPELINES.add("subcomponent", SubcomponentPipeline())
+PIPELINES.add("object", ObjectPipeline())
 PIPELINES.add("ssn", SSNPipeline())
 PIPELINES.add("maskrcnn", MaskRCNNPipeline())

@@ -8,6 +8,7 @@ from ray import tune
 
 from scans.storage import locate
 from study.config import StudyConfig
+from study.item_stage import ITEM_STAGE_DIR, with_item_stage
 from study.space import param_space, scheduler, search_algorithm
 from study.trainable import trainable
 
@@ -28,6 +29,8 @@ def _reporter(config: StudyConfig) -> tune.CLIReporter:
                             max_report_frequency=30, sort_by_metric=True)
 
 
+
+
 class RunExistsError(FileExistsError):
     """A fresh study would mix its trials with an earlier run's."""
 
@@ -40,6 +43,7 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
     if resume:
         if not tune.Tuner.can_restore(path):
             raise FileNotFoundError(f"--resume: no interrupted study at {path}")
+        config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}", train=False)
         return tune.Tuner.restore(path, trainable(config), resume_unfinished=True, resume_errored=True)
     root = locate(path)
     if overwrite:
@@ -48,6 +52,7 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
         raise RunExistsError(f"{path} already holds a study: --resume to continue it, --name for a new "
                              "one, or --overwrite to replace it")
     root.makedirs()
+    config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}")
     root.write_bytes("study_config.json", config.to_json().encode())
     return tune.Tuner(
         trainable(config),

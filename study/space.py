@@ -10,22 +10,24 @@ from ray.tune.search import BasicVariantGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from study.config import IntRange, LogRange, SpaceConfig, StudyConfig
+from study.pipelines import PIPELINES
 
-# space fields → Trial fields; the last four mean nothing to the object-level pipeline
+# space fields → Trial fields; the last five mean nothing to pipelines without superpixels
 FIELDS = {"pipelines": "pipeline", "backbones": "backbone", "modalities": "modality",
           "optimizers": "optimizer", "lr": "lr", "batch_size": "batch_size",
-          "k": "k", "lam": "lam", "ssn_features": "ssn_feature", "modes": "mode"}
-SSN_ONLY = ("k", "lam", "ssn_feature", "mode")
+          "k": "k", "lam": "lam", "ssn_features": "ssn_feature", "modes": "mode",
+          "anomaly_fractions": "anomaly_fraction"}
+SSN_ONLY = ("k", "lam", "ssn_feature", "mode", "anomaly_fraction")
 
 
 def grid_points(space: SpaceConfig) -> list[dict]:
-    """Every combination, once: maskrcnn points take the first SSN-only value instead of
-    repeating for each."""
+    """Every combination, once: points of pipelines without superpixels take the first SSN-only
+    value instead of repeating for each."""
     values = {trial_key: getattr(space, field) for field, trial_key in FIELDS.items()}
     points, seen = [], set()
     for combo in itertools.product(*values.values()):
         point = dict(zip(values, combo, strict=True))
-        if point["pipeline"] != "ssn":
+        if not PIPELINES[point["pipeline"]].superpixels:
             point.update({key: values[key][0] for key in SSN_ONLY})
         key = tuple(sorted(point.items()))
         if key not in seen:
@@ -62,6 +64,6 @@ def scheduler(config: StudyConfig) -> TrialScheduler:
     """ASHA over epochs (training_iteration), or first-in-first-out."""
     if config.search.scheduler == "asha":
         asha = config.search.asha
-        return ASHAScheduler(time_attr="training_iteration", max_t=asha.max_t or config.space.epochs,
+        return ASHAScheduler(time_attr="training_iteration", max_t=asha.max_t or config.epochs,
                              grace_period=asha.grace_period, reduction_factor=asha.reduction_factor)
     return FIFOScheduler()

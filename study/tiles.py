@@ -147,3 +147,23 @@ def augment(batch: TileBatch, how: Augment, fill: tuple[float, ...], generator: 
     if how.mask_px:
         masks = _grow(masks, torch.randint(-how.mask_px, how.mask_px + 1, (b,), generator=generator))
     return TileBatch(masked(images, masks, fill), masks, anomaly, parts, batch.item_px)
+
+
+def augment_crop(image: torch.Tensor, mask: torch.Tensor, how: Augment, fill: tuple[float, ...],
+                 generator: torch.Generator) -> torch.Tensor:
+    """One (C, h, w) item crop (unmasked) and its (h, w) mask → a randomly turned, flipped,
+    gain-jittered, noised copy masked to air by a jittered mask (the object-level pipeline's)."""
+    if how.rotate:
+        turns, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
+        image, mask = torch.rot90(image, turns, (-2, -1)), torch.rot90(mask, turns, (-2, -1))
+        if flip % 2:
+            image, mask = image.flip(-1), mask.flip(-1)
+    air = torch.as_tensor(fill, dtype=image.dtype).view(-1, 1, 1)
+    if how.gain:
+        image = air + (image - air) * (1 + (float(torch.rand(1, generator=generator)) * 2 - 1) * how.gain)
+    if how.noise:
+        image = image + torch.randn(image.shape, generator=generator) * how.noise
+    if how.mask_px:
+        px = torch.randint(-how.mask_px, how.mask_px + 1, (1,), generator=generator)
+        mask = _grow(mask[None], px)[0]
+    return masked(image, mask, fill)

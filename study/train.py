@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+from models.inputs import autocast_for
 from models.metrics import LEVELS
 from study.config import StudyConfig, TrainingConfig
 from study.data import SplitData, StudyData, load_study_data
@@ -32,6 +32,7 @@ class TrainState:
     epoch: int = 0
     data: dict | None = None  # split sizes and pitches, for the model card
     scores: dict[str, LevelScores] | None = None  # this epoch's val and test scores
+    extra: dict[str, dict] | None = None  # more state dicts to checkpoint, by file name
 
 
 def pick_device() -> torch.device:
@@ -40,10 +41,11 @@ def pick_device() -> torch.device:
 
 def trial_from_config(study: StudyConfig, choices: dict) -> Trial:
     """A Trial from one point of the search space (``choices``) and the study's shared settings."""
+    item_first = PIPELINES[choices["pipeline"]].item_first
     return Trial(image_size=study.data.image_size, crop_size=study.training.crop_size,
                  crops_per_image=study.training.crops_per_image,
-                 anomaly_fraction=study.training.anomaly_fraction, weights=study.training.weights,
-                 epochs=study.space.epochs, **choices)
+                 weights=study.training.weights,
+                 epochs=study.recipe.evaluations if item_first else study.space.epochs, **choices)
 
 
 def build_optimizer(trial: Trial, training: TrainingConfig, params) -> torch.optim.Optimizer:
@@ -54,13 +56,6 @@ def build_optimizer(trial: Trial, training: TrainingConfig, params) -> torch.opt
     if trial.optimizer == "adam":
         return torch.optim.Adam(params, lr=trial.lr, weight_decay=training.weight_decay)
     raise ValueError(f"unknown optimizer {trial.optimizer!r}; valid: sgd, adam")
-
-
-def autocast_for(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA (SSN clustering stays fp32 inside), nothing on CPU."""
-    if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
 
 
 @torch.no_grad()
@@ -123,6 +118,8 @@ def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial
     os.makedirs(directory, exist_ok=True)
     torch.save(state.model.state_dict(), os.path.join(directory, "model.pt"))
     torch.save(state.optimizer.state_dict(), os.path.join(directory, "optimizer.pt"))
+    for name, value in (state.extra or {}).items():
+        torch.save(value, os.path.join(directory, name))
     if state.scores is not None:
         with open(os.path.join(directory, SCORES_FILE), "wb") as f:
             f.write(scores_npz(state.scores))

@@ -9,7 +9,8 @@ import torch
 from ray import tune
 
 from study.config import StudyConfig, parse_config
-from study.train import TrainState, save_checkpoint, train, trial_from_config
+from study.item_trial import train_trial
+from study.train import TrainState, save_checkpoint, trial_from_config
 
 
 class InjectedFaultError(RuntimeError):
@@ -46,10 +47,10 @@ def run_trial(config: dict, study: dict) -> None:
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        train(resolved, trial, report)
+        train_trial(resolved, trial, report)
     else:
         with checkpoint.as_directory() as directory:
-            train(resolved, trial, report, resume=directory)
+            train_trial(resolved, trial, report, resume=directory)
 
 
 def trainable(config: StudyConfig):

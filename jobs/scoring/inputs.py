@@ -13,12 +13,12 @@ import numpy as np
 import pyarrow.fs as pafs
 from PIL import Image, UnidentifiedImageError
 
+from models.inputs import resize_square
 from scans.archive import Archive, read_scan_bytes
 from scans.errors import ArchiveError, ScanFormatError
 from scans.modalities import ModalityError, build_input, modality_needs_raw
 from scans.record import Scan
 from scans.storage import Location, locate
-from study.data import resize_square
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff")
 RAW_SUFFIXES = ("_high", "_low")  # X_high.png + X_low.png: one scan's 16-bit raw transmissions

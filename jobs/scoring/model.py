@@ -13,9 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.inputs import autocast_for
+from models.items.scan import score_scan
+from scans.modalities import modality_channels
 from scans.storage import Location, locate
+from study.item_stage import ITEM_STAGE_DIR, load_finder
 from study.pipelines import PIPELINES, Trial
-from study.train import autocast_for
 
 DEFAULT_THRESHOLD = 0.5
 MODEL_FILES = ("model.pt", "config.json")
@@ -37,6 +40,31 @@ class ScanPrediction:
     area: np.ndarray  # (n,) int64
     boxes: np.ndarray  # (n, 4) float32
     centroid: np.ndarray  # (n, 2) float32
+    # item-first models: a segment is anomalous when its item is (item score ≥ threshold) and it is
+    # one of the item's strongest; the scan's score is its highest item score
+    flagged: np.ndarray | None = None  # (n,) bool
+    scan_score: float | None = None
+
+
+def _prediction_of(labels: np.ndarray, scores: np.ndarray, scored: np.ndarray,
+                   flagged: np.ndarray | None = None, scan_score: float | None = None) -> ScanPrediction:
+    """A ScanPrediction from (H, W) labels 0..n−1 (ids without pixels allowed) and per-id values."""
+    n = len(scores)
+    height, width = labels.shape
+    flat = labels.ravel()
+    area = np.bincount(flat, minlength=n)
+    ys, xs = np.divmod(np.arange(flat.size), width)
+    safe = np.maximum(area, 1)
+    centroid = np.stack([np.bincount(flat, xs + 0.5, n) / safe, np.bincount(flat, ys + 0.5, n) / safe], 1)
+    boxes = np.zeros((n, 4), np.float32)
+    for column, (values, reduce, start) in enumerate(((xs, np.minimum, width), (ys, np.minimum, height),
+                                                      (xs + 1, np.maximum, 0), (ys + 1, np.maximum, 0))):
+        acc = np.full(n, start, np.int64)
+        reduce.at(acc, flat, values)
+        boxes[:, column] = acc
+    boxes[area == 0] = 0
+    return ScanPrediction(labels.astype(np.int32), scores.astype(np.float32), scored.astype(bool), area,
+                          boxes, centroid.astype(np.float32), flagged, scan_score)
 
 
 @dataclass
@@ -51,22 +79,40 @@ class ScoringModel:
     device: torch.device
     amp: bool = True
     input_pitch_mm: float | None = None  # the pixel pitch the model was trained at, when known
+    finder: nn.Module | None = None  # item-first models: the item stage's finder
+    finder_modality: str | None = None
+    item_score: str = "max"  # item-first sub-component models: the rule val chose
 
     @property
     def modality(self) -> str:
         return self.trial.modality
 
     @property
+    def item_first(self) -> bool:
+        return self.finder is not None
+
+    @property
+    def input_modality(self) -> str:
+        """What decoding builds: the model's modality, then the finder's when it differs."""
+        if self.item_first and self.finder_modality != self.modality:
+            return f"{self.modality}+{self.finder_modality}"
+        return self.modality
+
+    @property
     def pipeline(self) -> str:
         return self.trial.pipeline
 
     @property
-    def image_size(self) -> int:
-        return self.trial.image_size
+    def image_size(self) -> int | None:
+        """The square size scans are resized to; None for item-first models (native pitch)."""
+        return None if self.item_first else self.trial.image_size
 
     @torch.no_grad()
-    def predict(self, images: np.ndarray) -> list[ScanPrediction]:
-        """Segments and scores of a (B, C, S, S) float32 batch at the model's image size."""
+    def predict(self, images: np.ndarray | list[np.ndarray]) -> list[ScanPrediction]:
+        """Segments and scores of a (B, C, S, S) float32 batch at the model's image size, or for
+        item-first models of each C×H×W scan at its own size."""
+        if self.item_first:
+            return [self._predict_items(np.asarray(image, np.float32)) for image in images]
         batch = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         with autocast_for(self.device, self.amp):
             pred = PIPELINES[self.pipeline].predict(self.model, batch)
@@ -77,6 +123,24 @@ class ScoringModel:
         per_image = [[t.numpy() for t in segments.per_image(values.cpu())] for values in columns]
         return [ScanPrediction(lab, scores.astype(np.float32), scored.astype(bool), area, boxes, centroid)
                 for lab, scores, scored, area, boxes, centroid in zip(labels, *per_image, strict=True)]
+
+
+    def _predict_items(self, image: np.ndarray) -> ScanPrediction:
+        channels = modality_channels(self.modality)
+        x = torch.from_numpy(np.ascontiguousarray(image[:channels]))
+        separate = image.shape[0] > channels
+        finder_x = torch.from_numpy(np.ascontiguousarray(image[channels:])) if separate else x
+        with autocast_for(self.device, self.amp):
+            result = score_scan(self.finder, self.model, x, finder_x, self.item_score)
+        n = len(result.segment_scores)
+        scores = np.concatenate([[0.0], result.segment_scores])  # segment 0: what no item covers
+        item_flag = result.item_scores >= self.threshold
+        item_max = np.zeros(len(result.item_scores), np.float32)
+        np.maximum.at(item_max, result.segment_item, result.segment_scores)
+        strong = result.segment_scores >= np.minimum(self.threshold, item_max[result.segment_item])
+        flagged = np.concatenate([[False], item_flag[result.segment_item] & strong])
+        scan_score = float(result.item_scores.max()) if len(result.item_scores) else 0.0
+        return _prediction_of(result.labels, scores, np.arange(n + 1) > 0, flagged, scan_score)
 
 
 def _read(where: Location, name: str) -> bytes:
@@ -127,9 +191,32 @@ def load_scoring_model(uri: str, device: torch.device | str | None = None,
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     chosen = threshold if threshold is not None else _card_threshold(where)
     pitch = (config.get("data") or {}).get("input_pitch_mm")
-    return ScoringModel(model.to(device).eval(), trial, DEFAULT_THRESHOLD if chosen is None else chosen,
-                        hashlib.sha256(weights).hexdigest(), where.uri, device,
-                        input_pitch_mm=float(pitch) if isinstance(pitch, int | float) and pitch > 0 else None)
+    scoring = ScoringModel(model.to(device).eval(), trial, DEFAULT_THRESHOLD if chosen is None else chosen,
+                           hashlib.sha256(weights).hexdigest(), where.uri, device,
+                           input_pitch_mm=float(pitch) if isinstance(pitch, int | float) and pitch > 0
+                           else None)
+    if PIPELINES[trial.pipeline].item_first:
+        stage = _item_stage(where, config)
+        try:
+            scoring.finder, stage_config = load_finder(stage, device)
+        except (FileNotFoundError, ValueError, RuntimeError) as err:
+            raise ModelDirError(f"{where.uri}: its item stage {stage} cannot be loaded ({err})") from None
+        scoring.finder_modality = stage_config.modality
+        if where.exists("metrics.json"):
+            scoring.item_score = json.loads(where.read_bytes("metrics.json")).get("item_score") or "max"
+    return scoring
+
+
+def _item_stage(where: Location, config: dict) -> str:
+    """The item stage of an item-first model directory: its own items/ (included), else the one
+    its study referenced."""
+    if where.exists(f"{ITEM_STAGE_DIR}/model.pt"):
+        return where.uri_of(ITEM_STAGE_DIR)
+    referenced = ((config.get("study") or {}).get("items") or {}).get("directory")
+    if not referenced:
+        raise ModelDirError(f"{where.uri}: an item-first model needs its item stage: "
+                            f"{where.uri_of(ITEM_STAGE_DIR)} does not exist and config.json names none")
+    return referenced
 
 
 def export_model(directory: str | os.PathLike, model: nn.Module, trial: Trial,

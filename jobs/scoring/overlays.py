@@ -9,23 +9,24 @@ import numpy as np
 from jobs.scoring.inputs import InputFile, decode_scan, read_payloads
 from jobs.scoring.model import ScoringModel
 from jobs.scoring.stages import labels_at
+from models.inputs import resize_square
 from models.subcomponent.figure import render_contours
 from scans.modalities import build_input
 from scans.preview import png_bytes
 from scans.storage import Location
-from study.data import resize_square
 
 
 def overlay_image(model: ScoringModel, root: Location, item: InputFile) -> np.ndarray:
     """uint8 (H, W, 3): the scan's modality image at full size (its first three channels, or grey)
     with every segment's contour, red when it is scored and reaches the threshold, else green."""
     scan = decode_scan(item, read_payloads(root, item))
-    image = build_input(scan, model.modality)
-    pred = model.predict(resize_square(image, model.image_size, labels=False)[None])[0]
+    image = build_input(scan, model.input_modality)
+    native = model.image_size is None
+    pred = model.predict([image] if native else resize_square(image, model.image_size, labels=False)[None])[0]
     height, width = image.shape[1:]
     background = image[:3] if image.shape[0] >= 3 else image[:1]
-    return render_contours(background, labels_at(pred.labels, height, width),
-                           pred.scored & (pred.scores >= model.threshold))
+    flagged = pred.flagged if pred.flagged is not None else pred.scores >= model.threshold
+    return render_contours(background, labels_at(pred.labels, height, width), pred.scored & flagged)
 
 
 def overlay_name(rank: int, scan_id: str) -> str:

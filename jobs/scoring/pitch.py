@@ -5,23 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.scoring.inputs import InputFile
-from study.data import resized_pitch_mm
+from models.inputs import resized_pitch_mm
 
 TOLERANCE = 0.10  # relative difference beyond which scoring warns
 
 
 def pitch_warning(uri: str, inputs: list[InputFile], model_pitch_mm: float | None,
-                  image_size: int) -> str | None:
-    """A warning when the scans of ``inputs`` (listed from ``uri``), resized to ``image_size``², have
-    a pixel pitch more than 10 % away from the one the model was trained at; None when they agree or
-    either is unknown (a folder of files, an archive or a model that records no pitch)."""
+                  image_size: int | None) -> str | None:
+    """A warning when the scans of ``inputs`` (listed from ``uri``), resized to ``image_size``² (None:
+    at native pitch, as item-first models see them), have a pixel pitch more than 10 % away from
+    the one the model was trained at; None when they agree or either is unknown (a folder of files,
+    an archive or a model that records no pitch)."""
     pitches = {item.pitch_mm for item in inputs if item.pitch_mm > 0}
     if model_pitch_mm is None or len(pitches) != 1:
         return None
     sides = np.array([max(item.height, item.width) for item in inputs])
-    seen = resized_pitch_mm(pitches.pop(), sides, image_size)
+    seen = pitches.pop() if image_size is None else resized_pitch_mm(pitches.pop(), sides, image_size)
     if seen is None or abs(seen / model_pitch_mm - 1) <= TOLERANCE:
         return None
-    return (f"{uri}: resized to {image_size}², its scans have a pixel pitch of {seen:.3g} mm but the "
+    how = "at native pitch" if image_size is None else f"resized to {image_size}²"
+    return (f"{uri}: {how}, its scans have a pixel pitch of {seen:.3g} mm but the "
             f"model was trained at {model_pitch_mm:.3g} mm ({100 * (seen / model_pitch_mm - 1):+.0f} %): "
             "anomalies look larger or smaller than it learnt; expect worse detection")

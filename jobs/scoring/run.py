@@ -116,7 +116,7 @@ def run_scoring(options: ScoreOptions) -> dict:
     root, inputs = list_inputs(options.archive)
     out = locate(options.out)
     check_output(out, root)
-    check_modality(root, inputs, model.modality)
+    check_modality(root, inputs, model.input_modality)
     resources = _resources(options, len(inputs))
     if resources.note:
         print(f"note: {resources.note}")
@@ -136,7 +136,7 @@ def run_scoring(options: ScoreOptions) -> dict:
         dataset = ray.data.from_items([i.as_row() for i in inputs], override_num_blocks=blocks)
         decoded = dataset.map_batches(
             decode_batch, batch_size=options.batch_size, num_cpus=1,
-            fn_kwargs={"root": root, "modality": model.modality, "size": model.image_size})
+            fn_kwargs={"root": root, "modality": model.input_modality, "size": model.image_size})
         scored = decoded.map_batches(
             Scorer, batch_size=options.batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=resources.workers), num_gpus=resources.gpus,

@@ -18,7 +18,7 @@ from jobs.scoring.inputs import InputFile, decode_scan, model_input, read_payloa
 from jobs.scoring.model import ScanPrediction, load_scoring_model
 from jobs.scoring.schema import SCANS_SCHEMA, SEGMENT_FIELDS, staged_name
 from scans.errors import ScanFormatError
-from scans.modalities import modality_channels
+from scans.modalities import build_input, modality_channels
 from scans.storage import Location
 
 
@@ -29,11 +29,14 @@ def _error_text(item: InputFile, err: Exception) -> str:
     return f"{item.source}: {type(err).__name__}: {err}"
 
 
-def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, size: int) -> dict:
+def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, size: int | None) -> dict:
     """Read and decode every input row of ``batch``: the model input (zeros on error), the scan's
-    size, the error message ("" when ok) and the time it took. Never raises for a bad file."""
+    size, the error message ("" when ok) and the time it took. Never raises for a bad file.
+    ``size`` None: each scan at its own size (item-first models see native pitch)."""
     n = len(batch["scan_id"])
-    images = np.zeros((n, modality_channels(modality), size, size), np.float32)
+    channels = modality_channels(modality)
+    images = (np.zeros((n, channels, size, size), np.float32) if size is not None
+              else [np.zeros((channels, 1, 1), np.float32) for _ in range(n)])
     heights, widths = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
     errors, millis = [""] * n, np.zeros(n, np.float32)
     for i in range(n):
@@ -42,7 +45,7 @@ def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, si
         try:
             scan = decode_scan(item, read_payloads(root, item))
             heights[i], widths[i] = scan.shape
-            images[i] = model_input(scan, modality, size)
+            images[i] = model_input(scan, modality, size) if size is not None else build_input(scan, modality)
         except Exception as err:  # a bad file becomes its row, whatever breaks in it
             errors[i] = _error_text(item, err)
         millis[i] = 1000 * (time.perf_counter() - start)
@@ -102,9 +105,10 @@ def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width:
         x0, y0, x1, y1 = col_first[x0], row_first[y0], col_first[x1], row_first[y1]
     else:  # an image smaller than the model input: some model pixels cover none, measure directly
         x0, y0, x1, y1 = _boxes_of(pred.labels, height, width, n)[keep].T
+    flagged = pred.flagged if pred.flagged is not None else pred.scores >= threshold
     return {"segment_id": np.flatnonzero(keep).astype(np.int32),
             "score": pred.scores[keep].astype(np.float32),
-            "is_anomalous": pred.scores[keep] >= threshold,
+            "is_anomalous": flagged[keep],
             "area_px": area[keep].astype(np.int32),
             "x0": x0.astype(np.int32), "y0": y0.astype(np.int32),
             "x1": x1.astype(np.int32), "y1": y1.astype(np.int32),
@@ -140,7 +144,12 @@ class Scorer:
         model, n = self.model, len(batch["scan_id"])
         ok = np.array([not e for e in batch["error"]], dtype=bool)
         start = time.perf_counter()
-        predictions = iter(model.predict(batch["image"][ok]) if ok.any() else [])
+        images = batch["image"]
+        if isinstance(images, np.ndarray) and images.dtype != object:
+            chosen = images[ok]
+        else:  # native-size scans: one array each
+            chosen = [x for x, keep in zip(images, ok, strict=True) if keep]
+        predictions = iter(model.predict(chosen) if ok.any() else [])
         model_ms = 1000 * (time.perf_counter() - start) / max(int(ok.sum()), 1)
         now = datetime.now(UTC)
         rows, segments = [], {f.name: [] for f in SEGMENT_FIELDS}
@@ -151,10 +160,12 @@ class Scorer:
                    "latency_ms": float(batch["decode_ms"][i]) + (model_ms if ok[i] else 0.0)}
             if ok[i]:
                 height, width = int(batch["height"][i]), int(batch["width"][i])
-                columns = _segment_columns(next(predictions), model.threshold, height, width)
+                pred = next(predictions)
+                columns = _segment_columns(pred, model.threshold, height, width)
                 anomalous = columns["is_anomalous"]
-                row.update(status="ok", error=None, height=height, width=width,
-                           score=float(columns["score"].max()) if len(anomalous) else 0.0,
+                score = pred.scan_score if pred.scan_score is not None else (
+                    float(columns["score"].max()) if len(anomalous) else 0.0)
+                row.update(status="ok", error=None, height=height, width=width, score=score,
                            is_anomalous=bool(anomalous.any()), n_segments=len(anomalous),
                            n_anomalous_segments=int(anomalous.sum()),
                            anomalous_area_frac=float(columns["area_px"][anomalous].sum()) / (height * width))

@@ -77,7 +77,7 @@ class ItemSubcomponentModel(nn.Module):
                  ssn_feature: str = "pixel", n_superpixels: int = 300, compactness: float = 1e-4,
                  anomaly_fraction: float = 0.5, pixel_weight: float = 1.0, crop_size: int = 64,
                  crops_per_image: int = 16, crop_batch: int = 256,
-                 weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 10):
+                 weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5):
         super().__init__()
         if mode not in CLASSIFY_MODES:
             CLASSIFY_MODES[mode]  # raises, naming the valid modes

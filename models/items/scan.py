@@ -1,0 +1,96 @@
+"""A whole scan end to end: the item finder's items, each item's superpixels (or the item itself)
+scored, and each item's score by its rule; what batch scoring reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.item_scores import item_score
+from models.items.crops import mask_box, masked
+from models.items.object_model import ItemObjectModel
+from models.subcomponent.items import ItemSubcomponentModel
+
+
+@dataclass
+class ItemSuperpixels:
+    """One item crop's superpixels inside the item: (h, w) labels 0..n−1 (−1 elsewhere), their
+    anomaly probabilities and areas (px)."""
+
+    labels: torch.Tensor
+    probs: torch.Tensor
+    area: torch.Tensor
+
+
+@torch.no_grad()
+def item_superpixels(model: ItemSubcomponentModel, image: torch.Tensor, mask: torch.Tensor,
+                     item_px: float | None = None, anomaly: torch.Tensor | None = None
+                     ) -> tuple[ItemSuperpixels, torch.Tensor | None]:
+    """Score one unmasked (C, h, w) item crop with its (h, w) mask; with the true ``anomaly`` map
+    also each inside superpixel's target (1, 0 or IGNORE)."""
+    device = next(model.parameters()).device
+    px = float(mask.sum()) if item_px is None else item_px
+    out = model(masked(image, mask, model.air)[None].to(device), mask[None].to(device),
+                torch.tensor([px], device=device))
+    probs = torch.zeros(out.segments.n, device=device)
+    probs[out.classified] = out.probs
+    inside = out.inside
+    renumber = torch.full((out.segments.n,), -1, dtype=torch.long, device=device)
+    renumber[inside] = torch.arange(int(inside.sum()), device=device)
+    labels = renumber[out.segments.labels[0]]
+    targets = None if anomaly is None else model.targets(out, anomaly[None].to(device))[inside]
+    return ItemSuperpixels(labels, probs[inside], out.segments.area[inside]), targets
+
+
+@dataclass
+class ScanItems:
+    """A scan scored end to end: (H, W) labels 1..n of the scored segments (superpixels of found
+    items, or the items themselves), 0 elsewhere; each segment's probability and item; each found
+    item's score."""
+
+    labels: np.ndarray  # (H, W) int32
+    segment_scores: np.ndarray  # (n,) float32
+    segment_item: np.ndarray  # (n,) int64
+    item_scores: np.ndarray  # (m,) float32
+
+
+@torch.no_grad()
+def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_image: torch.Tensor,
+               rule: str = "max") -> ScanItems:
+    """Find the items of one scan (``finder_image``: the finder's modality, C'×H×W), then score each
+    item's crop of ``image`` (the model's modality, C×H×W) at native pitch."""
+    device = next(finder.parameters()).device
+    found = finder.find(finder_image[None].to(device))[0]
+    masks = found.masks()
+    height, width = image.shape[-2:]
+    labels = np.zeros((height, width), np.int32)
+    seg_scores, seg_item, item_scores = [], [], []
+    for index, mask in enumerate(masks):
+        box = mask_box(mask)
+        rows, cols = box.slices()
+        crop, crop_mask = image[:, rows, cols], torch.from_numpy(mask[rows, cols])
+        region = labels[rows, cols]
+        if isinstance(model, ItemObjectModel):
+            inputs = model.prepare([masked(crop, crop_mask, model.air)]).to(next(model.parameters()).device)
+            prob = float(torch.softmax(model(inputs).float(), 1)[0, 1])
+            region[crop_mask.numpy()] = len(seg_scores) + 1
+            seg_scores.append(prob)
+            seg_item.append(index)
+            item_scores.append(prob)
+            continue
+        parts, _ = item_superpixels(model, crop, crop_mask)
+        local = parts.labels.cpu().numpy()
+        keep = (local >= 0) & crop_mask.numpy()
+        region[keep] = local[keep] + len(seg_scores) + 1
+        seg_scores.extend(parts.probs.cpu().tolist())
+        seg_item.extend([index] * len(parts.probs))
+        item_scores.append(item_score(rule, parts.probs, parts.area))
+    # a superpixel whose pixels all lay outside its item's mask has no pixel: renumber what is left
+    present = np.bincount(labels.ravel(), minlength=len(seg_scores) + 1)[1:] > 0
+    relabel = np.zeros(len(seg_scores) + 1, np.int32)
+    relabel[1:][present] = np.arange(1, int(present.sum()) + 1)
+    return ScanItems(relabel[labels], np.asarray(seg_scores, np.float32)[present],
+                     np.asarray(seg_item, np.int64)[present], np.asarray(item_scores, np.float32))

@@ -1,0 +1,208 @@
+"""One trial of an item-first pipeline: its item sets, training by the recipe, val every period,
+and test scored once, on the weights val chose."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from scans.archive import Archive
+from scans.modalities import build_input, modality_channels
+from scans.storage import locate
+from study.config import StudyConfig
+from study.data import CACHE_FORMAT, split_ids
+from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
+from study.item_data import ItemSet, ItemSetBuilder
+from study.item_eval import ItemScores, choose_rule, level_scores
+from study.item_stage import found_masks
+from study.item_train import Recipe, build_item_optimizer
+from study.pipelines import PIPELINES, Trial
+from study.tiles import Augment
+from study.train import TrainState, load_checkpoint, pick_device, train
+
+ITEM_SPLITS = ("train", "val", "test", "val_true", "test_true")
+_MEMORY: dict[str, ItemStudyData] = {}
+
+
+@dataclass
+class ItemStudyData:
+    """Train's true items (training may use true masks); val's and test's found items (end to
+    end: what is scored and chosen on) and their true items (the classification-only bound)."""
+
+    train: ItemSet
+    val: ItemSet
+    test: ItemSet
+    val_true: ItemSet
+    test_true: ItemSet
+    archive_pitch_mm: float | None = None
+
+    def summary(self) -> dict:
+        return {**{f"n_{name}_items": len(getattr(self, name)) for name in ITEM_SPLITS},
+                "n_val_missed": len(self.val.missed_scan), "n_test_missed": len(self.test.missed_scan),
+                "archive_pitch_mm": self.archive_pitch_mm, "input_pitch_mm": self.archive_pitch_mm}
+
+
+def stage_directory(study: StudyConfig) -> str:
+    """The item stage a study's trials use: ``items.directory`` (run_study sets it)."""
+    if study.items.directory is None:
+        raise ValueError("items.directory is not set: item-first pipelines need a trained item stage "
+                         "(dualscan study and dualscan train train one first)")
+    return study.items.directory
+
+
+def _read(study: StudyConfig, modality: str) -> ItemStudyData:
+    archive = Archive(study.data.archive)
+    ids = split_ids(study.data, archive)
+    stage = stage_directory(study)
+    builders = {name: ItemSetBuilder() for name in ITEM_SPLITS}
+    found = {split: found_masks(stage, split) for split in ("val", "test")}
+    for split in ("train", "val", "test"):
+        for scan_id in ids[split]:
+            scan = archive.read(scan_id)
+            if not scan.has_labels:
+                raise ValueError(f"{archive.file_uri(scan_id)}: training needs labels "
+                                 "(objects, parts, anomaly), this scan has none")
+            image = build_input(scan, modality)
+            if split == "train":
+                builders["train"].add_scan(scan, image)
+                continue
+            if scan_id not in found[split]:
+                raise ValueError(f"{stage}/found.npz has no {split} scan {scan_id!r}: the item stage was "
+                                 "trained for another archive or split; retrain it")
+            builders[split].add_scan(scan, image, found[split][scan_id])
+            builders[f"{split}_true"].add_scan(scan, image)
+    channels = modality_channels(modality)
+    sets = {name: builder.build(channels) for name, builder in builders.items()}
+    return ItemStudyData(**sets, archive_pitch_mm=archive.pitch_mm)
+
+
+def _cache_key(study: StudyConfig, modality: str) -> str:
+    stage = locate(stage_directory(study))
+    identity = {"format": CACHE_FORMAT, "items": 1, "archive": study.data.archive, "modality": modality,
+                "data": study.data.model_dump(exclude={"cache"}),
+                "found": hashlib.sha256(stage.read_bytes("found.npz")).hexdigest()}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def load_item_study_data(study: StudyConfig, modality: str) -> ItemStudyData:
+    """The item sets for one modality: from this process's memory, else the node's cache file, else
+    cut from the archive once and cached (np.savez, loaded with allow_pickle=False)."""
+    key = _cache_key(study, modality)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    cache_dir = os.path.expanduser(study.data.cache) if study.data.cache else tempfile.gettempdir()
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, f"dualscan-items-{key}.npz")
+    if os.path.exists(path):
+        with np.load(path, allow_pickle=False) as npz:
+            sets = {name: ItemSet.from_npz({f.name: npz[f"{name}/{f.name}"] for f in fields(ItemSet)})
+                    for name in ITEM_SPLITS}
+            data = ItemStudyData(**sets, archive_pitch_mm=Archive(study.data.archive).pitch_mm)
+    else:
+        data = _read(study, modality)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{f"{name}/{field.name}": getattr(getattr(data, name), field.name)
+                           for name in ITEM_SPLITS for field in fields(ItemSet)})
+        os.replace(tmp, path)
+    _MEMORY[key] = data
+    return data
+
+
+def recipe_of(study: StudyConfig, trial: Trial) -> Recipe:
+    """The study's recipe with the trial's learning rate and batch."""
+    r = study.recipe
+    return Recipe(steps=r.steps, batch=trial.batch_size, tile=r.tile, positive=r.positive, hard=r.hard,
+                  mine_every=r.mine_every, mine_items=r.mine_items, lr=trial.lr, weight_decay=r.weight_decay,
+                  warmup=r.warmup, schedule=r.schedule, eval_every=r.eval_every,
+                  augment=Augment(**r.augment.model_dump()))
+
+
+def _chosen(scores: ItemScores, rules: list[str]) -> ItemScores:
+    return ItemScores({r: scores.by_rule[r] for r in rules if r in scores.by_rule} or scores.by_rule,
+                      scores.segment_labels, scores.segment_scores)
+
+
+def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState], None],
+                     resume: str | None = None, data: ItemStudyData | None = None) -> dict:
+    """Train ``trial`` by the study's recipe; every ``eval_every`` steps (an epoch) score val's found
+    items, choose the item-score rule and the threshold on them, and report. After the last step
+    the weights of the best val epoch come back and test (found items, and true items as the
+    bound) is scored once with them: the last epoch's report and checkpoint are the chosen ones."""
+    device = pick_device()
+    torch.manual_seed(study.training.seed)
+    data = data or load_item_study_data(study, trial.modality)
+    pipeline = PIPELINES[trial.pipeline]
+    model = pipeline.build(trial).to(device)
+    recipe = recipe_of(study, trial)
+    optimizer, schedule = build_item_optimizer(model, recipe)
+    state = TrainState(model, optimizer, data=data.summary())
+    if resume is not None:
+        load_checkpoint(resume, state)
+        schedule_file = os.path.join(resume, "schedule.pt")
+        if os.path.exists(schedule_file):
+            schedule.load_state_dict(torch.load(schedule_file, weights_only=True))
+    objective = study.objective
+    sign = 1 if objective.mode == "max" else -1
+    best: dict = {"objective": -math.inf}
+    if resume is not None:  # the checkpoint resumed from is the best so far that val has seen
+        with open(os.path.join(resume, "metrics.json"), encoding="utf-8") as f:
+            resumed = json.load(f)
+        with open(os.path.join(resume, SCORES_FILE), "rb") as f:
+            resumed_val = read_scores_npz(f.read())["val"]
+        best.update(objective=sign * resumed["objective"], rule=resumed["item_score"], val=resumed_val,
+                    state=copy.deepcopy(model.state_dict()), epoch=state.epoch)
+    metrics: dict = {}
+
+    def on_eval(step: int, log) -> None:
+        nonlocal metrics
+        val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
+        rule, _ = choose_rule(data.val, val)
+        val_levels = level_scores(data.val, val, rule)
+        empty = LevelScores()
+        record = epoch_metrics(val_levels, empty, objective.metric, objective.mode, objective.fp_target)
+        if sign * record["objective"] > best["objective"]:
+            best.update(objective=sign * record["objective"], rule=rule, val=val_levels,
+                        state=copy.deepcopy(model.state_dict()), epoch=math.ceil(step / recipe.eval_every))
+        scores = {"val": val_levels, "test": empty}
+        if step == recipe.steps:  # the end: val's choice is final, test is scored once with it
+            model.load_state_dict(best["state"])
+            rule = best["rule"]
+            test = level_scores(data.test, pipeline.score(model, data.test, device), rule)
+            val_true = level_scores(data.val_true, pipeline.score(model, data.val_true, device), rule)
+            test_true = level_scores(data.test_true, pipeline.score(model, data.test_true, device), rule)
+            scores = {"val": best["val"], "test": test, "val_true": val_true, "test_true": test_true}
+            record = epoch_metrics(best["val"], test, objective.metric, objective.mode, objective.fp_target)
+            true_record = epoch_metrics(val_true, test_true, objective.metric, objective.mode,
+                                        objective.fp_target)
+            record.update({f"true_{k}": v for k, v in true_record.items() if k.startswith(("val_", "test_"))})
+            record["chosen_epoch"] = best["epoch"]
+        state.epoch = math.ceil(step / recipe.eval_every)
+        state.scores = scores
+        state.extra = {"schedule.pt": schedule.state_dict()}  # resumes the one-cycle schedule
+        metrics = {"epoch": state.epoch, "train_loss": log.loss, "step": step, "train_seconds": log.seconds,
+                   "item_score": rule, **record}
+        on_epoch(metrics, state)
+
+    start_step = state.epoch * recipe.eval_every
+    if start_step < recipe.steps:
+        pipeline.fit(model, data.train, recipe, device, on_eval, seed=study.training.seed + start_step,
+                     start_step=start_step, optimizer=optimizer, schedule=schedule)
+    return metrics
+
+
+def train_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState], None],
+                resume: str | None = None) -> dict:
+    """Train any trial: item-first pipelines by the recipe, whole-scan ones by epochs."""
+    if PIPELINES[trial.pipeline].item_first:
+        return train_item_trial(study, trial, on_epoch, resume)
+    return train(study, trial, on_epoch, resume)
