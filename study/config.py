@@ -22,6 +22,7 @@ from models.item_scores import ITEM_SCORES
 from models.items.finders import ITEM_FINDERS
 from models.metrics import LEVELS
 from models.ssn.features import SSN_FEATURES
+from models.subcomponent.dense import DENSE_ENCODERS
 from models.subcomponent.modes import CLASSIFY_MODES
 from scans.modalities import parse_modality
 from study.data import DataConfig
@@ -277,6 +278,17 @@ class StudyConfig(Strict):
     retries: int = Field(default=1, ge=0)
     keep_checkpoints: int = Field(default=2, ge=1)
     fault: FaultConfig | None = None
+
+    @model_validator(mode="after")
+    def _dense_encoders(self) -> StudyConfig:
+        """Item sub-components in pool mode pool a U-Net's features: every backbone needs one."""
+        if "subcomponent" in self.space.pipelines and "pool" in self.space.modes:
+            missing = [b for b in self.space.backbones if b not in DENSE_ENCODERS]
+            if missing:
+                raise ValueError(f"space.backbones: {', '.join(missing)} has no dense (U-Net) encoder "
+                                 "for the subcomponent pipeline's pool mode (valid: "
+                                 f"{', '.join(DENSE_ENCODERS)}); use modes: [crop] for it")
+        return self
 
     @model_validator(mode="after")
     def _grid_needs_lists(self) -> StudyConfig:

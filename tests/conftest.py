@@ -21,6 +21,14 @@ def small_archive(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def small_archive_val(tmp_path_factory) -> str:
+    """A 10-scan archive at 96² with train, val and test (4/2/4), for item-first tests."""
+    out = tmp_path_factory.mktemp("archive") / "small_val"
+    synthesise(SynthConfig(n=10, size=96, seed=5, split=0.6, val=0.2), str(out), workers=1, progress=False)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
 def study_archive(tmp_path_factory) -> str:
     """A 20-scan archive at 64², 8 train, 4 val, 8 test, for training and study tests."""
     out = tmp_path_factory.mktemp("archive") / "study"

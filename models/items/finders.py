@@ -23,8 +23,6 @@ from models.maskrcnn.targets import detection_targets, instance_map
 from scans.modalities import modality_air, modality_channels
 from scans.registry import Registry
 
-BACKGROUND, INTERIOR, BOUNDARY = 0, 1, 2
-
 
 @dataclass
 class FoundItems:
@@ -39,16 +37,29 @@ class FoundItems:
         return [objects == i for i in range(1, len(self.scores) + 1)]
 
 
-def _boundary_targets(objects: torch.Tensor, width: int) -> torch.Tensor:
-    """(B, h, w) classes: background, item interior, or item boundary (item pixels within
-    ``width`` of another item or of the background)."""
-    labels = objects.float()[:, None]
-    k = 2 * width + 1
-    high = F.max_pool2d(labels, k, 1, width)
-    low = -F.max_pool2d(-labels, k, 1, width)
-    edge = (high != low)[:, 0]
-    out = torch.where(objects > 0, torch.full_like(objects, INTERIOR), torch.full_like(objects, BACKGROUND))
-    return torch.where(edge & (objects > 0), torch.full_like(objects, BOUNDARY), out).long()
+def center_targets(objects: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per (B, h, w) instance map: a heatmap with a Gaussian of ``sigma`` pixels at each item's
+    centroid (B, h, w), and each item pixel's offset to its item's centroid (B, 2, h, w; dy, dx)."""
+    b, h, w = objects.shape
+    ys = torch.arange(h, device=objects.device, dtype=torch.float32).view(h, 1).expand(h, w)
+    xs = torch.arange(w, device=objects.device, dtype=torch.float32).view(1, w).expand(h, w)
+    heat = torch.zeros(b, h, w, device=objects.device)
+    offsets = torch.zeros(b, 2, h, w, device=objects.device)
+    for i, one in enumerate(objects.long()):
+        n = int(one.max())
+        if n == 0:
+            continue
+        flat = one.reshape(-1)
+        count = torch.bincount(flat, minlength=n + 1).float().clamp_min(1)
+        cy = torch.zeros(n + 1, device=one.device).index_add_(0, flat, ys.reshape(-1)) / count
+        cx = torch.zeros(n + 1, device=one.device).index_add_(0, flat, xs.reshape(-1)) / count
+        for item in torch.unique(flat[flat > 0]).tolist():
+            heat[i] = torch.maximum(heat[i], torch.exp(-((ys - cy[item]) ** 2 + (xs - cx[item]) ** 2)
+                                                        / (2 * sigma ** 2)))
+        inside = one > 0
+        offsets[i, 0] = torch.where(inside, cy[one] - ys, 0.0)
+        offsets[i, 1] = torch.where(inside, cx[one] - xs, 0.0)
+    return heat, offsets
 
 
 def _renumbered(objects: torch.Tensor, prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,21 +75,24 @@ def _renumbered(objects: torch.Tensor, prob: torch.Tensor) -> tuple[torch.Tensor
 
 
 class UNetFinder(nn.Module):
-    """A U-Net (segmentation-models-pytorch, random init) on the scan shrunk ``scale``× classifies
-    every pixel as background, item interior or item boundary. Items are the connected interiors
-    (smaller than ``min_item_px`` full-size pixels dropped), grown back over the boundary; at full
-    size each pixel of the upsampled item probability joins its nearest item."""
+    """A U-Net (segmentation-models-pytorch, random init) on the scan shrunk ``scale``× predicts,
+    for every pixel, whether it is an item's, how near it is to an item's centre (a heatmap) and
+    the offset to its item's centre (as Panoptic-DeepLab separates instances). Items are the peaks
+    of the heatmap; every item pixel joins the peak its offset points nearest to, so items that
+    touch or overlap stay apart. Items smaller than ``min_item_px`` full-size pixels are dropped;
+    at full size each pixel of the upsampled item probability keeps its reduced pixel's item."""
 
     def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 4,
-                 boundary_px: int = 1, min_item_px: int = 400, weights: str | os.PathLike | None = None):
+                 sigma: float = 4.0, min_item_px: int = 400, peak_threshold: float = 0.3,
+                 weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
 
-        self.modality, self.scale = modality, scale
-        self.boundary_px, self.min_item_px = boundary_px, min_item_px
+        self.modality, self.scale, self.sigma = modality, scale, sigma
+        self.min_item_px, self.peak_threshold = min_item_px, peak_threshold
         self.net = smp.Unet(encoder_name=encoder, encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
-                            classes=3)
+                            classes=4)  # item logit, centre logit, dy, dx
         self.register_buffer("air", torch.tensor(modality_air(modality)).view(1, -1, 1, 1), persistent=False)
         if weights is not None:
             self.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -91,44 +105,60 @@ class UNetFinder(nn.Module):
         half = self.scale // 2
         return small, None if objects is None else objects[:, half::self.scale, half::self.scale][:, :h, :w]
 
-    def _logits(self, small: torch.Tensor) -> torch.Tensor:
+    def _outputs(self, small: torch.Tensor) -> torch.Tensor:
         h, w = small.shape[-2:]
         pad_h, pad_w = -h % 16, -w % 16
         padded = F.pad(small - self.air, (0, pad_w, 0, pad_h)) + self.air
-        return self.net(padded)[..., :h, :w]
+        return self.net(padded)[..., :h, :w].float()
 
     def loss(self, images: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of background / interior / boundary on prepared scans."""
-        targets = _boundary_targets(objects.long(), self.boundary_px)
-        return F.cross_entropy(self._logits(images).float(), targets)
+        """Item-pixel cross-entropy, the centre heatmap's squared error (weighted up: its peaks are
+        few pixels) and the offsets' L1 error on item pixels (in units of ``sigma``)."""
+        out = self._outputs(images)
+        objects = objects.long()
+        heat, offsets = center_targets(objects, self.sigma)
+        inside = (objects > 0).float()
+        item = F.binary_cross_entropy_with_logits(out[:, 0], inside)
+        center = 10.0 * F.mse_loss(torch.sigmoid(out[:, 1]), heat)
+        offset = ((out[:, 2:] - offsets / self.sigma).abs().sum(1) * inside).sum() / inside.sum().clamp_min(1)
+        return item + center + offset
 
     @torch.no_grad()
     def find(self, images: torch.Tensor) -> list[FoundItems]:
-        probs = torch.softmax(self._logits(self.prepare(images)[0]).float(), 1)
+        out = self._outputs(self.prepare(images)[0])
         found = []
-        for p, image in zip(probs, images, strict=True):
-            interior = (p.argmax(0) == INTERIOR).cpu().numpy()
-            labels, n = ndimage.label(interior)
-            small_min = self.min_item_px / self.scale ** 2
-            sizes = np.bincount(labels.ravel(), minlength=n + 1)
-            keep = np.flatnonzero(sizes[1:] >= small_min) + 1
-            relabel = np.zeros(n + 1, np.int64)
-            relabel[keep] = np.arange(1, keep.size + 1)
-            labels = relabel[labels]
+        for o, image in zip(out, images, strict=True):
             size = image.shape[-2:]
-            if keep.size == 0:
-                found.append(FoundItems(torch.zeros(size, dtype=torch.long, device=images.device),
-                                        p.new_zeros(0)))
-                continue
-            # every reduced pixel takes its nearest item, so the item probability decides the edge
-            _, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-            nearest = torch.from_numpy(labels[iy, ix]).to(images.device)
-            item_prob = F.interpolate((1 - p[BACKGROUND])[None, None], size=size, mode="bilinear",
+            labels = self._group(o)
+            item_prob = F.interpolate(torch.sigmoid(o[0])[None, None], size=size, mode="bilinear",
                                       align_corners=False)[0, 0]
-            owner = F.interpolate(nearest[None, None].float(), size=size, mode="nearest")[0, 0].long()
+            owner = F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0].long()
+            # a full-size item pixel whose reduced pixel fell outside every item takes the nearest item
+            if bool((owner > 0).any()):
+                _, (iy, ix) = ndimage.distance_transform_edt(owner.cpu().numpy() == 0, return_indices=True)
+                owner = owner[torch.from_numpy(iy).to(owner.device), torch.from_numpy(ix).to(owner.device)]
             objects = torch.where(item_prob > 0.5, owner, torch.zeros_like(owner))
             found.append(FoundItems(*_renumbered(objects, item_prob)))
         return found
+
+    def _group(self, out: torch.Tensor) -> torch.Tensor:
+        """(h, w) long items 1..n of one reduced scan's outputs (see the class)."""
+        inside = torch.sigmoid(out[0]) > 0.5
+        heat = torch.sigmoid(out[1])
+        peaks = (heat == F.max_pool2d(heat[None, None], 7, 1, 3)[0, 0]) & (heat > self.peak_threshold)
+        py, px = torch.nonzero(peaks, as_tuple=True)
+        labels = torch.zeros_like(heat, dtype=torch.long)
+        if py.numel() == 0 or not bool(inside.any()):
+            return labels
+        ys, xs = torch.nonzero(inside, as_tuple=True)
+        vy = ys.float() + out[2, ys, xs] * self.sigma
+        vx = xs.float() + out[3, ys, xs] * self.sigma
+        distance = (vy[:, None] - py[None].float()) ** 2 + (vx[:, None] - px[None].float()) ** 2
+        labels[ys, xs] = distance.argmin(1) + 1
+        sizes = torch.bincount(labels.reshape(-1), minlength=py.numel() + 1)
+        small = sizes < self.min_item_px / self.scale ** 2
+        small[0] = True
+        return torch.where(small[labels], torch.zeros_like(labels), labels)
 
 
 class MaskRCNNFinder(nn.Module):

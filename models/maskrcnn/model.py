@@ -25,8 +25,12 @@ XRAY_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "high": ((0.80,), (0.19,)),
     "low": ((0.75,), (0.25,)),
     "zeff": ((0.25,), (0.16,)),
+    "high_log": ((0.06,), (0.09,)),  # attenuation −ln T / 4 (512², 24 scans)
+    "low_log": ((0.09,), (0.14,)),
 }
 XRAY_STATS["hlz"] = tuple(sum((XRAY_STATS[k][i] for k in ("high", "low", "zeff")), ()) for i in (0, 1))
+XRAY_STATS["hlz_log"] = tuple(sum((XRAY_STATS[k][i] for k in ("high_log", "low_log", "zeff")), ())
+                              for i in (0, 1))
 
 
 # a scan holds 1–3 items, not COCO's dozens: fewer proposals and sampled RoIs (torchvision's 512 per

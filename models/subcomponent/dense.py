@@ -12,9 +12,10 @@ from torch import nn
 from models.backbones import load_state_dict
 from scans.registry import Registry
 
-# the study's backbone names that have a segmentation-models-pytorch encoder of the same network
+# the study's backbone names (BACKBONES) that have a segmentation-models-pytorch encoder of the same
+# network, and that encoder's name
 DENSE_ENCODERS: Registry[str] = Registry("dense encoder")
-for _name in ("resnet18", "resnet34", "resnet50", "vgg16_bn", "mobilenet_v2", "efficientnet-b0"):
+for _name in ("resnet18", "resnet50", "vgg16_bn"):
     DENSE_ENCODERS.add(_name, _name)
 
 # stride 16 is deep enough for items' parts at about 1 mm pitch; narrow decoder stages keep a CPU

@@ -33,17 +33,31 @@ def test_paper_grid_is_two_pipelines_three_backbones_five_modalities():
     assert config.training.momentum == 0.9 and config.space.lam == [1e-4]
 
 
+def test_item_pipelines_report_one_epoch_per_evaluation_of_the_recipe():
+    config = parse_config(base(space={"pipelines": ["subcomponent", "object"], "epochs": 3},
+                               recipe={"steps": 1000, "eval_every": 300}))
+    assert config.recipe.evaluations == 4 and config.epochs == 4
+    mixed = parse_config(base(space={"pipelines": ["subcomponent", "ssn"], "epochs": 9}))
+    assert mixed.epochs == max(9, mixed.recipe.evaluations)
+
+
 def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
     config = parse_config(base(space={"pipelines": ["ssn", "maskrcnn"], "k": [50, 100, 200],
                                       "lam": [1e-4, 1e-3]}))
     points = grid_points(config.space)
     assert sum(p["pipeline"] == "ssn" for p in points) == 6
     assert sum(p["pipeline"] == "maskrcnn" for p in points) == 1
+    items = parse_config(base(space={"pipelines": ["subcomponent", "object"], "k": [100, 300],
+                                     "anomaly_fractions": [0.25, 0.5]}))
+    points = grid_points(items.space)
+    assert sum(p["pipeline"] == "subcomponent" for p in points) == 4
+    assert sum(p["pipeline"] == "object" for p in points) == 1
 
 
 @pytest.mark.parametrize(("section", "value", "message"), [
     ("space", {"backbones": ["resnet99"]}, "unknown backbone 'resnet99'; valid: squeezenet1_1"),
-    ("space", {"pipelines": ["yolo"]}, "space.pipelines: unknown pipeline 'yolo'; valid: ssn, maskrcnn"),
+    ("space", {"pipelines": ["yolo"]},
+     "space.pipelines: unknown pipeline 'yolo'; valid: subcomponent, object, ssn, maskrcnn"),
     ("space", {"modalities": ["xray"]}, "space.modalities: unknown modality 'xray'"),
     ("space", {"ssn_features": ["sift"]}, "unknown SSN feature extractor 'sift'; valid: pixel"),
     ("space", {"modes": ["slice"]}, "space.modes: unknown classification mode 'slice'; valid: crop, pool"),
@@ -52,6 +66,14 @@ def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
     ("objective", {"metric": "object_f2"}, "objective.metric: unknown metric 'object_f2'"),
     ("resources", {"gpu": -1}, "resources.gpu"),
     ("space", {"epochs": 0}, "space.epochs"),
+    ("space", {"anomaly_fractions": [1.0]},
+     "space.anomaly_fractions: must list at least one value, each in [0, 1)"),
+    ("space", {"pipelines": ["subcomponent"], "backbones": ["squeezenet1_1"]},
+     "squeezenet1_1 has no dense (U-Net) encoder for the subcomponent pipeline's pool mode"),
+    ("items", {"finder": "yolo"}, "items.finder: unknown item finder 'yolo'; valid: unet, maskrcnn"),
+    ("recipe", {"positive": 0.8, "hard": 0.4}, "positive (0.8) + hard (0.4) must not exceed 1"),
+    ("recipe", {"item_scores": ["mean"]},
+     "recipe.item_scores: unknown item score rule 'mean'; valid: max"),
 ])
 def test_errors_name_the_field(section, value, message):
     with pytest.raises(ConfigError) as err:
@@ -96,4 +118,5 @@ def test_scheduler_and_space_follow_the_search_settings():
     asha = scheduler(config)
     assert type(asha).__name__ == "AsyncHyperBandScheduler" and asha._max_t == 6
     assert set(param_space(config)["point"]) == {"pipeline", "backbone", "modality", "optimizer", "lr",
-                                                 "batch_size", "k", "lam", "ssn_feature", "mode"}
+                                                 "batch_size", "k", "lam", "ssn_feature", "mode",
+                                                 "anomaly_fraction"}

@@ -28,7 +28,7 @@ CHOICES = {"backbone": "tiny", "modality": "pseudo", "k": 30, "optimizer": "adam
            "batch_size": 4}
 
 
-@pytest.mark.parametrize("pipeline", list(PIPELINES))
+@pytest.mark.parametrize("pipeline", [name for name in PIPELINES if not PIPELINES[name].item_first])
 def test_every_epoch_reports_every_metric(study_archive, tmp_path, pipeline):
     config = study_config(study_archive, tmp_path)
     trial = trial_from_config(config, {"pipeline": pipeline, **CHOICES})

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, _boundary_targets
+from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, center_targets
 from scans.archive import Archive
 from scans.modalities import build_input
 from study.item_stage import FinderRecipe, find_and_score, train_finder
 
 
-def test_boundary_targets_mark_item_edges_and_contacts():
-    objects = torch.zeros(1, 8, 8, dtype=torch.long)
-    objects[0, 1:7, 1:4] = 1
-    objects[0, 1:7, 4:7] = 2
-    classes = _boundary_targets(objects, 1)[0]
-    assert classes[0, 0] == 0 and classes[3, 2] == 1
-    assert classes[3, 3] == 2 and classes[3, 4] == 2  # where the two items touch
-    assert classes[1, 2] == 2  # next to the background
+def test_center_targets_peak_at_each_item_centroid_and_point_there():
+    objects = torch.zeros(1, 9, 12, dtype=torch.long)
+    objects[0, 1:4, 1:4] = 1  # centroid (2, 2)
+    objects[0, 2:9, 5:12] = 2  # centroid (5, 8): it touches nothing, but could
+    heat, offsets = center_targets(objects, sigma=1.5)
+    assert heat[0, 2, 2] == pytest.approx(1.0) and heat[0, 5, 8] == pytest.approx(1.0)
+    assert heat[0, 0, 11] < 0.05
+    assert offsets[0, :, 1, 1].tolist() == [1.0, 1.0]  # from (1, 1) to (2, 2)
+    assert offsets[0, :, 8, 11].tolist() == [-3.0, -3.0]
+    assert torch.all(offsets[0, :, 0, 0] == 0)  # background: no offset
 
 
 def test_unet_finder_finds_the_items_of_a_tiny_archive(small_archive):
@@ -26,7 +29,7 @@ def test_unet_finder_finds_the_items_of_a_tiny_archive(small_archive):
     scans = [archive.read(i) for i in archive.scan_ids]
     images = [build_input(s, "hlz") for s in scans]
     torch.manual_seed(0)
-    finder = UNetFinder(modality="hlz", scale=2, min_item_px=30)
+    finder = UNetFinder(modality="hlz", scale=2, sigma=2.0, min_item_px=30)
     x = torch.from_numpy(np.stack(images))
     y = torch.from_numpy(np.stack([s.objects for s in scans]).astype(np.int64))
     small, objects = finder.prepare(x, y)

@@ -1,0 +1,120 @@
+"""Item-first trials: val chooses rule, epoch and threshold on found items; test is scored once."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from scans.archive import Archive
+from study.config import parse_config
+from study.data import split_ids
+from study.evaluation import read_scores_npz
+from study.item_stage import build_finder, found_masks
+from study.item_trial import load_item_study_data, train_item_trial
+from study.train import save_checkpoint, trial_from_config
+
+
+def perfect_stage(config, directory) -> str:
+    """An item stage whose found items are the true ones (an untrained finder beside them)."""
+    archive = Archive(config.data.archive)
+    ids = split_ids(config.data, archive)
+    found = {f"{split}/{i}": archive.read(i).objects.astype(np.int16) for split in ("val", "test")
+             for i in ids[split]}
+    directory.mkdir()
+    torch.save(build_finder(config.items).state_dict(), directory / "model.pt")
+    np.savez_compressed(directory / "found.npz", **found)
+    (directory / "config.json").write_text(json.dumps({"items": config.items.model_dump(mode="json")}))
+    (directory / "metrics.json").write_text("{}")
+    return str(directory)
+
+
+def item_config(archive: str, tmp_path, pipeline: str):
+    base = parse_config({"name": "t", "storage": str(tmp_path),
+                         "data": {"archive": archive, "cache": str(tmp_path / "cache")},
+                         "space": {"pipelines": [pipeline]},
+                         "items": {"scale": 2},
+                         "recipe": {"steps": 4, "eval_every": 2, "tile": 32, "mine_every": 2,
+                                    "mine_items": 2},
+                         "training": {"crop_size": 32}})
+    stage = perfect_stage(base, tmp_path / "items")
+    return base.model_copy(update={"items": base.items.model_copy(update={"directory": stage})})
+
+
+@pytest.mark.parametrize("pipeline", ["subcomponent", "object"])
+def test_val_chooses_and_test_is_scored_once_on_the_chosen_weights(small_archive_val, tmp_path, pipeline):
+    config = item_config(small_archive_val, tmp_path, pipeline)
+    trial = trial_from_config(config, {"pipeline": pipeline, "backbone": "resnet18", "modality": "hlz",
+                                       "k": 20, "lr": 1e-3, "batch_size": 4})
+    assert trial.epochs == 2
+    reported, states = [], []
+
+    def on_epoch(metrics, state):
+        reported.append(dict(metrics))
+        states.append(state)
+        save_checkpoint(str(tmp_path / f"ckpt{state.epoch}"), state, config, trial, metrics)
+
+    train_item_trial(config, trial, on_epoch)
+    first, last = reported
+    assert [first["epoch"], last["epoch"]] == [1, 2] and [first["step"], last["step"]] == [2, 4]
+    # before the end nothing is scored on test; at the end test is, with the weights val chose
+    assert math.isnan(first["test_object_auroc"]) and math.isfinite(first["val_object_auroc"])
+    assert math.isfinite(last["test_object_tp_pct"]) and last["chosen_epoch"] in (1, 2)
+    assert last["objective"] == max(first["objective"], last["objective"])
+    assert "true_test_object_auroc" in last and last["item_score"] in [*config.recipe.item_scores, "whole"]
+    splits = read_scores_npz((tmp_path / "ckpt2" / "scores.npz").read_bytes())
+    assert set(splits) == {"val", "test", "val_true", "test_true"}
+    data = load_item_study_data(config, "hlz")
+    # the perfect stage finds every true item: found and true sets hold the same items
+    assert len(data.test) == len(data.test_true) and len(data.test.missed_scan) == 0
+    assert len(splits["test"].arrays("object")[0]) == len(data.test)
+
+
+def test_item_sets_are_cut_once_and_cached(small_archive_val, tmp_path):
+    config = item_config(small_archive_val, tmp_path, "subcomponent")
+    first = load_item_study_data(config, "hlz_log")
+    assert first is load_item_study_data(config, "hlz_log")
+    assert len(list((tmp_path / "cache").glob("dualscan-items-*.npz"))) == 1
+    found = found_masks(config.items.directory, "val")
+    assert len(found) == len(split_ids(config.data)["val"])
+    summary = first.summary()
+    assert summary["n_val_items"] == len(first.val) and summary["n_val_missed"] == 0
+
+
+def test_a_missing_item_stage_is_named(small_archive_val, tmp_path):
+    config = parse_config({"data": {"archive": small_archive_val}, "space": {"pipelines": ["subcomponent"]}})
+    trial = trial_from_config(config, {"pipeline": "subcomponent", "backbone": "resnet18", "modality": "hlz",
+                                       "k": 20, "lr": 1e-3, "batch_size": 4})
+    with pytest.raises(ValueError, match=r"items\.directory is not set"):
+        train_item_trial(config, trial, lambda m, s: None)
+
+
+def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_archive_val, tmp_path):
+    from jobs.scoring.model import load_scoring_model
+    from jobs.train import get_args_parser, main
+    from scans.modalities import build_input
+
+    path = tmp_path / "items.yaml"
+    path.write_text(json.dumps({
+        "name": "t", "data": {"archive": small_archive_val, "cache": str(tmp_path / "cache")},
+        "space": {"pipelines": ["subcomponent"], "backbones": ["resnet18"], "modalities": ["hlz"],
+                  "k": [20], "lr": [1e-3], "batch_size": [4]},
+        "items": {"steps": 3, "batch": 2, "scale": 2, "min_item_px": 10},
+        "recipe": {"steps": 2, "eval_every": 2, "tile": 32}}))
+    out = tmp_path / "model"
+    assert main(get_args_parser().parse_args(["--config", str(path), "--out", str(out)])) == 0
+    assert (out / "items" / "model.pt").exists() and (out / "model.pt").exists()
+    model = load_scoring_model(str(out), "cpu")
+    assert model.item_first and model.image_size is None and model.input_modality == "hlz+hlz_log"
+    archive = Archive(small_archive_val)
+    scan = archive.read(archive.scan_ids[0])
+    pred = model.predict([build_input(scan, model.input_modality)])[0]
+    assert pred.labels.shape == scan.shape  # native pitch: segments at the scan's own pixels
+    assert pred.flagged is not None and not pred.scored[0] and pred.scan_score is not None
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["item_score"] == model.item_score
+    assert io.BytesIO((out / "items" / "found.npz").read_bytes())
