@@ -162,7 +162,7 @@ class ItemStageConfig(Strict):
     finder: str = "unet"
     modality: str = "hlz_log"
     directory: str | None = None  # a trained item stage to use; default: the study trains RUN_DIR/items
-    scale: int = Field(default=4, ge=1, le=16)
+    scale: int = Field(default=2, ge=1, le=16)  # the light finder sees scans shrunk this much
     min_item_px: int = Field(default=400, ge=1)  # found items smaller than this (scan pixels) dropped
     steps: int = Field(default=400, ge=1)
     batch: int = Field(default=8, ge=1)

@@ -8,6 +8,7 @@ import json
 from models.metrics import LEVELS
 from scans.storage import Location, locate
 from study.evaluation import kind_estimates, level_estimates
+from study.item_stage import ITEM_STAGE_DIR
 from study.plots import learning_curves, objective_vs_k_lambda, tp_fp_bars
 from study.results import ChosenEpoch, choose_epoch, load_statuses, load_trials
 from study.tables import (
@@ -143,6 +144,10 @@ def export_best(run_uri: str) -> dict:
     run.makedirs("best")
     for name in BEST_FILES:
         run.write_bytes(f"best/{name}", run.read_bytes(f"{best.checkpoint}/{name}"))
+    if run.exists(f"{ITEM_STAGE_DIR}/model.pt"):  # item-first: best/ carries its item stage
+        run.makedirs(f"best/{ITEM_STAGE_DIR}")
+        for name in ("model.pt", "config.json", "metrics.json"):
+            run.write_bytes(f"best/{ITEM_STAGE_DIR}/{name}", run.read_bytes(f"{ITEM_STAGE_DIR}/{name}"))
     sha = hashlib.sha256(run.read_bytes("best/model.pt")).hexdigest()
     card = model_card(json.loads(run.read_bytes("best/config.json")), best.metrics, sha, best.checkpoint,
                       best.scores)

@@ -77,18 +77,20 @@ def _renumbered(objects: torch.Tensor, prob: torch.Tensor) -> tuple[torch.Tensor
 class UNetFinder(nn.Module):
     """A U-Net (segmentation-models-pytorch, random init) on the scan shrunk ``scale``× predicts,
     for every pixel, whether it is an item's, how near it is to an item's centre (a heatmap) and
-    the offset to its item's centre (as Panoptic-DeepLab separates instances). Items are the peaks
-    of the heatmap; every item pixel joins the peak its offset points nearest to, so items that
-    touch or overlap stay apart. Items smaller than ``min_item_px`` full-size pixels are dropped;
-    at full size each pixel of the upsampled item probability keeps its reduced pixel's item."""
+    the offset to its item's centre (as Panoptic-DeepLab separates instances). Items are the
+    connected regions of item pixels; a region with several heatmap peaks (items that touch or
+    overlap) is split, each pixel joining the peak its offset points nearest to. Items smaller
+    than ``min_item_px`` full-size pixels are dropped; at full size each pixel of the upsampled
+    item probability keeps its reduced pixel's item."""
 
-    def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 4,
-                 sigma: float = 4.0, min_item_px: int = 400, peak_threshold: float = 0.3,
+    def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 2,
+                 sigma: float | None = None, min_item_px: int = 400, peak_threshold: float = 0.1,
                  weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
 
-        self.modality, self.scale, self.sigma = modality, scale, sigma
+        # the centre Gaussian: 16 scan pixels (about 1.6 cm at 1 mm pitch) unless given
+        self.modality, self.scale, self.sigma = modality, scale, sigma or 16.0 / scale
         self.min_item_px, self.peak_threshold = min_item_px, peak_threshold
         self.net = smp.Unet(encoder_name=encoder, encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
@@ -119,7 +121,7 @@ class UNetFinder(nn.Module):
         heat, offsets = center_targets(objects, self.sigma)
         inside = (objects > 0).float()
         item = F.binary_cross_entropy_with_logits(out[:, 0], inside)
-        center = 10.0 * F.mse_loss(torch.sigmoid(out[:, 1]), heat)
+        center = 50.0 * F.mse_loss(torch.sigmoid(out[:, 1]), heat)
         offset = ((out[:, 2:] - offsets / self.sigma).abs().sum(1) * inside).sum() / inside.sum().clamp_min(1)
         return item + center + offset
 
@@ -142,20 +144,26 @@ class UNetFinder(nn.Module):
         return found
 
     def _group(self, out: torch.Tensor) -> torch.Tensor:
-        """(h, w) long items 1..n of one reduced scan's outputs (see the class)."""
-        inside = torch.sigmoid(out[0]) > 0.5
+        """(h, w) long items 1..n of one reduced scan's outputs: each connected region of item
+        pixels is one item unless it holds several heatmap peaks; then its pixels join the peak
+        their offsets point nearest to (a missed peak never loses an item)."""
+        inside = (torch.sigmoid(out[0]) > 0.5).cpu().numpy()
+        regions, n_regions = ndimage.label(inside)
+        labels = torch.from_numpy(regions).to(out.device).long()
         heat = torch.sigmoid(out[1])
         peaks = (heat == F.max_pool2d(heat[None, None], 7, 1, 3)[0, 0]) & (heat > self.peak_threshold)
-        py, px = torch.nonzero(peaks, as_tuple=True)
-        labels = torch.zeros_like(heat, dtype=torch.long)
-        if py.numel() == 0 or not bool(inside.any()):
-            return labels
-        ys, xs = torch.nonzero(inside, as_tuple=True)
-        vy = ys.float() + out[2, ys, xs] * self.sigma
-        vx = xs.float() + out[3, ys, xs] * self.sigma
-        distance = (vy[:, None] - py[None].float()) ** 2 + (vx[:, None] - px[None].float()) ** 2
-        labels[ys, xs] = distance.argmin(1) + 1
-        sizes = torch.bincount(labels.reshape(-1), minlength=py.numel() + 1)
+        py, px = torch.nonzero(peaks & (labels > 0), as_tuple=True)
+        peak_region = labels[py, px]
+        per_region = torch.bincount(peak_region, minlength=n_regions + 1)
+        split = per_region >= 2
+        if bool(split.any()):
+            ys, xs = torch.nonzero(split[labels] & (labels > 0), as_tuple=True)
+            vy = ys.float() + out[2, ys, xs] * self.sigma
+            vx = xs.float() + out[3, ys, xs] * self.sigma
+            distance = (vy[:, None] - py[None].float()) ** 2 + (vx[:, None] - px[None].float()) ** 2
+            distance[labels[ys, xs][:, None] != peak_region[None]] = float("inf")  # its own region's peaks
+            labels[ys, xs] = n_regions + 1 + distance.argmin(1)
+        sizes = torch.bincount(labels.reshape(-1), minlength=n_regions + 2 + py.numel())
         small = sizes < self.min_item_px / self.scale ** 2
         small[0] = True
         return torch.where(small[labels], torch.zeros_like(labels), labels)

@@ -29,12 +29,12 @@ def test_unet_finder_finds_the_items_of_a_tiny_archive(small_archive):
     scans = [archive.read(i) for i in archive.scan_ids]
     images = [build_input(s, "hlz") for s in scans]
     torch.manual_seed(0)
-    finder = UNetFinder(modality="hlz", scale=2, sigma=2.0, min_item_px=30)
+    finder = UNetFinder(modality="hlz", scale=1, sigma=3.0, min_item_px=30)
     x = torch.from_numpy(np.stack(images))
     y = torch.from_numpy(np.stack([s.objects for s in scans]).astype(np.int64))
     small, objects = finder.prepare(x, y)
-    assert small.shape[-1] == x.shape[-1] // 2 and objects.shape == small.shape[:1] + small.shape[-2:]
-    recipe = FinderRecipe(steps=120, batch=6, lr=3e-3)
+    assert small.shape[-1] == x.shape[-1] and objects.shape == small.shape[:1] + small.shape[-2:]
+    recipe = FinderRecipe(steps=200, batch=6, lr=3e-3)
     losses = train_finder(finder, small, objects, recipe, torch.device("cpu"))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
     masks, score = find_and_score(finder, scans, images, torch.device("cpu"))
