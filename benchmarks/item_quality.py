@@ -28,11 +28,12 @@ from matplotlib.figure import Figure
 
 from benchmarks.pipeline_quality import Run, fmt, report, save_runs
 from models.items.scan import score_scan
+from models.items.stage import ITEM_STAGE_DIR, load_finder
 from scans.archive import Archive
 from scans.modalities import build_input
 from study.config import load_config
 from study.evaluation import kind_estimates, level_estimates
-from study.item_stage import ITEM_STAGE_DIR, load_finder, with_item_stage
+from study.item_stage import with_item_stage
 from study.item_trial import load_item_study_data, train_item_trial
 from study.plots import png_of
 from study.train import trial_from_config
@@ -75,14 +76,14 @@ def train_pipeline(config, pipeline: str, seed: int, modality: str, data) -> tup
 def latency(stage: str, model, modality: str, rule: str, archive: Archive, ids: list[str]) -> dict:
     """End-to-end seconds per scan on this machine: decode to the modality inputs, find the
     items, score each item's superpixels (what ``dualscan score`` runs per scan)."""
-    finder, stage_config = load_finder(stage)
+    finder, spec = load_finder(stage)
     model.eval()
     decode, score = [], []
     for scan_id in ids:
         start = time.perf_counter()
         scan = archive.read(scan_id)
         image = torch.from_numpy(build_input(scan, modality))
-        finder_image = torch.from_numpy(build_input(scan, stage_config.modality))
+        finder_image = torch.from_numpy(build_input(scan, spec["kwargs"]["modality"]))
         middle = time.perf_counter()
         score_scan(finder, model, image, finder_image, rule)
         decode.append(middle - start)
@@ -158,44 +159,44 @@ def main() -> None:
     data = load_item_study_data(config, modality)
     print(f"items: {json.dumps(data.summary())} ({time.perf_counter() - started:.0f} s with the stage)",
           flush=True)
-    runs, finals = [], {}
+    archive = Archive(config.data.archive)
+    test_ids = [str(i) for i in data.test.scan_ids[: args.latency_scans]]
+    header = [f"# Item-first quality: {archive.uri}", "",
+              f"{json.dumps(data.summary())}; recipe {config.recipe.model_dump_json()}; modality {modality}; "
+              f"torch threads {torch.get_num_threads()}", "", "## Item stage", "",
+              "| split | true items | found | recall at IoU ≥ 0.5 | mask IoU | spurious | s/scan |",
+              "|---|---|---|---|---|---|---|"]
+    for split in ("val", "test"):
+        g = {k.removeprefix(f"{split}_"): v for k, v in stage_metrics.items() if k.startswith(f"{split}_")}
+        header.append(f"| {split} | {g['n_true']} | {g['n_found']} | {100 * (g['recall'] or 0):.2f} % | "
+                      f"{g['mask_iou'] or float('nan'):.3f} | {g['spurious']} | "
+                      f"{g['seconds_per_scan']:.3f} |")
+    header += ["", f"finder trained in {stage_metrics['train_seconds']:.0f} s"]
+    runs, sections = [], []
     for seed in range(args.seeds):
         for pipeline in args.pipelines:
             run, model, final = train_pipeline(config, pipeline, seed, modality, data)
             runs.append(run)
-            finals[(pipeline, seed)] = (model, final)
-    save_runs(os.path.join(args.out, "quality_scores.npz"), runs)
-    with open(os.path.join(args.out, "learning_curves.png"), "wb") as f:
-        f.write(curves_png(runs))
-    archive = Archive(config.data.archive)
-    test_ids = list(dict.fromkeys(data.test.scan_ids))[: args.latency_scans]
-    lines = [f"# Item-first quality: {archive.uri}", "",
-             f"{json.dumps(data.summary())}; recipe {config.recipe.model_dump_json()}; modality {modality}; "
-             f"torch threads {torch.get_num_threads()}; wall {time.perf_counter() - started:.0f} s", "",
-             "## Item stage", "",
-             "| split | true items | found | recall at IoU ≥ 0.5 | mask IoU | spurious | s/scan |",
-             "|---|---|---|---|---|---|---|"]
-    for split in ("val", "test"):
-        g = {k.removeprefix(f"{split}_"): v for k, v in stage_metrics.items() if k.startswith(f"{split}_")}
-        lines.append(f"| {split} | {g['n_true']} | {g['n_found']} | {100 * (g['recall'] or 0):.2f} % | "
-                     f"{g['mask_iou'] or float('nan'):.3f} | {g['spurious']} | {g['seconds_per_scan']:.3f} |")
-    lines += ["", f"finder trained in {stage_metrics['train_seconds']:.0f} s", "", "## Pipelines", "",
-              report(runs)]
-    for run in runs:
-        model, final = finals[(run.pipeline, run.seed)]
-        lines += ["", *bar_table(run, final["scores"].get("test_true"))]
-        if run.pipeline == "subcomponent" or len(args.pipelines) == 1:
-            timing = latency(stage, model, modality, final["metrics"]["item_score"], archive, test_ids)
-            lines += ["", f"end-to-end latency per scan ({run.pipeline}, median of {timing['scans']} test "
-                      f"scans): decode {timing['decode_s']:.2f} s + find and score {timing['score_s']:.2f} s "
-                      f"= {timing['total_s']:.2f} s"]
-        points = (f"{c['step']}: {c['objective']:.3f} ({c['item_score']}, {c['train_seconds']:.0f} s)"
-                  for c in run.curve)
-        lines += ["", "learning curve (step: val AUROC): " + ", ".join(points)]
-    text = "\n".join(lines)
-    with open(os.path.join(args.out, "quality.md"), "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    print(text)
+            section = ["", *bar_table(run, final["scores"].get("test_true"))]
+            if pipeline == "subcomponent" and seed == 0:
+                timing = latency(stage, model, modality, final["metrics"]["item_score"], archive, test_ids)
+                section += ["", f"end-to-end latency per scan ({pipeline}, median of {timing['scans']} test "
+                            f"scans): decode {timing['decode_s']:.2f} s + find and score "
+                            f"{timing['score_s']:.2f} s = {timing['total_s']:.2f} s"]
+            points = (f"{c['step']}: {c['objective']:.3f} ({c['item_score']}, {c['train_seconds']:.0f} s)"
+                      for c in run.curve)
+            section += ["", f"learning curve of {pipeline} seed {seed} (step: val AUROC): "
+                        + ", ".join(points)]
+            sections += section
+            # written after every pipeline: a run cut short keeps what it finished
+            save_runs(os.path.join(args.out, "quality_scores.npz"), runs)
+            with open(os.path.join(args.out, "learning_curves.png"), "wb") as f:
+                f.write(curves_png(runs))
+            text = "\n".join([*header, f"wall so far {time.perf_counter() - started:.0f} s", "",
+                              "## Pipelines", "", report(runs), *sections])
+            with open(os.path.join(args.out, "quality.md"), "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
     if PIPELINES[trial.pipeline].item_first:
         import tempfile
 
-        from study.item_stage import ITEM_STAGE_DIR, with_item_stage
+        from models.items.stage import ITEM_STAGE_DIR
+        from study.item_stage import with_item_stage
 
         stage = (os.path.join(args.out, ITEM_STAGE_DIR) if args.out
                  else tempfile.mkdtemp(prefix="dualscan-items-"))

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.items.finders import ITEM_FINDERS, FoundItems
+from models.items.finders import FoundItems
 from models.items.matching import match_items
+from models.items.stage import build_finder
 from scans.archive import Archive
 from scans.modalities import build_input
 from scans.storage import locate
@@ -76,39 +77,39 @@ class FinderScore:
 
 
 @torch.no_grad()
-def find_and_score(finder: nn.Module, scans: list, images: list[np.ndarray], device: torch.device
-                   ) -> tuple[list[list[np.ndarray]], FinderScore]:
-    """The items ``finder`` finds in each scan (its full-resolution input image, C×H×W) as masks,
-    and how they match the scans' true items."""
+def find_and_score(finder: nn.Module, scans, modality: str, device: torch.device
+                   ) -> tuple[dict[str, np.ndarray], FinderScore]:
+    """The items ``finder`` finds in each of ``scans`` (an iterable: one scan in memory at a time;
+    the finder sees ``modality``) as an instance map per scan id, and how they match the scans'
+    true items."""
     finder.eval()
-    masks, ious, n_true, n_found, spurious = [], [], 0, 0, 0
-    start = time.perf_counter()
-    for scan, image in zip(scans, images, strict=True):
-        found: FoundItems = finder.find(torch.from_numpy(np.asarray(image, np.float32))[None].to(device))[0]
-        one = found.masks()
-        masks.append(one)
-        match = match_items(one, scan.objects, scan.n_objects)
+    found, ious, n_true, n_found, spurious = {}, [], 0, 0, 0
+    start, count = time.perf_counter(), 0
+    for scan in scans:
+        image = torch.from_numpy(build_input(scan, modality))[None].to(device)
+        items: FoundItems = finder.find(image)[0]
+        masks = items.masks()
+        match = match_items(masks, scan.objects, scan.n_objects)
         ious.extend(match.iou_of_truth[match.found_truth].tolist())
-        n_true, n_found = n_true + scan.n_objects, n_found + len(one)
+        n_true, n_found = n_true + scan.n_objects, n_found + len(masks)
         spurious += int((match.truth_of_found < 0).sum())
-    elapsed = (time.perf_counter() - start) / max(len(scans), 1)
-    return masks, FinderScore(n_true, n_found, len(ious) / n_true if n_true else None,
+        found[scan.scan_id] = items.objects.cpu().numpy().astype(np.int16)
+        count += 1
+    elapsed = (time.perf_counter() - start) / max(count, 1)
+    return found, FinderScore(n_true, n_found, len(ious) / n_true if n_true else None,
                               float(np.mean(ious)) if ious else None, spurious, elapsed)
 
 
-STAGE_FILES = ("model.pt", "config.json", "metrics.json", "found.npz")
-ITEM_STAGE_DIR = "items"  # RUN_DIR/items, or a model directory's items/: the item stage
-
-
-def build_finder(config: ItemStageConfig) -> nn.Module:
-    """The configured finder, untrained."""
+def finder_spec(config: ItemStageConfig) -> dict:
+    """What build_finder needs to rebuild the configured finder: its name and arguments."""
+    kwargs: dict = {"modality": config.modality}
     if config.finder == "unet":
-        return ITEM_FINDERS["unet"](modality=config.modality, scale=config.scale,
-                                    min_item_px=config.min_item_px)
-    return ITEM_FINDERS[config.finder](modality=config.modality)
+        kwargs.update(scale=config.scale, min_item_px=config.min_item_px)
+    return {"name": config.finder, "kwargs": kwargs}
 
 
-def _prepared(finder: nn.Module, scans: list, modality: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _prepared(finder: nn.Module, scans, modality: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The finder's training inputs of ``scans`` (an iterable: one scan in memory at a time)."""
     images, objects = [], []
     for scan in scans:
         image = torch.from_numpy(build_input(scan, modality))[None]
@@ -127,9 +128,10 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     config = study.items
     archive = Archive(study.data.archive)
     ids = split_ids(study.data, archive)
-    finder = build_finder(config).to(device)
+    spec = finder_spec(config)
+    finder = build_finder(spec).to(device)
     start = time.perf_counter()
-    images, objects = _prepared(finder, [archive.read(i) for i in ids["train"]], config.modality)
+    images, objects = _prepared(finder, (archive.read(i) for i in ids["train"]), config.modality)
     recipe = FinderRecipe(steps=config.steps, batch=config.batch, lr=config.lr)
     losses = train_finder(finder, images, objects, recipe, device, seed=study.training.seed)
     metrics: dict = {"train_seconds": time.perf_counter() - start,
@@ -137,14 +139,9 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
                      "n_train_scans": len(ids["train"])}
     found: dict[str, np.ndarray] = {}
     for split in ("val", "test"):
-        scans = [archive.read(i) for i in ids[split]]
-        masks, score = find_and_score(finder, scans, [build_input(s, config.modality) for s in scans], device)
+        maps, score = find_and_score(finder, (archive.read(i) for i in ids[split]), config.modality, device)
         metrics.update(score.as_dict(f"{split}_"))
-        for scan, one in zip(scans, masks, strict=True):
-            labels = np.zeros(scan.shape, np.int16)
-            for i, mask in enumerate(one, start=1):
-                labels[mask] = i
-            found[f"{split}/{scan.scan_id}"] = labels
+        found.update({f"{split}/{scan_id}": labels for scan_id, labels in maps.items()})
     where = locate(directory)
     where.makedirs()
     buffer = io.BytesIO()
@@ -153,24 +150,10 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     packed = io.BytesIO()
     np.savez_compressed(packed, **found)
     where.write_bytes("found.npz", packed.getvalue())
-    where.write_bytes("config.json", json.dumps({"items": config.model_dump(mode="json"),
+    where.write_bytes("config.json", json.dumps({"finder": spec, "items": config.model_dump(mode="json"),
                                                  "archive": archive.uri}, indent=2).encode())
     where.write_bytes("metrics.json", json.dumps(metrics, indent=2, default=float).encode())
     return metrics
-
-
-def load_finder(directory: str, device: torch.device | str = "cpu") -> tuple[nn.Module, ItemStageConfig]:
-    """A trained item stage's finder (weights_only) in eval mode, and its config."""
-    where = locate(directory)
-    for name in ("model.pt", "config.json"):
-        if not where.exists(name):
-            raise FileNotFoundError(f"{where.uri_of(name)} does not exist: an item stage directory "
-                                    f"holds {', '.join(STAGE_FILES)}")
-    config = ItemStageConfig.model_validate(json.loads(where.read_bytes("config.json"))["items"])
-    finder = build_finder(config)
-    state = torch.load(io.BytesIO(where.read_bytes("model.pt")), map_location="cpu", weights_only=True)
-    finder.load_state_dict(state)
-    return finder.to(device).eval(), config
 
 
 def found_masks(directory: str, split: str) -> dict[str, list[np.ndarray]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+from models.items.stage import ITEM_STAGE_DIR
 from models.metrics import LEVELS
 from scans.storage import Location, locate
 from study.evaluation import kind_estimates, level_estimates
-from study.item_stage import ITEM_STAGE_DIR
 from study.plots import learning_curves, objective_vs_k_lambda, tp_fp_bars
 from study.results import ChosenEpoch, choose_epoch, load_statuses, load_trials
 from study.tables import (

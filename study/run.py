@@ -6,9 +6,10 @@ import os
 
 from ray import tune
 
+from models.items.stage import ITEM_STAGE_DIR
 from scans.storage import locate
 from study.config import StudyConfig
-from study.item_stage import ITEM_STAGE_DIR, with_item_stage
+from study.item_stage import with_item_stage
 from study.space import param_space, scheduler, search_algorithm
 from study.trainable import trainable
 

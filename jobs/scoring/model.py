@@ -15,9 +15,9 @@ from torch import nn
 
 from models.inputs import autocast_for
 from models.items.scan import score_scan
+from models.items.stage import ITEM_STAGE_DIR, load_finder
 from scans.modalities import modality_channels
 from scans.storage import Location, locate
-from study.item_stage import ITEM_STAGE_DIR, load_finder
 from study.pipelines import PIPELINES, Trial
 
 DEFAULT_THRESHOLD = 0.5
@@ -198,10 +198,10 @@ def load_scoring_model(uri: str, device: torch.device | str | None = None,
     if PIPELINES[trial.pipeline].item_first:
         stage = _item_stage(where, config)
         try:
-            scoring.finder, stage_config = load_finder(stage, device)
+            scoring.finder, spec = load_finder(stage, device)
         except (FileNotFoundError, ValueError, RuntimeError) as err:
             raise ModelDirError(f"{where.uri}: its item stage {stage} cannot be loaded ({err})") from None
-        scoring.finder_modality = stage_config.modality
+        scoring.finder_modality = spec["kwargs"]["modality"]
         if where.exists("metrics.json"):
             scoring.item_score = json.loads(where.read_bytes("metrics.json")).get("item_score") or "max"
     return scoring

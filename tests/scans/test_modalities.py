@@ -7,8 +7,11 @@ import pytest
 
 from scans.archive import Archive
 from scans.modalities import (
+    ATTENUATION_SCALE,
+    MIN_TRANSMISSION,
     MODALITIES,
     ModalityError,
+    attenuation,
     build_input,
     modality_channels,
     modality_needs_raw,
@@ -16,7 +19,8 @@ from scans.modalities import (
 )
 from scans.record import Scan
 
-EXPECTED_CHANNELS = {"pseudo": 3, "high": 1, "low": 1, "zeff": 1, "hlz": 3}
+EXPECTED_CHANNELS = {"pseudo": 3, "high": 1, "low": 1, "zeff": 1, "hlz": 3, "high_log": 1, "low_log": 1,
+                     "hlz_log": 3}
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +33,18 @@ def scan(small_archive) -> Scan:
 def test_channel_counts_and_ranges(scan, name):
     x = build_input(scan, name)
     assert x.dtype == np.float32 and x.shape == (EXPECTED_CHANNELS[name], *scan.shape)
-    assert x.min() >= 0.0 and x.max() <= 1.0
+    # attenuation −ln T / 4 is 0 in air and reaches 2.3 at the detector floor; the rest are in [0, 1]
+    top = -np.log(MIN_TRANSMISSION) / ATTENUATION_SCALE + 1e-6 if "log" in name else 1.0
+    assert x.min() >= 0.0 and x.max() <= top
     assert modality_channels(name) == EXPECTED_CHANNELS[name]
+
+
+def test_attenuation_is_additive_where_transmission_multiplies():
+    t1, t2 = np.float32(0.6), np.float32(0.3)
+    assert attenuation(np.array([t1 * t2]))[0] == pytest.approx(attenuation(np.array([t1]))[0]
+                                                                + attenuation(np.array([t2]))[0], rel=1e-5)
+    assert attenuation(np.array([1.0]))[0] == 0.0
+    assert attenuation(np.array([0.0]))[0] == pytest.approx(-np.log(MIN_TRANSMISSION) / ATTENUATION_SCALE)
 
 
 def test_combinations_concatenate(scan):

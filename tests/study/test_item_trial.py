@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from models.items.stage import build_finder
 from scans.archive import Archive
 from study.config import parse_config
 from study.data import split_ids
 from study.evaluation import read_scores_npz
-from study.item_stage import build_finder, found_masks
+from study.item_stage import finder_spec, found_masks
 from study.item_trial import load_item_study_data, train_item_trial
 from study.train import save_checkpoint, trial_from_config
 
@@ -26,9 +27,11 @@ def perfect_stage(config, directory) -> str:
     found = {f"{split}/{i}": archive.read(i).objects.astype(np.int16) for split in ("val", "test")
              for i in ids[split]}
     directory.mkdir()
-    torch.save(build_finder(config.items).state_dict(), directory / "model.pt")
+    spec = finder_spec(config.items)
+    torch.save(build_finder(spec).state_dict(), directory / "model.pt")
     np.savez_compressed(directory / "found.npz", **found)
-    (directory / "config.json").write_text(json.dumps({"items": config.items.model_dump(mode="json")}))
+    (directory / "config.json").write_text(json.dumps({"finder": spec,
+                                                       "items": config.items.model_dump(mode="json")}))
     (directory / "metrics.json").write_text("{}")
     return str(directory)
 

@@ -184,3 +184,30 @@ def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_
     assert len(after) == 4  # no duplicate trials
     assert all(after[name] == before[name] for name in finished)  # finished trials kept as they were
     assert all(epochs == list(range(1, 7)) for epochs in after.values()), after  # all completed
+
+
+def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_session, small_archive_val,
+                                                                      tmp_path):
+    config = parse_config(smoke(
+        small_archive_val, tmp_path, "items",
+        space={"pipelines": ["subcomponent", "object"], "backbones": ["resnet18"], "modalities": ["hlz"],
+               "k": [20], "lr": [1e-3], "batch_size": [4]},
+        search={"algorithm": "grid", "num_samples": 1, "scheduler": "none"},
+        items={"steps": 3, "batch": 2, "min_item_px": 10},
+        recipe={"steps": 2, "eval_every": 1, "tile": 32}))
+    results = build_tuner(config).fit()
+    assert not results.errors and len(results) == 2
+    run = run_uri(config)
+    assert os.path.exists(os.path.join(run, "items", "found.npz"))
+    saved = json.loads(read(run, "study_config.json"))
+    assert saved["items"]["directory"] == os.path.join(run, "items")  # every trial used this stage
+    trials = load_trials(locate(run))
+    for trial in trials:
+        assert [e["epoch"] for e in trial.epochs] == [1, 2]
+        chosen = choose_epoch(locate(run), trial, "max")
+        # test is scored once, at the end, on the weights val chose
+        assert chosen.metrics["epoch"] == 2 and set(chosen.scores) >= {"val", "test"}
+    write_results(run)
+    card = export_best(run)
+    assert card["trial"]["pipeline"] in ("subcomponent", "object")
+    assert os.path.exists(os.path.join(run, "best", "items", "model.pt"))

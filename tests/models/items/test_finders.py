@@ -37,10 +37,11 @@ def test_unet_finder_finds_the_items_of_a_tiny_archive(small_archive):
     recipe = FinderRecipe(steps=200, batch=6, lr=3e-3)
     losses = train_finder(finder, small, objects, recipe, torch.device("cpu"))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
-    masks, score = find_and_score(finder, scans, images, torch.device("cpu"))
+    maps, score = find_and_score(finder, scans, "hlz", torch.device("cpu"))
     # the scans it learnt from: nearly every item found as its own mask
     assert score.recall >= 0.8 and score.mask_iou > 0.7
-    assert all(m.shape == scans[0].objects.shape for one in masks for m in one)
+    assert set(maps) == {s.scan_id for s in scans}
+    assert all(m.shape == scans[0].objects.shape and m.dtype == np.int16 for m in maps.values())
 
 
 def test_found_items_masks_follow_the_instance_map():
