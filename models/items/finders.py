@@ -145,14 +145,19 @@ class UNetFinder(nn.Module):
 
     def _group(self, out: torch.Tensor) -> torch.Tensor:
         """(h, w) long items 1..n of one reduced scan's outputs: each connected region of item
-        pixels is one item unless it holds several heatmap peaks; then its pixels join the peak
-        their offsets point nearest to (a missed peak never loses an item)."""
+        pixels is one item unless it holds several strong heatmap peaks; then its pixels join the
+        peak their offsets point nearest to (a missed peak never loses an item)."""
         inside = (torch.sigmoid(out[0]) > 0.5).cpu().numpy()
         regions, n_regions = ndimage.label(inside)
         labels = torch.from_numpy(regions).to(out.device).long()
         heat = torch.sigmoid(out[1])
-        peaks = (heat == F.max_pool2d(heat[None, None], 7, 1, 3)[0, 0]) & (heat > self.peak_threshold)
-        py, px = torch.nonzero(peaks & (labels > 0), as_tuple=True)
+        peaks = (heat == F.max_pool2d(heat[None, None], 11, 1, 5)[0, 0]) & (heat > self.peak_threshold)
+        # a peak counts only when it is at least half as high as its region's highest: an item
+        # splits where the heatmap is sure, never on the ripples of a half-learnt one
+        region_max = torch.zeros(n_regions + 1, device=out.device).scatter_reduce(
+            0, labels.reshape(-1), heat.reshape(-1), "amax", include_self=True)
+        peaks &= (labels > 0) & (heat >= 0.5 * region_max[labels])
+        py, px = torch.nonzero(peaks, as_tuple=True)
         peak_region = labels[py, px]
         per_region = torch.bincount(peak_region, minlength=n_regions + 1)
         split = per_region >= 2

@@ -44,9 +44,10 @@ def test_the_ssn_pipeline_learns_large_dense_anomalies(tmp_path):
 
 
 # The same kind of archive at 128² (3.9 mm pixels) for the item-first pipeline: a laptop spans
-# about 85×60 pixels, so its crop gives SSN and the U-Net something to work with.
+# about 85×60 pixels, so its crop gives SSN and the U-Net something to work with. One item per scan,
+# as above: the item stage is trained and used for real, but never has to part touching items.
 EASY_ITEMS = SynthConfig(n=200, size=128, seed=12, split=0.7, val=0.2, anomaly_rate=0.5, min_items=1,
-                         max_items=2, item_classes=("laptop", "mobile"),
+                         max_items=1, item_classes=("laptop", "mobile"),
                          anomaly_kinds=("metal_plate", "organic_block"), anomaly_scale=4.0, previews=False)
 
 
@@ -75,8 +76,8 @@ def test_the_item_first_pipeline_learns_large_dense_anomalies_end_to_end(tmp_pat
     final = epochs[-1]  # the weights val chose, scored on test once
     shown = ("chosen_epoch", "item_score")
     print(json.dumps({k: v for k, v in final.items() if "object" in k or k in shown}))
-    assert stage["test_recall"] >= 0.85, stage  # the item stage finds most items (measured 0.91)
+    assert stage["test_recall"] >= 0.9, stage  # the item stage finds the items
     # classification on the true items, and end to end on the found ones (a missed item is a miss)
     assert final["true_test_object_auroc"] >= 0.9, final
     assert final["true_test_object_tp_pct"] > final["true_test_object_fp_pct"] + 30, final
-    assert final["test_object_auroc"] >= 0.8, final  # measured 0.86
+    assert final["test_object_auroc"] >= 0.85, final

@@ -197,3 +197,30 @@ def test_input_blocks(n_files, workers, expected):
     blocks = _input_blocks(n_files, 16, workers)
     assert blocks == expected
     assert blocks % workers == 0 and blocks <= n_files
+
+
+def test_an_item_first_model_scores_found_items_at_native_pitch(ray_session, bad_archive, small_archive_val,
+                                                                  tmp_path):
+    from jobs.train import get_args_parser, main
+
+    config = tmp_path / "items.yaml"
+    config.write_text(json.dumps({
+        "name": "t", "data": {"archive": small_archive_val, "cache": str(tmp_path / "cache")},
+        "space": {"pipelines": ["subcomponent"], "backbones": ["resnet18"], "modalities": ["hlz"],
+                  "k": [20], "lr": [1e-3], "batch_size": [2]},
+        "items": {"steps": 2, "batch": 2, "min_item_px": 10}, "recipe": {"steps": 1, "tile": 32}}))
+    model = tmp_path / "model"
+    assert main(get_args_parser().parse_args(["--config", str(config), "--out", str(model)])) == 0
+    out = tmp_path / "report"
+    success = _score(bad_archive, str(model), out, threshold=0.0)  # bad files too: each is its row
+    scans = pd.read_parquet(out / "scans")
+    assert success["counts"]["files"] == N_FILES and len(scans) == N_FILES
+    assert success["model"]["image_size"] is None and success["model"]["pipeline"] == "subcomponent"
+    ok = scans[scans["status"] == "ok"]
+    segments = pd.read_parquet(out / "segments")
+    # segments are the superpixels of found items, measured in the scan's own pixels
+    assert set(segments["scan_id"]) <= set(ok["scan_id"])
+    merged = segments.merge(ok[["scan_id", "height", "width"]], on="scan_id")
+    assert (merged["x1"] <= merged["width"]).all() and (merged["y1"] <= merged["height"]).all()
+    counts = segments.groupby("scan_id").size()
+    assert (ok.set_index("scan_id")["n_segments"].reindex(counts.index) == counts).all()
