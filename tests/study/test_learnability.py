@@ -60,7 +60,7 @@ def test_the_item_first_pipeline_learns_large_dense_anomalies_end_to_end(tmp_pat
     config = parse_config({"name": "easy", "storage": str(tmp_path),
                            "data": {"archive": str(tmp_path / "easy"), "cache": str(tmp_path / "cache")},
                            "space": {"pipelines": ["subcomponent"]},
-                           "items": {"steps": 150, "batch": 8, "scale": 2, "min_item_px": 60},
+                           "items": {"steps": 200, "batch": 8, "scale": 1, "min_item_px": 60},
                            "recipe": {"steps": 300, "tile": 32, "eval_every": 100, "mine_every": 50}})
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

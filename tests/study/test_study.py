@@ -191,7 +191,7 @@ def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_sessi
     config = parse_config(smoke(
         small_archive_val, tmp_path, "items",
         space={"pipelines": ["subcomponent", "object"], "backbones": ["resnet18"], "modalities": ["hlz"],
-               "k": [20], "lr": [1e-3], "batch_size": [4]},
+               "k": [20], "lam": [1e-4], "lr": [1e-3], "batch_size": [4]},
         search={"algorithm": "grid", "num_samples": 1, "scheduler": "none"},
         items={"steps": 3, "batch": 2, "min_item_px": 10},
         recipe={"steps": 2, "eval_every": 1, "tile": 32}))
