@@ -39,8 +39,6 @@ from study.plots import png_of
 from study.train import trial_from_config
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "study", "configs", "quality.yaml")
-BAR = {"object AUROC, all kinds": 0.93, "per kind (blade, plate, block, wires)": 0.97,
-       "extra screws": 0.75, "TP% at val FP% ≤ 5": 85.0, "test FP%": 7.0, "item recall": 98.0}
 HARD_KINDS = ("blade", "metal_plate", "organic_block", "wire_bundle")
 
 

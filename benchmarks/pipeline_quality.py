@@ -1,4 +1,5 @@
-"""Quality: every registered pipeline under one fair protocol: val chooses, test reports.
+"""Quality: the whole-scan pipelines under one fair protocol: val chooses, test reports
+(the item-first ones: benchmarks/item_quality.py).
 
 A seeded synthetic archive with train/val/test (default 2,000 scans at 512², the 50 cm tray at
 0.98 mm, a real scanner's pitch; 60/10/30). Each pipeline (names from the PIPELINES registry) is
@@ -193,7 +194,8 @@ def main() -> None:
     budget.add_argument("--epochs", type=int, help="the same epochs for every pipeline (default 4)")
     budget.add_argument("--minutes", type=float, help="the same wall time per pipeline and seed")
     parser.add_argument("--seeds", type=int, default=1, help="training seeds (0, 1, ...)")
-    parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=list(PIPELINES))
+    whole_scan = [name for name in PIPELINES if not PIPELINES[name].item_first]  # item-first: item_quality
+    parser.add_argument("--pipelines", nargs="+", default=whole_scan, choices=whole_scan)
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--modality", default="hlz")
     parser.add_argument("--archive", help="reuse this archive (it needs a val split)")

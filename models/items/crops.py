@@ -49,8 +49,3 @@ def masked(image: torch.Tensor, mask: torch.Tensor, fill: Sequence[float]) -> to
     (the modality's air: what the scanner reads where the item is not)."""
     air = torch.as_tensor(fill, dtype=image.dtype, device=image.device).view(-1, 1, 1)
     return torch.where(mask.unsqueeze(-3), image, air)
-
-
-def item_masks(objects: np.ndarray, n_objects: int) -> list[np.ndarray]:
-    """(H, W) bool masks of items 1..n of an instance map (empty where an item has no pixel)."""
-    return [objects == i for i in range(1, n_objects + 1)]
