@@ -192,14 +192,13 @@ class AugmentConfig(Strict):
 
 
 class RecipeConfig(Strict):
-    """How item pipelines train (study.item_train.Recipe): ``steps`` of ``batch`` tiles of
-    ``tile``² (the object-level pipeline: whole items at ``object_size``²), a ``positive`` share
-    on anomalies and a ``hard`` share on mined hard negatives, AdamW at the space's lr on a
-    one-cycle schedule; val scored every ``eval_every`` steps (a study's epoch), where the item
-    score rule is chosen among ``item_scores``."""
+    """How item pipelines train (study.item_train.Recipe): ``steps`` of the space's batch_size
+    tiles of ``tile``² (the object-level pipeline: whole items at training.crop_size²), a
+    ``positive`` share on anomalies and a ``hard`` share on mined hard negatives, AdamW at the
+    space's lr on a one-cycle schedule; val scored every ``eval_every`` steps (a study's epoch),
+    where the item score rule is chosen among ``item_scores``."""
 
     steps: int = Field(default=3000, ge=1)
-    batch: int = Field(default=16, ge=1)
     tile: int = Field(default=96, ge=16, le=1024)
     positive: float = Field(default=0.5, ge=0, le=1)
     hard: float = Field(default=0.25, ge=0, le=1)
@@ -210,7 +209,6 @@ class RecipeConfig(Strict):
     schedule: Literal["onecycle", "constant"] = "onecycle"
     eval_every: int = Field(default=500, ge=1)
     augment: AugmentConfig = AugmentConfig()
-    object_size: int = Field(default=160, ge=16, le=1024)
     item_scores: Names = list(ITEM_SCORES)
 
     @model_validator(mode="after")
