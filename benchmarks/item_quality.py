@@ -27,6 +27,7 @@ import torch
 from matplotlib.figure import Figure
 
 from benchmarks.pipeline_quality import Run, fmt, report, save_runs
+from jobs.train import first_value
 from models.items.scan import score_scan
 from models.items.stage import ITEM_STAGE_DIR, load_finder
 from scans.archive import Archive
@@ -36,6 +37,7 @@ from study.evaluation import kind_estimates, level_estimates
 from study.item_stage import with_item_stage
 from study.item_trial import load_item_study_data, train_item_trial
 from study.plots import png_of
+from study.space import FIELDS
 from study.train import trial_from_config
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "study", "configs", "quality.yaml")
@@ -45,12 +47,8 @@ HARD_KINDS = ("blade", "metal_plate", "organic_block", "wire_bundle")
 def train_pipeline(config, pipeline: str, seed: int, modality: str, data) -> tuple[Run, object, dict]:
     """One pipeline × seed by the recipe: its Run (test at the chosen epoch), the trained model
     (the chosen weights) and the final report."""
-    choices = {key: (value[0] if isinstance(value, list) else value.low) for key, value in (
-        ("backbone", config.space.backbones), ("k", config.space.k), ("lam", config.space.lam),
-        ("ssn_feature", config.space.ssn_features), ("mode", config.space.modes),
-        ("anomaly_fraction", config.space.anomaly_fractions), ("lr", config.space.lr),
-        ("batch_size", config.space.batch_size))}
-    trial = trial_from_config(config, {"pipeline": pipeline, "modality": modality, **choices})
+    choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
+    trial = trial_from_config(config, {**choices, "pipeline": pipeline, "modality": modality})
     seeded = config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
     curve: list[dict] = []
     final: dict = {}

@@ -60,6 +60,26 @@ def build_item_optimizer(model: torch.nn.Module, recipe: Recipe):
     return optimizer, schedule
 
 
+def _run_steps(model: torch.nn.Module, recipe: Recipe, optimizer, schedule, start_step: int,
+               step_loss: Callable[[int], torch.Tensor], on_eval: Callable[[int, StepLog], None]) -> None:
+    """Steps ``start_step``..``recipe.steps`` of ``step_loss(step)``, an optimiser and schedule step
+    each; ``on_eval`` after every ``eval_every`` steps and at the end."""
+    model.train()
+    total, count, started = 0.0, 0, time.perf_counter()
+    for step in range(start_step, recipe.steps):
+        loss = step_loss(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total, count = total + loss.item(), count + 1
+        done = step + 1
+        if done % recipe.eval_every == 0 or done == recipe.steps:
+            on_eval(done, StepLog(done, total / max(count, 1), time.perf_counter() - started))
+            total, count = 0.0, 0
+            model.train()
+
+
 @torch.no_grad()
 def mine_hard_negatives(model: ItemSubcomponentModel, sampler: TileSampler, n_items: int,
                         rng: np.random.Generator, device: torch.device) -> None:
@@ -93,25 +113,16 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
     generator = torch.Generator().manual_seed(seed + 2)
     if optimizer is None:
         optimizer, schedule = build_item_optimizer(model, recipe)
-    model.train()
-    total, count, started = 0.0, 0, time.perf_counter()
-    for step in range(start_step, recipe.steps):
+
+    def step_loss(step: int) -> torch.Tensor:
         if recipe.hard and step and step % recipe.mine_every == 0:
             mine_hard_negatives(model, sampler, recipe.mine_items, rng, device)
         tiles, _ = sampler.sample(recipe.batch, recipe.positive, recipe.hard)
         batch = augment(tiles, recipe.augment, model.air, generator).to(device)
         out = model(batch.images, batch.masks, batch.item_px, anomaly=batch.anomaly)
-        loss = model.loss(out, batch.anomaly, batch.masks, batch.parts).total
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        total, count = total + loss.item(), count + 1
-        done = step + 1
-        if done % recipe.eval_every == 0 or done == recipe.steps:
-            on_eval(done, StepLog(done, total / max(count, 1), time.perf_counter() - started))
-            total, count = 0.0, 0
-            model.train()
+        return model.loss(out, batch.anomaly, batch.masks, batch.parts).total
+
+    _run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)
 
 
 def train_object_model(model: ItemObjectModel, train: ItemSet, recipe: Recipe, device: torch.device,
@@ -127,22 +138,12 @@ def train_object_model(model: ItemObjectModel, train: ItemSet, recipe: Recipe, d
         raise ValueError("the object-level pipeline needs anomalous and benign training items")
     if optimizer is None:
         optimizer, schedule = build_item_optimizer(model, recipe)
-    model.train()
-    total, count, started = 0.0, 0, time.perf_counter()
-    for step in range(start_step, recipe.steps):
+
+    def step_loss(step: int) -> torch.Tensor:
         labels = rng.random(recipe.batch) < recipe.positive
-        index = [int(rng.choice(positive if a else negative)) for a in labels]
-        crops = [train.crop(i) for i in index]
+        crops = [train.crop(int(rng.choice(positive if a else negative))) for a in labels]
         inputs = model.prepare([augment_crop(c.image, c.mask, recipe.augment, model.air, generator)
                                 for c in crops]).to(device)
-        loss = F.cross_entropy(model(inputs).float(), torch.from_numpy(labels).long().to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        total, count = total + loss.item(), count + 1
-        done = step + 1
-        if done % recipe.eval_every == 0 or done == recipe.steps:
-            on_eval(done, StepLog(done, total / max(count, 1), time.perf_counter() - started))
-            total, count = 0.0, 0
-            model.train()
+        return F.cross_entropy(model(inputs).float(), torch.from_numpy(labels).long().to(device))
+
+    _run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)

@@ -46,25 +46,34 @@ class ScanPrediction:
     scan_score: float | None = None
 
 
+def segment_boxes(labels: np.ndarray, n: int) -> np.ndarray:
+    """(n, 4) int64 boxes (x0, y0, x1, y1; exclusive ends, zeros for ids without pixels) of the
+    ids 0..n−1 of an (H, W) label map."""
+    ys, xs = np.indices(labels.shape)
+    flat = labels.ravel()
+    boxes = np.zeros((n, 4), np.int64)
+    for column, (values, reduce) in enumerate(((xs, np.minimum), (ys, np.minimum), (xs + 1, np.maximum),
+                                              (ys + 1, np.maximum))):
+        start = np.full(n, max(labels.shape) + 1 if reduce is np.minimum else 0, np.int64)
+        reduce.at(start, flat, values.ravel())
+        boxes[:, column] = start
+    boxes[np.bincount(flat, minlength=n) == 0] = 0
+    return boxes
+
+
 def _prediction_of(labels: np.ndarray, scores: np.ndarray, scored: np.ndarray,
                    flagged: np.ndarray | None = None, scan_score: float | None = None) -> ScanPrediction:
     """A ScanPrediction from (H, W) labels 0..n−1 (ids without pixels allowed) and per-id values."""
     n = len(scores)
-    height, width = labels.shape
+    width = labels.shape[1]
     flat = labels.ravel()
     area = np.bincount(flat, minlength=n)
     ys, xs = np.divmod(np.arange(flat.size), width)
     safe = np.maximum(area, 1)
     centroid = np.stack([np.bincount(flat, xs + 0.5, n) / safe, np.bincount(flat, ys + 0.5, n) / safe], 1)
-    boxes = np.zeros((n, 4), np.float32)
-    for column, (values, reduce, start) in enumerate(((xs, np.minimum, width), (ys, np.minimum, height),
-                                                      (xs + 1, np.maximum, 0), (ys + 1, np.maximum, 0))):
-        acc = np.full(n, start, np.int64)
-        reduce.at(acc, flat, values)
-        boxes[:, column] = acc
-    boxes[area == 0] = 0
     return ScanPrediction(labels.astype(np.int32), scores.astype(np.float32), scored.astype(bool), area,
-                          boxes, centroid.astype(np.float32), flagged, scan_score)
+                          segment_boxes(labels, n).astype(np.float32), centroid.astype(np.float32),
+                          flagged, scan_score)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pyarrow as pa
 import torch
 
 from jobs.scoring.inputs import InputFile, decode_scan, model_input, read_payloads
-from jobs.scoring.model import ScanPrediction, load_scoring_model
+from jobs.scoring.model import ScanPrediction, load_scoring_model, segment_boxes
 from jobs.scoring.schema import SCANS_SCHEMA, SEGMENT_FIELDS, staged_name
 from scans.errors import ScanFormatError
 from scans.modalities import build_input, modality_channels
@@ -71,22 +71,6 @@ def labels_at(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     return labels[(np.arange(height) * size_y // height)[:, None], (np.arange(width) * size_x // width)]
 
 
-def _boxes_of(labels: np.ndarray, height: int, width: int, n: int) -> np.ndarray:
-    """(n, 4) boxes (x0, y0, x1, y1; exclusive ends, zeros when empty) of ``labels`` at
-    height×width."""
-    full = labels_at(labels, height, width)
-    ys, xs = np.indices(full.shape)
-    flat = full.ravel()
-    boxes = np.zeros((n, 4), np.int64)
-    for column, (values, reduce) in enumerate(((xs, np.minimum), (ys, np.minimum), (xs + 1, np.maximum),
-                                              (ys + 1, np.maximum))):
-        start = np.full(n, max(height, width) + 1 if reduce is np.minimum else 0, np.int64)
-        reduce.at(start, flat, values.ravel())
-        boxes[:, column] = start
-    boxes[np.bincount(flat, minlength=n) == 0] = 0
-    return boxes
-
-
 def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width: int) -> dict:
     """One scan's scored segments measured exactly in the original image's pixels (each original
     pixel belongs to the model pixel it was resized into)."""
@@ -104,7 +88,7 @@ def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width:
         x0, y0, x1, y1 = pred.boxes[keep].astype(np.int64).T  # model pixels, exclusive ends
         x0, y0, x1, y1 = col_first[x0], row_first[y0], col_first[x1], row_first[y1]
     else:  # an image smaller than the model input: some model pixels cover none, measure directly
-        x0, y0, x1, y1 = _boxes_of(pred.labels, height, width, n)[keep].T
+        x0, y0, x1, y1 = segment_boxes(labels_at(pred.labels, height, width), n)[keep].T
     flagged = pred.flagged if pred.flagged is not None else pred.scores >= threshold
     return {"segment_id": np.flatnonzero(keep).astype(np.int32),
             "score": pred.scores[keep].astype(np.float32),

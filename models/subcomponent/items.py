@@ -79,8 +79,7 @@ class ItemSubcomponentModel(nn.Module):
                  crops_per_image: int = 16, crop_batch: int = 256,
                  weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5):
         super().__init__()
-        if mode not in CLASSIFY_MODES:
-            CLASSIFY_MODES[mode]  # raises, naming the valid modes
+        CLASSIFY_MODES[mode]  # an unknown mode raises here, naming the valid ones
         if not 0.0 <= anomaly_fraction < 1.0:
             raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction}")
         channels = modality_channels(modality)
