@@ -13,11 +13,13 @@ kind, the paired bootstrap of the AUROC difference over the same test items, the
 
 Run: .venv/bin/python -m benchmarks.item_quality --archive ARCHIVE --out DIR [--steps 3000]
          [--seeds 1] [--pipelines subcomponent object] [--modality hlz_log]
+         [--val-scans N] [--test-scans N]   (score only each split's first N scans)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -35,7 +37,7 @@ from scans.modalities import build_input
 from study.config import load_config
 from study.evaluation import kind_estimates, level_estimates
 from study.item_stage import with_item_stage
-from study.item_trial import load_item_study_data, train_item_trial
+from study.item_trial import ItemStudyData, load_item_study_data, train_item_trial
 from study.plots import png_of
 from study.space import FIELDS
 from study.train import trial_from_config
@@ -88,6 +90,16 @@ def latency(stage: str, model, modality: str, rule: str, archive: Archive, ids: 
             "total_s": float(np.median(np.add(decode, score)))}
 
 
+def evaluated_on(data: ItemStudyData, val_scans: int | None, test_scans: int | None) -> ItemStudyData:
+    """The study data with val and test (found and true items) cut to their first scans: every
+    pipeline is scored on the same smaller sets when the CPU cannot afford whole splits."""
+    def cut(items, n):
+        return items if n is None else items.first_scans(n)
+
+    return dataclasses.replace(data, val=cut(data.val, val_scans), val_true=cut(data.val_true, val_scans),
+                               test=cut(data.test, test_scans), test_true=cut(data.test_true, test_scans))
+
+
 def curves_png(runs: list[Run]) -> bytes:
     """Val object AUROC (the objective) against training steps, one line per pipeline × seed."""
     figure = Figure(figsize=(6.5, 3.6))
@@ -136,6 +148,8 @@ def main() -> None:
     parser.add_argument("--pipelines", nargs="+", default=["subcomponent", "object"])
     parser.add_argument("--modality", default=None, help="default: the config's first")
     parser.add_argument("--latency-scans", type=int, default=20)
+    parser.add_argument("--val-scans", type=int, help="score only val's first N scans (default all)")
+    parser.add_argument("--test-scans", type=int, help="score only test's first N scans (default all)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(args.out, exist_ok=True)
@@ -152,7 +166,7 @@ def main() -> None:
     config = with_item_stage(config, stage)
     with open(os.path.join(stage, "metrics.json"), encoding="utf-8") as f:
         stage_metrics = json.load(f)
-    data = load_item_study_data(config, modality)
+    data = evaluated_on(load_item_study_data(config, modality), args.val_scans, args.test_scans)
     print(f"items: {json.dumps(data.summary())} ({time.perf_counter() - started:.0f} s with the stage)",
           flush=True)
     archive = Archive(config.data.archive)

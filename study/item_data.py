@@ -64,6 +64,17 @@ class ItemSet:
                         torch.from_numpy(self.anomaly[start:end]).view(h, w),
                         torch.from_numpy(self.parts[start:end].astype(np.int64)).view(h, w))
 
+    def first_scans(self, n: int) -> ItemSet:
+        """The items (and missed items) of the set's first ``n`` scans: a smaller evaluation set."""
+        items = int(np.searchsorted(self.scan_index, n))  # items are kept in scan order
+        missed = int(np.searchsorted(self.missed_scan, n))
+        end = int(self.offsets[items])
+        return ItemSet(self.scan_ids[:n], self.scan_anomalous[:n], self.scan_index[:items],
+                       self.boxes[:items], self.shapes[:items], self.offsets[:items + 1],
+                       self.image[:, :end], self.mask[:end], self.anomaly[:end], self.parts[:end],
+                       self.anomalous[:items], self.kind[:items], self.item_class[:items],
+                       self.missed_scan[:missed], self.missed_anomalous[:missed], self.missed_kind[:missed])
+
     def to_bytes(self) -> bytes:
         """The set as an .npz (np.load with allow_pickle=False reads it back)."""
         buffer = io.BytesIO()

@@ -14,7 +14,7 @@ from torch import nn
 
 from models.items.finders import FoundItems
 from models.items.matching import match_items
-from models.items.stage import build_finder
+from models.items.stage import build_finder, load_finder
 from scans.archive import Archive
 from scans.modalities import build_input
 from scans.storage import locate
@@ -137,21 +137,41 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     metrics: dict = {"train_seconds": time.perf_counter() - start,
                      "train_loss_last": float(np.mean(losses[-20:])),
                      "n_train_scans": len(ids["train"])}
-    found: dict[str, np.ndarray] = {}
-    for split in ("val", "test"):
-        maps, score = find_and_score(finder, (archive.read(i) for i in ids[split]), config.modality, device)
-        metrics.update(score.as_dict(f"{split}_"))
-        found.update({f"{split}/{scan_id}": labels for scan_id, labels in maps.items()})
     where = locate(directory)
     where.makedirs()
     buffer = io.BytesIO()
     torch.save(finder.state_dict(), buffer)
     where.write_bytes("model.pt", buffer.getvalue())
+    where.write_bytes("config.json", json.dumps({"finder": spec, "items": config.model_dump(mode="json"),
+                                                 "archive": archive.uri}, indent=2).encode())
+    return _find_splits(finder, config.modality, study, directory, metrics, device)
+
+
+def refind_items(study: StudyConfig, directory: str, device: torch.device | None = None) -> dict:
+    """Find val's and test's items again with a trained stage's finder (after a change to how it
+    separates items) and rewrite its found.npz and their metrics; training is not repeated."""
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    finder, spec = load_finder(directory, device)
+    metrics = json.loads(locate(directory).read_bytes("metrics.json"))
+    kept = {k: v for k, v in metrics.items() if not k.startswith(("val_", "test_"))}
+    return _find_splits(finder, spec["kwargs"]["modality"], study, directory, kept, device)
+
+
+def _find_splits(finder: nn.Module, modality: str, study: StudyConfig, directory: str, metrics: dict,
+                 device: torch.device) -> dict:
+    """Find and score val's and test's items; write found.npz and metrics.json (with ``metrics``)."""
+    archive = Archive(study.data.archive)
+    ids = split_ids(study.data, archive)
+    found: dict[str, np.ndarray] = {}
+    metrics = dict(metrics)
+    for split in ("val", "test"):
+        maps, score = find_and_score(finder, (archive.read(i) for i in ids[split]), modality, device)
+        metrics.update(score.as_dict(f"{split}_"))
+        found.update({f"{split}/{scan_id}": labels for scan_id, labels in maps.items()})
+    where = locate(directory)
     packed = io.BytesIO()
     np.savez_compressed(packed, **found)
     where.write_bytes("found.npz", packed.getvalue())
-    where.write_bytes("config.json", json.dumps({"finder": spec, "items": config.model_dump(mode="json"),
-                                                 "archive": archive.uri}, indent=2).encode())
     where.write_bytes("metrics.json", json.dumps(metrics, indent=2, default=float).encode())
     return metrics
 

@@ -71,3 +71,17 @@ def test_tiles_are_balanced_augmented_and_air_outside_the_mask(small_archive):
     air = torch.tensor(fill).view(1, 3, 1, 1).expand_as(out.images)
     assert torch.equal(out.images.permute(1, 0, 2, 3)[:, outside], air.permute(1, 0, 2, 3)[:, outside])
     assert out.images.shape == tiles.images.shape
+
+
+def test_the_first_scans_of_a_set_are_its_items_of_those_scans(small_archive):
+    archive = Archive(small_archive)
+    ids = archive.scan_ids[:4]
+    # every scan's first item missed, the rest found
+    found = {i: [archive.read(i).objects == k for k in range(2, archive.read(i).n_objects + 1)] for i in ids}
+    items = read_items(archive, ids, "hlz", found)
+    first = items.first_scans(2)
+    expected = read_items(archive, ids[:2], "hlz", found)
+    for name in ("scan_ids", "scan_index", "boxes", "offsets", "image", "mask", "anomalous", "missed_scan",
+                 "missed_anomalous"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(expected, name), err_msg=name)
+    assert len(first.missed_scan) == 2 and len(items.first_scans(len(ids))) == len(items)

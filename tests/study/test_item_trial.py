@@ -15,7 +15,7 @@ from scans.archive import Archive
 from study.config import parse_config
 from study.data import split_ids
 from study.evaluation import read_scores_npz
-from study.item_stage import finder_spec, found_masks
+from study.item_stage import finder_spec, found_masks, refind_items
 from study.item_trial import load_item_study_data, train_item_trial
 from study.train import save_checkpoint, trial_from_config
 
@@ -121,3 +121,19 @@ def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_ar
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["item_score"] == model.item_score
     assert io.BytesIO((out / "items" / "found.npz").read_bytes())
+
+
+def test_refinding_rewrites_the_found_items_and_keeps_the_training_metrics(small_archive_val, tmp_path):
+    config = item_config(small_archive_val, tmp_path, "subcomponent")
+    stage = tmp_path / "items"
+    (stage / "metrics.json").write_text(json.dumps({"train_seconds": 12.0, "val_recall": 1.0}))
+    perfect = (stage / "found.npz").read_bytes()
+    metrics = refind_items(config, str(stage))
+    assert metrics["train_seconds"] == 12.0
+    assert {"val_recall", "val_mask_iou", "test_recall", "test_spurious"} <= set(metrics)
+    assert json.loads((stage / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    # the untrained finder's items replace the perfect ones, for every val and test scan
+    assert (stage / "found.npz").read_bytes() != perfect
+    ids = split_ids(config.data, Archive(config.data.archive))
+    assert set(found_masks(str(stage), "val")) == set(ids["val"])
+    assert set(found_masks(str(stage), "test")) == set(ids["test"])

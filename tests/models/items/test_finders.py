@@ -59,3 +59,29 @@ def test_every_finder_is_registered_and_numbers_what_it_finds():
     found = finder.find(air)[0]
     assert found.objects.shape == (64, 64)
     assert len(found.scores) == int(found.objects.max())
+
+
+def _outputs_for(objects: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The outputs a perfect finder would give for an (h, w) instance map: item logits, centre
+    heatmap logits, offsets in units of sigma."""
+    heat, offsets = center_targets(objects[None], sigma)
+    item = torch.where(objects > 0, 8.0, -8.0)
+    return torch.cat([item[None], torch.logit(heat.clamp(1e-4, 1 - 1e-4)), offsets[0] / sigma])
+
+
+def test_touching_items_split_where_their_votes_pile_up_and_one_item_stays_whole():
+    finder = UNetFinder(modality="hlz", scale=2, min_item_px=40)
+    objects = torch.zeros(96, 96, dtype=torch.long)
+    objects[10:50, 5:60] = 1
+    objects[30:90, 40:90] = 2  # overlaps item 1: one connected region of item pixels
+    labels = finder._group(_outputs_for(objects, finder.sigma))
+    assert int(labels.max()) > 0 and len(torch.unique(labels[labels > 0])) == 2
+    for item in (1, 2):  # each found item is (nearly all of) one true item
+        found = torch.mode(labels[objects == item]).values
+        assert (labels[objects == item] == found).float().mean() > 0.95
+    single = torch.zeros(96, 96, dtype=torch.long)
+    single[10:80, 10:70] = 1
+    out = _outputs_for(single, finder.sigma)
+    out[2:] += 0.3 * torch.randn(2, 96, 96, generator=torch.Generator().manual_seed(0))  # noisy votes
+    labels = finder._group(out)
+    assert len(torch.unique(labels[labels > 0])) == 1 and (labels[single > 0] > 0).all()
