@@ -62,13 +62,6 @@ def center_targets(objects: torch.Tensor, sigma: float) -> tuple[torch.Tensor, t
     return heat, offsets
 
 
-# instance separation by votes, in full-scan pixels (about 1 mm): votes are counted in bins of
-# VOTE_BIN_PX and smoothed over twice that, two item centres lie at least VOTE_RADIUS_PX apart, a
-# centre's pile is at least MIN_PEAK as high as the region's highest, and a piece of a region keeps
-# at least MIN_PIECE of its pixels
-VOTE_BIN_PX, VOTE_RADIUS_PX, MIN_PEAK, MIN_PIECE = 4, 30, 0.25, 0.1
-
-
 def _renumbered(objects: torch.Tensor, prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The instance map with the ids that kept a pixel renumbered 1..n, and each one's mean ``prob``."""
     n = int(objects.max())
@@ -85,21 +78,20 @@ class UNetFinder(nn.Module):
     """A U-Net (segmentation-models-pytorch, random init) on the scan shrunk ``scale``× predicts,
     for every pixel, whether it is an item's, how near it is to an item's centre (a heatmap) and
     the offset to its item's centre (as Panoptic-DeepLab separates instances). Items are the
-    connected regions of item pixels; a region whose pixels' votes for their centre (pixel +
-    offset) pile up round several places (items that touch or overlap) is split there, each pixel
-    joining the centre its vote lands nearest to (the heatmap trains the features). Items smaller
+    connected regions of item pixels; a region with several heatmap peaks (items that touch or
+    overlap) is split, each pixel joining the peak its offset points nearest to. Items smaller
     than ``min_item_px`` full-size pixels are dropped; at full size each pixel of the upsampled
     item probability keeps its reduced pixel's item."""
 
     def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 2,
-                 sigma: float | None = None, min_item_px: int = 400,
+                 sigma: float | None = None, min_item_px: int = 400, peak_threshold: float = 0.1,
                  weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
 
         # the centre Gaussian: 16 scan pixels (about 1.6 cm at 1 mm pitch) unless given
         self.modality, self.scale, self.sigma = modality, scale, sigma or 16.0 / scale
-        self.min_item_px = min_item_px
+        self.min_item_px, self.peak_threshold = min_item_px, peak_threshold
         self.net = smp.Unet(encoder_name=encoder, encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
                             classes=4)  # item logit, centre logit, dy, dx
@@ -153,51 +145,40 @@ class UNetFinder(nn.Module):
 
     def _group(self, out: torch.Tensor) -> torch.Tensor:
         """(h, w) long items 1..n of one reduced scan's outputs: each connected region of item
-        pixels is one item unless its pixels' votes (pixel + predicted offset) gather round
-        several centres; then each pixel joins the centre its vote lands nearest to."""
+        pixels is one item unless it holds several strong heatmap peaks; then its pixels join the
+        peak their offsets point nearest to (a missed peak never loses an item)."""
         inside = (torch.sigmoid(out[0]) > 0.5).cpu().numpy()
         regions, n_regions = ndimage.label(inside)
         labels = torch.from_numpy(regions).to(out.device).long()
-        min_px = max(1, self.min_item_px // self.scale ** 2)
-        next_id = n_regions + 1
-        for region in range(1, n_regions + 1):
-            ys, xs = torch.nonzero(labels == region, as_tuple=True)
-            if ys.numel() < 2 * min_px:
-                continue
-            votes = torch.stack([ys.float() + out[2, ys, xs] * self.sigma,
-                                 xs.float() + out[3, ys, xs] * self.sigma], 1)
-            centres = self._vote_centres(votes, labels.shape)
-            if len(centres) < 2:
-                continue
-            distance = torch.cdist(votes, centres)
-            owner = distance.argmin(1)
-            # a centre too few votes land nearest to is a ripple: its pixels go to the others
-            big = torch.bincount(owner, minlength=len(centres)) >= max(min_px, MIN_PIECE * ys.numel())
-            if int(big.sum()) < 2:
-                continue
-            owner = distance[:, big].argmin(1)
-            labels[ys, xs] = next_id + owner
-            next_id += int(big.sum())
-        sizes = torch.bincount(labels.reshape(-1), minlength=next_id)
-        small = sizes < min_px
+        heat = torch.sigmoid(out[1])
+        peaks = (heat == F.max_pool2d(heat[None, None], 11, 1, 5)[0, 0]) & (heat > self.peak_threshold)
+        # a peak counts only when it is at least half as high as its region's highest: an item
+        # splits where the heatmap is sure, never on the ripples of a half-learnt one
+        region_max = torch.zeros(n_regions + 1, device=out.device).scatter_reduce(
+            0, labels.reshape(-1), heat.reshape(-1), "amax", include_self=True)
+        peaks &= (labels > 0) & (heat >= 0.5 * region_max[labels])
+        # tied neighbours (a saturated or symmetric top) are one peak: the first pixel of each clump
+        clumps, n_clumps = ndimage.label(peaks.cpu().numpy())
+        if n_clumps:
+            first = ndimage.minimum_position(np.arange(clumps.size).reshape(clumps.shape), clumps,
+                                             range(1, n_clumps + 1))
+            py, px = (torch.tensor(v, device=out.device, dtype=torch.long) for v in zip(*first, strict=True))
+        else:
+            py = px = torch.zeros(0, dtype=torch.long, device=out.device)
+        peak_region = labels[py, px]
+        per_region = torch.bincount(peak_region, minlength=n_regions + 1)
+        split = per_region >= 2
+        if bool(split.any()):
+            ys, xs = torch.nonzero(split[labels] & (labels > 0), as_tuple=True)
+            vy = ys.float() + out[2, ys, xs] * self.sigma
+            vx = xs.float() + out[3, ys, xs] * self.sigma
+            distance = (vy[:, None] - py[None].float()) ** 2 + (vx[:, None] - px[None].float()) ** 2
+            distance[labels[ys, xs][:, None] != peak_region[None]] = float("inf")  # its own region's peaks
+            labels[ys, xs] = n_regions + 1 + distance.argmin(1)
+        sizes = torch.bincount(labels.reshape(-1), minlength=n_regions + 2 + py.numel())
+        small = sizes < self.min_item_px / self.scale ** 2
         small[0] = True
         return torch.where(small[labels], torch.zeros_like(labels), labels)
-
-    def _vote_centres(self, votes: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-        """(n, 2) reduced-pixel centres where ``votes`` (m, 2) pile up: peaks of the smoothed vote
-        histogram at least ``VOTE_RADIUS_PX`` apart and at least ``MIN_PEAK`` as high as the highest."""
-        bin_px = max(1, round(VOTE_BIN_PX / self.scale))
-        h, w = shape[0] // bin_px + 1, shape[1] // bin_px + 1
-        cell = (votes / bin_px).round().long()
-        cell[:, 0].clamp_(0, h - 1)
-        cell[:, 1].clamp_(0, w - 1)
-        counts = torch.bincount(cell[:, 0] * w + cell[:, 1], minlength=h * w).view(h, w).float().cpu()
-        spread = 2 * VOTE_BIN_PX / self.scale / bin_px
-        smooth = torch.from_numpy(ndimage.gaussian_filter(counts.numpy(), spread))
-        radius = max(1, round(VOTE_RADIUS_PX / self.scale / bin_px))
-        peaks = (smooth == F.max_pool2d(smooth[None, None], 2 * radius + 1, 1, radius)[0, 0]) & (smooth > 0)
-        peaks &= smooth >= MIN_PEAK * smooth.max()
-        return (torch.nonzero(peaks).float() * bin_px).to(votes.device)
 
 
 class MaskRCNNFinder(nn.Module):

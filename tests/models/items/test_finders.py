@@ -69,7 +69,7 @@ def _outputs_for(objects: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.cat([item[None], torch.logit(heat.clamp(1e-4, 1 - 1e-4)), offsets[0] / sigma])
 
 
-def test_touching_items_split_where_their_votes_pile_up_and_one_item_stays_whole():
+def test_touching_items_split_at_their_centres_and_one_item_stays_whole():
     finder = UNetFinder(modality="hlz", scale=2, min_item_px=40)
     objects = torch.zeros(96, 96, dtype=torch.long)
     objects[10:50, 5:60] = 1
@@ -82,6 +82,7 @@ def test_touching_items_split_where_their_votes_pile_up_and_one_item_stays_whole
     single = torch.zeros(96, 96, dtype=torch.long)
     single[10:80, 10:70] = 1
     out = _outputs_for(single, finder.sigma)
-    out[2:] += 0.3 * torch.randn(2, 96, 96, generator=torch.Generator().manual_seed(0))  # noisy votes
+    # its centre falls between pixels: four tied heatmap pixels, one peak; offsets are noisy
+    out[2:] += 0.3 * torch.randn(2, 96, 96, generator=torch.Generator().manual_seed(0))
     labels = finder._group(out)
     assert len(torch.unique(labels[labels > 0])) == 1 and (labels[single > 0] > 0).all()
