@@ -9,7 +9,8 @@ chooses the item-score rule, the epoch and the threshold (val object FP% ≤ 5).
 once, end to end (a missed anomalous item is a miss, a spurious item benign) and on true items
 (the classification-only bound). Reported: the bar's table with 95 % bootstrap intervals, per
 kind, the paired bootstrap of the AUROC difference over the same test items, the learning curves
-(val AUROC against steps, PNG), and the end-to-end latency per scan.
+(val AUROC against steps, PNG), and the end-to-end latency per scan; each pipeline's chosen
+weights are kept in DIR.
 
 Run: .venv/bin/python -m benchmarks.item_quality --archive ARCHIVE --out DIR [--steps 3000]
          [--seeds 1] [--pipelines subcomponent object] [--modality hlz_log]
@@ -186,6 +187,8 @@ def main() -> None:
     for seed in range(args.seeds):
         for pipeline in args.pipelines:
             run, model, final = train_pipeline(config, pipeline, seed, modality, data)
+            # the chosen weights, to look at its misses later (torch.load(..., weights_only=True))
+            torch.save(model.state_dict(), os.path.join(args.out, f"{pipeline}-{modality}-seed{seed}.pt"))
             runs.append(run)
             section = ["", *bar_table(run, final["scores"].get("test_true"))]
             if pipeline == "subcomponent" and seed == 0:
