@@ -14,7 +14,7 @@ from torch import nn
 
 from models.items.finders import FoundItems
 from models.items.matching import match_items
-from models.items.stage import build_finder, load_finder
+from models.items.stage import STAGE_FILES, build_finder, load_finder
 from scans.archive import Archive
 from scans.modalities import build_input
 from scans.storage import locate
@@ -194,7 +194,8 @@ def with_item_stage(config: StudyConfig, directory: str, train: bool = True) -> 
     given, else ``directory``, trained there first unless it holds a trained stage already."""
     if config.items.directory or not any(PIPELINES[p].item_first for p in config.space.pipelines):
         return config
-    if not locate(directory).exists("model.pt"):
+    where = locate(directory)
+    if not all(where.exists(name) for name in STAGE_FILES):  # metrics.json is written last
         if not train:
             raise FileNotFoundError(f"{directory}: no trained item stage to resume with")
         print(f"item stage: training the {config.items.finder} finder on the train split → {directory}",

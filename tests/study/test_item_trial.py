@@ -15,7 +15,7 @@ from scans.archive import Archive
 from study.config import parse_config
 from study.data import split_ids
 from study.evaluation import read_scores_npz
-from study.item_stage import finder_spec, found_masks, refind_items
+from study.item_stage import finder_spec, found_masks, refind_items, with_item_stage
 from study.item_trial import load_item_study_data, train_item_trial
 from study.train import save_checkpoint, trial_from_config
 
@@ -137,3 +137,13 @@ def test_refinding_rewrites_the_found_items_and_keeps_the_training_metrics(small
     ids = split_ids(config.data, Archive(config.data.archive))
     assert set(found_masks(str(stage), "val")) == set(ids["val"])
     assert set(found_masks(str(stage), "test")) == set(ids["test"])
+
+
+def test_a_half_written_item_stage_is_not_taken_for_a_trained_one(small_archive_val, tmp_path):
+    config = item_config(small_archive_val, tmp_path, "subcomponent")
+    untrained = config.model_copy(update={"items": config.items.model_copy(update={"directory": None})})
+    stage = tmp_path / "items"
+    assert with_item_stage(untrained, str(stage), train=False).items.directory == str(stage)
+    (stage / "metrics.json").unlink()  # a stage cut short before its last file
+    with pytest.raises(FileNotFoundError, match="no trained item stage"):
+        with_item_stage(untrained, str(stage), train=False)
