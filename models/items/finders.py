@@ -158,13 +158,9 @@ class UNetFinder(nn.Module):
             0, labels.reshape(-1), heat.reshape(-1), "amax", include_self=True)
         peaks &= (labels > 0) & (heat >= 0.5 * region_max[labels])
         # tied neighbours (a saturated or symmetric top) are one peak: the first pixel of each clump
-        clumps, n_clumps = ndimage.label(peaks.cpu().numpy())
-        if n_clumps:
-            first = ndimage.minimum_position(np.arange(clumps.size).reshape(clumps.shape), clumps,
-                                             range(1, n_clumps + 1))
-            py, px = (torch.tensor(v, device=out.device, dtype=torch.long) for v in zip(*first, strict=True))
-        else:
-            py = px = torch.zeros(0, dtype=torch.long, device=out.device)
+        clumps, _ = ndimage.label(peaks.cpu().numpy())
+        ids, first = np.unique(clumps.ravel(), return_index=True)
+        py, px = (torch.from_numpy(v).to(out.device) for v in np.divmod(first[ids > 0], clumps.shape[1]))
         peak_region = labels[py, px]
         per_region = torch.bincount(peak_region, minlength=n_regions + 1)
         split = per_region >= 2
