@@ -143,11 +143,12 @@ def _tail(path: str, lines: int = 15) -> str:
 
 
 def _start_node(cluster: LocalCluster, role: str, args: list[str], env: dict[str, str],
-                timeout_s: float) -> NodeProcess:
-    """`ray start --block ARGS` in a new process group; returns once the node says it started."""
+                timeout_s: float, prefix: list[str] | None = None) -> NodeProcess:
+    """`ray start --block ARGS` (after ``prefix``, a command that execs it) in a new process group;
+    returns once the node says it started."""
     log = os.path.join(cluster.state_dir, "logs", f"{role}.log")
     with open(log, "w", encoding="utf-8") as out:
-        process = subprocess.Popen([ray_executable(), "start", "--block", *args], stdout=out,
+        process = subprocess.Popen([*(prefix or []), ray_executable(), "start", "--block", *args], stdout=out,
                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
     node = NodeProcess(role, process.pid, log)
     cluster.nodes.append(node)
@@ -208,12 +209,7 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
         per_worker = max(1, (os.cpu_count() or 1) // max(workers, 1))
 
     def common(role: str) -> list[str]:
-        # one temp dir per node: nodes sharing one would share (and clean up) each other's
-        # runtime_env working directories
-        # and one agent port per node: the default (52365) is taken by the first Ray on the machine,
-        # and without its agent the head cannot accept jobs
-        return ["--node-ip-address", HOST, "--temp-dir", os.path.join(cluster.temp_dir, role),
-                "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
+        return _node_args(cluster, role)
 
     try:
         _start_node(cluster, "head", ["--head", "--port", str(port), "--dashboard-host", HOST,
@@ -229,6 +225,33 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
         down(state_dir)
         raise
     return cluster
+
+
+def _node_args(cluster: LocalCluster, role: str) -> list[str]:
+    # one temp dir per node: nodes sharing one would share (and clean up) each other's
+    # runtime_env working directories
+    # and one agent port per node: the default (52365) is taken by the first Ray on the machine,
+    # and without its agent the head cannot accept jobs
+    return ["--node-ip-address", HOST, "--temp-dir", os.path.join(cluster.temp_dir, role),
+            "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
+
+
+def add_worker(state_dir: str, cpus: int, *, hide: str | None = None, timeout_s: float = 90.0) -> NodeProcess:
+    """Start one more worker node of ``cpus`` CPUs in the cluster of ``state_dir`` (it joins while
+    jobs run). With ``hide``, the node runs in a mount namespace of its own where an empty tmpfs
+    covers that directory: a node that does not see a path the others see, as on a cluster without
+    shared storage (needs `unshare` and root)."""
+    cluster = LocalCluster.load(state_dir)
+    role = f"worker-{len(cluster.nodes)}"
+    env = {**os.environ, **cluster.client_env()}
+    env.pop("RAY_ADDRESS")
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    prefix = None
+    if hide is not None:
+        prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                  'mount -t tmpfs dualscan-hidden "$0" && exec "$@"', hide]
+    return _start_node(cluster, role, ["--address", cluster.gcs_address, "--num-cpus", str(cpus),
+                                       *_node_args(cluster, role)], env, timeout_s, prefix)
 
 
 def stop_nodes(nodes: list[NodeProcess], grace_s: float = 10.0) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs.ray_connect import connect
+from jobs.ray_connect import connect, refuse_relative_paths
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -19,10 +19,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                                      "there is replaced")
     parser.add_argument("--batch-size", type=int, default=16, help="scans per model batch (default 16)")
     parser.add_argument("--workers", type=int,
-                        help="scoring actors, each loads the model once (default: one per GPU, or on a "
-                             "cluster without GPUs one per CPU with one torch thread each)")
+                        help="a fixed pool of N scoring actors, each loads the model once (default: an "
+                             "autoscaling pool, see --min-workers and --max-workers)")
+    parser.add_argument("--min-workers", type=int, default=1,
+                        help="the autoscaling pool's least actors (default 1)")
+    parser.add_argument("--max-workers", type=int,
+                        help="the autoscaling pool's most actors (default: one per GPU, or without GPUs "
+                             "one per CPU but one in eight, of the most the cluster's autoscaler may "
+                             "bring up; on a cluster without an autoscaler, of what it has now)")
     parser.add_argument("--gpus-per-worker", type=float,
-                        help="GPU share per actor, e.g. 0.5 (default: 1 on a cluster with GPUs, else 0)")
+                        help="GPU share per actor, e.g. 0.5, 0 to score on CPUs (default: 1 on a cluster "
+                             "with GPUs or an autoscaler that may start one, else 0)")
     parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per actor (default 1)")
     parser.add_argument("--threshold", type=float,
                         help="anomaly threshold in [0, 1] (default: the study's chosen one, else 0.5)")
@@ -30,7 +37,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="write PNG overlays of the N highest-scoring scans to REPORT/overlays/")
     parser.add_argument("--torch-threads", type=int,
                         help="torch threads per actor (default on CPU: the cluster's CPUs / workers; "
-                             "on GPU: Ray's)")
+                             "on GPU: the actor's CPU share)")
     parser.add_argument("--no-progress", action="store_true", help="no Ray Data progress bars")
     parser.add_argument("--local", action="store_true",
                         help="start Ray on this machine instead of joining RAY_ADDRESS / `ray job submit`")
@@ -51,9 +58,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         options = ScoreOptions(archive=args.archive, model=args.model, out=args.out,
                                batch_size=args.batch_size, workers=args.workers,
+                               min_workers=args.min_workers, max_workers=args.max_workers,
                                gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                                threshold=args.threshold, overlays=args.overlays,
                                torch_threads=args.torch_threads, progress=not args.no_progress)
+        refuse_relative_paths({"--archive": args.archive, "--out": args.out, "--model": args.model})
         connect(args.local)
         success = run_scoring(options)
     except (OSError, ValueError, RuntimeError) as err:

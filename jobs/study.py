@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from jobs.ray_connect import connect
-from study.config import ConfigError, load_config
+from jobs.ray_connect import connect, refuse_relative_paths
+from jobs.shared_paths import SharedPathError, check_shared_paths
+from study.config import ConfigError, StudyConfig, parse_config, read_config_data
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -36,6 +37,18 @@ def overrides_of(args: argparse.Namespace) -> dict:
     return {key: value for key, value in flags.items() if value is not None}
 
 
+def check_study_paths(config: StudyConfig) -> None:
+    """On a multi-node cluster, the archive and the run storage, when local paths, must be seen
+    alike by every node (Tune's trials read and write them there)."""
+    from scans.storage import locate
+
+    archive, storage = locate(config.data.archive), locate(config.storage_uri())
+    if storage.is_local:
+        storage.makedirs()
+    check_shared_paths({name: where.path for name, where in
+                        (("data.archive", archive), ("storage", storage)) if where.is_local})
+
+
 def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's table, not pages of log lines
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
@@ -49,8 +62,12 @@ def main(args: argparse.Namespace) -> int:
     if args.local and torch.cuda.is_available() and args.gpus_per_trial is None:
         overrides["resources.gpu"] = 1.0
     try:
-        config = load_config(args.config, overrides)
-    except ConfigError as err:
+        data = read_config_data(args.config, overrides)
+        raw = data.get("data")
+        refuse_relative_paths({"storage": data.get("storage"),
+                               "data.archive": raw.get("archive") if isinstance(raw, dict) else None})
+        config = parse_config(data, args.config)
+    except (ConfigError, ValueError) as err:
         print(err, file=sys.stderr)
         return 2
     if args.local and config.resources.gpu > 0 and not torch.cuda.is_available():
@@ -62,7 +79,12 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         print(f"{args.config}: {err}", file=sys.stderr)
         return 2
-    connect(args.local)
+    try:
+        connect(args.local)
+        check_study_paths(config)
+    except (ConnectionError, SharedPathError) as err:
+        print(f"{args.config}: {err}", file=sys.stderr)
+        return 2
     try:
         tuner = build_tuner(config, resume=args.resume, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError) as err:

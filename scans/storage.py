@@ -17,6 +17,11 @@ class Location:
     path: str
     uri: str
 
+    @property
+    def is_local(self) -> bool:
+        """Whether this is a path on this machine's disks (not an object store's URI)."""
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
     def join(self, *parts: str) -> str:
         """Path of a file under this location."""
         return "/".join([self.path.rstrip("/"), *parts])

@@ -332,8 +332,9 @@ def parse_config(data: dict, source: str = "<config>") -> StudyConfig:
         raise ConfigError(f"{source}: {_field_errors(err)}") from None
 
 
-def load_config(path: str, overrides: dict | None = None) -> StudyConfig:
-    """Read YAML (safe_load, never executed), apply dotted ``overrides``, validate."""
+def read_config_data(path: str, overrides: dict | None = None) -> dict:
+    """A study config file as plain data (YAML safe_load, never executed), dotted ``overrides``
+    applied, not yet validated."""
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
@@ -341,10 +342,17 @@ def load_config(path: str, overrides: dict | None = None) -> StudyConfig:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a study config must be a mapping, got {type(data).__name__}")
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    return parse_config(data, path)
+    return data
+
+
+def load_config(path: str, overrides: dict | None = None) -> StudyConfig:
+    """Read YAML (safe_load, never executed), apply dotted ``overrides``, validate."""
+    return parse_config(read_config_data(path, overrides), path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 
@@ -39,7 +40,14 @@ def run_trial(config: dict, study: dict) -> None:
     trial = trial_from_config(resolved, config["point"])
     torch.set_num_threads(resolved.training.torch_threads or max(1, int(resolved.resources.cpu)))
 
+    label = f"{trial.pipeline} · {trial.backbone} · {trial.modality} · K {trial.k} · lr {trial.lr:g}"
+
     def report(metrics: dict, state: TrainState) -> None:
+        # one line per epoch in the trial's output: `ray job logs` shows it (the driver joins with
+        # log_to_driver on a cluster)
+        loss, objective = metrics.get("train_loss", math.nan), metrics.get("objective", math.nan)
+        print(f"{label}: epoch {metrics.get('epoch')}, train loss {loss:.4f}, val objective {objective:.4f}",
+              flush=True)
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(directory, state, resolved, trial, metrics)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))

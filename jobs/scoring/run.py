@@ -13,8 +13,10 @@ from jobs.scoring.model import load_scoring_model
 from jobs.scoring.overlays import write_overlays
 from jobs.scoring.pitch import pitch_warning
 from jobs.scoring.report import STAGING, assemble, check_output, publish, write_success
+from jobs.scoring.resources import configured_maximum, scorer_resources
 from jobs.scoring.schema import STAGED_SCHEMA, report_metadata
 from jobs.scoring.stages import Scorer, decode_batch
+from jobs.shared_paths import check_shared_paths
 from scans.storage import Location, locate
 
 
@@ -27,8 +29,10 @@ class ScoreOptions:
     model: str
     out: str
     batch_size: int = 16
-    workers: int | None = None  # None: one per GPU on a cluster with GPUs, else one per CPU
-    gpus_per_worker: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    workers: int | None = None  # a fixed pool; None: autoscaling, see scoring.resources
+    min_workers: int = 1
+    max_workers: int | None = None  # None: the cluster's configured maximum, else what it has now
+    gpus_per_worker: float | None = None  # None: 1 when the cluster has or may get GPUs, else 0
     cpus_per_worker: float = 1.0
     threshold: float | None = None
     overlays: int = 0
@@ -38,59 +42,13 @@ class ScoreOptions:
 
     def __post_init__(self):
         checks = {"batch_size": self.batch_size >= 1, "workers": self.workers is None or self.workers >= 1,
+                  "min_workers": self.min_workers >= 1,
+                  "max_workers": self.max_workers is None or self.max_workers >= self.min_workers,
                   "cpus_per_worker": self.cpus_per_worker > 0, "overlays": self.overlays >= 0,
                   "gpus_per_worker": self.gpus_per_worker is None or self.gpus_per_worker >= 0}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"--{name.replace('_', '-')}: {getattr(self, name)!r} is out of range")
-
-
-@dataclass(frozen=True)
-class WorkerResources:
-    """The scoring actors: how many, and what each gets; ``note`` says when the CPUs asked for were
-    shrunk."""
-
-    workers: int
-    gpus: float
-    cpus: float
-    torch_threads: int | None
-    note: str = ""
-
-
-def _resources(options: ScoreOptions, n_files: int) -> WorkerResources:
-    """The scoring actors: how many, and per actor GPUs (1 when the cluster has any), CPUs and torch
-    threads.
-
-    By default there is one actor per GPU, or on a cluster without GPUs one per CPU but one in eight
-    (left to the decode tasks: decoding is about a tenth of a scan's CPU time), each with one torch
-    thread, and never more actors than full batches in ``n_files``: on CPU, processes that each run
-    the model and post-processing on their own core beat one process whose threads share the
-    model's layers and wait for each other in its serial parts (BENCHMARKS.md). With
-    ``--workers`` given, torch threads on CPU default to the cluster's CPUs shared out among the
-    actors. A pool that takes every CPU starves the other tasks and hangs (ray issue #44687), so
-    one CPU is left out of the actors' reservations."""
-    import ray
-
-    cluster = ray.cluster_resources()
-    cluster_cpus, cluster_gpus = cluster.get("CPU", 1), cluster.get("GPU", 0)
-    gpus = options.gpus_per_worker
-    if gpus is None:
-        gpus = 1.0 if cluster_gpus >= 1 else 0.0
-    workers = options.workers
-    if workers is None:
-        workers = int(cluster_gpus // gpus) if gpus > 0 else int(cluster_cpus - cluster_cpus // 8)
-        workers = max(1, min(workers, n_files // options.batch_size))
-    cpus, note = options.cpus_per_worker, ""
-    spare = cluster_cpus - 1
-    if workers * cpus > spare:
-        cpus = max(spare / workers, 0.1)
-        if options.workers is not None:
-            note = (f"{workers} worker(s) × {options.cpus_per_worker} CPU would leave no CPU to read "
-                    f"scans; using {cpus:g} CPU per worker")
-    threads = options.torch_threads
-    if threads is None and gpus == 0:
-        threads = max(1, int(cluster_cpus // workers))
-    return WorkerResources(workers, gpus, cpus, threads, note)
 
 
 def _input_blocks(n_files: int, batch_size: int, workers: int) -> int:
@@ -117,14 +75,15 @@ def run_scoring(options: ScoreOptions) -> dict:
     out = locate(options.out)
     check_output(out, root)
     check_modality(root, inputs, model.input_modality)
-    resources = _resources(options, len(inputs))
+    resources = scorer_resources(options, len(inputs), ray.cluster_resources(), configured_maximum())
     if resources.note:
         print(f"note: {resources.note}")
     warnings = [w for w in (pitch_warning(root.uri, inputs, model.input_pitch_mm, model.image_size),) if w]
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     config = {**asdict(options), "fault_marker": None, "threshold": model.threshold,
-              "workers": resources.workers, "gpus_per_worker": resources.gpus,
+              "workers": resources.workers, "min_workers": resources.min_workers,
+              "max_workers": resources.max_workers, "gpus_per_worker": resources.gpus,
               "cpus_per_worker": resources.cpus, "torch_threads": resources.torch_threads,
               "archive": root.uri, "out": out.uri, "model": model.uri}
     metadata = report_metadata(model.sha256, config)
@@ -132,14 +91,20 @@ def run_scoring(options: ScoreOptions) -> dict:
                    f"{out.uri.rstrip('/')}.tmp")
     ray.data.DataContext.get_current().enable_progress_bars = options.progress
     try:
-        blocks = _input_blocks(len(inputs), options.batch_size, resources.workers)
+        tmp.makedirs()
+        local = {"--archive": root, "--model": locate(options.model), "--out": tmp}
+        check_shared_paths({name: where.path for name, where in local.items() if where.is_local})
+        blocks = _input_blocks(len(inputs), options.batch_size, resources.max_workers)
+        pool = (ray.data.ActorPoolStrategy(size=resources.workers) if options.workers is not None else
+                ray.data.ActorPoolStrategy(min_size=resources.min_workers, max_size=resources.max_workers,
+                                           initial_size=resources.workers))
         dataset = ray.data.from_items([i.as_row() for i in inputs], override_num_blocks=blocks)
         decoded = dataset.map_batches(
             decode_batch, batch_size=options.batch_size, num_cpus=1,
             fn_kwargs={"root": root, "modality": model.input_modality, "size": model.image_size})
         scored = decoded.map_batches(
             Scorer, batch_size=options.batch_size, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=resources.workers), num_gpus=resources.gpus,
+            compute=pool, num_gpus=resources.gpus,
             num_cpus=resources.cpus,
             fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
                                    "device": "cuda" if resources.gpus > 0 else "cpu",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,16 @@ import yaml
 
 from jobs.cluster import get_args_parser
 from jobs.cluster import main as cluster_main
-from jobs.local_cluster import LocalCluster, NodeProcess, down, free_port, session_pids, up
+from jobs.local_cluster import (
+    LocalCluster,
+    NodeProcess,
+    add_worker,
+    down,
+    free_port,
+    session_pids,
+    stop_nodes,
+    up,
+)
 from jobs.scoring.report import STAGING
 from scans.storage import locate
 from scans.synth import SynthConfig, synthesise
@@ -30,14 +40,21 @@ RAY = os.path.join(os.path.dirname(sys.executable), "ray")
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A head (no CPUs for work) and two worker nodes of 2 CPUs each, on free ports."""
+def running_cluster(tmp_path_factory, workers: int, cpus_per_worker: int):
+    """A head (no CPUs for work) and ``workers`` worker nodes on free ports, stopped in every outcome
+    (a fixture's generator: ``yield from`` it)."""
     state = str(tmp_path_factory.mktemp("cluster-state"))
     try:
-        yield up(state, workers=2, cpus_per_worker=2, port=free_port(), dashboard_port=free_port())
+        yield up(state, workers=workers, cpus_per_worker=cpus_per_worker, port=free_port(),
+                 dashboard_port=free_port())
     finally:
         down(state)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head and two worker nodes of 2 CPUs each."""
+    yield from running_cluster(tmp_path_factory, workers=2, cpus_per_worker=2)
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +75,16 @@ def ray_cli(cluster: LocalCluster, *args: str, check: bool = True) -> str:
 
 
 def submit(cluster: LocalCluster, module: str, *args: str) -> str:
-    """`ray job submit --no-wait` with the shipped runtime_env; returns the job id."""
-    out = ray_cli(cluster, "job", "submit", "--no-wait", "--runtime-env", "cluster/runtime_env.yaml",
-                  "--", "python", "-m", module, *args)
+    """`ray job submit --no-wait` with the shipped runtime_env; returns the job id. Retried while the
+    head's job agent is still starting (right after `up`: "No available agent to submit job")."""
+    deadline = time.monotonic() + 60
+    while True:
+        out = ray_cli(cluster, "job", "submit", "--no-wait", "--runtime-env", "cluster/runtime_env.yaml",
+                      "--", "python", "-m", module, *args, check=False)
+        if "Job '" in out or "No available agent" not in out or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert "Job '" in out, out[-3000:]
     return out.split("Job '", 1)[1].split("'", 1)[0]
 
 
@@ -143,6 +167,7 @@ def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):
     config = study_config(tmp_path, study_archive, "e2e")
     state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config))
     assert state == "SUCCEEDED", logs[-3000:]
+    assert "val objective" in logs  # the trials' own output reaches `ray job logs`
     run = tmp_path / "runs" / "e2e"
     assert (run / "results" / "tables.md").exists() and (run / "best" / "model.pt").exists()
     assert len(load_trials(locate(str(run)))) == 4
@@ -155,13 +180,30 @@ def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):
     assert sorted(report_rows(report)) == sorted(set(report_rows(report)))
 
 
-def test_scoring_survives_a_killed_worker_node(cluster, study_archive, scoring_archive, tmp_path):
+def test_relative_paths_under_job_submit_stop_with_the_message(cluster, study_archive, tmp_path):
+    config = tmp_path / "relative.yaml"
+    settings = smoke(study_archive, tmp_path / "runs", "relative")
+    config.write_text(yaml.safe_dump({**settings, "storage": "runs"}))
+    state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", str(config)))
+    assert state == "FAILED" and "storage: 'runs' is a relative path" in logs, logs[-3000:]
+    state, logs = wait_job(cluster, submit(cluster, "jobs.score", "--archive", "out/demo/archive", "--model",
+                                           str(tmp_path / "model"), "--out", str(tmp_path / "report")))
+    assert state == "FAILED" and "--archive: 'out/demo/archive' is a relative path" in logs, logs[-3000:]
+
+
+@pytest.fixture(scope="module")
+def model(cluster, study_archive, tmp_path_factory) -> str:
+    """A model trained by a one-trial study job on the cluster: its RUN_DIR/best."""
+    tmp_path = tmp_path_factory.mktemp("model")
     config = study_config(tmp_path, study_archive, "model", epochs=1, modalities=["pseudo"])
     state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config, "--num-samples", "1"))
     assert state == "SUCCEEDED", logs[-3000:]
-    model = tmp_path / "runs" / "model" / "best"
+    return str(tmp_path / "runs" / "model" / "best")
+
+
+def test_scoring_survives_a_killed_worker_node(cluster, model, scoring_archive, tmp_path):
     report = tmp_path / "report"
-    job = submit(cluster, "jobs.score", "--archive", scoring_archive, "--model", str(model), "--out",
+    job = submit(cluster, "jobs.score", "--archive", scoring_archive, "--model", model, "--out",
                  str(report), "--batch-size", "4", "--workers", "1", "--no-progress")
     # wait until scoring is under way: the scorer actor's node found, and some batches written
     victim, deadline = None, time.monotonic() + 120
@@ -212,3 +254,25 @@ def test_killed_study_driver_is_resumed_with_finished_trials_kept(cluster, study
     assert all(s.status == "TERMINATED" for s in statuses), statuses
     assert all(run.read_bytes(f"{d}/result.json") == before[d] for d in finished)  # kept as they were
     assert run.exists("best/model.pt")
+
+
+def test_a_job_whose_input_only_some_nodes_see_stops_before_any_work(cluster, model, study_archive,
+                                                                     tmp_path):
+    hidden = tmp_path / "head-only"
+    shutil.copytree(study_archive, hidden / "archive")
+    blind = add_worker(cluster.state_dir, cpus=1, hide=str(hidden))  # sees an empty tmpfs there
+    try:
+        config = study_config(tmp_path, str(hidden / "archive"), "hidden")
+        state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config))
+        assert state == "FAILED", logs[-3000:]
+        archive = hidden / "archive"
+        refusal = f"data.archive {archive}: node "
+        assert refusal in logs and "sees nothing, the driver sees a directory" in logs, logs[-1500:]
+        assert "storage all nodes share" in logs and not (tmp_path / "runs" / "hidden").exists()
+        report = tmp_path / "report"
+        state, logs = wait_job(cluster, submit(cluster, "jobs.score", "--archive", str(hidden / "archive"),
+                                               "--model", model, "--out", str(report), "--no-progress"))
+        assert state == "FAILED" and "--archive" in logs and "sees nothing" in logs, logs[-3000:]
+        assert not report.exists() and not glob.glob(f"{report}.tmp-*")
+    finally:
+        stop_nodes([blind])

@@ -148,39 +148,44 @@ def test_fail_fast_before_any_work(ray_session, small_archive, hlz_model_dir, mo
     assert not (tmp_path / "r1").exists()
 
 
-def test_worker_resources_leave_a_cpu_and_share_the_cores_out(ray_session):
-    from jobs.scoring.run import _resources
+def _resources(cluster: dict, maximum: dict | None = None, n_files: int = 10_000, **kwargs):
+    from jobs.scoring.resources import scorer_resources
 
-    def resources(n_files=100, **kwargs):
-        return _resources(ScoreOptions(archive="a", model="m", out="o", batch_size=16, **kwargs), n_files)
+    return scorer_resources(ScoreOptions(archive="a", model="m", out="o", batch_size=16, **kwargs), n_files,
+                            cluster, maximum)
 
-    auto = resources()  # the test session's Ray has 2 CPUs and no GPU: an actor per CPU, 1 thread each
+
+def test_worker_resources_leave_a_cpu_and_share_the_cores_out():
+    two_cpus = {"CPU": 2.0}
+    auto = _resources(two_cpus, n_files=100)  # an actor per CPU, 1 thread each
     assert (auto.workers, auto.gpus, auto.cpus, auto.torch_threads, auto.note) == (2, 0.0, 0.5, 1, "")
-    one = resources(workers=1)
+    assert (auto.min_workers, auto.max_workers) == (1, 2)  # no autoscaler: the cluster as it is
+    one = _resources(two_cpus, n_files=100, workers=1)
     assert (one.workers, one.gpus, one.cpus, one.torch_threads, one.note) == (1, 0.0, 1.0, 2, "")
-    two = resources(workers=2)
+    assert one.min_workers == one.max_workers == 1  # --workers: a fixed pool
+    two = _resources(two_cpus, n_files=100, workers=2)
     assert (two.cpus, two.torch_threads) == (0.5, 1) and "leave no CPU" in two.note
-    assert resources(torch_threads=3).torch_threads == 3
-    assert resources(n_files=31).workers == 1  # never more actors than full batches
-    assert resources(gpus_per_worker=0.5).workers == 1  # no GPU in the cluster: at least one actor
+    assert _resources(two_cpus, n_files=100, torch_threads=3).torch_threads == 3
+    assert _resources(two_cpus, n_files=31).workers == 1  # never more actors than full batches
+    assert _resources(two_cpus, n_files=100, gpus_per_worker=0.5).workers == 1  # no GPU: still one actor
 
 
-@pytest.mark.parametrize(("cluster", "kwargs", "expected"), [
-    ({"CPU": 16.0}, {}, (14, 0.0, 1.0, 1)),  # one CPU in eight left to the decode tasks
-    ({"CPU": 8.0}, {}, (7, 0.0, 1.0, 1)),
-    ({"CPU": 4.0}, {}, (4, 0.0, 0.75, 1)),  # one CPU's reservation left to the other tasks
-    ({"CPU": 16.0, "GPU": 4.0}, {}, (4, 1.0, 1.0, None)),  # one actor per GPU
-    ({"CPU": 16.0, "GPU": 4.0}, {"gpus_per_worker": 0.5}, (8, 0.5, 1.0, None)),
-    ({"CPU": 16.0}, {"workers": 4}, (4, 0.0, 1.0, 4)),  # given actors share the cores out
+@pytest.mark.parametrize(("cluster", "maximum", "kwargs", "expected"), [
+    ({"CPU": 16.0}, None, {}, (14, 1, 14, 0.0, 1.0, 1)),  # one CPU in eight left to the decode tasks
+    ({"CPU": 8.0}, None, {}, (7, 1, 7, 0.0, 1.0, 1)),
+    ({"CPU": 4.0}, None, {}, (4, 1, 4, 0.0, 0.75, 1)),  # one CPU's reservation left to the others
+    ({"CPU": 16.0, "GPU": 4.0}, None, {}, (4, 1, 4, 1.0, 1.0, 1)),  # one actor per GPU, threads = CPUs
+    ({"CPU": 16.0, "GPU": 4.0}, None, {"gpus_per_worker": 0.5}, (8, 1, 8, 0.5, 1.0, 1)),
+    ({"CPU": 16.0, "GPU": 4.0}, None, {"cpus_per_worker": 3.0}, (4, 1, 4, 1.0, 3.0, 3)),
+    ({"CPU": 16.0}, None, {"workers": 4}, (4, 4, 4, 0.0, 1.0, 4)),  # given actors share the cores out
+    # an autoscaling cluster: GPU workers from zero to 8 nodes of 1 GPU; the pool asks for GPUs
+    ({"CPU": 4.0}, {"CPU": 68.0, "GPU": 8.0}, {}, (1, 1, 8, 1.0, 1.0, 1)),
+    ({"CPU": 4.0}, {"CPU": 68.0, "GPU": 8.0}, {"gpus_per_worker": 0}, (4, 1, 60, 0.0, 0.75, 1)),
+    ({"CPU": 4.0}, None, {"max_workers": 6, "min_workers": 2}, (4, 2, 6, 0.0, 0.75, 1)),
 ])
-def test_worker_resources_on_larger_clusters(monkeypatch, cluster, kwargs, expected):
-    import ray
-
-    from jobs.scoring.run import _resources
-
-    monkeypatch.setattr(ray, "cluster_resources", lambda: cluster)
-    got = _resources(ScoreOptions(archive="a", model="m", out="o", batch_size=16, **kwargs), 10_000)
-    assert (got.workers, got.gpus, got.cpus, got.torch_threads) == expected
+def test_worker_resources_on_larger_clusters(cluster, maximum, kwargs, expected):
+    got = _resources(cluster, maximum, **kwargs)
+    assert (got.workers, got.min_workers, got.max_workers, got.gpus, got.cpus, got.torch_threads) == expected
 
 
 @pytest.mark.parametrize(("n_files", "workers", "expected"), [
