@@ -1,21 +1,18 @@
-"""Report v1 assembly: staged rows split into scans/ and segments/ parts, counted, published atomically."""
+"""Report v1 finishing: the write tasks' parts checked from their manifests, then published atomically."""
 
 from __future__ import annotations
 
-import heapq
 import json
+import uuid
 from dataclasses import asdict, dataclass, field
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from jobs.scoring.schema import SCANS_SCHEMA, SEGMENT_FIELDS, SEGMENTS_SCHEMA, staged_name, with_metadata
+from jobs.scoring.sink import KEY_SPACE, PartManifest, keys_fingerprint
 from scans.storage import Location
 
 SUCCESS = "_SUCCESS"
-STAGING = "_staging"
 
 
 class ReportError(RuntimeError):
@@ -34,7 +31,7 @@ class Counts:
 
 @dataclass
 class Assembly:
-    """The outcome of splitting the staged rows: counts and the top-scoring ok scans."""
+    """The outcome of the write: counts and the top-scoring ok scans."""
 
     counts: Counts = field(default_factory=Counts)
     top: list[tuple[float, str, str]] = field(default_factory=list)  # (score, source, scan_id), best first
@@ -56,66 +53,47 @@ def check_output(out: Location, archive: Location) -> None:
                               "refusing to replace it — choose another --out")
 
 
-def _explode(staged: pa.Table) -> pa.Table:
-    """The segments table of staged rows: one row per list element, with its scan's id."""
-    first = staged.column(staged_name(SEGMENT_FIELDS[0].name))
-    parents = pc.list_parent_indices(first)
-    columns = {"scan_id": pc.take(staged.column("scan_id"), parents)}
-    for f in SEGMENT_FIELDS:
-        columns[f.name] = pc.list_flatten(staged.column(staged_name(f.name)))
-    return pa.table(columns).cast(SEGMENTS_SCHEMA)
-
-
-def assemble(tmp: Location, metadata: dict[str, str], expected: set[tuple[str, str]], top_n: int) -> Assembly:
-    """Rewrite ``tmp/_staging`` as ``tmp/scans/part-*.parquet`` and ``tmp/segments/part-*.parquet``
-    (with the report metadata), one staged file at a time, and check that every expected input
-    (scan_id, source) has exactly one row."""
-    scans_schema, segments_schema = with_metadata(SCANS_SCHEMA, metadata), with_metadata(SEGMENTS_SCHEMA,
-                                                                                          metadata)
-    staged = sorted(i.path for i in tmp.fs.get_file_info(pafs.FileSelector(tmp.join(STAGING), recursive=True))
-                    if i.is_file and i.path.endswith(".parquet"))
-    tmp.makedirs("scans")
-    tmp.makedirs("segments")
-    result, seen, heap = Assembly(), set(), []
-    for index, path in enumerate(staged):
-        with tmp.fs.open_input_file(path) as source:
-            parquet = pq.ParquetFile(source)
-            part = f"part-{index:05d}.parquet"
-            scans_path, segments_path = tmp.join("scans", part), tmp.join("segments", part)
-            with pq.ParquetWriter(scans_path, scans_schema, filesystem=tmp.fs) as scans_out, \
-                    pq.ParquetWriter(segments_path, segments_schema, filesystem=tmp.fs) as segments_out:
-                for batch in parquet.iter_batches():
-                    table = pa.Table.from_batches([batch])
-                    scans = table.select(SCANS_SCHEMA.names).cast(scans_schema)
-                    scans_out.write_table(scans)
-                    segments_out.write_table(_explode(table).cast(segments_schema))
-                    _count(scans, result.counts, seen, heap, top_n)
-    tmp.fs.delete_dir(tmp.join(STAGING))
-    missing, extra = expected - seen, seen - expected  # no key is doubled: _count refuses those
-    if missing or extra:
-        raise ReportError(f"the scored rows do not match the inputs: {result.counts.files} rows for "
-                          f"{len(expected)} files; missing {sorted(missing)[:5]}, "
-                          f"unexpected {sorted(extra)[:5]}")
-    result.top = sorted(heap, reverse=True)
+def finish_parts(tmp: Location, manifests: list[PartManifest], expected: list[tuple[str, str]],
+                 top_n: int) -> Assembly:
+    """Check from the write tasks' manifests alone that every expected input (scan_id, source) has
+    exactly one row (the row count and the keys' fingerprint agree), remove part files no manifest
+    names (a retried task's abandoned attempt), and gather the counts and the top ``top_n``. Only
+    when the check fails are the key columns read back, to say which inputs are lost or doubled."""
+    result, top = Assembly(), []
+    for m in manifests:
+        result.counts.files += m.rows
+        result.counts.ok += m.ok
+        result.counts.error += m.error
+        result.counts.anomalous += m.anomalous
+        top.extend(m.top)
+    parts = {m.part for m in manifests if m.part is not None}
+    for table in ("scans", "segments"):
+        for info in tmp.fs.get_file_info(pafs.FileSelector(tmp.join(table), allow_not_found=True)):
+            if info.is_file and info.base_name not in parts:
+                tmp.fs.delete_file(info.path)
+    if result.counts.files != len(expected) or sum(m.keys for m in manifests) % KEY_SPACE != \
+            keys_fingerprint(expected):
+        raise ReportError(_mismatch(tmp, sorted(parts), expected, result.counts.files))
+    result.top = sorted(top, reverse=True)[:top_n]
     return result
 
 
-def _count(scans: pa.Table, counts: Counts, seen: set[tuple[str, str]], heap: list, top_n: int) -> None:
-    rows = scans.select(["scan_id", "source", "status", "score", "is_anomalous"]).to_pylist()
-    for row in rows:
-        key = (row["scan_id"], row["source"])
-        if key in seen:
-            raise ReportError(f"{row['source']}: scored twice; a retried task doubled its rows")
-        seen.add(key)
-        counts.files += 1
-        if row["status"] == "ok":
-            counts.ok += 1
-            counts.anomalous += bool(row["is_anomalous"])
-            if top_n > 0:
-                entry = (float(row["score"]), row["source"], row["scan_id"])
-                (heapq.heappush if len(heap) < top_n else heapq.heappushpop)(heap, entry)
-        else:
-            counts.error += 1
+def _mismatch(tmp: Location, parts: list[str], expected: list[tuple[str, str]], rows: int) -> str:
+    """What is lost or doubled, from the key columns of the scans parts (the failure path only)."""
+    seen: dict[tuple[str, str], int] = {}
+    for part in parts:
+        with tmp.fs.open_input_file(tmp.join("scans", part)) as source:
+            keys = pq.read_table(source, columns=["scan_id", "source"])
+        for key in zip(keys.column("scan_id").to_pylist(), keys.column("source").to_pylist(), strict=True):
+            seen[key] = seen.get(key, 0) + 1
+    wanted = set(expected)
+    doubled = sorted(source for (_, source), n in seen.items() if n > 1)
+    if doubled:
+        return (f"{doubled[0]}: scored twice ({len(doubled)} input(s) doubled); a retried task doubled its "
+                "rows")
+    missing, extra = sorted(wanted - set(seen)), sorted(set(seen) - wanted)
+    return (f"the scored rows do not match the inputs: {rows} rows for {len(expected)} files; "
+            f"missing {missing[:5]}, unexpected {extra[:5]}")
 
 
 def write_success(tmp: Location, counts: Counts, details: dict) -> dict:
@@ -125,18 +103,43 @@ def write_success(tmp: Location, counts: Counts, details: dict) -> dict:
     return content
 
 
+def _files(where: Location) -> dict[str, str]:
+    """Every file under ``where``: its path relative to it -> its full path."""
+    if not where.exists():
+        return {}
+    infos = where.fs.get_file_info(pafs.FileSelector(where.path, recursive=True))
+    root = where.path.rstrip("/")
+    return {i.path[len(root) + 1:]: i.path for i in infos if i.is_file}
+
+
 def publish(tmp: Location, out: Location) -> None:
-    """Move the finished report from its temporary name to ``out``, replacing an earlier report: a
-    rename on a local disk; on object stores a copy with _SUCCESS last, then the temporary deleted."""
-    if out.exists():
-        out.remove_tree()
-    if isinstance(out.fs, pafs.LocalFileSystem):
+    """Move the finished report from its temporary name to ``out``, replacing an earlier report.
+
+    On a local disk: the old report renamed aside, the new one renamed into place, the old one
+    deleted (readers see the old report or the new one, whole). On object stores, which cannot
+    rename: the old ``_SUCCESS`` deleted first, the new files copied in, the old report's other
+    files deleted, the new ``_SUCCESS`` written last. In between a reader sees no ``_SUCCESS`` (and
+    a mix of old and new part files): readers wait for ``_SUCCESS``, which is only ever next to one
+    whole report."""
+    if out.is_local:
         out.fs.create_dir(out.path.rsplit("/", 1)[0], recursive=True)
+        aside = f"{out.path.rstrip('/')}.old-{uuid.uuid4().hex[:12]}"
+        had_report = out.exists()
+        if had_report:
+            out.fs.move(out.path, aside)
         out.fs.move(tmp.path, out.path)
+        if had_report:
+            out.fs.delete_dir(aside)
         return
-    files = [i for i in tmp.fs.get_file_info(pafs.FileSelector(tmp.path, recursive=True)) if i.is_file]
-    for info in sorted(files, key=lambda i: i.base_name == SUCCESS):
-        relative = info.path[len(tmp.path.rstrip("/")) + 1:]
-        out.fs.create_dir(out.join(*relative.split("/")[:-1]), recursive=True)
-        out.fs.copy_file(info.path, out.join(relative))
+    old, new = _files(out), _files(tmp)
+    if SUCCESS in old:
+        out.fs.delete_file(out.join(SUCCESS))
+    for relative, path in new.items():
+        if relative != SUCCESS:
+            out.fs.create_dir(out.join(*relative.split("/")[:-1]), recursive=True)
+            out.fs.copy_file(path, out.join(relative))
+    for relative, path in old.items():
+        if relative not in new:
+            out.fs.delete_file(path)
+    out.fs.copy_file(new[SUCCESS], out.join(SUCCESS))
     tmp.remove_tree()

@@ -12,9 +12,10 @@ from jobs.scoring.inputs import check_modality, list_inputs
 from jobs.scoring.model import load_scoring_model
 from jobs.scoring.overlays import write_overlays
 from jobs.scoring.pitch import pitch_warning
-from jobs.scoring.report import STAGING, assemble, check_output, publish, write_success
+from jobs.scoring.report import check_output, finish_parts, publish, write_success
 from jobs.scoring.resources import configured_maximum, scorer_resources
-from jobs.scoring.schema import STAGED_SCHEMA, report_metadata
+from jobs.scoring.schema import report_metadata
+from jobs.scoring.sink import ReportSink
 from jobs.scoring.stages import Scorer, decode_batch
 from jobs.shared_paths import check_shared_paths
 from scans.storage import Location, locate
@@ -111,10 +112,11 @@ def run_scoring(options: ScoreOptions) -> dict:
                                    "torch_threads": resources.torch_threads,
                                    "fault_marker": options.fault_marker})
         prepared = time.perf_counter()
-        scored.write_parquet(tmp.join(STAGING), filesystem=tmp.fs, schema=STAGED_SCHEMA)
+        sink = ReportSink(tmp, metadata, options.overlays)
+        scored.write_datasink(sink)  # the write tasks write the scans and segments parts themselves
         streamed = time.perf_counter()
-        expected = {(i.scan_id, i.source) for i in inputs}
-        assembly = assemble(tmp, metadata, expected, options.overlays)
+        assembly = finish_parts(tmp, sink.manifests, [(i.scan_id, i.source) for i in inputs],
+                                options.overlays)
         assembled = time.perf_counter()
         overlays = []
         if assembly.top:

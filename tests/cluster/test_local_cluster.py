@@ -28,7 +28,6 @@ from jobs.local_cluster import (
     stop_nodes,
     up,
 )
-from jobs.scoring.report import STAGING
 from scans.storage import locate
 from scans.synth import SynthConfig, synthesise
 from study.results import load_statuses, load_trials
@@ -211,7 +210,7 @@ def test_scoring_survives_a_killed_worker_node(cluster, model, scoring_archive, 
         for node in cluster.nodes[1:]:
             if any("MapWorker" in cmd for _, cmd in node_processes(node)):
                 victim = node
-        if victim is not None and glob.glob(f"{report}.tmp-*/{STAGING}/*.parquet"):
+        if victim is not None and glob.glob(f"{report}.tmp-*/scans/*.parquet"):
             break
         time.sleep(0.1)
     assert victim is not None, ray_cli(cluster, "job", "logs", job, check=False)[-3000:]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
@@ -117,6 +118,27 @@ def test_rerunning_to_the_same_output_replaces_the_report(ray_session, small_arc
     assert first["counts"]["files"] == second["counts"]["files"] == 6
     assert second["counts"]["anomalous"] == 6  # threshold 0 flags every scan
     assert len(pd.read_parquet(out / "scans")) == 6
+
+
+def test_the_driver_reads_no_scored_rows(ray_session, small_archive, model_dir, tmp_path, monkeypatch):
+    """The report is written by the cluster's write tasks: the driver (this process) opens no file
+    of the report and writes none of its rows, only gathers the tasks' manifests."""
+    out = tmp_path / "report"
+
+    def guarded(original):
+        def read(source, *args, **kwargs):
+            if isinstance(source, pa.NativeFile) or str(out) in str(source):
+                raise AssertionError(f"the driver read the report's rows ({source})")
+            return original(source, *args, **kwargs)
+        return read
+
+    for name in ("read_table", "ParquetFile", "ParquetDataset"):
+        monkeypatch.setattr(pq, name, guarded(getattr(pq, name)))
+    monkeypatch.setattr(pads, "dataset", guarded(pads.dataset))
+    monkeypatch.setattr(pq, "ParquetWriter", guarded(lambda *a, **k: pytest.fail("the driver wrote rows")))
+    success = _score(small_archive, model_dir, out)
+    monkeypatch.undo()
+    assert success["counts"]["files"] == 6 and len(pd.read_parquet(out / "scans")) == 6
 
 
 def test_a_killed_worker_is_retried_and_every_file_is_scored_once(ray_session, bad_archive, model_dir,

@@ -1,0 +1,134 @@
+"""The report's writer on the cluster: each write task splits its scored rows into a `scans` and a
+`segments` part file and returns a small manifest; the driver never holds or re-reads the rows."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from ray.data import Datasink
+from ray.data.block import Block, BlockAccessor
+
+from jobs.scoring.schema import (
+    SCANS_SCHEMA,
+    SEGMENT_FIELDS,
+    SEGMENTS_SCHEMA,
+    STAGED_SCHEMA,
+    staged_name,
+    with_metadata,
+)
+from scans.storage import Location
+
+KEY_SPACE = 1 << 64
+
+
+def key_hash(scan_id: str, source: str) -> int:
+    """A 64-bit hash of one input's key (scan_id, source); their sum mod 2⁶⁴ fingerprints a set of
+    inputs without holding it: a lost or doubled row changes the sum."""
+    digest = hashlib.blake2b(f"{scan_id}\0{source}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def keys_fingerprint(keys: Iterable[tuple[str, str]]) -> int:
+    """The sum mod 2⁶⁴ of ``key_hash`` over ``keys``."""
+    return sum(key_hash(scan_id, source) for scan_id, source in keys) % KEY_SPACE
+
+
+@dataclass
+class PartManifest:
+    """What one write task wrote: its part file's name (under scans/ and segments/, none when the
+    task had no rows), its counts, the fingerprint of its keys and its top-scoring ok scans."""
+
+    part: str | None = None
+    rows: int = 0
+    ok: int = 0
+    error: int = 0
+    anomalous: int = 0
+    segments: int = 0
+    keys: int = 0
+    top: list[tuple[float, str, str]] = field(default_factory=list)  # (score, source, scan_id)
+
+
+def explode_segments(staged: pa.Table) -> pa.Table:
+    """The segments table of staged rows: one row per list element, with its scan's id."""
+    first = staged.column(staged_name(SEGMENT_FIELDS[0].name))
+    parents = pc.list_parent_indices(first)
+    columns = {"scan_id": pc.take(staged.column("scan_id"), parents)}
+    for f in SEGMENT_FIELDS:
+        columns[f.name] = pc.list_flatten(staged.column(staged_name(f.name)))
+    return pa.table(columns).cast(SEGMENTS_SCHEMA)
+
+
+def count_rows(scans: pa.Table, manifest: PartManifest, top_n: int) -> None:
+    """Add the rows of ``scans`` to ``manifest``: counts, key fingerprint, the top ``top_n``."""
+    rows = scans.select(["scan_id", "source", "status", "score", "is_anomalous"]).to_pylist()
+    for row in rows:
+        manifest.rows += 1
+        manifest.keys = (manifest.keys + key_hash(row["scan_id"], row["source"])) % KEY_SPACE
+        if row["status"] == "ok":
+            manifest.ok += 1
+            manifest.anomalous += bool(row["is_anomalous"])
+            if top_n > 0:
+                entry = (float(row["score"]), row["source"], row["scan_id"])
+                (heapq.heappush if len(manifest.top) < top_n else heapq.heappushpop)(manifest.top, entry)
+        else:
+            manifest.error += 1
+
+
+class ReportSink(Datasink[PartManifest]):
+    """Writes scored rows as ``tmp/scans/<part>`` and ``tmp/segments/<part>`` (report metadata in
+    each file's schema), one pair per write task, named uniquely per attempt: a retried task's
+    abandoned attempt leaves files no manifest names, and ``manifests`` (on the driver, after the
+    write) names only those that count."""
+
+    def __init__(self, tmp: Location, metadata: dict[str, str], top_n: int):
+        self.tmp = tmp
+        self.scans_schema = with_metadata(SCANS_SCHEMA, metadata)
+        self.segments_schema = with_metadata(SEGMENTS_SCHEMA, metadata)
+        self.top_n = top_n
+        self.manifests: list[PartManifest] = []
+
+    def on_write_start(self, schema: pa.Schema | None = None) -> None:
+        self.tmp.makedirs("scans")
+        self.tmp.makedirs("segments")
+
+    def write(self, blocks: Iterable[Block], ctx) -> PartManifest:
+        manifest = PartManifest()
+        part = f"part-{ctx.task_idx:05d}-{uuid.uuid4().hex[:12]}.parquet"
+        writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
+        try:
+            for block in blocks:
+                table = BlockAccessor.for_block(block).to_arrow()
+                if table.num_rows == 0:
+                    continue
+                staged = table.select(STAGED_SCHEMA.names).cast(STAGED_SCHEMA)
+                if writers is None:
+                    writers = (pq.ParquetWriter(self.tmp.join("scans", part), self.scans_schema,
+                                                filesystem=self.tmp.fs),
+                               pq.ParquetWriter(self.tmp.join("segments", part), self.segments_schema,
+                                                filesystem=self.tmp.fs))
+                scans = staged.select(SCANS_SCHEMA.names).cast(self.scans_schema)
+                segments = explode_segments(staged).cast(self.segments_schema)
+                writers[0].write_table(scans)
+                writers[1].write_table(segments)
+                manifest.segments += segments.num_rows
+                count_rows(scans, manifest, self.top_n)
+        finally:
+            if writers is not None:
+                for writer in writers:
+                    writer.close()
+        manifest.part = part if writers is not None else None
+        return manifest
+
+    def on_write_complete(self, write_result) -> None:
+        self.manifests = list(write_result.write_returns)
+
+    @property
+    def supports_distributed_writes(self) -> bool:
+        return True
