@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from models.inputs import resize_square, resized_pitch_mm
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
+from study.node_cache import cache_root, cached_arrays
 
 SPLIT_KEYS = ("images", "parts", "anomaly", "objects", "object_anomalous", "n_objects", "object_kind")
-CACHE_FORMAT = 2  # bumped whenever the cached arrays change (2: object_kind)
+CACHE_FORMAT = 3  # bumped whenever the cached arrays change (2: object_kind, 3: .npy directories)
 _MEMORY: dict[str, StudyData] = {}
 
 
@@ -69,6 +70,12 @@ class SplitData:
 
     def __len__(self) -> int:
         return len(self.scan_ids)
+
+    def __reduce__(self):
+        """Pickled as numpy arrays, which Ray's object store hands back without a copy (a torch
+        tensor would be copied into every trial that gets it)."""
+        arrays = {k: getattr(self, k).numpy() for k in SPLIT_KEYS[:-1]}
+        return _as_split, (self.scan_ids, {**arrays, "object_kind": self.object_kind})
 
     def batch(self, index: torch.Tensor | slice, device: torch.device) -> Batch:
         """The scans at ``index`` on ``device``."""
@@ -169,7 +176,10 @@ def _read_split(archive: Archive, ids: list[str], modality: str, size: int) -> d
 
 
 def _as_split(ids: list[str], arrays: dict[str, np.ndarray]) -> SplitData:
-    return SplitData(ids, *(torch.from_numpy(arrays[k]) for k in SPLIT_KEYS[:-1]), arrays["object_kind"])
+    with warnings.catch_warnings():  # read-only arrays of the object store: nothing writes to them
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensors = [torch.from_numpy(arrays[k]) for k in SPLIT_KEYS[:-1]]
+    return SplitData(ids, *tensors, arrays["object_kind"])
 
 
 def cache_key(config: DataConfig, modality: str, archive: Archive) -> str:
@@ -200,32 +210,30 @@ def split_ids(config: DataConfig, archive: Archive | None = None) -> dict[str, l
     return ids
 
 
+def forget_study_data() -> None:
+    """Drop this process's references to loaded splits (their memory maps close)."""
+    _MEMORY.clear()
+
+
 def load_study_data(config: DataConfig, modality: str) -> StudyData:
-    """The splits for one modality: from this process's memory, else the node's cache file, else
-    read from the archive once and cached (np.savez, loaded with allow_pickle=False)."""
+    """The splits for one modality: from this process's memory, else the node's cache (memory-mapped:
+    one copy per node however many trials read it), else read from the archive once and cached."""
     archive = Archive(config.archive)
     key = cache_key(config, modality, archive)
     if key in _MEMORY:
         return _MEMORY[key]
     ids = split_ids(config, archive)
-    cache_dir = os.path.expanduser(config.cache) if config.cache else tempfile.gettempdir()
-    os.makedirs(cache_dir, exist_ok=True)
-    path = os.path.join(cache_dir, f"dualscan-data-{key}.npz")
-    splits: dict[str, SplitData] = {}
-    if os.path.exists(path):
-        with np.load(path, allow_pickle=False) as npz:
-            for split, names in ids.items():
-                splits[split] = _as_split(names, {k: npz[f"{split}/{k}"] for k in SPLIT_KEYS})
-    else:
+
+    def build() -> dict[str, np.ndarray]:
         flat = {}
         for split, names in ids.items():
-            arrays = _read_split(archive, names, modality, config.image_size)
-            splits[split] = _as_split(names, arrays)
-            flat.update({f"{split}/{k}": v for k, v in arrays.items()})
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **flat)
-        os.replace(tmp, path)
+            flat.update({f"{split}/{k}": v for k, v in _read_split(archive, names, modality,
+                                                                  config.image_size).items()})
+        return flat
+
+    arrays = cached_arrays(cache_root(config.cache), f"dualscan-data-{key}", build)
+    splits = {split: _as_split(names, {k: arrays[f"{split}/{k}"] for k in SPLIT_KEYS})
+              for split, names in ids.items()}
     data = StudyData(splits["train"], splits["val"], splits["test"], archive.pitch_mm,
                      input_pitch_mm(archive, config.image_size))
     _MEMORY[key] = data

@@ -60,8 +60,8 @@ class ItemSet:
         start, end = self.offsets[i], self.offsets[i + 1]
         h, w = (int(v) for v in self.shapes[i])
         return ItemCrop(torch.from_numpy(self.image[:, start:end].astype(np.float32)).view(-1, h, w),
-                        torch.from_numpy(self.mask[start:end]).view(h, w),
-                        torch.from_numpy(self.anomaly[start:end]).view(h, w),
+                        torch.from_numpy(self.mask[start:end].copy()).view(h, w),
+                        torch.from_numpy(self.anomaly[start:end].copy()).view(h, w),
                         torch.from_numpy(self.parts[start:end].astype(np.int64)).view(h, w))
 
     def first_scans(self, n: int) -> ItemSet:

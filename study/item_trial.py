@@ -8,7 +8,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
@@ -25,6 +24,7 @@ from study.item_data import ItemSet, ItemSetBuilder
 from study.item_eval import ItemScores, choose_rule, level_scores
 from study.item_stage import found_masks
 from study.item_train import Recipe, build_item_optimizer
+from study.node_cache import cache_root, cached_arrays
 from study.pipelines import PIPELINES, Trial
 from study.tiles import Augment
 from study.train import TrainState, load_checkpoint, pick_device, train
@@ -93,27 +93,28 @@ def _cache_key(study: StudyConfig, modality: str) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def forget_item_study_data() -> None:
+    """Drop this process's references to loaded item sets (their memory maps close)."""
+    _MEMORY.clear()
+
+
 def load_item_study_data(study: StudyConfig, modality: str) -> ItemStudyData:
-    """The item sets for one modality: from this process's memory, else the node's cache file, else
-    cut from the archive once and cached (np.savez, loaded with allow_pickle=False)."""
+    """The item sets for one modality: from this process's memory, else the node's cache (memory-
+    mapped: one copy per node however many trials read it), else cut from the archive once and
+    cached."""
     key = _cache_key(study, modality)
     if key in _MEMORY:
         return _MEMORY[key]
-    cache_dir = os.path.expanduser(study.data.cache) if study.data.cache else tempfile.gettempdir()
-    os.makedirs(cache_dir, exist_ok=True)
-    path = os.path.join(cache_dir, f"dualscan-items-{key}.npz")
-    if os.path.exists(path):
-        with np.load(path, allow_pickle=False) as npz:
-            sets = {name: ItemSet.from_npz({f.name: npz[f"{name}/{f.name}"] for f in fields(ItemSet)})
-                    for name in ITEM_SPLITS}
-            data = ItemStudyData(**sets, archive_pitch_mm=Archive(study.data.archive).pitch_mm)
-    else:
+
+    def build() -> dict[str, np.ndarray]:
         data = _read(study, modality)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{f"{name}/{field.name}": getattr(getattr(data, name), field.name)
-                           for name in ITEM_SPLITS for field in fields(ItemSet)})
-        os.replace(tmp, path)
+        return {f"{name}/{field.name}": getattr(getattr(data, name), field.name)
+                for name in ITEM_SPLITS for field in fields(ItemSet)}
+
+    arrays = cached_arrays(cache_root(study.data.cache), f"dualscan-items-{key}", build)
+    sets = {name: ItemSet.from_npz({f.name: arrays[f"{name}/{f.name}"] for f in fields(ItemSet)})
+            for name in ITEM_SPLITS}
+    data = ItemStudyData(**sets, archive_pitch_mm=Archive(study.data.archive).pitch_mm)
     _MEMORY[key] = data
     return data
 
@@ -201,8 +202,9 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
 
 
 def train_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState], None],
-                resume: str | None = None) -> dict:
-    """Train any trial: item-first pipelines by the recipe, whole-scan ones by epochs."""
+                resume: str | None = None, data=None) -> dict:
+    """Train any trial: item-first pipelines by the recipe, whole-scan ones by epochs; ``data``
+    its training set when given (ItemStudyData or StudyData), else loaded from the node's cache."""
     if PIPELINES[trial.pipeline].item_first:
-        return train_item_trial(study, trial, on_epoch, resume)
-    return train(study, trial, on_epoch, resume)
+        return train_item_trial(study, trial, on_epoch, resume, data=data)
+    return train(study, trial, on_epoch, resume, data=data)

@@ -10,6 +10,7 @@ from models.items.stage import ITEM_STAGE_DIR
 from scans.storage import locate
 from study.config import StudyConfig
 from study.item_stage import with_item_stage
+from study.shared_data import share_training_data
 from study.space import param_space, scheduler, search_algorithm
 from study.trainable import trainable
 
@@ -45,7 +46,8 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
         if not tune.Tuner.can_restore(path):
             raise FileNotFoundError(f"--resume: no interrupted study at {path}")
         config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}", train=False)
-        return tune.Tuner.restore(path, trainable(config), resume_unfinished=True, resume_errored=True)
+        return tune.Tuner.restore(path, trainable(config, share_training_data(config)),
+                                  resume_unfinished=True, resume_errored=True)
     root = locate(path)
     if overwrite:
         root.remove_tree()
@@ -56,7 +58,7 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
     config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}")
     root.write_bytes("study_config.json", config.to_json().encode())
     return tune.Tuner(
-        trainable(config),
+        trainable(config, share_training_data(config)),
         param_space=param_space(config),
         tune_config=tune.TuneConfig(
             metric="objective", mode=config.objective.mode, search_alg=search_algorithm(config),

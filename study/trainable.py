@@ -11,6 +11,8 @@ from ray import tune
 
 from study.config import StudyConfig, parse_config
 from study.item_trial import train_trial
+from study.pipelines import PIPELINES
+from study.shared_data import trial_data
 from study.train import TrainState, save_checkpoint, trial_from_config
 
 
@@ -34,10 +36,12 @@ def _maybe_fail(study: StudyConfig, point: dict, epoch: int, device: torch.devic
                              + (f" (marker {fault.marker})" if fault.marker else ""))
 
 
-def run_trial(config: dict, study: dict) -> None:
-    """Train ``config["point"]`` of the study; resumes from Tune's checkpoint when retried."""
+def run_trial(config: dict, study: dict, shared: dict | None = None) -> None:
+    """Train ``config["point"]`` of the study on its training set (from the object store by
+    ``shared``'s references, else the node's cache); resumes from Tune's checkpoint when retried."""
     resolved = parse_config(study, "study config")
     trial = trial_from_config(resolved, config["point"])
+    data = trial_data(shared, PIPELINES[trial.pipeline].item_first, trial.modality)
     torch.set_num_threads(resolved.training.torch_threads or max(1, int(resolved.resources.cpu)))
 
     label = f"{trial.pipeline} · {trial.backbone} · {trial.modality} · K {trial.k} · lr {trial.lr:g}"
@@ -55,13 +59,14 @@ def run_trial(config: dict, study: dict) -> None:
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        train_trial(resolved, trial, report)
+        train_trial(resolved, trial, report, data=data)
     else:
         with checkpoint.as_directory() as directory:
-            train_trial(resolved, trial, report, resume=directory)
+            train_trial(resolved, trial, report, resume=directory, data=data)
 
 
-def trainable(config: StudyConfig):
-    """run_trial bound to the resolved study config, with the trial resources of the config."""
-    bound = tune.with_parameters(run_trial, study=config.model_dump(mode="json"))
+def trainable(config: StudyConfig, shared: dict | None = None):
+    """run_trial bound to the resolved study config and the references of the training data in the
+    object store (``shared``, see study.shared_data), with the trial resources of the config."""
+    bound = tune.with_parameters(run_trial, study=config.model_dump(mode="json"), shared=shared or {})
     return tune.with_resources(bound, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})

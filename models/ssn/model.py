@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from models.inputs import check_channels
-from models.ssn.connectivity import enforce_connectivity, min_region_size
+from models.ssn.connectivity import connect_labels, min_region_size
 from models.ssn.features import build_features
 from models.ssn.losses import compactness_loss, reconstruction_loss
 from models.ssn.slic import Association, Grid, differentiable_slic, make_grid
@@ -88,6 +87,4 @@ def connected_labels(assoc: Association) -> torch.Tensor:
     """Hard labels of an association, each split into connected regions and small ones merged."""
     grid = assoc.grid
     min_size = min_region_size(grid.height, grid.width, grid.n_cells)
-    hard = assoc.hard_labels().cpu().numpy()
-    out = np.stack([enforce_connectivity(one, min_size) for one in hard])
-    return torch.from_numpy(out).to(assoc.soft.device)
+    return connect_labels(assoc.hard_labels(), min_size)  # on the device, whole batch

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +12,7 @@ from torch import nn
 from models.backbones import build_backbone
 from models.segments import Segments, segments_of
 from models.ssn import SSN
-from models.ssn.connectivity import enforce_connectivity, min_region_size
+from models.ssn.connectivity import connect_labels, min_region_size
 from models.ssn.losses import reconstruction_target
 from models.ssn.slic import Association
 from models.subcomponent.dense import DenseFeatures
@@ -103,17 +102,20 @@ class ItemSubcomponentModel(nn.Module):
     def superpixels(self, images: torch.Tensor, item_px: torch.Tensor) -> tuple[Segments, list[Association]]:
         """Connected SSN superpixels of each image, about ``n_superpixels`` per whole item
         (``item_px``: (B,) the pixels of the item each image was cut from)."""
-        assocs, labels = [], []
+        assocs, labels, limits = [], [], []
         height, width = images.shape[-2:]
         grad = torch.enable_grad() if self.ssn_learns and torch.is_grad_enabled() else torch.no_grad()
         for image, px in zip(images, item_px.tolist(), strict=True):
             n = grid_size(height, width, px, self.n_superpixels)
             with grad:  # SSN_pix has nothing to learn: no graph through its iterations
                 assoc = self.ssn(image[None].float(), n_superpixels=n)
-            hard = assoc.hard_labels()[0].cpu().numpy()
-            labels.append(enforce_connectivity(hard, min_region_size(height, width, assoc.grid.n_cells)))
+            labels.append(assoc.hard_labels()[0])
+            limits.append(min_region_size(height, width, assoc.grid.n_cells))
             assocs.append(assoc)
-        return segments_of(torch.from_numpy(np.stack(labels)).to(images.device)), assocs
+        if not labels:
+            return segments_of(torch.zeros((0, height, width), dtype=torch.long, device=images.device)), []
+        connected = connect_labels(torch.stack(labels), torch.tensor(limits))  # on the device
+        return segments_of(connected), assocs
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, item_px: torch.Tensor | None = None,
                 anomaly: torch.Tensor | None = None) -> ItemSubcomponentOutput:

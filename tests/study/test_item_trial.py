@@ -81,7 +81,7 @@ def test_item_sets_are_cut_once_and_cached(small_archive_val, tmp_path):
     config = item_config(small_archive_val, tmp_path, "subcomponent")
     first = load_item_study_data(config, "hlz_log")
     assert first is load_item_study_data(config, "hlz_log")
-    assert len(list((tmp_path / "cache").glob("dualscan-items-*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("dualscan-items-*/_COMPLETE"))) == 1
     found = found_masks(config.items.directory, "val")
     assert len(found) == len(split_ids(config.data)["val"])
     summary = first.summary()

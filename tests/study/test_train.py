@@ -45,7 +45,7 @@ def test_split_is_read_once_and_cached_on_disk(study_archive, tmp_path):
     config = study_config(study_archive, tmp_path)
     first = load_study_data(config.data, "hlz")
     assert first is load_study_data(config.data, "hlz")  # same process: memory
-    files = list((tmp_path / "cache").glob("dualscan-data-*.npz"))
+    files = list((tmp_path / "cache").glob("dualscan-data-*/_COMPLETE"))
     assert len(files) == 1
     assert first.train.images.shape == (8, 3, 48, 48) and len(first.val) == 4 and len(first.test) == 8
     assert first.val.object_kind.shape == first.val.object_anomalous.shape

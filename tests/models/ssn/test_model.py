@@ -8,7 +8,7 @@ import torch
 from skimage.measure import label as connected_components
 
 from models.ssn import SSN
-from models.ssn.connectivity import enforce_connectivity
+from models.ssn.connectivity import enforce_connectivity, enforce_connectivity_batch
 from models.ssn.features import SSN_FEATURES, build_features
 from models.ssn.losses import reconstruction_target
 
@@ -74,6 +74,25 @@ def test_enforcement_on_noise_leaves_no_small_or_split_region():
     assert connected_components(out, background=-1, connectivity=1).max() == out.max() + 1
 
 
+def test_the_batched_torch_enforcement_gives_the_numpy_labels():
+    """On SSN's own hard labels of the test images, on noise and on blocky maps, a batch at once with
+    one limit per image: the labels of the per-image reference, exactly."""
+    rng = np.random.default_rng(3)
+    model = SSN(in_channels=3, n_superpixels=60).eval()
+    images = torch.stack([piecewise_constant(seed, size=80)[0] for seed in range(4)])
+    hard = model(images + 0.3 * torch.rand(4, 3, 80, 80)).hard_labels()
+    blocky = torch.from_numpy(rng.integers(0, 5, (3, 10, 12)).repeat(4, 1).repeat(4, 2))
+    noise = torch.from_numpy(rng.integers(0, 6, (2, 40, 48)))
+    for labels, limits in ((hard, torch.tensor([6, 6, 20, 1])), (blocky, torch.tensor([3, 17, 40])),
+                           (noise, torch.tensor([25, 4]))):
+        got = enforce_connectivity_batch(labels, limits)
+        pairs = zip(labels, limits, strict=True)
+        want = np.stack([enforce_connectivity(one.numpy(), int(m)) for one, m in pairs])
+        assert got.dtype == torch.long and np.array_equal(got.numpy(), want)
+    assert np.array_equal(enforce_connectivity_batch(noise, 9).numpy(),
+                          np.stack([enforce_connectivity(one.numpy(), 9) for one in noise]))
+
+
 @pytest.mark.parametrize("name", list(SSN_FEATURES))
 @pytest.mark.parametrize("channels", [1, 3])
 def test_feature_extractors_keep_the_scaled_input_first(name, channels):
@@ -114,3 +133,12 @@ def test_reconstruction_target_separates_anomaly_pixels():
     anomaly = torch.tensor([[[0, 1, 1, 0]]], dtype=torch.uint8)
     target = reconstruction_target(parts, anomaly)
     assert target.tolist() == [[[1, 4, 5, 2]]]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: the labels stay on it")
+def test_on_a_gpu_connectivity_stays_there_with_the_same_labels():
+    from models.ssn.connectivity import connect_labels
+
+    labels = torch.from_numpy(np.random.default_rng(4).integers(0, 6, (4, 64, 64)))
+    got = connect_labels(labels.cuda(), 20)
+    assert got.is_cuda and np.array_equal(got.cpu().numpy(), connect_labels(labels, 20).numpy())

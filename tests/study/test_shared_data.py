@@ -1,0 +1,82 @@
+"""Training data shared by a node's trials: the memory-mapped node cache, and the object store
+handing every trial the same copy without one of its own."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from study.config import parse_config
+from study.node_cache import COMPLETE, cached_arrays
+from study.shared_data import data_key, nbytes, share_training_data, trial_data
+
+
+def unique_bytes() -> int:
+    """This process's private memory (USS: private clean + private dirty pages)."""
+    with open("/proc/self/smaps_rollup", encoding="utf-8") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return 1024 * sum(int(fields[k].split()[0]) for k in ("Private_Clean", "Private_Dirty"))
+
+
+def test_the_node_cache_is_built_once_and_memory_mapped(tmp_path):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"train/images": np.arange(12, dtype=np.float32).reshape(3, 4),
+                "train/kind": np.array(["a", "bb"]), "val/empty": np.zeros((0, 4), np.int32)}
+
+    first = cached_arrays(str(tmp_path), "c", build)
+    again = cached_arrays(str(tmp_path), "c", build)
+    assert len(calls) == 1 and sorted(again) == ["train/images", "train/kind", "val/empty"]
+    assert isinstance(again["train/images"], np.memmap) and again["train/images"][2, 3] == 11
+    assert again["train/kind"].tolist() == ["a", "bb"] and again["val/empty"].shape == (0, 4)
+    again["train/images"][0, 0] = -1  # copy-on-write: the process's own page, not the file's
+    assert cached_arrays(str(tmp_path), "c", build)["train/images"][0, 0] == 0 == first["train/images"][0, 0]
+    (tmp_path / "c" / COMPLETE).unlink()  # an interrupted write is rebuilt
+    cached_arrays(str(tmp_path), "c", build)
+    assert len(calls) == 2
+
+
+def _config(archive: str, tmp_path):
+    return parse_config({"name": "shared", "storage": str(tmp_path / "runs"),
+                         "data": {"archive": archive, "image_size": 256, "cache": str(tmp_path / "cache")},
+                         "space": {"pipelines": ["ssn"], "backbones": ["tiny"], "modalities": ["hlz"]}})
+
+
+def _private_growth(refs: dict, copy: bool) -> int:
+    """In a Ray worker: the growth of private memory from getting the training set and reading all
+    of it (or a private copy of it)."""
+    before = unique_bytes()
+    data = trial_data(refs, False, "hlz")
+    images = data.train.images.numpy()
+    if copy:
+        images = np.array(images)
+    checksum = float(sum(np.asarray(getattr(split, key)).sum(dtype=np.float64) for split in (data.train,
+                         data.val, data.test) for key in ("images", "parts", "objects")) + images.sum())
+    assert np.isfinite(checksum)
+    return unique_bytes() - before
+
+
+def test_trials_get_the_object_stores_copy_not_their_own(ray_session, study_archive, tmp_path):
+    import ray
+
+    config = _config(study_archive, tmp_path)
+    refs = share_training_data(config)
+    assert list(refs) == [data_key(False, "hlz")]
+    size = nbytes(ray.get(refs["scans/hlz"]))
+    assert size > 20 * 2**20  # 20 scans at 256²: enough to tell a copy from none
+    probe = ray.remote(num_cpus=0.5)(_private_growth)
+    shared = ray.get([probe.remote(refs, False), probe.remote(refs, False)])
+    assert all(growth < 0.1 * size for growth in shared), (shared, size)
+    growth = ray.get(probe.remote(refs, True))  # the control: a private copy shows up
+    assert growth > 0.15 * size + max(shared), (growth, size)
+
+
+def test_data_over_the_budget_stays_in_the_node_caches(ray_session, study_archive, tmp_path, capsys):
+    config = _config(study_archive, tmp_path)
+    assert share_training_data(config, budget=1024) == {}
+    assert "memory-maps its node's cache" in capsys.readouterr().err
+    assert trial_data({}, False, "hlz") is None
+    assert any(p.name.startswith("dualscan-data-") for p in (tmp_path / "cache").iterdir())
+
+
