@@ -19,6 +19,7 @@ import yaml
 from jobs.cluster import get_args_parser
 from jobs.cluster import main as cluster_main
 from jobs.local_cluster import (
+    ClusterError,
     LocalCluster,
     NodeProcess,
     add_worker,
@@ -42,10 +43,17 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 def running_cluster(tmp_path_factory, workers: int, cpus_per_worker: int):
     """A head (no CPUs for work) and ``workers`` worker nodes on free ports, stopped in every outcome
     (a fixture's generator: ``yield from`` it)."""
-    state = str(tmp_path_factory.mktemp("cluster-state"))
+    for attempt in (1, 2):  # a node that cannot reach the head on a loaded machine: once more, fresh
+        state = str(tmp_path_factory.mktemp("cluster-state"))
+        try:
+            cluster = up(state, workers=workers, cpus_per_worker=cpus_per_worker, port=free_port(),
+                         dashboard_port=free_port())
+            break
+        except ClusterError:  # `up` has stopped what it started
+            if attempt == 2:
+                raise
     try:
-        yield up(state, workers=workers, cpus_per_worker=cpus_per_worker, port=free_port(),
-                 dashboard_port=free_port())
+        yield cluster
     finally:
         down(state)
 

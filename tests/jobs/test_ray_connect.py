@@ -24,7 +24,39 @@ def test_relative_paths_are_refused_only_inside_a_ray_job(monkeypatch):
         refuse_relative_paths({"storage": "/shared/runs", "data.archive": "out/quality/archive"})
 
 
+def test_joining_asks_for_an_existing_cluster_and_names_the_way_out(monkeypatch):
+    import ray
+
+    from jobs.ray_connect import NoClusterError, connect
+
+    calls = []
+
+    def no_cluster(**kwargs):
+        calls.append(kwargs)
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(NoClusterError, match=r"no Ray cluster to join \(RAY_ADDRESS is unset.*--local"):
+        connect(False)
+    # "auto" joins or fails; None would start a private Ray. Worker output streams to the driver.
+    assert calls[0]["address"] == "auto" and calls[0]["log_to_driver"] is True
+    calls.clear()
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    connect(True)
+    assert calls[0]["address"] == "local"
+
+
+def _a_ray_runs_here() -> bool:
+    from ray._private.services import find_gcs_addresses
+
+    return bool(find_gcs_addresses())
+
+
 def test_joining_without_a_cluster_fails_instead_of_starting_one(tmp_path):
+    if _a_ray_runs_here():  # checked now, not at collection: the test session's Ray may be up by now
+        pytest.skip("another Ray runs on this machine: `address='auto'` would rightly join it")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_TMPDIR"] = str(tmp_path)  # where `address="auto"` looks for a cluster: none there
     code = ("from jobs.ray_connect import connect\nimport ray\ntry:\n    connect(False)\n"
