@@ -66,6 +66,9 @@ def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, heavy_model, tmp_p
                 break
             time.sleep(0.5)
         state, logs = wait_job(cluster, job)
+        first_seen = next((i for i, (_, n) in enumerate(timeline) if n), None)
+        print(f"scorer actors (first node, added node) every 0.5 s after the node joined: {timeline}; "
+              f"first actor on the added node after {first_seen and first_seen * 0.5} s")
         assert any(on_added for _, on_added in timeline), (timeline, logs[-3000:])  # the pool grew onto it
         assert state == "SUCCEEDED", logs[-3000:]
         success = json.loads((report / "_SUCCESS").read_text())
