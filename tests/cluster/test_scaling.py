@@ -48,7 +48,7 @@ def scorers_on(node) -> int:
 
 def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, heavy_model, tmp_path):
     archive = str(tmp_path / "archive")
-    synthesise(SynthConfig(n=120, size=64, seed=5, split=0.5, val=0.0), archive, workers=1, progress=False)
+    synthesise(SynthConfig(n=400, size=64, seed=5, split=0.5, val=0.0), archive, workers=1, progress=False)
     report = tmp_path / "report"
     job = submit(cluster, "jobs.score", "--archive", archive, "--model", heavy_model, "--out", str(report),
                  "--batch-size", "2", "--max-workers", "3", "--no-progress")
@@ -72,7 +72,7 @@ def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, heavy_model, tmp_p
         assert any(on_added for _, on_added in timeline), (timeline, logs[-3000:])  # the pool grew onto it
         assert state == "SUCCEEDED", logs[-3000:]
         success = json.loads((report / "_SUCCESS").read_text())
-        assert success["counts"]["files"] == success["counts"]["ok"] == 120
+        assert success["counts"]["files"] == success["counts"]["ok"] == 400
         assert (success["config"]["min_workers"], success["config"]["max_workers"]) == (1, 3)
     finally:
         stop_nodes([added])
