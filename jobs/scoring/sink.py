@@ -128,7 +128,3 @@ class ReportSink(Datasink[PartManifest]):
 
     def on_write_complete(self, write_result) -> None:
         self.manifests = list(write_result.write_returns)
-
-    @property
-    def supports_distributed_writes(self) -> bool:
-        return True

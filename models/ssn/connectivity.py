@@ -104,8 +104,7 @@ def enforce_connectivity_batch(labels: torch.Tensor, min_size: int | torch.Tenso
     roots = first == pixel
     comp = (torch.cumsum(roots, 0) - 1)[first].view(b, h, w)  # ids ordered by image, then raster
     image_of = pixel[roots] // (h * w)
-    limits = torch.as_tensor(min_size, device=device).expand(b) if not torch.is_tensor(min_size) or \
-        min_size.dim() == 0 else min_size.to(device)
+    limits = torch.as_tensor(min_size, device=device).expand(b)  # one value, or one per image
     src_all = torch.cat([comp[:, :, :-1].reshape(-1), comp[:, :-1, :].reshape(-1)])
     dst_all = torch.cat([comp[:, :, 1:].reshape(-1), comp[:, 1:, :].reshape(-1)])
     while True:

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmarks.shared_data_memory import unique_bytes
 from study.config import parse_config
 from study.node_cache import COMPLETE, cached_arrays
 from study.shared_data import data_key, nbytes, share_training_data, trial_data
-
-
-def unique_bytes() -> int:
-    """This process's private memory (USS: private clean + private dirty pages)."""
-    with open("/proc/self/smaps_rollup", encoding="utf-8") as f:
-        fields = dict(line.split(":", 1) for line in f if ":" in line)
-    return 1024 * sum(int(fields[k].split()[0]) for k in ("Private_Clean", "Private_Dirty"))
 
 
 def test_the_node_cache_is_built_once_and_memory_mapped(tmp_path):
