@@ -6,39 +6,31 @@ import argparse
 import importlib
 import sys
 
-# Subcommand -> module exposing get_args_parser(add_help) and main(args).
-COMMANDS: dict[str, str] = {
-    "synth": "jobs.synth",
-    "preview": "jobs.preview",
-    "import": "jobs.import_archive",
-    "train": "jobs.train",
-    "study": "jobs.study",
-    "study-report": "jobs.study_report",
-    "score": "jobs.score",
-    "report-summary": "jobs.report_summary",
-    "cluster": "jobs.cluster",
-}
+from jobs.commands import COMMANDS
+
+DESCRIPTION = "Sub-component anomaly detection in dual-energy X-ray baggage scans."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one subparser per registered command."""
-    parser = argparse.ArgumentParser(
-        prog="dualscan",
-        description="Sub-component anomaly detection in dual-energy X-ray baggage scans.",
-    )
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser: every command listed by its summary; only ``command``'s module is
+    imported, for its arguments (the others' imports, torch and Ray among them, are not paid)."""
+    parser = argparse.ArgumentParser(prog="dualscan", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        template = module.get_args_parser(add_help=False)
-        sub.add_parser(name, parents=[template], help=template.description,
-                       description=template.description)
+    for name, entry in COMMANDS.items():
+        if name == command:
+            template = importlib.import_module(entry.module).get_args_parser(add_help=False)
+            sub.add_parser(name, parents=[template], help=entry.summary, description=entry.summary)
+        else:
+            sub.add_parser(name, help=entry.summary, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command's main."""
-    args = build_parser().parse_args(argv)
-    module = importlib.import_module(COMMANDS[args.command])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(command).parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command].module)
     return int(module.main(args) or 0)
 
 

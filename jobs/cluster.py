@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jobs.commands import summary_of
 from jobs.local_cluster import ClusterError, LocalCluster, default_state_dir, down, node_status, up
 
 
@@ -12,7 +13,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the cluster command."""
     parser = argparse.ArgumentParser(
         "dualscan cluster", add_help=add_help,
-        description="Start or stop a local Ray cluster (head + worker nodes on 127.0.0.1, token auth).")
+        description=summary_of("cluster"))
     parser.add_argument("action", choices=("up", "down", "status", "env"),
                         help="up: start it; down: stop it; status: its nodes; env: the client exports")
     parser.add_argument("--workers", type=int, default=1, help="worker nodes (up; default 1)")

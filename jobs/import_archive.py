@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jobs.commands import summary_of
 from scans.errors import ScanFormatError
 from scans.importers import IMPORTERS
 
@@ -13,7 +14,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the import job."""
     parser = argparse.ArgumentParser(
         "dualscan import", add_help=add_help,
-        description="Convert a COMPASS-XP style folder or a COCO image folder into archive v1.",
+        description=summary_of("import"),
     )
     parser.add_argument("format", choices=sorted(IMPORTERS), help="layout of the source folder")
     parser.add_argument("src", help="source folder")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jobs.commands import summary_of
 from scans.errors import ArchiveError
-from scans.preview import archive_contact_sheet
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the preview job."""
     parser = argparse.ArgumentParser(
         "dualscan preview", add_help=add_help,
-        description="Write a contact sheet PNG of an archive: pseudo, high, low, Z_eff, anomalies.",
+        description=summary_of("preview"),
     )
     parser.add_argument("archive", help="archive directory or URI")
     parser.add_argument("--out", required=True, help="PNG file to write")
@@ -23,6 +23,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Write the sheet."""
+    from scans.preview import archive_contact_sheet
+
     try:
         png = archive_contact_sheet(args.archive, args.n)
     except ArchiveError as err:

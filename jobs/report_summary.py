@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs.scoring.summary import summarise, summary_png, summary_text
-from scans.storage import locate
+from jobs.commands import summary_of
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the report summary."""
     parser = argparse.ArgumentParser(
         "dualscan report-summary", add_help=add_help,
-        description="Summarise a scoring report: counts, score histogram, top anomalous scans.")
+        description=summary_of("report-summary"))
     parser.add_argument("report", metavar="REPORT_DIR", help="the report directory or URI")
     parser.add_argument("--top", type=int, default=10, help="scans to list (default 10)")
     parser.add_argument("--png", help="where to write the histogram PNG (default REPORT_DIR/summary.png)")
@@ -21,6 +20,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    from jobs.scoring.summary import summarise, summary_png, summary_text
+    from scans.storage import locate
+
     report = locate(args.report)
     try:
         summary = summarise(report, args.top)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jobs.commands import summary_of
 from jobs.ray_connect import connect, refuse_relative_paths
 
 
@@ -12,7 +13,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the scoring job."""
     parser = argparse.ArgumentParser(
         "dualscan score", add_help=add_help,
-        description="Score an archive (or a folder of images) with a trained model into a Parquet report.")
+        description=summary_of("score"))
     parser.add_argument("--archive", required=True, help="archive v1 or a folder of .npz/PNG/TIFF")
     parser.add_argument("--model", required=True, help="model directory: a study's RUN_DIR/best")
     parser.add_argument("--out", required=True, help="report directory (path or URI); an earlier report "

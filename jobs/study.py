@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from jobs.ray_connect import connect, refuse_relative_paths
-from jobs.shared_paths import SharedPathError, check_shared_paths
-from study.config import ConfigError, StudyConfig, parse_config, read_config_data
+from jobs.commands import summary_of
+
+if TYPE_CHECKING:
+    from study.config import StudyConfig
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the study job; flags override the config file."""
     parser = argparse.ArgumentParser(
         "dualscan study", add_help=add_help,
-        description="Run a study (pipeline × backbone × modality × K × λ) with Ray Tune.")
+        description=summary_of("study"))
     parser.add_argument("--config", required=True, help="study YAML (see study/configs/)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted study NAME")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run of NAME")
@@ -40,6 +42,7 @@ def overrides_of(args: argparse.Namespace) -> dict:
 def check_study_paths(config: StudyConfig) -> None:
     """On a multi-node cluster, the archive and the run storage, when local paths, must be seen
     alike by every node (Tune's trials read and write them there)."""
+    from jobs.shared_paths import check_shared_paths
     from scans.storage import locate
 
     archive, storage = locate(config.data.archive), locate(config.storage_uri())
@@ -54,6 +57,9 @@ def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     import torch
 
+    from jobs.ray_connect import connect, refuse_relative_paths
+    from jobs.shared_paths import SharedPathError
+    from study.config import ConfigError, parse_config, read_config_data
     from study.data import split_ids
     from study.report import export_best, write_results
     from study.run import build_tuner, run_uri

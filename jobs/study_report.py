@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from study.report import export_best, write_results
+from jobs.commands import summary_of
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the report job."""
     parser = argparse.ArgumentParser(
         "dualscan study-report", add_help=add_help,
-        description="Rebuild a study's tables, plots and best model from STORAGE/NAME.")
+        description=summary_of("study-report"))
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the study's run directory or URI")
     return parser
 
 
 def main(args: argparse.Namespace) -> int:
+    from study.report import export_best, write_results
+
     try:
         print(write_results(args.run_dir))
         card = export_best(args.run_dir)

@@ -6,18 +6,16 @@ import argparse
 import sys
 import time
 
-from scans.archive import Archive
+from jobs.commands import summary_of
 from scans.phantoms.anomalies import ANOMALIES
 from scans.phantoms.items import ITEMS
-from scans.preview import archive_contact_sheet
-from scans.synth import SynthConfig, synthesise
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the synth job."""
     parser = argparse.ArgumentParser(
         "dualscan synth", add_help=add_help,
-        description="Write a synthetic dual-energy archive (format v1) with labels and previews.",
+        description=summary_of("synth"),
     )
     parser.add_argument("--out", required=True, help="archive directory or URI (s3://, gs://)")
     parser.add_argument("--n", type=int, default=64, help="number of scans (default 64)")
@@ -53,6 +51,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Synthesise the archive and print where it is."""
+    from scans.archive import Archive
+    from scans.preview import archive_contact_sheet
+    from scans.synth import SynthConfig, synthesise
+
     try:
         kinds = tuple(k.strip() for k in args.anomaly_kinds.split(",") if k.strip())
         items = tuple(k.strip() for k in args.items.split(",") if k.strip())

@@ -7,12 +7,7 @@ import json
 import os
 import sys
 
-from study.config import ConfigError, IntRange, LogRange, load_config
-from study.data import split_ids
-from study.item_trial import train_trial
-from study.pipelines import PIPELINES
-from study.space import FIELDS
-from study.train import TrainState, save_checkpoint, trial_from_config
+from jobs.commands import summary_of
 
 # flag → Trial field; types for argparse
 CHOICES = {"pipeline": str, "backbone": str, "modality": str, "k": int, "lam": float,
@@ -23,7 +18,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the train job: a study config, and one value per searched field."""
     parser = argparse.ArgumentParser(
         "dualscan train", add_help=add_help,
-        description="Train one configuration of a study on this machine, without Ray.")
+        description=summary_of("train"))
     parser.add_argument("--config", required=True, help="study YAML")
     parser.add_argument("--data", help="archive directory or URI (overrides data.archive)")
     parser.add_argument("--epochs", type=int, help="overrides space.epochs")
@@ -38,12 +33,21 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def first_value(value):
     """The first choice of a list, or the low end of a range."""
+    from study.config import IntRange, LogRange
+
     if isinstance(value, IntRange | LogRange):
         return value.low
     return value[0]
 
 
 def main(args: argparse.Namespace) -> int:
+    from study.config import ConfigError, load_config
+    from study.data import split_ids
+    from study.item_trial import train_trial
+    from study.pipelines import PIPELINES
+    from study.space import FIELDS
+    from study.train import TrainState, save_checkpoint, trial_from_config
+
     overrides = {k: v for k, v in {"data.archive": args.data, "space.epochs": args.epochs}.items()
                  if v is not None}
     try:

@@ -12,7 +12,7 @@ import pytest
 import ray
 import yaml
 
-from jobs.cli import COMMANDS
+from jobs.commands import COMMANDS
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLUSTER = os.path.join(REPO, "cluster")
@@ -75,7 +75,7 @@ def test_rayjob_entry_points_are_modules_that_accept_their_flags(name):
     assert spec["shutdownAfterJobFinishes"] is True
     assert job["apiVersion"] == "ray.io/v1" and yaml.safe_load(spec["runtimeEnvYAML"])["env_vars"]
     argv = shlex.split(spec["entrypoint"])
-    assert argv[:2] == ["python", "-m"] and argv[2] in COMMANDS.values()
+    assert argv[:2] == ["python", "-m"] and argv[2] in {c.module for c in COMMANDS.values()}
     module = importlib.import_module(argv[2])
     module.get_args_parser().parse_args(argv[3:])  # exits (SystemExit) on an unknown or bad flag
 

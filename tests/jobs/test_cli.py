@@ -1,4 +1,5 @@
-"""The dualscan CLI: every registered command parses, and synth/preview/import run end to end."""
+"""The dualscan CLI: every registered command parses, synth/preview run end to end, and a command
+imports only what it needs (no torch or Ray to print help, synthesise or preview)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,49 @@ import sys
 
 import pytest
 
-from jobs.cli import COMMANDS, build_parser, main
+from jobs.cli import build_parser, main
+from jobs.commands import COMMANDS
 from scans.archive import Archive
 
 
-def test_every_command_has_help():
-    parser = build_parser()
-    for name in COMMANDS:
+def test_every_command_has_help(capsys):
+    for name, command in COMMANDS.items():
         with pytest.raises(SystemExit) as exit_info:
-            parser.parse_args([name, "--help"])
+            build_parser(name).parse_args([name, "--help"])
         assert exit_info.value.code == 0
+        assert command.summary.split("(")[0].strip() in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    listing = " ".join(capsys.readouterr().out.split())
+    assert all(name in listing for name in COMMANDS)
+
+
+HEAVY = ("torch", "torchvision", "ray", "segmentation_models_pytorch")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The heavy packages a fresh interpreter has imported after running ``code``."""
+    probe = f"import sys\n{code}\nprint('imported:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    (line,) = (line for line in result.stdout.splitlines() if line.startswith("imported:"))
+    return set(filter(None, line.removeprefix("imported:").split(",")))
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_imports_neither_torch_nor_ray(command):
+    argv = ["--help"] if command is None else [command, "--help"]
+    code = ("from jobs.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass" % argv)
+    assert _modules_after(code) == set()
+
+
+def test_synth_and_preview_run_without_torch_or_ray(tmp_path):
+    out, sheet = tmp_path / "arch", tmp_path / "sheet.png"
+    code = (f"from jobs.cli import main\n"
+            f"assert main(['synth', '--out', {str(out)!r}, '--n', '2', '--size', '64', '--workers', '1', "
+            f"'--quiet']) == 0\n"
+            f"assert main(['preview', {str(out)!r}, '--out', {str(sheet)!r}, '--n', '2']) == 0")
+    assert _modules_after(code) == set()
+    assert len(Archive(str(out))) == 2 and sheet.stat().st_size > 0
 
 
 def test_synth_with_contact_sheet(tmp_path, capsys):

@@ -1,0 +1,41 @@
+"""The `dualscan` commands: each one's job module and one-line summary, read without importing it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scans.registry import Registry
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: ``module`` exposes get_args_parser(add_help) and main(args)."""
+
+    module: str
+    summary: str
+
+
+COMMANDS: Registry[Command] = Registry("command")
+for _name, _module, _summary in (
+    ("synth", "jobs.synth", "Write a synthetic dual-energy archive (format v1) with labels and previews."),
+    ("preview", "jobs.preview",
+     "Write a contact sheet PNG of an archive: pseudo, high, low, Z_eff, anomalies."),
+    ("import", "jobs.import_archive",
+     "Convert a COMPASS-XP style folder or a COCO image folder into archive v1."),
+    ("train", "jobs.train", "Train one configuration of a study on this machine, without Ray."),
+    ("study", "jobs.study", "Run a study (pipeline × backbone × modality × K × λ) with Ray Tune."),
+    ("study-report", "jobs.study_report",
+     "Rebuild a study's tables, plots and best model from STORAGE/NAME."),
+    ("score", "jobs.score",
+     "Score an archive (or a folder of images) with a trained model into a Parquet report."),
+    ("report-summary", "jobs.report_summary",
+     "Summarise a scoring report: counts, score histogram, top anomalous scans."),
+    ("cluster", "jobs.cluster",
+     "Start or stop a local Ray cluster (head + worker nodes on 127.0.0.1, token auth)."),
+):
+    COMMANDS.add(_name, Command(_module, _summary))
+
+
+def summary_of(name: str) -> str:
+    """The one-line description of command ``name`` (its parser's description too)."""
+    return COMMANDS[name].summary
