@@ -63,7 +63,17 @@ BACKBONES.add("resnet18", BackboneSpec(lambda: tvm.resnet18(weights=None), _resn
 BACKBONES.add("resnet50", BackboneSpec(lambda: tvm.resnet50(weights=None), _resnet_features, 2048))
 BACKBONES.add("mobilenet_v3_small", BackboneSpec(lambda: tvm.mobilenet_v3_small(weights=None),
                                                  lambda m: m.features, 576))
+BACKBONES.add("mobilenet_v3_small_050", BackboneSpec(  # half width: the shipped demo model's size
+    lambda: tvm.mobilenet_v3_small(weights=None, width_mult=0.5), lambda m: m.features, 288))
 BACKBONES.add("tiny", BackboneSpec(_tiny, lambda m: m.features, 32))
+
+# the backbones that have a segmentation-models-pytorch encoder of the same network (dense features,
+# the light item finder), and that encoder's name; timm's ("tu-") build offline with random weights
+DENSE_ENCODERS: Registry[str] = Registry("dense encoder")
+for _name, _encoder in (("resnet18", "resnet18"), ("resnet50", "resnet50"), ("vgg16_bn", "vgg16_bn"),
+                        ("mobilenet_v3_small", "tu-mobilenetv3_small_100"),
+                        ("mobilenet_v3_small_050", "tu-mobilenetv3_small_050")):
+    DENSE_ENCODERS.add(_name, _encoder)
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -106,7 +106,10 @@ class Archive:
             raise ArchiveError(f"{self.root.uri_of('archive.json')}: 'version' "
                                f"{self.info.get('version')!r} is not supported (reads {ARCHIVE_VERSION})")
         try:
-            self.manifest = pq.read_table(io.BytesIO(self.root.read_bytes("manifest.parquet")))
+            # one thread: a small table, and Arrow's pool threads alive at interpreter exit abort
+            # a short command (synth, preview) now and then (apache/arrow#34314)
+            manifest = io.BytesIO(self.root.read_bytes("manifest.parquet"))
+            self.manifest = pq.read_table(manifest, use_threads=False)
         except (OSError, pa.ArrowInvalid) as err:
             raise ArchiveError(f"{self.root.uri_of('manifest.parquet')}: unreadable ({err})") from None
         missing = [f.name for f in MANIFEST_SCHEMA if f.name not in self.manifest.column_names]

@@ -9,7 +9,6 @@ from functools import cache
 from multiprocessing import get_context
 
 import numpy as np
-from tqdm import tqdm
 
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.phantoms.anomalies import ANOMALIES
@@ -21,6 +20,7 @@ from scans.physics.detector import DetectorNoise
 from scans.physics.forward import transmissions
 from scans.physics.spectrum import ScannerModel
 from scans.preview import png_bytes
+from scans.progress import progress_of
 from scans.record import Scan
 from scans.storage import Location
 
@@ -147,7 +147,7 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
     root = prepare_archive(out)
     workers = max(1, min(workers or os.cpu_count() or 1, config.n))
     jobs = [(config, root, i) for i in range(config.n)]
-    bar = tqdm(total=config.n, desc="synth", unit="scan", disable=not progress)
+    bar = progress_of("synth", config.n, "scans", enabled=progress)
     if workers == 1:
         rows = []
         for job in jobs:

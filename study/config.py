@@ -17,12 +17,11 @@ from pydantic import (
     model_validator,
 )
 
-from models.backbones import BACKBONES
+from models.backbones import BACKBONES, DENSE_ENCODERS
 from models.item_scores import ITEM_SCORES
 from models.items.finders import ITEM_FINDERS
 from models.metrics import LEVELS
 from models.ssn.features import SSN_FEATURES
-from models.subcomponent.dense import DENSE_ENCODERS
 from models.subcomponent.modes import CLASSIFY_MODES
 from scans.modalities import parse_modality
 from study.data import DataConfig
@@ -163,6 +162,7 @@ class ItemStageConfig(Strict):
     modality: str = "hlz_log"
     directory: str | None = None  # a trained item stage to use; default: the study trains RUN_DIR/items
     scale: int = Field(default=2, ge=1, le=16)  # the light finder sees scans shrunk this much
+    encoder: str = "resnet18"  # the light finder's U-Net encoder (DENSE_ENCODERS)
     min_item_px: int = Field(default=400, ge=1)  # found items smaller than this (scan pixels) dropped
     steps: int = Field(default=400, ge=1)
     batch: int = Field(default=8, ge=1)
@@ -179,6 +179,13 @@ class ItemStageConfig(Strict):
     @classmethod
     def _modality(cls, v: str) -> str:
         parse_modality(v)
+        return v
+
+    @field_validator("encoder")
+    @classmethod
+    def _encoder(cls, v: str) -> str:
+        if v not in DENSE_ENCODERS:
+            raise ValueError(f"unknown finder encoder {v!r}; valid: {', '.join(DENSE_ENCODERS)}")
         return v
 
 

@@ -34,9 +34,11 @@ def summarise(report: Location, top_n: int = 10) -> ReportSummary:
     if not report.exists(SUCCESS):
         raise FileNotFoundError(f"{report.uri_of(SUCCESS)} does not exist: not a finished DualScan report")
     success = json.loads(report.read_bytes(SUCCESS))
+    # one thread: Arrow's pool threads still alive at interpreter exit abort it now and then
+    # (apache/arrow#34314), and this command exits right after
     table = pads.dataset(report.join("scans"), filesystem=report.fs, format="parquet").to_table(
         columns=["scan_id", "source", "status", "error", "score", "is_anomalous", "n_anomalous_segments",
-                 "threshold"])
+                 "threshold"], use_threads=False)
     frame = table.to_pandas()
     ok = frame[frame["status"] == "ok"]
     histogram, _ = np.histogram(ok["score"].to_numpy(dtype=float), bins=BINS, range=(0.0, 1.0))

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from models.backbones import DENSE_ENCODERS
 from models.maskrcnn.model import build_detector
 from models.maskrcnn.targets import detection_targets, instance_map
 from scans.modalities import modality_air, modality_channels
@@ -92,7 +93,7 @@ class UNetFinder(nn.Module):
         # the centre Gaussian: 16 scan pixels (about 1.6 cm at 1 mm pitch) unless given
         self.modality, self.scale, self.sigma = modality, scale, sigma or 16.0 / scale
         self.min_item_px, self.peak_threshold = min_item_px, peak_threshold
-        self.net = smp.Unet(encoder_name=encoder, encoder_depth=4, encoder_weights=None,
+        self.net = smp.Unet(encoder_name=DENSE_ENCODERS[encoder], encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
                             classes=4)  # item logit, centre logit, dy, dx
         self.register_buffer("air", torch.tensor(modality_air(modality)).view(1, -1, 1, 1), persistent=False)

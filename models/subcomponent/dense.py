@@ -9,14 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.backbones import load_state_dict
-from scans.registry import Registry
+from models.backbones import DENSE_ENCODERS, load_state_dict
 
-# the study's backbone names (BACKBONES) that have a segmentation-models-pytorch encoder of the same
-# network, and that encoder's name
-DENSE_ENCODERS: Registry[str] = Registry("dense encoder")
-for _name in ("resnet18", "resnet50", "vgg16_bn"):
-    DENSE_ENCODERS.add(_name, _name)
+__all__ = ["DENSE_ENCODERS", "DenseFeatures"]
 
 # stride 16 is deep enough for items' parts at about 1 mm pitch; narrow decoder stages keep a CPU
 # training step about half the cost of smp's default (256, 128, 64, 32, 16)

@@ -40,7 +40,7 @@ def _modules_after(code: str) -> set[str]:
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_imports_neither_torch_nor_ray(command):
     argv = ["--help"] if command is None else [command, "--help"]
-    code = ("from jobs.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass" % argv)
+    code = f"from jobs.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
     assert _modules_after(code) == set()
 
 
