@@ -26,6 +26,8 @@ for _name, _module, _summary in (
     ("study", "jobs.study", "Run a study (pipeline × backbone × modality × K × λ) with Ray Tune."),
     ("study-report", "jobs.study_report",
      "Rebuild a study's tables, plots and best model from STORAGE/NAME."),
+    ("evaluate", "jobs.evaluate",
+     "Judge a trained item-first model on a labelled split: object AUROC, TP% and FP%, per kind."),
     ("score", "jobs.score",
      "Score an archive (or a folder of images) with a trained model into a Parquet report."),
     ("report-summary", "jobs.report_summary",

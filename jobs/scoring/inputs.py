@@ -69,6 +69,16 @@ def _archive_inputs(root: Location) -> list[InputFile]:
     return inputs
 
 
+def archive_truth(root: Location, inputs: list[InputFile]) -> dict[str, bool]:
+    """Each input's label from its archive's manifest (``is_anomalous``), keyed by source; empty for
+    a folder of files or an unlabelled archive."""
+    if not root.exists("archive.json"):
+        return {}
+    rows = Archive(root).manifest.select(["scan_id", "is_anomalous"]).to_pylist()
+    labelled = {r["scan_id"]: bool(r["is_anomalous"]) for r in rows if r["is_anomalous"] is not None}
+    return {i.source: labelled[i.scan_id] for i in inputs if i.scan_id in labelled}
+
+
 def _folder_inputs(root: Location) -> list[InputFile]:
     """.npz files, pseudo-colour images, and X_high/X_low raw pairs anywhere under a folder."""
     files = root.fs.get_file_info(pafs.FileSelector(root.path, recursive=True))

@@ -44,6 +44,7 @@ class ScanPrediction:
     # one of the item's strongest; the scan's score is its highest item score
     flagged: np.ndarray | None = None  # (n,) bool
     scan_score: float | None = None
+    item_boxes: np.ndarray | None = None  # (m, 4) x0, y0, x1, y1 of each found item, scan pixels
 
 
 def segment_boxes(labels: np.ndarray, n: int) -> np.ndarray:
@@ -62,7 +63,8 @@ def segment_boxes(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def _prediction_of(labels: np.ndarray, scores: np.ndarray, scored: np.ndarray,
-                   flagged: np.ndarray | None = None, scan_score: float | None = None) -> ScanPrediction:
+                   flagged: np.ndarray | None = None, scan_score: float | None = None,
+                   item_boxes: np.ndarray | None = None) -> ScanPrediction:
     """A ScanPrediction from (H, W) labels 0..n−1 (ids without pixels allowed) and per-id values."""
     n = len(scores)
     width = labels.shape[1]
@@ -73,7 +75,7 @@ def _prediction_of(labels: np.ndarray, scores: np.ndarray, scored: np.ndarray,
     centroid = np.stack([np.bincount(flat, xs + 0.5, n) / safe, np.bincount(flat, ys + 0.5, n) / safe], 1)
     return ScanPrediction(labels.astype(np.int32), scores.astype(np.float32), scored.astype(bool), area,
                           segment_boxes(labels, n).astype(np.float32), centroid.astype(np.float32),
-                          flagged, scan_score)
+                          flagged, scan_score, item_boxes)
 
 
 @dataclass
@@ -149,7 +151,8 @@ class ScoringModel:
         strong = result.segment_scores >= np.minimum(self.threshold, item_max[result.segment_item])
         flagged = np.concatenate([[False], item_flag[result.segment_item] & strong])
         scan_score = float(result.item_scores.max()) if len(result.item_scores) else 0.0
-        return _prediction_of(result.labels, scores, np.arange(n + 1) > 0, flagged, scan_score)
+        return _prediction_of(result.labels, scores, np.arange(n + 1) > 0, flagged, scan_score,
+                              result.item_boxes)
 
 
 def _read(where: Location, name: str) -> bytes:

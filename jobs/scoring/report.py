@@ -35,6 +35,8 @@ class Assembly:
 
     counts: Counts = field(default_factory=Counts)
     top: list[tuple[float, str, str]] = field(default_factory=list)  # (score, source, scan_id), best first
+    highest_benign: list[tuple[float, str, str]] = field(default_factory=list)  # highest first
+    lowest_anomalous: list[tuple[float, str, str]] = field(default_factory=list)  # lowest first
 
 
 def check_output(out: Location, archive: Location) -> None:
@@ -59,8 +61,10 @@ def finish_parts(tmp: Location, manifests: list[PartManifest], expected: list[tu
     exactly one row (the row count and the keys' fingerprint agree), remove part files no manifest
     names (a retried task's abandoned attempt), and gather the counts and the top ``top_n``. Only
     when the check fails are the key columns read back, to say which inputs are lost or doubled."""
-    result, top = Assembly(), []
+    result, top, benign, anomalous = Assembly(), [], [], []
     for m in manifests:
+        benign.extend(m.highest_benign)
+        anomalous.extend((-score, source, scan_id) for score, source, scan_id in m.lowest_anomalous)
         result.counts.files += m.rows
         result.counts.ok += m.ok
         result.counts.error += m.error
@@ -75,6 +79,8 @@ def finish_parts(tmp: Location, manifests: list[PartManifest], expected: list[tu
             keys_fingerprint(expected):
         raise ReportError(_mismatch(tmp, sorted(parts), expected, result.counts.files))
     result.top = sorted(top, reverse=True)[:top_n]
+    result.highest_benign = sorted(benign, reverse=True)[:top_n]
+    result.lowest_anomalous = sorted(anomalous)[:top_n]
     return result
 
 

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from jobs.scoring.inputs import check_modality, list_inputs
+from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
 from jobs.scoring.model import load_scoring_model
-from jobs.scoring.overlays import write_overlays
+from jobs.scoring.overlays import GROUPS, write_overlays
 from jobs.scoring.pitch import pitch_warning
 from jobs.scoring.report import check_output, finish_parts, publish, write_success
 from jobs.scoring.resources import configured_maximum, scorer_resources
@@ -112,17 +112,17 @@ def run_scoring(options: ScoreOptions) -> dict:
                                    "torch_threads": resources.torch_threads,
                                    "fault_marker": options.fault_marker})
         prepared = time.perf_counter()
-        sink = ReportSink(tmp, metadata, options.overlays)
+        sink = ReportSink(tmp, metadata, options.overlays,
+                          archive_truth(root, inputs) if options.overlays else None)
         scored.write_datasink(sink)  # the write tasks write the scans and segments parts themselves
         streamed = time.perf_counter()
         assembly = finish_parts(tmp, sink.manifests, [(i.scan_id, i.source) for i in inputs],
                                 options.overlays)
         assembled = time.perf_counter()
-        overlays = []
-        if assembly.top:
-            by_key = {(i.scan_id, i.source): i for i in inputs}
-            overlays = write_overlays(model, root, [by_key[(scan_id, source)]
-                                                    for _, source, scan_id in assembly.top], tmp)
+        by_key = {(i.scan_id, i.source): i for i in inputs}
+        groups = {group: write_overlays(model, root, [by_key[(scan_id, source)] for _, source, scan_id in
+                                                      getattr(assembly, group)], tmp, group)
+                  for group in GROUPS if getattr(assembly, group)}
         wall = time.perf_counter() - clock
         success = write_success(tmp, assembly.counts, {
             "timings": {"started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
@@ -132,7 +132,8 @@ def run_scoring(options: ScoreOptions) -> dict:
             "model": {"uri": model.uri, "sha256": model.sha256, "pipeline": model.pipeline,
                       "backbone": model.trial.backbone, "modality": model.modality,
                       "image_size": model.image_size, "threshold": model.threshold},
-            "config": config, "overlays": overlays, "warnings": warnings,
+            "config": config, "overlays": [name for names in groups.values() for name in names],
+            "overlay_groups": groups, "warnings": warnings,
             "dualscan_version": metadata["dualscan.version"]})
         publish(tmp, out)
     finally:

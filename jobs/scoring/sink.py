@@ -53,6 +53,15 @@ class PartManifest:
     segments: int = 0
     keys: int = 0
     top: list[tuple[float, str, str]] = field(default_factory=list)  # (score, source, scan_id)
+    # with labels, the worst misses: truly benign scans scoring highest, truly anomalous lowest
+    # (score negated: a min-heap keeps the lowest scores)
+    highest_benign: list[tuple[float, str, str]] = field(default_factory=list)
+    lowest_anomalous: list[tuple[float, str, str]] = field(default_factory=list)
+
+
+def _keep(heap: list, entry: tuple, n: int) -> None:
+    """Keep the ``n`` largest entries in the min-heap ``heap``."""
+    (heapq.heappush if len(heap) < n else heapq.heappushpop)(heap, entry)
 
 
 def explode_segments(staged: pa.Table) -> pa.Table:
@@ -65,9 +74,12 @@ def explode_segments(staged: pa.Table) -> pa.Table:
     return pa.table(columns).cast(SEGMENTS_SCHEMA)
 
 
-def count_rows(scans: pa.Table, manifest: PartManifest, top_n: int) -> None:
-    """Add the rows of ``scans`` to ``manifest``: counts, key fingerprint, the top ``top_n``."""
+def count_rows(scans: pa.Table, manifest: PartManifest, top_n: int,
+               truth: dict[str, bool] | None = None) -> None:
+    """Add the rows of ``scans`` to ``manifest``: counts, key fingerprint, the top ``top_n`` and,
+    where ``truth`` (source → is anomalous) labels a scan, the ``top_n`` worst misses of each kind."""
     rows = scans.select(["scan_id", "source", "status", "score", "is_anomalous"]).to_pylist()
+    truth = truth or {}
     for row in rows:
         manifest.rows += 1
         manifest.keys = (manifest.keys + key_hash(row["scan_id"], row["source"])) % KEY_SPACE
@@ -75,8 +87,12 @@ def count_rows(scans: pa.Table, manifest: PartManifest, top_n: int) -> None:
             manifest.ok += 1
             manifest.anomalous += bool(row["is_anomalous"])
             if top_n > 0:
-                entry = (float(row["score"]), row["source"], row["scan_id"])
-                (heapq.heappush if len(manifest.top) < top_n else heapq.heappushpop)(manifest.top, entry)
+                score, key = float(row["score"]), (row["source"], row["scan_id"])
+                _keep(manifest.top, (score, *key), top_n)
+                if truth.get(row["source"]) is False:
+                    _keep(manifest.highest_benign, (score, *key), top_n)
+                elif truth.get(row["source"]) is True:
+                    _keep(manifest.lowest_anomalous, (-score, *key), top_n)
         else:
             manifest.error += 1
 
@@ -87,8 +103,10 @@ class ReportSink(Datasink[PartManifest]):
     abandoned attempt leaves files no manifest names, and ``manifests`` (on the driver, after the
     write) names only those that count."""
 
-    def __init__(self, tmp: Location, metadata: dict[str, str], top_n: int):
+    def __init__(self, tmp: Location, metadata: dict[str, str], top_n: int,
+                 truth: dict[str, bool] | None = None):
         self.tmp = tmp
+        self.truth = truth or {}
         self.scans_schema = with_metadata(SCANS_SCHEMA, metadata)
         self.segments_schema = with_metadata(SEGMENTS_SCHEMA, metadata)
         self.top_n = top_n
@@ -118,7 +136,7 @@ class ReportSink(Datasink[PartManifest]):
                 writers[0].write_table(scans)
                 writers[1].write_table(segments)
                 manifest.segments += segments.num_rows
-                count_rows(scans, manifest, self.top_n)
+                count_rows(scans, manifest, self.top_n, self.truth)
         finally:
             if writers is not None:
                 for writer in writers:

@@ -55,6 +55,7 @@ class ScanItems:
     segment_scores: np.ndarray  # (n,) float32
     segment_item: np.ndarray  # (n,) int64
     item_scores: np.ndarray  # (m,) float32
+    item_boxes: np.ndarray | None = None  # (m, 4) int64 x0, y0, x1, y1 (exclusive) of each found mask
 
 
 @torch.no_grad()
@@ -93,4 +94,13 @@ def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_
     relabel = np.zeros(len(seg_scores) + 1, np.int32)
     relabel[1:][present] = np.arange(1, int(present.sum()) + 1)
     return ScanItems(relabel[labels], np.asarray(seg_scores, np.float32)[present],
-                     np.asarray(seg_item, np.int64)[present], np.asarray(item_scores, np.float32))
+                     np.asarray(seg_item, np.int64)[present], np.asarray(item_scores, np.float32),
+                     np.array([tight_box(mask) for mask in masks], np.int64).reshape(-1, 4))
+
+
+def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 (exclusive ends) of a mask's pixels; zeros when it has none."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1

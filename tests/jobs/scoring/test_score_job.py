@@ -16,6 +16,7 @@ import pytest
 from jobs.scoring.report import ReportError
 from jobs.scoring.run import ScoreOptions, run_scoring
 from jobs.scoring.schema import REPORT_VERSION, SCANS_SCHEMA, SEGMENTS_SCHEMA
+from scans.archive import Archive
 from scans.modalities import ModalityError
 from tests.jobs.scoring.conftest import MISSING_INDEX, PLANTED, WRONG_SIZE_INDEX
 
@@ -96,17 +97,27 @@ def test_duckdb_queries_the_report(report):
     assert rows == [("error", 8, 0), ("ok", 4, segments)]
     top = con.execute(f"SELECT scan_id FROM read_parquet('{out}/scans/*.parquet') WHERE status = 'ok' "
                       "ORDER BY score DESC LIMIT 2").fetchall()
-    assert [f"0{i + 1:03d}_{scan_id}.png" for i, (scan_id,) in enumerate(top)] == success["overlays"]
+    names = [f"0{i + 1:03d}_{scan_id}.png" for i, (scan_id,) in enumerate(top)]
+    assert names == success["overlay_groups"]["top"]
 
 
-def test_overlays_are_the_top_scans_as_pngs(report):
+def test_overlays_are_the_top_scans_and_the_worst_misses_as_pngs(report, small_archive):
     from PIL import Image
 
     out, success = report
-    files = sorted((out / "overlays").iterdir())
-    assert [f.name for f in files] == success["overlays"] and len(files) == 2
-    image = Image.open(files[0])
-    assert image.size == (96, 96) and image.mode == "RGB"
+    groups = success["overlay_groups"]
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == sorted(success["overlays"])
+    assert sum(map(len, groups.values())) == len(success["overlays"]) and len(groups["top"]) == 2
+    # the misses come from the archive's labels: benign scans scoring highest, anomalous lowest
+    truth = {r["scan_id"]: r["is_anomalous"] for r in Archive(small_archive).manifest.to_pylist()}
+    scans = pd.read_parquet(out / "scans")
+    scans = scans[(scans["status"] == "ok") & scans["scan_id"].isin(list(truth))]
+    scans = scans.assign(truth=scans["scan_id"].map(truth))
+    for group, truly, ascending in (("highest_benign", False, False), ("lowest_anomalous", True, True)):
+        expected = scans[scans["truth"] == truly].sort_values("score", ascending=ascending)["scan_id"][:2]
+        assert [name.split("_", 3)[3].removesuffix(".png") for name in groups[group]] == list(expected)
+    image = Image.open(out / "overlays" / groups["top"][0])
+    assert image.mode == "RGB" and image.width >= 512 and image.height > image.width  # title strip
 
 
 def test_rerunning_to_the_same_output_replaces_the_report(ray_session, small_archive, model_dir, tmp_path):

@@ -1,0 +1,54 @@
+"""Overlays as the paper's figures: truth outlined only where labels exist, items boxed, flagged
+superpixels filled red, the model's own input beside the pseudo-colour panel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.scoring.inputs import list_inputs
+from jobs.scoring.model import load_scoring_model
+from jobs.scoring.overlays import overlay_image
+from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
+from scans.archive import Archive
+from scans.npz import encode_npz
+
+
+def _count(image: np.ndarray, colour) -> int:
+    return int(np.all(image == np.array(colour, np.uint8), axis=-1).sum())
+
+
+def test_render_figure_fills_flagged_outlines_items_and_truth():
+    labels = np.zeros((40, 40), np.int64)
+    labels[:, 20:] = 1
+    labels[20:, :20] = 2
+    truth = np.zeros((40, 40), np.uint8)
+    truth[25:35, 25:35] = 1
+    grey = np.full((40, 40), 0.5, np.float32)
+    scored, anomalous = np.array([False, True, True]), np.array([False, True, False])
+    image = render_figure(grey, labels, scored, anomalous, np.array([[2, 2, 38, 38]]), truth)
+    assert _count(image, ANOMALOUS_RGB) > 0 and _count(image, BENIGN_RGB) > 0
+    assert _count(image, ITEM_RGB) > 0 and _count(image, TRUTH_RGB) > 0
+    inside = image[5, 30]  # segment 1, flagged: grey blended with red
+    assert inside[0] > inside[1] and inside[0] > 128 > inside[1]
+    assert (image[5, 5] == 127).all() or (image[5, 5] == 128).all()  # segment 0: not scored, untouched
+    without = render_figure(grey, labels, scored, anomalous)
+    assert _count(without, TRUTH_RGB) == 0 and _count(without, ITEM_RGB) == 0
+
+
+def test_the_truth_outline_is_drawn_when_labels_exist_and_not_otherwise(small_archive, hlz_model_dir,
+                                                                       tmp_path):
+    model = load_scoring_model(hlz_model_dir, "cpu")
+    archive = Archive(small_archive)
+    scan_id = next(i for i in archive.scan_ids if archive.read(i).anomaly.any())
+    root, inputs = list_inputs(small_archive)
+    labelled = overlay_image(model, root, next(i for i in inputs if i.scan_id == scan_id))
+    assert _count(labelled, TRUTH_RGB) > 0
+    scan = archive.read(scan_id)
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    (folder / f"{scan_id}.npz").write_bytes(encode_npz({"high": scan.high, "low": scan.low}))
+    root, inputs = list_inputs(str(folder))
+    unlabelled = overlay_image(model, root, inputs[0])
+    assert _count(unlabelled, TRUTH_RGB) == 0  # neither the outline nor its legend swatch
+    # hlz is not pseudo-colour: a second panel shows the model's own input
+    assert unlabelled.shape == labelled.shape and unlabelled.shape[1] > 1.5 * unlabelled.shape[0]
