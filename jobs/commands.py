@@ -32,6 +32,8 @@ for _name, _module, _summary in (
      "Score an archive (or a folder of images) with a trained model into a Parquet report."),
     ("report-summary", "jobs.report_summary",
      "Summarise a scoring report: counts, score histogram, top anomalous scans."),
+    ("report-html", "jobs.report_html",
+     "Write a report's static HTML page: counts, histogram, top scans and misses, errors, model."),
     ("cluster", "jobs.cluster",
      "Start or stop a local Ray cluster (head + worker nodes on 127.0.0.1, token auth)."),
 ):

@@ -1,4 +1,5 @@
-"""Study plots: TP% and FP% per backbone × modality, objective against K and λ, learning curves."""
+"""Study plots: TP% and FP% per backbone × modality, objective against K and λ, learning curves,
+test ROC curves with the val-chosen operating point, TP% per anomaly kind."""
 
 from __future__ import annotations
 
@@ -63,4 +64,63 @@ def learning_curves(trials: list, metric: str) -> bytes:
     axis.set_xlabel("epoch")
     axis.set_ylabel(metric)
     axis.set_title(f"learning curves: val {metric} (solid, chooses) and test (dashed, reports)", fontsize=9)
+    return png_of(figure)
+
+
+def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FP rate and TP rate (both in [0, 1]) at every distinct threshold, from (0, 0) to (1, 1)."""
+    labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)
+    order = np.argsort(-scores, kind="stable")
+    labels, scores = labels[order], scores[order]
+    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1] if len(scores) else np.zeros(0, int)
+    tp, fp = np.cumsum(labels)[last], np.cumsum(~labels)[last]
+    positives, negatives = max(int(labels.sum()), 1), max(int((~labels).sum()), 1)
+    return np.r_[0.0, fp / negatives], np.r_[0.0, tp / positives]
+
+
+def roc_curves(curves: list[tuple[str, np.ndarray, np.ndarray, float]], level: str) -> bytes:
+    """Test ROC curves, one per (name, labels, scores, val-chosen threshold), each with its
+    operating point (the val-chosen threshold applied to test) marked."""
+    figure = Figure(figsize=(4.6, 4.4))
+    axis = figure.subplots()
+    axis.plot([0, 1], [0, 1], color="#bbbbbb", lw=0.8, ls=":")
+    for name, labels, scores, threshold in curves:
+        fpr, tpr = roc_points(labels, scores)
+        line, = axis.plot(fpr, tpr, lw=1.4, label=name)
+        flagged = np.asarray(scores) >= threshold
+        labels = np.asarray(labels, bool)
+        fp_rate = (flagged & ~labels).sum() / max((~labels).sum(), 1)
+        tp_rate = (flagged & labels).sum() / max(labels.sum(), 1)
+        axis.plot(fp_rate, tp_rate, "o", color=line.get_color(), ms=6, mec="black")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.01)
+    axis.set_xlabel("false positive rate (benign flagged)")
+    axis.set_ylabel("true positive rate (anomalies flagged)")
+    axis.set_title(f"test ROC, {level} level (dot: val-chosen threshold)", fontsize=9)
+    axis.legend(fontsize=7, loc="lower right")
+    return png_of(figure)
+
+
+def kind_bars(kinds: pd.DataFrame) -> bytes:
+    """TP% at the val-chosen threshold per anomaly kind (95 % interval as error bars), one bar
+    group per pipeline's best trial."""
+    pipelines = sorted(set(kinds["pipeline"]))
+    names = sorted(set(kinds["kind"]))
+    x = np.arange(len(names))
+    width = 0.8 / max(len(pipelines), 1)
+    figure = Figure(figsize=(max(4.5, 1.1 * len(names) + 2), 3.6))
+    axis = figure.subplots()
+    for index, pipeline in enumerate(pipelines):
+        part = kinds[kinds["pipeline"] == pipeline].set_index("kind").reindex(names)
+        tp = pd.to_numeric(part["TP%"], errors="coerce").to_numpy(dtype=float)
+        low = pd.to_numeric(part["TP%_lo"], errors="coerce").to_numpy(dtype=float)
+        high = pd.to_numeric(part["TP%_hi"], errors="coerce").to_numpy(dtype=float)
+        errors = np.nan_to_num(np.vstack([tp - low, high - tp]), nan=0.0).clip(min=0)
+        axis.bar(x + (index - (len(pipelines) - 1) / 2) * width, np.nan_to_num(tp), width, yerr=errors,
+                 capsize=3, label=pipeline)
+    axis.set_xticks(x, [n.replace("_", "\n") for n in names], fontsize=8)
+    axis.set_ylim(0, 100)
+    axis.set_ylabel("TP% at the val-chosen threshold")
+    axis.set_title("test, object level, per anomaly kind", fontsize=9)
+    axis.legend(fontsize=8)
     return png_of(figure)

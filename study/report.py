@@ -9,10 +9,11 @@ from models.items.stage import ITEM_STAGE_DIR
 from models.metrics import LEVELS
 from scans.storage import Location, locate
 from study.evaluation import kind_estimates, level_estimates
-from study.plots import learning_curves, objective_vs_k_lambda, tp_fp_bars
+from study.plots import kind_bars, learning_curves, objective_vs_k_lambda, roc_curves, tp_fp_bars
 from study.results import ChosenEpoch, choose_epoch, load_statuses, load_trials
 from study.tables import (
     COLUMNS,
+    best_rows,
     cell,
     csv_bytes,
     errors_frame,
@@ -59,6 +60,12 @@ def write_results(run_uri: str) -> str:
     for pipeline, part in kinds.groupby("pipeline", sort=True):
         run.write_bytes(f"results/kinds_{pipeline}.csv", csv_bytes(part))
         run.write_bytes(f"results/kinds_{pipeline}.parquet", parquet_bytes(part))
+    if not kinds.empty:
+        run.write_bytes("results/kinds_tp.png", kind_bars(kinds))
+    for level in LEVELS:
+        curves = roc_inputs(chosen, frame, mode, level)
+        if curves:
+            run.write_bytes(f"results/roc_{level}.png", roc_curves(curves, level))
     if (frame["pipeline"] == "ssn").any():
         run.write_bytes("results/objective_vs_k_lambda.png", objective_vs_k_lambda(frame, metric))
     run.write_bytes("results/learning_curves.png", learning_curves([c.trial for c in chosen], metric))
@@ -70,6 +77,22 @@ def write_results(run_uri: str) -> str:
             f"- {row.trial}: {row.error}\n" for row in errors.itertuples())
     run.write_bytes("results/tables.md", text.encode())
     return text
+
+
+def roc_inputs(chosen: list[ChosenEpoch], frame, mode: str, level: str) -> list[tuple]:
+    """(name, test labels, test scores, val-chosen threshold) of each pipeline's best trial by val
+    objective, for the ROC plot of ``level``."""
+    by_trial = {c.trial.directory: c for c in chosen}
+    out = []
+    for _, best in best_rows(frame, mode, ("pipeline",)).iterrows():
+        c = by_trial[best["trial"]]
+        if c.scores is None or "test" not in c.scores:
+            continue
+        labels, scores = c.scores["test"].arrays(level)
+        if labels.any() and (~labels).any():
+            out.append((f"{best['pipeline']} · {best['backbone']} · {best['modality']}", labels, scores,
+                        float(c.metrics["threshold"])))
+    return out
 
 
 def _figures(estimates) -> dict:

@@ -77,7 +77,8 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
                 assert row[column] == pytest.approx(chosen.metrics[metric])
                 assert row[f"{column}_lo"] <= row[column] <= row[f"{column}_hi"]
     assert frame["objective"].max() == pytest.approx(max(t.best_epoch("max")["objective"] for t in trials))
-    for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png", "learning_curves.png"):
+    for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png", "learning_curves.png", "roc_object.png",
+                "roc_scan.png", "kinds_tp.png"):
         assert read(run, "results", png, mode="rb")[:4] == b"\x89PNG"
     text = read(run, "results", "tables.md")
     assert "### ssn: object level" in text and " ±" in text and "val object_auroc" in text

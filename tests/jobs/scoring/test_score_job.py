@@ -262,3 +262,23 @@ def test_an_item_first_model_scores_found_items_at_native_pitch(ray_session, bad
     assert (merged["x1"] <= merged["width"]).all() and (merged["y1"] <= merged["height"]).all()
     counts = segments.groupby("scan_id").size()
     assert (ok.set_index("scan_id")["n_segments"].reindex(counts.index) == counts).all()
+
+
+def test_the_report_page_loads_in_headless_chromium(report, tmp_path):
+    from jobs.scoring.report_page import write_report_page
+    from tests.browser import is_blank, load_page, require_browser
+
+    require_browser()
+    out, success = report
+    uri = write_report_page(str(out))
+    page = Path(uri)
+    assert page == out / "index.html" and (out / "histogram.png").exists()
+    text = page.read_text()
+    for name in success["overlays"]:
+        assert f'src="overlays/{name}"' in text
+    assert "Errors (8)" in text and "Worst misses" in text  # the planted bad files, the labels' misses
+    seen = load_page(page)
+    assert seen.console_errors == [] and seen.failed_requests == []
+    assert len(seen.images) == len(success["overlays"]) + 1  # the overlays and the histogram
+    assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen.images), seen.images
+    assert not is_blank(seen.screenshot) and seen.title.startswith("DualScan report")
