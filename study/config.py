@@ -269,6 +269,23 @@ class FaultConfig(Strict):
     when: dict[str, str | int | float] = {}
 
 
+class TrackingConfig(Strict):
+    """Experiment trackers beside Tune's own files (TensorBoard event files in every trial folder):
+    ``mlflow``, a tracking URI (``file:///abs/mlruns``, ``http://host:5000``) for Ray's MLflow
+    callback, one run per trial in experiment ``experiment`` (default: the study's name)."""
+
+    mlflow: str | None = None
+    experiment: str | None = None
+
+    @field_validator("mlflow")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        if v and "@" in v.split("://", 1)[-1].split("/", 1)[0]:
+            raise ValueError("tracking.mlflow must not hold credentials; set MLFLOW_TRACKING_USERNAME and "
+                             "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment")
+        return v
+
+
 class StudyConfig(Strict):
     name: str = Field(default="study", pattern=r"^[A-Za-z0-9_.-]+$")
     storage: str = "~/dualscan-runs"  # absolute path or URI (s3://, gs://)
@@ -280,6 +297,7 @@ class StudyConfig(Strict):
     training: TrainingConfig = TrainingConfig()
     items: ItemStageConfig = ItemStageConfig()
     recipe: RecipeConfig = RecipeConfig()
+    tracking: TrackingConfig = TrackingConfig()
     retries: int = Field(default=1, ge=0)
     keep_checkpoints: int = Field(default=2, ge=1)
     fault: FaultConfig | None = None

@@ -13,9 +13,7 @@ from study.item_stage import with_item_stage
 from study.shared_data import share_training_data
 from study.space import param_space, scheduler, search_algorithm
 from study.trainable import trainable
-
-# the Tune table: these metrics and the point's fields, not pages of log lines
-TABLE_PARAMETERS = {f"point/{k}": k for k in ("pipeline", "backbone", "modality", "k", "lam", "lr")}
+from study.tune_progress import study_reporter
 
 
 def run_uri(config: StudyConfig) -> str:
@@ -23,13 +21,18 @@ def run_uri(config: StudyConfig) -> str:
     return "/".join([config.storage_uri().rstrip("/"), config.name])
 
 
-def _reporter(config: StudyConfig) -> tune.CLIReporter:
-    metrics = {"epoch": "epoch", "objective": f"val {config.objective.metric}"}
-    for name in (f"test_{config.objective.metric}", "test_object_tp_pct", "test_object_fp_pct"):
-        metrics.setdefault(name, name.replace("_pct", "%").replace("object_", "obj_"))
-    return tune.CLIReporter(metric_columns=metrics, parameter_columns=TABLE_PARAMETERS,
-                            max_report_frequency=30, sort_by_metric=True)
+def tracking_callbacks(config: StudyConfig) -> list:
+    """Ray's own logger callbacks for the trackers the config names (TensorBoard event files Tune
+    writes anyway, with tensorboardX): MLflow, one run per trial with its parameters and metrics."""
+    callbacks = []
+    if config.tracking.mlflow:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
 
+        if config.tracking.mlflow.startswith("file:"):  # MLflow 3 asks file stores to opt in
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        callbacks.append(MLflowLoggerCallback(tracking_uri=config.tracking.mlflow,
+                                              experiment_name=config.tracking.experiment or config.name))
+    return callbacks
 
 
 
@@ -72,5 +75,6 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
                 num_to_keep=config.keep_checkpoints, checkpoint_score_attribute="objective",
                 checkpoint_score_order=config.objective.mode),
             failure_config=tune.FailureConfig(max_failures=config.retries),
-            progress_reporter=_reporter(config), verbose=1),
+            callbacks=tracking_callbacks(config),
+            progress_reporter=study_reporter(config), verbose=1),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
@@ -12,12 +13,14 @@ from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
 from jobs.scoring.model import load_scoring_model
 from jobs.scoring.overlays import GROUPS, write_overlays
 from jobs.scoring.pitch import pitch_warning
+from jobs.scoring.progress import ScoringProgress
 from jobs.scoring.report import check_output, finish_parts, publish, write_success
 from jobs.scoring.resources import configured_maximum, scorer_resources
 from jobs.scoring.schema import report_metadata
 from jobs.scoring.sink import ReportSink
 from jobs.scoring.stages import Scorer, decode_batch
 from jobs.shared_paths import check_shared_paths
+from scans.progress import is_terminal
 from scans.storage import Location, locate
 
 
@@ -112,9 +115,13 @@ def run_scoring(options: ScoreOptions) -> dict:
                                    "torch_threads": resources.torch_threads,
                                    "fault_marker": options.fault_marker})
         prepared = time.perf_counter()
+        # Ray Data's bars on a terminal; elsewhere (CI, logs, `ray job logs`) a line every 30 s at most
+        lines = ScoringProgress(len(inputs)) if options.progress and not is_terminal(sys.stdout) else None
         sink = ReportSink(tmp, metadata, options.overlays,
-                          archive_truth(root, inputs) if options.overlays else None)
-        scored.write_datasink(sink)  # the write tasks write the scans and segments parts themselves
+                          archive_truth(root, inputs) if options.overlays else None,
+                          lines.counter if lines is not None else None)
+        with lines or contextlib.nullcontext():
+            scored.write_datasink(sink)  # the write tasks write the scans and segments parts themselves
         streamed = time.perf_counter()
         assembly = finish_parts(tmp, sink.manifests, [(i.scan_id, i.source) for i in inputs],
                                 options.overlays)

@@ -104,9 +104,10 @@ class ReportSink(Datasink[PartManifest]):
     write) names only those that count."""
 
     def __init__(self, tmp: Location, metadata: dict[str, str], top_n: int,
-                 truth: dict[str, bool] | None = None):
+                 truth: dict[str, bool] | None = None, counter=None):
         self.tmp = tmp
         self.truth = truth or {}
+        self.counter = counter  # a ScanCounter actor, told how many scans each block wrote
         self.scans_schema = with_metadata(SCANS_SCHEMA, metadata)
         self.segments_schema = with_metadata(SEGMENTS_SCHEMA, metadata)
         self.top_n = top_n
@@ -137,6 +138,8 @@ class ReportSink(Datasink[PartManifest]):
                 writers[1].write_table(segments)
                 manifest.segments += segments.num_rows
                 count_rows(scans, manifest, self.top_n, self.truth)
+                if self.counter is not None:
+                    self.counter.add.remote(scans.num_rows)
         finally:
             if writers is not None:
                 for writer in writers:

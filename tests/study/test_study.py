@@ -44,14 +44,52 @@ def reported_epochs(run: str) -> list[list[int]]:
     return out
 
 
+def tensorboard_scalars(trial_dir: str) -> dict[str, list[float]]:
+    """Every scalar in a trial's TensorBoard event files (TFRecord framing, Event protobufs as
+    tensorboardX defines them), by tag."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list[float]] = {}
+    for name in os.listdir(trial_dir):
+        if not name.startswith("events.out.tfevents"):
+            continue
+        data = read(trial_dir, name, mode="rb")
+        offset = 0
+        while offset < len(data):
+            (length,) = struct.unpack_from("<Q", data, offset)
+            event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+            offset += 12 + length + 4  # length, its crc, the record, its crc
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(value.simple_value)
+    return scalars
+
+
 def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive, tmp_path):
-    config = parse_config(smoke(study_archive, tmp_path, "smoke"))
+    mlruns = f"file://{tmp_path}/mlruns"
+    config = parse_config(smoke(study_archive, tmp_path, "smoke", tracking={"mlflow": mlruns}))
     results = build_tuner(config).fit()
     assert not results.errors
     assert len(results) == config.search.num_samples
     run = run_uri(config)
     trials = load_trials(locate(run))
     assert len(trials) == config.search.num_samples
+    # TensorBoard: Tune's event files in every trial folder hold the objective of every epoch
+    for trial in trials:
+        scalars = tensorboard_scalars(os.path.join(run, trial.directory))
+        objective = next(v for tag, v in scalars.items() if tag.endswith("/objective"))
+        assert objective == pytest.approx([e["objective"] for e in trial.epochs])
+    # MLflow: one run per trial in the study's experiment, with its parameters and metrics
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlruns)
+    experiment = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == config.search.num_samples
+    for logged in runs:
+        assert {"point/pipeline", "point/k"} <= set(logged.data.params)
+        assert "objective" in logged.data.metrics and logged.info.status == "FINISHED"
     for trial in trials:
         for epoch in trial.epochs:
             assert set(METRIC_NAMES) <= set(epoch)

@@ -282,3 +282,18 @@ def test_the_report_page_loads_in_headless_chromium(report, tmp_path):
     assert len(seen.images) == len(success["overlays"]) + 1  # the overlays and the histogram
     assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen.images), seen.images
     assert not is_blank(seen.screenshot) and seen.title.startswith("DualScan report")
+
+
+def test_off_a_terminal_progress_is_a_line_per_interval_and_a_summary(ray_session, small_archive, model_dir,
+                                                                       tmp_path, capfd, monkeypatch):
+    import scans.progress
+
+    monkeypatch.setattr(scans.progress, "LINE_INTERVAL_S", 0.5)
+    success = run_scoring(ScoreOptions(archive=small_archive, model=model_dir, out=str(tmp_path / "r"),
+                                       batch_size=2, progress=True))
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("score: ")]
+    files = success["counts"]["files"]
+    assert lines and lines[-1].startswith(f"score: {files} scans in ") and "scans/s" in lines[-1]
+    assert all(f"/{files} scans (" in line for line in lines[:-1])
+    assert "Running Dataset" not in err  # Ray Data's multi-line blocks are off
