@@ -4,8 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= out/demo
+DEMO_MODEL ?= demo/model
+# the demo's scans: 256² (1.95 mm), anomalies drawn twice their size, no loose screws (README, Demo)
+DEMO_SCANS := --size 256 --anomaly-scale 2 --anomaly-kinds blade,metal_plate,organic_block,wire_bundle
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-model test lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,12 +17,22 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/archive --n 64 --size 256 --seed 0 --preview
+	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/archive --n 120 --seed 0 $(DEMO_SCANS) --preview
 	$(VENV)/bin/dualscan study --config study/configs/smoke.yaml --local --overwrite \
 		--data $(DEMO_DIR)/archive --storage $(CURDIR)/out/runs
-	$(VENV)/bin/dualscan score --archive $(DEMO_DIR)/archive --model out/runs/smoke/best \
+	$(VENV)/bin/dualscan score --archive $(DEMO_DIR)/archive --model $(DEMO_MODEL) \
 		--out $(DEMO_DIR)/report --local --overlays 4
+	$(VENV)/bin/dualscan evaluate --model $(DEMO_MODEL) --archive $(DEMO_DIR)/archive --split test \
+		--out $(DEMO_DIR)/report/evaluation.json
 	$(VENV)/bin/dualscan report-summary $(DEMO_DIR)/report --top 5
+	$(VENV)/bin/dualscan report-html $(DEMO_DIR)/report
+
+# rebuilds the shipped demo model from the simulator (about an hour on 2 CPU cores)
+demo-model: $(STAMP)
+	$(VENV)/bin/dualscan synth --out out/demo-model/archive --n 1000 --seed 1 $(DEMO_SCANS) --no-previews
+	$(VENV)/bin/dualscan train --config study/configs/demo.yaml --data out/demo-model/archive \
+		--out out/demo-model/trained
+	$(VENV)/bin/dualscan export-model out/demo-model/trained $(DEMO_MODEL) --half --rebuild "make demo-model"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

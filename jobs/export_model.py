@@ -25,6 +25,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="a trained model directory (`dualscan train --out`)")
     parser.add_argument("out", metavar="OUT_DIR", help="where to write the scoring files and model_card.md")
     parser.add_argument("--rebuild", default="", help="the command that rebuilds it, for the model card")
+    parser.add_argument("--half", action="store_true",
+                        help="store the weights as float16 (half the bytes; loaded back into float32)")
     return parser
 
 
@@ -38,7 +40,7 @@ def _json(path: str) -> dict:
         return json.load(f)
 
 
-def model_card(out: str, rebuild: str) -> str:
+def model_card(out: str, rebuild: str, half: bool = False) -> str:
     """The card: what the model is, the figures val and test gave during training, every file's sha256."""
     config, metrics, stage = (_json(os.path.join(out, name))
                               for name in ("config.json", "metrics.json", "items/metrics.json"))
@@ -64,6 +66,8 @@ def model_card(out: str, rebuild: str) -> str:
              f"| {100 * stage.get('test_recall', 0):.1f} % |", ""]
     if rebuild:
         lines += ["Rebuild:", "", "```", rebuild, "```", ""]
+    if half:
+        lines += ["Weights are stored as float16 and loaded back into float32.", ""]
     lines += ["| file | bytes | sha256 |", "|---|---|---|"]
     for name in FILES:
         path = os.path.join(out, name)
@@ -78,9 +82,16 @@ def main(args: argparse.Namespace) -> int:
         return 2
     os.makedirs(os.path.join(args.out, "items"), exist_ok=True)
     for name in FILES:
-        shutil.copyfile(os.path.join(args.model, name), os.path.join(args.out, name))
+        source, target = os.path.join(args.model, name), os.path.join(args.out, name)
+        if args.half and name.endswith(".pt"):
+            import torch
+
+            state = torch.load(source, map_location="cpu", weights_only=True)
+            torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, target)
+        else:
+            shutil.copyfile(source, target)
     with open(os.path.join(args.out, "model_card.md"), "w", encoding="utf-8") as f:
-        f.write(model_card(args.out, args.rebuild))
+        f.write(model_card(args.out, args.rebuild, args.half))
     size = sum(os.path.getsize(os.path.join(args.out, name)) for name in FILES)
     digest = sha256_of(os.path.join(args.out, "model.pt"))
     print(f"model: {args.out} ({size / 1e6:.2f} MB, sha256 of model.pt {digest})")
