@@ -1,0 +1,66 @@
+"""`dualscan evaluate` judges a model as its training judged it; `dualscan export-model` packs what
+scoring needs with a model card whose sha256 match the files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+import torch
+
+from jobs.cli import main
+from jobs.model_eval import evaluate_model
+from jobs.scoring.model import load_scoring_model
+
+
+@pytest.fixture(scope="module")
+def item_model(small_archive_val, tmp_path_factory) -> str:
+    """A tiny item-first sub-component model (half-width MobileNet-v3 for both stages)."""
+    root = tmp_path_factory.mktemp("item_model")
+    config = root / "items.yaml"
+    config.write_text(json.dumps({
+        "name": "t", "data": {"archive": small_archive_val, "cache": str(root / "cache")},
+        "space": {"pipelines": ["subcomponent"], "backbones": ["mobilenet_v3_small_050"],
+                  "modalities": ["hlz_log"], "k": [20], "lr": [1e-3], "batch_size": [2]},
+        "items": {"steps": 3, "batch": 2, "min_item_px": 10, "encoder": "mobilenet_v3_small_050"},
+        "recipe": {"steps": 2, "tile": 32, "eval_every": 2}}))
+    model = root / "model"
+    assert main(["train", "--config", str(config), "--out", str(model)]) == 0
+    return str(model)
+
+
+def test_evaluate_gives_the_figures_training_reported(item_model, small_archive_val, tmp_path, capsys):
+    with open(f"{item_model}/metrics.json", encoding="utf-8") as f:
+        trained = json.load(f)
+    evaluation = evaluate_model(item_model, small_archive_val, "test", "cpu")
+    assert evaluation.item_score == trained["item_score"] and evaluation.threshold == trained["threshold"]
+    for name in ("auroc", "tp_pct", "fp_pct"):  # same found items, same scores, same protocol
+        value = evaluation.object[name]["value"]
+        assert (float("nan") if value is None else value) == pytest.approx(trained[f"test_object_{name}"],
+                                                                           nan_ok=True)
+    assert evaluation.n_scans == 4 and len(evaluation.labels) == len(evaluation.scores) > 0
+    out = tmp_path / "report" / "evaluation.json"
+    assert main(["evaluate", "--model", item_model, "--archive", small_archive_val, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("test: object AUROC ")
+    assert json.loads(out.read_text())["object"]["auroc"]["value"] == evaluation.object["auroc"]["value"]
+
+
+def test_evaluate_refuses_what_it_cannot_judge(item_model, small_archive, capsys):
+    assert main(["evaluate", "--model", item_model, "--archive", small_archive, "--split", "val"]) == 2
+    assert "no scans in split 'val'" in capsys.readouterr().err
+
+
+def test_export_packs_half_precision_weights_with_their_sha256(item_model, small_archive_val, tmp_path):
+    out = tmp_path / "shipped"
+    assert main(["export-model", item_model, str(out), "--half", "--rebuild", "make demo-model"]) == 0
+    card = (out / "model_card.md").read_text()
+    assert "make demo-model" in card and "float16" in card
+    for name in ("model.pt", "items/model.pt", "config.json", "items/config.json"):
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() in card
+    assert not (out / "optimizer.pt").exists() and not (out / "items" / "found.npz").exists()
+    assert (out / "model.pt").stat().st_size < 0.6 * os.path.getsize(f"{item_model}/model.pt")
+    shipped = load_scoring_model(str(out), "cpu")  # float16 on disk, float32 once loaded
+    assert shipped.item_first and next(shipped.model.parameters()).dtype == torch.float32
+    assert evaluate_model(str(out), small_archive_val, "test", "cpu").n_scans > 0
