@@ -41,7 +41,7 @@ def median_s(code: str, argv: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
-def main(repeats: int = 5) -> None:
+def main(repeats: int = 3) -> None:
     cases = [["--help"]] + [[name, "--help"] for name in COMMANDS]
     cases.append(["synth", "--out", "{out}", "--n", "2", "--size", "64", "--workers", "1", "--quiet"])
     print(f"median of {repeats} fresh interpreters each, seconds\n")

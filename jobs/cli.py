@@ -17,11 +17,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dualscan", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, entry in COMMANDS.items():
+        listed = entry.summary.replace("%", "%%")  # argparse formats help strings with %
         if name == command:
             template = importlib.import_module(entry.module).get_args_parser(add_help=False)
-            sub.add_parser(name, parents=[template], help=entry.summary, description=entry.summary)
+            sub.add_parser(name, parents=[template], help=listed, description=entry.summary)
         else:
-            sub.add_parser(name, help=entry.summary, add_help=False)
+            sub.add_parser(name, help=listed, add_help=False)
     return parser
 
 
