@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from jobs.commands import COMMANDS
+from jobs.commands import COMMANDS, finished
 
 DESCRIPTION = "Sub-component anomaly detection in dual-energy X-ray baggage scans."
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(command).parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command].module)
-    return int(module.main(args) or 0)
+    return finished(module.main(args))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import posixpath
 import sys
 
-from jobs.commands import summary_of
+from jobs.commands import finished, summary_of
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -46,4 +46,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    sys.exit(finished(main(get_args_parser().parse_args())))

@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 
-from jobs.commands import summary_of
+from jobs.commands import finished, summary_of
 
 # what `dualscan score` and `dualscan evaluate` read; optimizer state, schedules and found items stay
 FILES = ("model.pt", "config.json", "metrics.json",
@@ -99,4 +99,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    sys.exit(finished(main(get_args_parser().parse_args())))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs.commands import summary_of
+from jobs.commands import finished, summary_of
 from scans.errors import ScanFormatError
 from scans.importers import IMPORTERS
 
@@ -45,4 +45,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    sys.exit(finished(main(get_args_parser().parse_args())))

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from jobs.commands import summary_of
+from jobs.commands import finished, summary_of
 
 if TYPE_CHECKING:
     from study.config import StudyConfig
@@ -114,4 +114,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    sys.exit(finished(main(get_args_parser().parse_args())))

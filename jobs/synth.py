@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from jobs.commands import summary_of
+from jobs.commands import finished, summary_of
 from scans.phantoms.anomalies import ANOMALIES
 from scans.phantoms.items import ITEMS
 
@@ -82,4 +82,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    sys.exit(finished(main(get_args_parser().parse_args())))

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from jobs.commands import summary_of
+from jobs.commands import finished, summary_of
 
 # flag → Trial field; types for argparse
 CHOICES = {"pipeline": str, "backbone": str, "modality": str, "k": int, "lam": float,
@@ -88,4 +88,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    sys.exit(finished(main(get_args_parser().parse_args())))
