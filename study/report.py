@@ -76,7 +76,43 @@ def write_results(run_uri: str) -> str:
         text += f"\n{len(errors)} trial(s) errored (results/errors.csv):\n" + "".join(
             f"- {row.trial}: {row.error}\n" for row in errors.itertuples())
     run.write_bytes("results/tables.md", text.encode())
+    run.write_bytes("results/index.html", results_page(run, tables, kinds, errors, metric).encode())
     return text
+
+
+def _display(table, metric: str):
+    """One level's table as shown: each figure with its interval's half-width, as in tables.md."""
+    import pandas as pd
+
+    rows = []
+    for _, row in table.iterrows():
+        shown = {"pipeline": row["pipeline"], "data": row["modality"], "network": row["backbone"],
+                 f"val {metric}": cell(row["val_objective"], "")}
+        shown.update({t: cell(row[t], t, row[f"{t}_lo"], row[f"{t}_hi"]) for t in COLUMNS.values()})
+        rows.append(shown)
+    return pd.DataFrame(rows)
+
+
+def results_page(run: Location, tables: dict, kinds, errors, metric: str) -> str:
+    """RUN_DIR/results/index.html: the tables and every plot of results/, one static page."""
+    from study.html_page import image, page, table
+
+    sections = [(f"{level.capitalize()} level (test, at each trial's val-chosen epoch and threshold)",
+                 table(_display(frame, metric))) for level, frame in tables.items()]
+    if not kinds.empty:
+        shown = kinds.assign(**{t: [cell(v, t, lo, hi) for v, lo, hi in
+                                    zip(kinds[t], kinds[f"{t}_lo"], kinds[f"{t}_hi"], strict=True)]
+                                for t in ("AUROC", "TP%")})
+        sections.append(("Object level per anomaly kind (each pipeline's best trial by val)",
+                         table(shown[["pipeline", "modality", "backbone", "kind", "items", "AUROC", "TP%"]])))
+    plots = sorted(name for name in run.list_files("results") if name.endswith(".png"))
+    sections.append(("Plots", "".join(image(name, name.removesuffix(".png").replace("_", " "), 560)
+                                      for name in plots)))
+    if not errors.empty:
+        sections.append((f"Errored trials ({len(errors)})", table(errors)))
+    return page(f"DualScan study {run.uri.rstrip('/').rsplit('/', 1)[-1]}", sections,
+                f"{run.uri}: val chooses (objective val {metric}), test reports; 95 % intervals shown "
+                "as ±half-width")
 
 
 def roc_inputs(chosen: list[ChosenEpoch], frame, mode: str, level: str) -> list[tuple]:

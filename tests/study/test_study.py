@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -118,6 +119,14 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
     for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png", "learning_curves.png", "roc_object.png",
                 "roc_scan.png", "kinds_tp.png"):
         assert read(run, "results", png, mode="rb")[:4] == b"\x89PNG"
+    from tests.browser import CHROMIUM, is_blank, load_page
+
+    if CHROMIUM is not None:  # the results page in a real browser (the report page's test skips with why)
+        seen = load_page(Path(run) / "results" / "index.html")
+        assert seen.console_errors == [] and seen.failed_requests == [] and not is_blank(seen.screenshot)
+        pngs = [n for n in os.listdir(os.path.join(run, "results")) if n.endswith(".png")]
+        assert sorted(i["src"] for i in seen.images) == sorted(pngs)
+        assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen.images)
     text = read(run, "results", "tables.md")
     assert "### ssn: object level" in text and " ±" in text and "val object_auroc" in text
     # per kind: rebuilt here from the chosen checkpoint's own scores, they match the table
