@@ -28,6 +28,15 @@ class PageLoad:
     title: str = ""
 
 
+def browser_available() -> bool:
+    """Whether Chromium and Playwright are both here."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return CHROMIUM is not None
+
+
 def require_browser():
     """Playwright's sync API, or a skip saying what is missing."""
     if CHROMIUM is None:

@@ -119,9 +119,9 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
     for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png", "learning_curves.png", "roc_object.png",
                 "roc_scan.png", "kinds_tp.png"):
         assert read(run, "results", png, mode="rb")[:4] == b"\x89PNG"
-    from tests.browser import CHROMIUM, is_blank, load_page
+    from tests.browser import browser_available, is_blank, load_page
 
-    if CHROMIUM is not None:  # the results page in a real browser (the report page's test skips with why)
+    if browser_available():  # the results page in a real browser (the report page's test skips with why)
         seen = load_page(Path(run) / "results" / "index.html")
         assert seen.console_errors == [] and seen.failed_requests == [] and not is_blank(seen.screenshot)
         pngs = [n for n in os.listdir(os.path.join(run, "results")) if n.endswith(".png")]
