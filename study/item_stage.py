@@ -17,6 +17,7 @@ from models.items.matching import match_items
 from models.items.stage import STAGE_FILES, build_finder, load_finder
 from scans.archive import Archive
 from scans.modalities import build_input
+from scans.progress import progress_of
 from scans.storage import locate
 from study.config import ItemStageConfig, StudyConfig
 from study.data import split_ids
@@ -44,6 +45,7 @@ def train_finder(finder: nn.Module, images: torch.Tensor, objects: torch.Tensor,
                                                    pct_start=0.1)
     finder.train()
     losses = []
+    bar = progress_of("item stage", recipe.steps, "steps")
     for _ in range(recipe.steps):
         index = torch.randint(0, len(images), (min(recipe.batch, len(images)),), generator=generator)
         x, y = images[index].float().to(device), objects[index].long().to(device)
@@ -57,6 +59,8 @@ def train_finder(finder: nn.Module, images: torch.Tensor, objects: torch.Tensor,
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
+        bar.update()
+    bar.close()
     return losses
 
 
