@@ -137,7 +137,9 @@ def write_report_page(report_uri: str, top_n: int = 10) -> str:
             top["truth"] = [("anomalous" if truth[s] else "benign") if s in truth else "—"
                             for s in top["scan_id"]]
         sections.append(("Top scans", table(top.drop(columns=["source"]))))
-    for group, names in success.get("overlay_groups", {"top": success.get("overlays", [])}).items():
+    groups = success.get("overlay_groups", {"top": success.get("overlays", [])})
+    for group in sorted(groups, key=lambda g: list(GROUP_TITLES).index(g) if g in GROUP_TITLES else 99):
+        names = groups[group]
         if names:
             sections.append((GROUP_TITLES.get(group, group), "".join(
                 image(f"overlays/{name}", name, 560) for name in names)))
