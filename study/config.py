@@ -281,7 +281,7 @@ class TrackingConfig(Strict):
     @classmethod
     def _no_credentials(cls, v: str | None) -> str | None:
         if v and "@" in v.split("://", 1)[-1].split("/", 1)[0]:
-            raise ValueError("tracking.mlflow must not hold credentials; set MLFLOW_TRACKING_USERNAME and "
+            raise ValueError("must not hold credentials; set MLFLOW_TRACKING_USERNAME and "
                              "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment")
         return v
 
