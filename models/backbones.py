@@ -63,7 +63,7 @@ BACKBONES.add("resnet18", BackboneSpec(lambda: tvm.resnet18(weights=None), _resn
 BACKBONES.add("resnet50", BackboneSpec(lambda: tvm.resnet50(weights=None), _resnet_features, 2048))
 BACKBONES.add("mobilenet_v3_small", BackboneSpec(lambda: tvm.mobilenet_v3_small(weights=None),
                                                  lambda m: m.features, 576))
-BACKBONES.add("mobilenet_v3_small_050", BackboneSpec(  # half width: the shipped demo model's size
+BACKBONES.add("mobilenet_v3_small_050", BackboneSpec(  # half width: for models that must be tiny
     lambda: tvm.mobilenet_v3_small(weights=None, width_mult=0.5), lambda m: m.features, 288))
 BACKBONES.add("tiny", BackboneSpec(_tiny, lambda m: m.features, 32))
 
