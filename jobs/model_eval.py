@@ -11,9 +11,10 @@ import torch
 
 from jobs.scoring.model import load_scoring_model
 from models.items.matching import match_items
+from models.metrics import auroc
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
-from study.evaluation import Estimate, kind_estimates, level_estimates
+from study.evaluation import format_estimate, kind_estimates, level_estimates
 from study.item_data import ItemSetBuilder
 from study.item_eval import level_scores
 from study.pipelines import PIPELINES
@@ -49,22 +50,9 @@ class ModelEvaluation:
         """One line: object AUROC with its interval, TP% and FP% at the threshold, item recall."""
         auroc, tp, fp = (self.object[k] for k in ("auroc", "tp_pct", "fp_pct"))
         recall = "—" if self.item_recall is None else f"{100 * self.item_recall:.1f} %"
-        return (f"{self.split}: object AUROC {_fmt(auroc, 3)} over {len(self.labels)} items of "
-                f"{self.n_scans} scans; at threshold {self.threshold:.3f} TP {_fmt(tp, 1)} %, "
-                f"FP {_fmt(fp, 1)} %; items found {recall}")
-
-
-def _fmt(estimate: dict, digits: int) -> str:
-    if estimate.get("value") is None:
-        return "—"
-    text = f"{estimate['value']:.{digits}f}"
-    if estimate.get("low") is not None and estimate.get("high") is not None:
-        text += f" [{estimate['low']:.{digits}f}, {estimate['high']:.{digits}f}]"
-    return text
-
-
-def _plain(estimate: Estimate) -> dict:
-    return {"value": estimate.value, "low": estimate.interval.low, "high": estimate.interval.high}
+        return (f"{self.split}: object AUROC {format_estimate(auroc, 3)} over {len(self.labels)} items "
+                f"of {self.n_scans} scans; at threshold {self.threshold:.3f} TP {format_estimate(tp, 1)} %, "
+                f"FP {format_estimate(fp, 1)} %; items found {recall}")
 
 
 @torch.no_grad()
@@ -87,23 +75,25 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
         scan = archive.read(scan_id)
         if not scan.has_labels:
             raise ValueError(f"{archive.file_uri(scan_id)}: evaluation needs labels (objects, anomaly)")
-        finder_input = torch.from_numpy(build_input(scan, scoring.finder_modality))[None].to(finder_device)
-        masks = scoring.finder.find(finder_input)[0].masks()
-        match = match_items(masks, scan.objects, scan.n_objects)
-        n_true, n_matched, n_found = n_true + scan.n_objects, n_matched + int(match.found_truth.sum()), \
-            n_found + len(masks)
-        builder.add_scan(scan, build_input(scan, scoring.modality), masks)
+        image = build_input(scan, scoring.modality)
+        finder_image = (image if scoring.finder_modality == scoring.modality
+                        else build_input(scan, scoring.finder_modality))
+        masks = scoring.finder.find(torch.from_numpy(finder_image)[None].to(finder_device))[0].masks()
+        n_true += scan.n_objects
+        n_matched += int(match_items(masks, scan.objects, scan.n_objects).found_truth.sum())
+        n_found += len(masks)
+        builder.add_scan(scan, image, masks)
     items = builder.build(modality_channels(scoring.modality))
     scores = PIPELINES[scoring.pipeline].score(scoring.model, items, scoring.device)
     rule = scoring.item_score if scoring.item_score in scores.by_rule else next(iter(scores.by_rule))
     levels = level_scores(items, scores, rule)
     labels, values = levels.arrays("object")
-    scan_auroc = level_estimates(levels, scoring.threshold, "scan")["auroc"].value
+    scan_auroc = auroc(*levels.arrays("scan"))  # the figure only: no interval to bootstrap
     return ModelEvaluation(
         archive.root.uri, split, scoring.uri, scoring.sha256, float(scoring.threshold), rule, len(ids),
         n_true, n_found, n_matched / n_true if n_true else None,
-        {name: _plain(e) for name, e in level_estimates(levels, scoring.threshold, "object").items()},
-        [{"kind": k.kind, "n_items": k.n_items, "auroc": _plain(k.auroc), "tp_pct": _plain(k.tp_pct)}
+        {name: e.as_dict() for name, e in level_estimates(levels, scoring.threshold, "object").items()},
+        [{"kind": k.kind, "n_items": k.n_items, "auroc": k.auroc.as_dict(), "tp_pct": k.tp_pct.as_dict()}
          for k in kind_estimates(levels, scoring.threshold)],
         scan_auroc, round(time.perf_counter() - start, 3),
         [bool(v) for v in labels], [float(v) for v in np.asarray(values, np.float64)])

@@ -132,8 +132,7 @@ def roc_inputs(chosen: list[ChosenEpoch], frame, mode: str, level: str) -> list[
 
 
 def _figures(estimates) -> dict:
-    return {name: {"value": e.value, "low": e.interval.low, "high": e.interval.high}
-            for name, e in estimates.items()}
+    return {name: e.as_dict() for name, e in estimates.items()}
 
 
 def model_card(config: dict, metrics: dict, sha256: str, source: str, scores: dict | None = None) -> dict:

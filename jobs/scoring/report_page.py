@@ -13,6 +13,7 @@ from models.metrics import auroc
 from scans.archive import Archive
 from scans.errors import ArchiveError
 from scans.storage import Location, locate
+from study.evaluation import format_estimate
 from study.html_page import definition_list, esc, image, page, table
 from study.plots import roc_curves
 
@@ -61,24 +62,18 @@ def _labelled_section(scans: pd.DataFrame, labels: pd.DataFrame) -> str:
 
 def _evaluation_section(report: Location, evaluation: dict) -> str:
     """The object-level figures `dualscan evaluate --out REPORT_DIR/evaluation.json` wrote."""
-    def cell(figure: dict, digits: int) -> str:
-        if figure.get("value") is None:
-            return "—"
-        text = f"{figure['value']:.{digits}f}"
-        if figure.get("low") is not None and figure.get("high") is not None:
-            text += f" [{figure['low']:.{digits}f}, {figure['high']:.{digits}f}]"
-        return text
-
     obj = evaluation["object"]
     recall = evaluation.get("item_recall")
     facts = [("split", evaluation["split"]), ("scans", evaluation["n_scans"]),
              ("items judged", len(evaluation.get("labels", []))),
              ("item recall (IoU ≥ 0.5)", "—" if recall is None else f"{100 * recall:.1f} %"),
-             ("object AUROC [95 %]", cell(obj["auroc"], 3)),
-             (f"TP% at threshold {evaluation['threshold']:.3f}", cell(obj["tp_pct"], 1)),
-             ("FP% at that threshold", cell(obj["fp_pct"], 1))]
-    kinds = pd.DataFrame([{"kind": k["kind"], "items": k["n_items"], "AUROC [95 %]": cell(k["auroc"], 3),
-                           "TP% [95 %]": cell(k["tp_pct"], 1)} for k in evaluation.get("kinds", [])])
+             ("object AUROC [95 %]", format_estimate(obj["auroc"], 3)),
+             (f"TP% at threshold {evaluation['threshold']:.3f}", format_estimate(obj["tp_pct"], 1)),
+             ("FP% at that threshold", format_estimate(obj["fp_pct"], 1))]
+    kinds = pd.DataFrame([{"kind": k["kind"], "items": k["n_items"],
+                           "AUROC [95 %]": format_estimate(k["auroc"], 3),
+                           "TP% [95 %]": format_estimate(k["tp_pct"], 1)}
+                          for k in evaluation.get("kinds", [])])
     html = definition_list(facts)
     if len(kinds):
         html += "<h3>Per anomaly kind (its items against every benign item)</h3>" + table(kinds)
