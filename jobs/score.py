@@ -39,6 +39,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--torch-threads", type=int,
                         help="torch threads per actor (default on CPU: the cluster's CPUs / workers; "
                              "on GPU: the actor's CPU share)")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help="refuse (as an error row) any image array of more than N pixels, read from "
+                             "its header before it is decoded (default: DUALSCAN_MAX_PIXELS, else "
+                             "8192 × 8192 = 67108864)")
     parser.add_argument("--no-progress", action="store_true", help="no Ray Data progress bars")
     parser.add_argument("--local", action="store_true",
                         help="start Ray on this machine instead of joining RAY_ADDRESS / `ray job submit`")
@@ -62,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
                                min_workers=args.min_workers, max_workers=args.max_workers,
                                gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
                                threshold=args.threshold, overlays=args.overlays,
-                               torch_threads=args.torch_threads, progress=not args.no_progress)
+                               torch_threads=args.torch_threads, progress=not args.no_progress,
+                               max_pixels=args.max_pixels)
         refuse_relative_paths({"--archive": args.archive, "--out": args.out, "--model": args.model})
         connect(args.local)
         success = run_scoring(options)

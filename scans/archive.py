@@ -7,9 +7,11 @@ import json
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from scans.errors import ArchiveError
+from scans.errors import ArchiveError, ScanFormatError
+from scans.limits import ReadLimits
 from scans.npz import decode_npz, encode_npz
 from scans.record import Scan
 from scans.storage import Location, locate
@@ -87,10 +89,11 @@ def finish_archive(root: Location, rows: list[dict], info: dict) -> None:
 
 
 class Archive:
-    """A readable archive v1 on a local path or URI."""
+    """A readable archive v1 on a local path or URI; each scan is read within ``limits``."""
 
-    def __init__(self, uri: str | Location):
+    def __init__(self, uri: str | Location, limits: ReadLimits | None = None):
         self.root = uri if isinstance(uri, Location) else locate(uri)
+        self.limits = limits or ReadLimits.from_env()
         self.uri = self.root.uri
         if not self.root.exists("archive.json"):
             raise ArchiveError(f"{self.root.uri_of('archive.json')}: not found; "
@@ -146,8 +149,10 @@ class Archive:
             row = self._rows[scan_id]
         except KeyError:
             raise KeyError(f"{self.uri}: no scan {scan_id!r} in the manifest") from None
-        scan = read_scan_bytes(self.root.read_bytes(row["file"]), self.root.uri_of(row["file"]),
-                               scan_id=scan_id, split=row["split"], source=row["source"])
+        file = self.root.uri_of(row["file"])
+        data = read_bounded(self.root.fs, self.root.join(row["file"]), file, self.limits)
+        scan = read_scan_bytes(data, file, scan_id=scan_id, limits=self.limits,
+                               shape=(row["height"], row["width"]), split=row["split"], source=row["source"])
         if self.pitch_mm is not None:
             scan.meta["pitch_mm"] = self.pitch_mm
         return scan
@@ -157,9 +162,24 @@ class Archive:
             yield self.read(scan_id)
 
 
-def read_scan_bytes(data: bytes, file: str, scan_id: str | None = None, **fields) -> Scan:
-    """Decode and validate the bytes of one scan file; errors name ``file``."""
-    arrays = decode_npz(data, file)
+def read_bounded(fs: pafs.FileSystem, path: str, file: str, limits: ReadLimits) -> bytes:
+    """A file's bytes, refused (ScanFormatError naming ``file``) when it is larger than ``limits``
+    allow or cannot be read."""
+    try:
+        size = fs.get_file_info(path).size
+        if size is not None:
+            limits.check_file_size(size, file)
+        with fs.open_input_stream(path) as stream:
+            return stream.read()
+    except OSError as err:  # pyarrow raises OSError subclasses for missing or unreadable files
+        raise ScanFormatError(file, f"cannot be read ({type(err).__name__}: {err})") from None
+
+
+def read_scan_bytes(data: bytes, file: str, scan_id: str | None = None, limits: ReadLimits | None = None,
+                    shape: tuple[int, int] | None = None, **fields) -> Scan:
+    """Decode and validate the bytes of one scan file within ``limits`` (and, given a manifest row's
+    ``shape``, at that H×W); errors name ``file``."""
+    arrays = decode_npz(data, file, limits, shape)
     validate_arrays(arrays, file)
     if scan_id is None:
         scan_id = file.rsplit("/", 1)[-1].removesuffix(".npz")

@@ -1,17 +1,24 @@
-"""Byte-exact .npz encoding (fixed zip timestamps) and safe decoding (never unpickles)."""
+"""Byte-exact .npz encoding (fixed zip timestamps) and bounded, safe decoding (never unpickles)."""
 
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 import zlib
 
 import numpy as np
 
 from scans.errors import ScanFormatError
+from scans.limits import ReadLimits
+from scans.record import ARRAY_KEYS
+from scans.validate import IMAGE_ARRAYS, ITEM_ARRAYS, header_rule
 
 # zip entries get this timestamp so the same arrays always give the same bytes.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # what np.savez(_compressed) writes
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_MAX_HEADER = 10_000  # numpy's own bound on a header's length
 
 
 def encode_npz(arrays: dict[str, np.ndarray], compresslevel: int = 1) -> bytes:
@@ -28,27 +35,89 @@ def encode_npz(arrays: dict[str, np.ndarray], compresslevel: int = 1) -> bytes:
     return buffer.getvalue()
 
 
-def decode_npz(data: bytes, file: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz, loaded with ``allow_pickle=False``; any failure names ``file``."""
+def decode_npz(data: bytes, file: str, limits: ReadLimits | None = None,
+               shape: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """The format's arrays of an .npz (other entries are skipped unread), never unpickled.
+
+    Each entry's .npy header is read first, and an entry whose dtype, rank or size breaks the
+    format, ``limits`` or the expected H×W ``shape`` (a manifest row's) is refused before its data
+    is decompressed, so a small file cannot make the reader allocate more than the limits allow.
+    Any failure is a ScanFormatError that names ``file``.
+    """
+    limits = limits or ReadLimits.from_env()
     if not data:
         raise ScanFormatError(file, "file is empty (0 bytes)")
+    limits.check_file_size(len(data), file)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            keys = list(npz.files)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = _checked_entries(archive, file, limits)
             arrays = {}
-            for key in keys:
-                try:
-                    arrays[key] = npz[key]
-                except ValueError as err:
-                    if "allow_pickle" in str(err) or "Object arrays" in str(err):
-                        raise ScanFormatError(
-                            file, f"array {key!r} holds Python objects (pickle); refused"
-                        ) from None
-                    raise
+            for key, entry in entries.items():
+                if key not in ARRAY_KEYS:
+                    continue  # not the format's: never decompressed
+                _check_entry(archive, entry, key, file, limits, shape)
+                with archive.open(entry) as stream:
+                    arrays[key] = np.lib.format.read_array(stream, allow_pickle=False)
     except ScanFormatError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, RuntimeError) as err:
         raise ScanFormatError(file, f"not a readable .npz archive ({type(err).__name__}: {err})") from None
-    if not keys:
+    if not entries:
         raise ScanFormatError(file, "the .npz archive holds no arrays")
     return arrays
+
+
+def _checked_entries(archive: zipfile.ZipFile, file: str, limits: ReadLimits) -> dict[str, zipfile.ZipInfo]:
+    """The zip's entries by array key, after the rules on the zip itself."""
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise ScanFormatError(file, f"the .npz archive has {len(infos)} entries, above the limit "
+                                    f"of {limits.max_entries}")
+    entries: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        key = info.filename.removesuffix(".npy")
+        if key in entries:
+            raise ScanFormatError(file, f"array {key!r} appears twice in the .npz archive")
+        if info.compress_type not in _COMPRESSIONS:
+            raise ScanFormatError(file, f"array {key!r} is compressed with zip method "
+                                        f"{info.compress_type}; the format reads stored or deflated entries")
+        entries[key] = info
+    return entries
+
+
+def _check_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, key: str, file: str,
+                 limits: ReadLimits, shape: tuple[int, int] | None) -> None:
+    """Refuse an entry from its .npy header: its dtype and rank, its size against ``limits`` and
+    ``shape``, and the zip's declared uncompressed size against the size the header implies."""
+    with archive.open(entry) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version not in _HEADER_READERS:
+            raise ScanFormatError(file, f"array {key!r} has .npy format version {version}; "
+                                        "the format reads 1.0 and 2.0")
+        dims, fortran_order, dtype = _HEADER_READERS[version](stream, max_header_size=_MAX_HEADER)
+        header_bytes = stream.tell()
+    del fortran_order  # either order is read
+    if dtype.hasobject:
+        raise ScanFormatError(file, f"array {key!r} holds Python objects (pickle); refused")
+    rule = header_rule(key, dtype, dims)
+    if rule:
+        raise ScanFormatError(file, rule)
+    if key in IMAGE_ARRAYS:
+        height, width = dims[:2]
+        if height * width > limits.max_pixels:
+            raise ScanFormatError(file, f"array {key!r} is {height}×{width}; {limits.pixel_limit_text()}")
+        if shape is not None and (height, width) != tuple(shape):
+            raise ScanFormatError(file, f"scan is {height}×{width} but manifest.parquet says "
+                                        f"{shape[0]}×{shape[1]}")
+    elif key in ITEM_ARRAYS:
+        if dims[0] > limits.max_items:
+            raise ScanFormatError(file, f"array {key!r} has {dims[0]:,} entries, above the limit of "
+                                        f"{limits.max_items:,} items (set DUALSCAN_MAX_ITEMS to raise it)")
+        if dtype.kind == "U" and dtype.itemsize // 4 > limits.max_label_chars:
+            raise ScanFormatError(file, f"array {key!r} holds labels of {dtype.itemsize // 4} characters, "
+                                        f"above the limit of {limits.max_label_chars}")
+    implied = header_bytes + math.prod(dims) * dtype.itemsize
+    if entry.file_size != implied:
+        raise ScanFormatError(file, f"array {key!r}: the zip declares {entry.file_size:,} bytes uncompressed "
+                                    f"but its .npy header implies {implied:,}")

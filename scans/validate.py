@@ -17,7 +17,26 @@ _SPEC: dict[str, tuple[str, int]] = {
     "anomaly": ("uint8", 2),
     "object_anomalous": ("bool", 1),
 }
+_TEXT_KEYS = ("object_class", "object_anomaly_kind")  # 1-D unicode, one entry per item
+IMAGE_ARRAYS = ("high", "low", "zeff", "pseudo", "objects", "parts", "anomaly")  # H×W(×3)
+ITEM_ARRAYS = ("object_anomalous", *_TEXT_KEYS)  # one entry per item
 _ITEM_LABELS = ("objects", "object_class", "object_anomalous")
+
+
+def header_rule(key: str, dtype: np.dtype, shape: tuple[int, ...]) -> str | None:
+    """The rule of archive v1 that an array's dtype and shape break (readable from an .npy header
+    before its data is decoded), or None when they keep them or the key is not the format's."""
+    if key in _SPEC:
+        expected, ndim = _SPEC[key]
+        if dtype != np.dtype(expected):
+            return f"{key!r} has dtype {dtype}, expected {expected}"
+        if len(shape) != ndim:
+            return f"{key!r} has {len(shape)} dimensions {tuple(shape)}, expected {ndim}"
+        if key == "pseudo" and shape[2] != 3:
+            return f"'pseudo' has shape {tuple(shape)}, expected H×W×3"
+    elif key in _TEXT_KEYS and (dtype.kind != "U" or len(shape) != 1):
+        return f"{key!r} must be a 1-D unicode array, got {dtype} {tuple(shape)}"
+    return None
 
 
 def validate_arrays(arrays: dict[str, np.ndarray], file: str) -> None:
@@ -32,23 +51,13 @@ def validate_arrays(arrays: dict[str, np.ndarray], file: str) -> None:
     if not has_high and "pseudo" not in arrays:
         fail("missing key: needs 'high' and 'low', or 'pseudo'")
 
-    for key, (dtype, ndim) in _SPEC.items():
-        if key not in arrays:
-            continue
-        value = arrays[key]
-        if value.dtype != np.dtype(dtype):
-            fail(f"{key!r} has dtype {value.dtype}, expected {dtype}")
-        if value.ndim != ndim:
-            fail(f"{key!r} has {value.ndim} dimensions {value.shape}, expected {ndim}")
-    if "object_class" in arrays:
-        value = arrays["object_class"]
-        if value.dtype.kind != "U" or value.ndim != 1:
-            fail(f"'object_class' must be a 1-D unicode array, got {value.dtype} {value.shape}")
-    if "pseudo" in arrays and arrays["pseudo"].shape[2] != 3:
-        fail(f"'pseudo' has shape {arrays['pseudo'].shape}, expected H×W×3")
+    for key in (*_SPEC, *_TEXT_KEYS):
+        if key in arrays:
+            rule = header_rule(key, arrays[key].dtype, arrays[key].shape)
+            if rule:
+                fail(rule)
 
-    image_keys = [k for k in ("high", "low", "zeff", "pseudo", "objects", "parts", "anomaly")
-                  if k in arrays]
+    image_keys = [k for k in IMAGE_ARRAYS if k in arrays]
     reference = image_keys[0]
     size = arrays[reference].shape[:2]
     if min(size) < 1:
@@ -95,8 +104,6 @@ def _check_kinds(arrays: dict[str, np.ndarray], fail) -> None:
     """The optional ``object_anomaly_kind``: 1-D unicode, one entry per item, "" exactly where
     ``object_anomalous`` is false."""
     kinds = arrays["object_anomaly_kind"]
-    if kinds.dtype.kind != "U" or kinds.ndim != 1:
-        fail(f"'object_anomaly_kind' must be a 1-D unicode array, got {kinds.dtype} {kinds.shape}")
     if "object_anomalous" not in arrays:
         fail("'object_anomaly_kind' is present without the item labels it describes "
              "('objects', 'object_class', 'object_anomalous')")

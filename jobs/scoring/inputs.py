@@ -6,16 +6,16 @@ that cannot be read or decoded becomes an error row instead of failing the read 
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow.fs as pafs
-from PIL import Image, UnidentifiedImageError
 
 from models.inputs import resize_square
-from scans.archive import Archive, read_scan_bytes
+from scans.archive import Archive, read_bounded, read_scan_bytes
 from scans.errors import ArchiveError, ScanFormatError
+from scans.images import RAW_MODES, open_image
+from scans.limits import ReadLimits
 from scans.modalities import ModalityError, build_input, modality_needs_raw
 from scans.record import Scan
 from scans.storage import Location, locate
@@ -117,45 +117,40 @@ def list_inputs(uri: str) -> tuple[Location, list[InputFile]]:
     return root, inputs
 
 
-def _image(data: bytes, file: str) -> Image.Image:
-    if not data:
-        raise ScanFormatError(file, "file is empty (0 bytes)")
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ScanFormatError(file, f"not a readable image ({type(err).__name__}: {err})") from None
-    return image
-
-
-def _pseudo_image(data: bytes, file: str) -> np.ndarray:
-    image = _image(data, file)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+def _pseudo_image(data: bytes, file: str, limits: ReadLimits) -> np.ndarray:
+    image = open_image(data, file, limits)
+    if image.mode in (*RAW_MODES, "F"):
         raise ScanFormatError(file, f"a {image.mode} image is raw, not pseudo-colour: name a raw pair "
                                     "X_high.png and X_low.png")
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def _raw_image(data: bytes, file: str) -> np.ndarray:
-    image = _image(data, file)
-    if image.mode not in ("I;16", "I;16B", "I;16L", "I"):
+def _raw_image(data: bytes, file: str, limits: ReadLimits) -> np.ndarray:
+    image = open_image(data, file, limits)
+    if image.mode not in RAW_MODES:
         raise ScanFormatError(file, f"a raw transmission image must be 16-bit greyscale, not {image.mode}")
-    values = np.asarray(image, dtype=np.float64)
-    if values.min() < 0 or values.max() > RAW_FULL_SCALE:
-        raise ScanFormatError(file, f"16-bit values out of range [{values.min():g}, {values.max():g}]")
-    return (np.maximum(values, 1.0) / RAW_FULL_SCALE).astype(np.float32)
+    values = np.asarray(image)
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > RAW_FULL_SCALE:
+        raise ScanFormatError(file, f"16-bit values out of range [{low}, {high}]")
+    return np.maximum(values, 1).astype(np.float32) / np.float32(RAW_FULL_SCALE)
 
 
-def decode_scan(item: InputFile, payloads: list[bytes]) -> Scan:
-    """The scan in ``payloads`` (the bytes of ``item.paths``); ScanFormatError names the broken rule."""
+def decode_scan(item: InputFile, payloads: list[bytes], limits: ReadLimits | None = None) -> Scan:
+    """The scan in ``payloads`` (the bytes of ``item.paths``), decoded within ``limits``;
+    ScanFormatError names the broken rule."""
+    limits = limits or ReadLimits.from_env()
     if item.kind == "npz":
-        scan = read_scan_bytes(payloads[0], item.source, scan_id=item.scan_id, source=item.source)
+        shape = (item.height, item.width) if item.height >= 0 else None
+        scan = read_scan_bytes(payloads[0], item.source, scan_id=item.scan_id, limits=limits, shape=shape,
+                               source=item.source)
         if item.pitch_mm > 0:  # as Archive.read does, so Z_eff is derived as in training
             scan.meta["pitch_mm"] = item.pitch_mm
     elif item.kind == "image":
-        scan = Scan(item.scan_id, pseudo=_pseudo_image(payloads[0], item.source), source=item.source)
+        scan = Scan(item.scan_id, pseudo=_pseudo_image(payloads[0], item.source, limits), source=item.source)
     elif item.kind == "raw_pair":
-        high, low = (_raw_image(p, f"{item.scan_id}{s}") for p, s in zip(payloads, RAW_SUFFIXES, strict=True))
+        high, low = (_raw_image(p, f"{item.scan_id}{s}", limits)
+                     for p, s in zip(payloads, RAW_SUFFIXES, strict=True))
         if high.shape != low.shape:
             raise ScanFormatError(item.source, f"high is {high.shape[0]}×{high.shape[1]} but low is "
                                                f"{low.shape[0]}×{low.shape[1]}")
@@ -172,20 +167,15 @@ def decode_scan(item: InputFile, payloads: list[bytes]) -> Scan:
     return scan
 
 
-def read_payloads(root: Location, item: InputFile) -> list[bytes]:
-    """The bytes of each of ``item``'s files; a file that cannot be read is a ScanFormatError."""
+def read_payloads(root: Location, item: InputFile, limits: ReadLimits | None = None) -> list[bytes]:
+    """The bytes of each of ``item``'s files; a file that cannot be read, or is larger than
+    ``limits`` allow, is a ScanFormatError."""
+    limits = limits or ReadLimits.from_env()
     if item.kind == "raw_pair":
         for path, suffix in zip(item.paths, RAW_SUFFIXES, strict=True):
             if not path:
                 raise ScanFormatError(item.source, f"raw pair incomplete: {item.scan_id}{suffix} is missing")
-    payloads = []
-    for path in item.paths:
-        try:
-            with root.fs.open_input_stream(path) as stream:
-                payloads.append(stream.read())
-        except OSError as err:  # pyarrow raises OSError subclasses for missing or unreadable files
-            raise ScanFormatError(item.source, f"cannot be read ({type(err).__name__}: {err})") from None
-    return payloads
+    return [read_bounded(root.fs, path, item.source, limits) for path in item.paths]
 
 
 def model_input(scan: Scan, modality: str, size: int) -> np.ndarray:
@@ -193,7 +183,8 @@ def model_input(scan: Scan, modality: str, size: int) -> np.ndarray:
     return resize_square(build_input(scan, modality), size, labels=False)
 
 
-def check_modality(root: Location, inputs: list[InputFile], modality: str) -> None:
+def check_modality(root: Location, inputs: list[InputFile], modality: str,
+                   limits: ReadLimits | None = None) -> None:
     """Fail before any work when the inputs cannot give ``modality`` (raw high/low it needs)."""
     if not modality_needs_raw(modality):
         return
@@ -203,7 +194,7 @@ def check_modality(root: Location, inputs: list[InputFile], modality: str) -> No
                             "or provide X_high/X_low 16-bit pairs")
     for item in [i for i in inputs if i.kind == "npz"][:PEEK_FILES]:
         try:
-            scan = decode_scan(item, read_payloads(root, item))
+            scan = decode_scan(item, read_payloads(root, item, limits), limits)
         except ScanFormatError:
             continue  # a bad file is reported in its row; look at the next one
         if not scan.has_raw:

@@ -14,6 +14,7 @@ from jobs.scoring.model import ScanPrediction, ScoringModel
 from jobs.scoring.stages import labels_at
 from models.inputs import resize_square
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
+from scans.limits import ReadLimits
 from scans.modalities import ATTENUATION_SCALE, build_input, parse_modality
 from scans.preview import png_bytes
 from scans.record import Scan
@@ -96,11 +97,12 @@ def compose(panels: list[tuple[np.ndarray, str]], title: str, verdict: bool, tru
     return np.asarray(canvas)
 
 
-def overlay_image(model: ScoringModel, root: Location, item: InputFile) -> np.ndarray:
+def overlay_image(model: ScoringModel, root: Location, item: InputFile,
+                  limits: ReadLimits | None = None) -> np.ndarray:
     """uint8 (H', W', 3): one scan's overlay. Anomalous superpixels are filled red and outlined,
     benign ones outlined green, found items boxed blue, the true anomaly outlined amber when the scan
     has labels; a second panel shows the model's own input when it is not pseudo-colour."""
-    scan = decode_scan(item, read_payloads(root, item))
+    scan = decode_scan(item, read_payloads(root, item, limits), limits)
     figure = predict_for_overlay(model, scan)
     truth, line = scan.anomaly, max(1, max(scan.shape) // 256)
 
@@ -126,12 +128,12 @@ def overlay_name(rank: int, scan_id: str, group: str = "top") -> str:
 
 
 def write_overlays(model: ScoringModel, root: Location, items: list[InputFile], out: Location,
-                   group: str = "top") -> list[str]:
+                   group: str = "top", limits: ReadLimits | None = None) -> list[str]:
     """PNG overlays of ``items`` (in order) under ``out/overlays/``; returns the file names."""
     out.makedirs("overlays")
     names = []
     for rank, item in enumerate(items, start=1):
         name = overlay_name(rank, item.scan_id, group)
-        out.write_bytes(f"overlays/{name}", png_bytes(overlay_image(model, root, item)))
+        out.write_bytes(f"overlays/{name}", png_bytes(overlay_image(model, root, item, limits)))
         names.append(name)
     return names

@@ -6,7 +6,7 @@ import contextlib
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
@@ -20,6 +20,7 @@ from jobs.scoring.schema import report_metadata
 from jobs.scoring.sink import ReportSink
 from jobs.scoring.stages import Scorer, decode_batch
 from jobs.shared_paths import check_shared_paths
+from scans.limits import ReadLimits
 from scans.progress import is_terminal
 from scans.storage import Location, locate
 
@@ -42,6 +43,7 @@ class ScoreOptions:
     overlays: int = 0
     torch_threads: int | None = None
     progress: bool = True
+    max_pixels: int | None = None  # per image array; None: DUALSCAN_MAX_PIXELS, else 8192 × 8192
     fault_marker: str | None = None  # tests: kill the first scoring worker once
 
     def __post_init__(self):
@@ -53,6 +55,12 @@ class ScoreOptions:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"--{name.replace('_', '-')}: {getattr(self, name)!r} is out of range")
+        self.read_limits()  # a bad --max-pixels or DUALSCAN_* fails here, before any work
+
+    def read_limits(self) -> ReadLimits:
+        """What one input file may ask of a reader: the environment's limits and ``--max-pixels``."""
+        limits = ReadLimits.from_env()
+        return replace(limits, max_pixels=self.max_pixels) if self.max_pixels is not None else limits
 
 
 def _input_blocks(n_files: int, batch_size: int, workers: int) -> int:
@@ -75,10 +83,11 @@ def run_scoring(options: ScoreOptions) -> dict:
 
     started, clock = datetime.now(UTC), time.perf_counter()
     model = load_scoring_model(options.model, "cpu", options.threshold)
+    limits = options.read_limits()
     root, inputs = list_inputs(options.archive)
     out = locate(options.out)
     check_output(out, root)
-    check_modality(root, inputs, model.input_modality)
+    check_modality(root, inputs, model.input_modality, limits)
     resources = scorer_resources(options, len(inputs), ray.cluster_resources(), configured_maximum())
     if resources.note:
         print(f"note: {resources.note}")
@@ -89,7 +98,7 @@ def run_scoring(options: ScoreOptions) -> dict:
               "workers": resources.workers, "min_workers": resources.min_workers,
               "max_workers": resources.max_workers, "gpus_per_worker": resources.gpus,
               "cpus_per_worker": resources.cpus, "torch_threads": resources.torch_threads,
-              "archive": root.uri, "out": out.uri, "model": model.uri}
+              "archive": root.uri, "out": out.uri, "model": model.uri, "read_limits": asdict(limits)}
     metadata = report_metadata(model.sha256, config)
     tmp = Location(out.fs, f"{out.path.rstrip('/')}.tmp-{uuid.uuid4().hex[:12]}",
                    f"{out.uri.rstrip('/')}.tmp")
@@ -105,7 +114,8 @@ def run_scoring(options: ScoreOptions) -> dict:
         dataset = ray.data.from_items([i.as_row() for i in inputs], override_num_blocks=blocks)
         decoded = dataset.map_batches(
             decode_batch, batch_size=options.batch_size, num_cpus=1,
-            fn_kwargs={"root": root, "modality": model.input_modality, "size": model.image_size})
+            fn_kwargs={"root": root, "modality": model.input_modality, "size": model.image_size,
+                       "limits": limits})
         scored = decoded.map_batches(
             Scorer, batch_size=options.batch_size, batch_format="numpy",
             compute=pool, num_gpus=resources.gpus,
@@ -128,7 +138,7 @@ def run_scoring(options: ScoreOptions) -> dict:
         assembled = time.perf_counter()
         by_key = {(i.scan_id, i.source): i for i in inputs}
         groups = {group: write_overlays(model, root, [by_key[(scan_id, source)] for _, source, scan_id in
-                                                      getattr(assembly, group)], tmp, group)
+                                                      getattr(assembly, group)], tmp, group, limits)
                   for group in GROUPS if getattr(assembly, group)}
         wall = time.perf_counter() - clock
         success = write_success(tmp, assembly.counts, {

@@ -18,6 +18,7 @@ from jobs.scoring.inputs import InputFile, decode_scan, model_input, read_payloa
 from jobs.scoring.model import ScanPrediction, load_scoring_model, segment_boxes
 from jobs.scoring.schema import SCANS_SCHEMA, SEGMENT_FIELDS, staged_name
 from scans.errors import ScanFormatError
+from scans.limits import ReadLimits
 from scans.modalities import build_input, modality_channels
 from scans.storage import Location
 
@@ -29,10 +30,11 @@ def _error_text(item: InputFile, err: Exception) -> str:
     return f"{item.source}: {type(err).__name__}: {err}"
 
 
-def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, size: int | None) -> dict:
-    """Read and decode every input row of ``batch``: the model input (zeros on error), the scan's
-    size, the error message ("" when ok) and the time it took. Never raises for a bad file.
-    ``size`` None: each scan at its own size (item-first models see native pitch)."""
+def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, size: int | None,
+                 limits: ReadLimits | None = None) -> dict:
+    """Read and decode every input row of ``batch`` within ``limits``: the model input (zeros on
+    error), the scan's size, the error message ("" when ok) and the time it took. Never raises for a
+    bad file. ``size`` None: each scan at its own size (item-first models see native pitch)."""
     n = len(batch["scan_id"])
     channels = modality_channels(modality)
     images = (np.zeros((n, channels, size, size), np.float32) if size is not None
@@ -43,7 +45,7 @@ def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, si
         start = time.perf_counter()
         item = InputFile.from_row({key: values[i] for key, values in batch.items()})
         try:
-            scan = decode_scan(item, read_payloads(root, item))
+            scan = decode_scan(item, read_payloads(root, item, limits), limits)
             heights[i], widths[i] = scan.shape
             images[i] = model_input(scan, modality, size) if size is not None else build_input(scan, modality)
         except Exception as err:  # a bad file becomes its row, whatever breaks in it

@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.errors import ScanFormatError
+from scans.images import RAW_MODES, open_image
+from scans.limits import ReadLimits
 from scans.preview import png_bytes
 from scans.record import Scan
 from scans.registry import Registry
@@ -28,18 +29,14 @@ class ImportReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
-def read_image(path: str) -> np.ndarray:
-    """Decode an image file to a numpy array (uint8 or uint16 grey, or uint8 RGB)."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(image, dtype=np.int64).astype(np.uint16)
-            if image.mode in ("L", "P", "1", "LA"):
-                return np.asarray(image.convert("L"))
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as err:
-        raise ScanFormatError(path, f"not a readable image ({err})") from None
+def read_image(path: str, limits: ReadLimits | None = None) -> np.ndarray:
+    """Decode an image file to a numpy array (uint8 or uint16 grey, or uint8 RGB) within ``limits``."""
+    with open_image(path, path, limits) as image:
+        if image.mode in RAW_MODES:
+            return np.asarray(image).astype(np.uint16)
+        if image.mode in ("L", "P", "1", "LA"):
+            return np.asarray(image.convert("L"))
+        return np.asarray(image.convert("RGB"))
 
 
 def to_transmission(image: np.ndarray, path: str) -> np.ndarray:

@@ -1,0 +1,260 @@
+"""Files made to break a reader: decompression bombs, lying headers and a seeded mutator of valid files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from scans.npz import encode_npz
+
+_CHUNK = 1 << 24  # zeros deflated once, the compressed piece repeated (after a full flush it repeats)
+
+
+def _npy_header(shape: tuple[int, ...], descr: str) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+    return header.getvalue()
+
+
+def _zip_one(name: str, payload: bytes, method: int, crc: int, size: int) -> bytes:
+    """A zip of one entry whose data are ``payload`` (already compressed by ``method``), declaring
+    ``size`` bytes uncompressed with ``crc``; written by hand so that nothing is decompressed."""
+    encoded = name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(payload), size,
+                        len(encoded), 0) + encoded
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(payload),
+                          size, len(encoded), 0, 0, 0, 0, 0o644 << 16, 0) + encoded
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(payload), 0)
+    return local + payload + central + end
+
+
+def deflate_bomb(shape: tuple[int, int] = (20_000, 20_000), key: str = "high", descr: str = "<f4") -> bytes:
+    """A valid .npz whose one array, all zeros, is declared ``shape``: 1.6 GB of float32 at the
+    default shape in a file of about 1.6 MB, built in about a second."""
+    header = _npy_header(shape, descr)
+    size = len(header) + int(np.prod(shape)) * np.dtype(descr).itemsize
+    if size >= 1 << 32:
+        raise ValueError("the hand-written zip has no zip64 records: keep the bomb under 4 GiB")
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = compressor.compress(header) + compressor.flush(zlib.Z_FULL_FLUSH)
+    zeros = bytes(_CHUNK)
+    piece = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeats, rest = divmod(size - len(header), _CHUNK)
+    crc = zlib.crc32(header)
+    for _ in range(repeats):
+        crc = zlib.crc32(zeros, crc)
+    crc = zlib.crc32(zeros[:rest], crc)
+    tail = compressor.compress(zeros[:rest]) + compressor.flush(zlib.Z_FINISH)
+    return _zip_one(f"{key}.npy", head + piece * repeats + tail, zipfile.ZIP_DEFLATED, crc, size)
+
+
+def lying_header(shape: tuple[int, int] = (100_000, 100_000), key: str = "high", descr: str = "<f4") -> bytes:
+    """A .npz of about 200 bytes whose array header claims ``shape`` and whose zip entry declares
+    the size that shape implies; the data are not there."""
+    header = _npy_header(shape, descr)
+    declared = len(header) + int(np.prod(shape)) * np.dtype(descr).itemsize
+    return _zip_one(f"{key}.npy", header, zipfile.ZIP_STORED, zlib.crc32(header), declared % (1 << 32))
+
+
+def png_with_size(data: bytes, width: int, height: int) -> bytes:
+    """``data`` (a PNG) with its IHDR claiming ``width`` × ``height``, the chunk's CRC made right."""
+    start = data.index(b"IHDR")
+    fields = struct.pack(">II", width, height) + data[start + 12:start + 17]
+    return data[:start + 4] + fields + struct.pack(">I", zlib.crc32(b"IHDR" + fields)) + data[start + 21:]
+
+
+def tiff_with_size(data: bytes, width: int, height: int) -> bytes:
+    """``data`` (a little-endian TIFF) with its first IFD's ImageWidth and ImageLength rewritten."""
+    out = bytearray(data)
+    ifd = struct.unpack_from("<I", out, 4)[0]
+    for index in range(struct.unpack_from("<H", out, ifd)[0]):
+        entry = ifd + 2 + 12 * index
+        tag, kind = struct.unpack_from("<HH", out, entry)
+        if tag in (256, 257):
+            value = width if tag == 256 else height
+            if kind == 3 and value <= 0xFFFF:  # SHORT: the value sits in the entry's first two bytes
+                struct.pack_into("<HIHH", out, entry + 2, 3, 1, value, 0)
+            else:  # LONG
+                struct.pack_into("<HII", out, entry + 2, 4, 1, value)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A named change to a file's bytes."""
+
+    name: str
+    apply: Callable[[bytes, np.random.Generator], bytes]
+
+
+def _bit_flips(data: bytes, rng: np.random.Generator) -> bytes:
+    out = bytearray(data)
+    for position in rng.integers(0, len(out), size=int(rng.integers(1, 9))):
+        out[position] ^= 1 << int(rng.integers(0, 8))
+    return bytes(out)
+
+
+def _truncate(data: bytes, rng: np.random.Generator) -> bytes:
+    return data[:int(rng.integers(0, len(data)))]
+
+
+def _byte_runs(data: bytes, rng: np.random.Generator) -> bytes:
+    out = bytearray(data)
+    start = int(rng.integers(0, len(out)))
+    length = int(rng.integers(1, 64))
+    out[start:start + length] = bytes([int(rng.integers(0, 256))]) * len(out[start:start + length])
+    return bytes(out)
+
+
+def _npz_arrays(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def _rezip(entries: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        for name, payload in entries:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), payload, method)
+    return buffer.getvalue()
+
+
+def _entries(data: bytes) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return [(info.filename, archive.read(info)) for info in archive.infolist()]
+
+
+def _drop_key(data: bytes, rng: np.random.Generator) -> bytes:
+    entries = _entries(data)
+    del entries[int(rng.integers(0, len(entries)))]
+    return _rezip(entries)
+
+
+def _duplicate_key(data: bytes, rng: np.random.Generator) -> bytes:
+    entries = _entries(data)
+    return _rezip([*entries, entries[int(rng.integers(0, len(entries)))]])
+
+
+def _rename_key(data: bytes, rng: np.random.Generator) -> bytes:
+    entries = _entries(data)
+    index = int(rng.integers(0, len(entries)))
+    names = ["high.npy", "low.npy", "pseudo.npy", "objects.npy", "x.npy", "high", "../high.npy", ""]
+    entries[index] = (names[int(rng.integers(0, len(names)))] or "a.npy", entries[index][1])
+    return _rezip(entries)
+
+
+def _many_entries(data: bytes, rng: np.random.Generator) -> bytes:
+    entries = _entries(data)
+    extra = [(f"extra{i}.npy", entries[0][1]) for i in range(int(rng.integers(60, 200)))]
+    return _rezip(entries + extra)
+
+
+def _other_compression(data: bytes, rng: np.random.Generator) -> bytes:
+    method = [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, zipfile.ZIP_STORED][int(rng.integers(0, 3))]
+    return _rezip(_entries(data), method)
+
+
+def _swap_dtype(data: bytes, rng: np.random.Generator) -> bytes:
+    arrays = _npz_arrays(data)
+    key = sorted(arrays)[int(rng.integers(0, len(arrays)))]
+    dtypes = ["float64", "float16", ">f4", "int8", "uint16", "int64", "bool", "complex64", "U3"]
+    try:
+        arrays[key] = arrays[key].astype(dtypes[int(rng.integers(0, len(dtypes)))])
+    except (ValueError, TypeError):
+        arrays[key] = np.zeros(arrays[key].shape, np.float64)
+    return encode_npz(arrays)
+
+
+def _swap_shape(data: bytes, rng: np.random.Generator) -> bytes:
+    arrays = _npz_arrays(data)
+    key = sorted(arrays)[int(rng.integers(0, len(arrays)))]
+    value = arrays[key]
+    choices = [value.ravel(), value[..., None], value.T if value.ndim >= 2 else value[None],
+               value[: max(1, len(value) // 2)], np.zeros((0, *value.shape[1:]), value.dtype)]
+    arrays[key] = choices[int(rng.integers(0, len(choices)))]
+    return encode_npz(arrays)
+
+
+def _rewrite_header(data: bytes, rng: np.random.Generator) -> bytes:
+    """An entry's .npy header rewritten (shape, dtype or order) over its old data, sizes left as they were
+    or made to agree with the new header."""
+    entries = _entries(data)
+    index = int(rng.integers(0, len(entries)))
+    name, payload = entries[index]
+    stream = io.BytesIO(payload)
+    try:
+        np.lib.format.read_magic(stream)
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    except ValueError:
+        return _bit_flips(data, rng)
+    body = payload[stream.tell():]
+    choice = int(rng.integers(0, 5))
+    if choice == 0:
+        shape = tuple(int(s) * int(rng.integers(2, 100)) for s in shape) or (10**6,)
+    elif choice == 1:
+        shape = (*shape, 3)
+    elif choice == 2:
+        dtype = np.dtype(["<f8", "<i2", "|O", "<U100000", "|V8"][int(rng.integers(0, 5))])
+    elif choice == 3:
+        fortran = not fortran
+    else:
+        shape = (2**31, 2**31)[: max(1, len(shape))]
+    try:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                      "fortran_order": fortran, "shape": shape})
+    except ValueError:
+        return _bit_flips(data, rng)
+    entries[index] = (name, header.getvalue() + body)
+    return _rezip(entries)
+
+
+def _bomb(data: bytes, rng: np.random.Generator) -> bytes:
+    side = int(rng.integers(2000, 6001))  # above the fuzz suite's limits, quick to build
+    return deflate_bomb((side, side), key=["high", "pseudo", "objects", "zeff"][int(rng.integers(0, 4))],
+                        descr="<f4")
+
+
+def _lying(data: bytes, rng: np.random.Generator) -> bytes:
+    side = int(rng.integers(10_000, 200_001))
+    return lying_header((side, side), key=["high", "low", "anomaly"][int(rng.integers(0, 3))])
+
+
+def _image_size_lie(data: bytes, rng: np.random.Generator) -> bytes:
+    width, height = (int(v) for v in rng.integers(1, 120_000, size=2))
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return png_with_size(data, width, height)
+    if data[:4] == b"II*\x00":
+        return tiff_with_size(data, width, height)
+    return _bit_flips(data, rng)
+
+
+BYTE_MUTATIONS = [Mutation("bit_flips", _bit_flips), Mutation("truncate", _truncate),
+                  Mutation("byte_run", _byte_runs)]
+NPZ_MUTATIONS = [*BYTE_MUTATIONS, Mutation("drop_key", _drop_key), Mutation("duplicate_key", _duplicate_key),
+                 Mutation("rename_key", _rename_key), Mutation("many_entries", _many_entries),
+                 Mutation("other_compression", _other_compression), Mutation("swap_dtype", _swap_dtype),
+                 Mutation("swap_shape", _swap_shape), Mutation("rewrite_header", _rewrite_header),
+                 Mutation("bomb", _bomb), Mutation("lying_header", _lying)]
+IMAGE_MUTATIONS = [*BYTE_MUTATIONS, Mutation("size_lie", _image_size_lie)]
+
+
+def mutate(data: bytes, kind: str, rng: np.random.Generator) -> tuple[str, bytes]:
+    """One mutation of a valid file of ``kind`` ("npz" or "image"): its name and the new bytes."""
+    mutations = NPZ_MUTATIONS if kind == "npz" else IMAGE_MUTATIONS
+    mutation = mutations[int(rng.integers(0, len(mutations)))]
+    return mutation.name, mutation.apply(data, rng)
+
+
+def image_bytes(array: np.ndarray, format_: str) -> bytes:
+    """``array`` (uint8 RGB or uint16 grey) as PNG or TIFF bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=format_)
+    return buffer.getvalue()

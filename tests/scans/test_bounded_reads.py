@@ -1,0 +1,230 @@
+"""Reads bounded before they allocate: bombs, lying headers, zip rules, image sizes and the limits."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from jobs.scoring.inputs import InputFile, decode_scan
+from scans.archive import Archive, read_scan_bytes, scan_file
+from scans.errors import ScanFormatError
+from scans.images import open_image
+from scans.limits import ReadLimits
+from scans.npz import decode_npz, encode_npz
+from tests.scans.hostile import deflate_bomb, image_bytes, lying_header, png_with_size, tiff_with_size
+
+BOUND_BYTES = 32 * 1024**2  # what refusing any of these files may allocate (tracemalloc's peak)
+
+
+def _peak_while(call):
+    """(what ``call`` raised, peak bytes traced while it ran, seconds it took)."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        call()
+    except Exception as err:
+        raised = err
+    else:
+        raised = None
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return raised, peak, seconds
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    """The issue's bomb: 20000 × 20000 float32 zeros (1.6 GB) deflated into about 1.6 MB."""
+    return deflate_bomb((20_000, 20_000))
+
+
+def _good(size: int = 8) -> dict[str, np.ndarray]:
+    return {"high": np.full((size, size), 0.5, np.float32), "low": np.full((size, size), 0.4, np.float32)}
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_before_it_is_inflated(bomb):
+    assert len(bomb) < 3 * 1024**2
+    with zipfile.ZipFile(io.BytesIO(bomb)) as archive:  # a real bomb: numpy's own reader would inflate it
+        assert archive.infolist()[0].file_size == 128 + 20_000 * 20_000 * 4
+    raised, peak, seconds = _peak_while(lambda: read_scan_bytes(bomb, "bags/bomb.npz"))
+    assert isinstance(raised, ScanFormatError), raised
+    assert raised.file == "bags/bomb.npz"
+    assert "'high' is 20000×20000" in raised.rule and "67,108,864 pixels" in raised.rule
+    assert "DUALSCAN_MAX_PIXELS" in raised.rule
+    assert peak < BOUND_BYTES, f"refusing the bomb allocated {peak / 1e6:.0f} MB"
+    assert seconds < 1.0
+
+
+def test_a_header_claiming_100000_squared_is_a_format_error_not_a_memory_error(tmp_path, small_archive):
+    lie = lying_header((100_000, 100_000))
+    assert len(lie) < 300
+    with pytest.raises(ScanFormatError, match=r"'high' is 100000×100000; the limit is"):
+        read_scan_bytes(lie, "lie.npz")
+    # through Archive.read too (training, importers, preview): the manifest's own size is checked first
+    archive_dir = tmp_path / "archive"
+    shutil.copytree(small_archive, archive_dir)
+    archive = Archive(str(archive_dir))
+    victim = archive.scan_ids[0]
+    (archive_dir / scan_file(victim)).write_bytes(lie)
+    with pytest.raises(ScanFormatError, match=r"100000×100000 but manifest\.parquet says 96×96") as err:
+        Archive(str(archive_dir), ReadLimits(max_pixels=10**11)).read(victim)
+    assert err.value.file.endswith(scan_file(victim))
+    with pytest.raises(ScanFormatError, match="100000×100000; the limit is"):
+        archive.read(victim)
+
+
+def test_the_manifest_size_is_checked_before_decoding():
+    data = encode_npz(_good(8))
+    assert read_scan_bytes(data, "x.npz", shape=(8, 8)).shape == (8, 8)
+    with pytest.raises(ScanFormatError, match=r"scan is 8×8 but manifest\.parquet says 9×8"):
+        read_scan_bytes(data, "x.npz", shape=(9, 8))
+
+
+def test_wrong_dtype_or_rank_is_refused_before_the_data_are_inflated():
+    for descr, rule in (("<f8", "'high' has dtype float64, expected float32"),
+                        ("|O", "holds Python objects")):
+        data = deflate_bomb((4000, 4000), descr=descr)
+        raised, peak, _ = _peak_while(lambda d=data: decode_npz(d, "b.npz"))
+        assert isinstance(raised, ScanFormatError) and rule in raised.rule, raised
+        assert peak < BOUND_BYTES
+    pseudo = deflate_bomb((64, 64), key="pseudo", descr="|u1")
+    with pytest.raises(ScanFormatError, match="'pseudo' has 2 dimensions"):
+        decode_npz(pseudo, "p.npz")
+
+
+def test_keys_outside_the_format_are_skipped_unread():
+    combined = io.BytesIO(encode_npz(_good()))
+    with zipfile.ZipFile(combined, "a") as archive:  # an entry that cannot be read: a header claiming 1.6 GB
+        archive.writestr("notes.npy", lying_header((20_000, 20_000))[30:158])
+    raised, peak, _ = _peak_while(lambda: read_scan_bytes(combined.getvalue(), "n.npz"))
+    assert raised is None and peak < BOUND_BYTES
+
+
+def test_zip_rules_entries_sizes_methods_and_duplicates():
+    arrays = _good()
+    many = io.BytesIO()
+    with zipfile.ZipFile(many, "w") as archive:
+        for key, value in arrays.items():
+            payload = io.BytesIO()
+            np.lib.format.write_array(payload, value)
+            archive.writestr(f"{key}.npy", payload.getvalue())
+        for index in range(70):
+            archive.writestr(f"extra{index}.npy", b"")
+    with pytest.raises(ScanFormatError, match="has 72 entries, above the limit of 64"):
+        decode_npz(many.getvalue(), "m.npz")
+
+    short = io.BytesIO()  # an entry declaring fewer bytes than its header implies
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (8, 8)})
+    with zipfile.ZipFile(short, "w") as archive:
+        archive.writestr("high.npy", header.getvalue() + bytes(100))
+    with pytest.raises(ScanFormatError, match=r"declares 228 bytes uncompressed but its \.npy"):
+        decode_npz(short.getvalue(), "s.npz")
+
+    for method in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+            archive.writestr("high.npy", b"x")
+        with pytest.raises(ScanFormatError, match=f"zip method {method}; the format reads stored"):
+            decode_npz(buffer.getvalue(), "c.npz")
+
+    twice = io.BytesIO()
+    with zipfile.ZipFile(twice, "w") as archive:
+        payload = io.BytesIO()
+        np.lib.format.write_array(payload, arrays["high"])
+        archive.writestr("high.npy", payload.getvalue())
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("high.npy", payload.getvalue())
+    with pytest.raises(ScanFormatError, match="array 'high' appears twice"):
+        decode_npz(twice.getvalue(), "d.npz")
+
+
+def test_limits_are_configurable_and_checked(monkeypatch):
+    data = encode_npz(_good(8))
+    with pytest.raises(ScanFormatError, match="'high' is 8×8; the limit is 32 pixels"):
+        read_scan_bytes(data, "x.npz", limits=ReadLimits(max_pixels=32))
+    with pytest.raises(ScanFormatError, match=r"file is .* bytes, above the limit of 100"):
+        read_scan_bytes(data, "x.npz", limits=ReadLimits(max_file_bytes=100))
+    labelled = _good(8) | {"objects": np.ones((8, 8), np.int32), "object_class": np.array(["bag"]),
+                           "object_anomalous": np.array([False])}
+    assert read_scan_bytes(encode_npz(labelled), "x.npz").n_objects == 1
+    with pytest.raises(ScanFormatError, match="'object_class' holds labels of 3 characters, above the limit"):
+        read_scan_bytes(encode_npz(labelled), "x.npz", limits=ReadLimits(max_label_chars=2))
+    three = labelled | {"objects": np.arange(64, dtype=np.int32).reshape(8, 8) % 4,
+                        "object_class": np.array(["a", "b", "c"]), "object_anomalous": np.zeros(3, bool)}
+    assert read_scan_bytes(encode_npz(three), "x.npz").n_objects == 3
+    with pytest.raises(ScanFormatError, match="'object_class' has 3 entries, above the limit of 2 items"):
+        read_scan_bytes(encode_npz(three), "x.npz", limits=ReadLimits(max_items=2))
+    monkeypatch.setenv("DUALSCAN_MAX_PIXELS", "48")
+    assert ReadLimits.from_env().max_pixels == 48
+    with pytest.raises(ScanFormatError, match="limit is 48 pixels"):
+        read_scan_bytes(data, "x.npz")
+    monkeypatch.setenv("DUALSCAN_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="DUALSCAN_MAX_PIXELS='lots': expected a positive integer"):
+        ReadLimits.from_env()
+    with pytest.raises(ValueError, match="max_pixels must be a positive integer, got 0"):
+        ReadLimits(max_pixels=0)
+
+
+def test_image_headers_are_bounded_before_pixels_are_decoded(monkeypatch):
+    rgb = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    for format_, rewrite in (("PNG", png_with_size), ("TIFF", tiff_with_size)):
+        lie = rewrite(image_bytes(rgb, format_), 100_000, 100_000)
+        with monkeypatch.context() as patch:
+            patch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+            assert Image.open(io.BytesIO(lie)).size == (100_000, 100_000)  # the header does lie
+        raised, peak, seconds = _peak_while(lambda b=lie: open_image(b, "bag.png"))
+        assert isinstance(raised, ScanFormatError), raised
+        assert "bag.png" in str(raised) and "limit is 67,108,864 pixels" in raised.rule
+        assert peak < BOUND_BYTES and seconds < 1.0
+        small_lie = rewrite(image_bytes(rgb, format_), 64, 64)  # within the limit, the data too short
+        with pytest.raises(ScanFormatError, match=r"not a readable image|image is"):
+            np.asarray(open_image(small_lie, "bag.png"))
+    # Pillow's own bomb check runs at the same limit: it warns above it (refused too) and raises above 2×
+    limits = ReadLimits(max_pixels=1000)
+    for side in (32, 50):
+        big = image_bytes(np.zeros((side, side, 3), np.uint8), "PNG")
+        with pytest.raises(ScanFormatError, match=f"too large .*{side * side} pixels.*the limit is 1,000"):
+            open_image(big, "bag.png", limits)
+        assert Image.MAX_IMAGE_PIXELS == 1000
+    assert open_image(image_bytes(rgb[:31, :31], "PNG"), "bag.png", limits).size == (31, 31)
+    assert np.asarray(open_image(image_bytes(rgb, "PNG"), "bag.png")).shape == (32, 32, 3)
+
+
+def test_scoring_inputs_of_every_kind_are_bounded():
+    rgb = image_bytes(np.zeros((32, 32, 3), np.uint8), "PNG")
+    raw = image_bytes(np.full((32, 32), 30_000, np.uint16), "PNG")
+    limits = ReadLimits(max_pixels=500)
+    cases = [(InputFile("a", "a.npz", ("a.npz",), "npz"), [encode_npz(_good(32))]),
+             (InputFile("b", "b.png", ("b.png",), "image"), [rgb]),
+             (InputFile("c", "c_high.png", ("c_high.png", "c_low.png"), "raw_pair"), [raw, raw])]
+    for item, payloads in cases:
+        assert decode_scan(item, payloads).shape == (32, 32)
+        with pytest.raises(ScanFormatError, match="the limit is 500 pixels"):
+            decode_scan(item, payloads, limits)
+    lie = [lying_header((50_000, 50_000)), png_with_size(raw, 50_000, 50_000)]
+    with pytest.raises(ScanFormatError, match="50000×50000"):
+        decode_scan(cases[0][0], lie[:1])
+    with pytest.raises(ScanFormatError, match=r"c_low: image too large .*2500000000 pixels"):
+        decode_scan(cases[2][0], [raw, lie[1]])
+
+
+def test_a_bomb_in_an_archive_is_an_error_not_a_crash(tmp_path, small_archive, bomb):
+    archive_dir = tmp_path / "archive"
+    shutil.copytree(small_archive, archive_dir)
+    victim = pq.read_table(archive_dir / "manifest.parquet").column("scan_id")[1].as_py()
+    (archive_dir / scan_file(victim)).write_bytes(bomb)
+    archive = Archive(str(archive_dir))
+    raised, peak, _ = _peak_while(lambda: archive.read(victim))
+    assert isinstance(raised, ScanFormatError) and "'high' is 20000×20000" in raised.rule
+    assert peak < BOUND_BYTES + 2 * len(bomb)
+    assert archive.read(archive.scan_ids[0]).shape == (96, 96)
