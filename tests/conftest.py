@@ -74,3 +74,17 @@ def s3_bucket(monkeypatch):
         yield f"s3://scans/{{}}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
     finally:
         server.stop()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-n", type=int, default=None, metavar="N",
+                     help="mutated files the fuzz suite reads (default: DUALSCAN_FUZZ_N, else 300)")
+
+
+@pytest.fixture(scope="session")
+def fuzz_n(request) -> int:
+    """How many mutated files the fuzz suite reads: --fuzz-n, else DUALSCAN_FUZZ_N, else 300."""
+    import os
+
+    value = request.config.getoption("--fuzz-n") or os.environ.get("DUALSCAN_FUZZ_N") or 300
+    return int(value)

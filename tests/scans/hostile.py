@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -120,7 +122,8 @@ def _npz_arrays(data: bytes) -> dict[str, np.ndarray]:
 
 def _rezip(entries: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": meant
         for name, payload in entries:
             archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), payload, method)
     return buffer.getvalue()
@@ -152,7 +155,7 @@ def _rename_key(data: bytes, rng: np.random.Generator) -> bytes:
 
 def _many_entries(data: bytes, rng: np.random.Generator) -> bytes:
     entries = _entries(data)
-    extra = [(f"extra{i}.npy", entries[0][1]) for i in range(int(rng.integers(60, 200)))]
+    extra = [(f"extra{i}.npy", entries[0][1][:64]) for i in range(int(rng.integers(60, 200)))]
     return _rezip(entries + extra)
 
 
@@ -216,8 +219,9 @@ def _rewrite_header(data: bytes, rng: np.random.Generator) -> bytes:
     return _rezip(entries)
 
 
-def _bomb(data: bytes, rng: np.random.Generator) -> bytes:
-    side = int(rng.integers(2000, 6001))  # above the fuzz suite's limits, quick to build
+def _bomb(data: bytes, rng: np.random.Generator, max_pixels: int) -> bytes:
+    """A bomb declaring between 1.2 and 4 times ``max_pixels``: refused by a reader at that limit."""
+    side = int(rng.integers(int(1.1 * max_pixels**0.5), 2 * int(max_pixels**0.5) + 1))
     return deflate_bomb((side, side), key=["high", "pseudo", "objects", "zeff"][int(rng.integers(0, 4))],
                         descr="<f4")
 
@@ -238,17 +242,23 @@ def _image_size_lie(data: bytes, rng: np.random.Generator) -> bytes:
 
 BYTE_MUTATIONS = [Mutation("bit_flips", _bit_flips), Mutation("truncate", _truncate),
                   Mutation("byte_run", _byte_runs)]
-NPZ_MUTATIONS = [*BYTE_MUTATIONS, Mutation("drop_key", _drop_key), Mutation("duplicate_key", _duplicate_key),
-                 Mutation("rename_key", _rename_key), Mutation("many_entries", _many_entries),
-                 Mutation("other_compression", _other_compression), Mutation("swap_dtype", _swap_dtype),
-                 Mutation("swap_shape", _swap_shape), Mutation("rewrite_header", _rewrite_header),
-                 Mutation("bomb", _bomb), Mutation("lying_header", _lying)]
 IMAGE_MUTATIONS = [*BYTE_MUTATIONS, Mutation("size_lie", _image_size_lie)]
 
 
-def mutate(data: bytes, kind: str, rng: np.random.Generator) -> tuple[str, bytes]:
-    """One mutation of a valid file of ``kind`` ("npz" or "image"): its name and the new bytes."""
-    mutations = NPZ_MUTATIONS if kind == "npz" else IMAGE_MUTATIONS
+def npz_mutations(max_pixels: int) -> list[Mutation]:
+    """Every mutation of an .npz; its bombs are sized against a reader's ``max_pixels``."""
+    return [*BYTE_MUTATIONS, Mutation("drop_key", _drop_key), Mutation("duplicate_key", _duplicate_key),
+            Mutation("rename_key", _rename_key), Mutation("many_entries", _many_entries),
+            Mutation("other_compression", _other_compression), Mutation("swap_dtype", _swap_dtype),
+            Mutation("swap_shape", _swap_shape), Mutation("rewrite_header", _rewrite_header),
+            Mutation("bomb", functools.partial(_bomb, max_pixels=max_pixels)),
+            Mutation("lying_header", _lying)]
+
+
+def mutate(data: bytes, kind: str, rng: np.random.Generator, max_pixels: int) -> tuple[str, bytes]:
+    """One mutation of a valid file of ``kind`` ("npz" or "image") for a reader limited to
+    ``max_pixels``: its name and the new bytes."""
+    mutations = npz_mutations(max_pixels) if kind == "npz" else IMAGE_MUTATIONS
     mutation = mutations[int(rng.integers(0, len(mutations)))]
     return mutation.name, mutation.apply(data, rng)
 

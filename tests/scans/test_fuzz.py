@@ -1,0 +1,91 @@
+"""Fuzzing every reader a scoring job uses: each mutated file is a valid Scan or a ScanFormatError,
+read within a time and memory bound; nothing else escapes. ``--fuzz-n N`` for long runs."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from jobs.scoring.inputs import InputFile, decode_scan
+from scans.archive import Archive
+from scans.errors import ScanFormatError
+from scans.limits import ReadLimits
+from scans.npz import encode_npz
+from scans.validate import validate_arrays
+from tests.scans.hostile import IMAGE_MUTATIONS, image_bytes, mutate, npz_mutations
+
+LIMITS = ReadLimits(max_pixels=1024 * 1024)  # the suite's limit: bombs above it are quick to build
+SECONDS_PER_FILE = 2.0
+PEAK_BYTES_PER_FILE = 128 * 1024**2  # 1 Mpx × the format's 24 bytes per pixel, with room for copies
+SEED = 2026
+
+
+@pytest.fixture(scope="module")
+def seeds(small_archive) -> dict[str, list[tuple[InputFile, list[bytes]]]]:
+    """Valid files of every kind the scoring job accepts, with the InputFile that names them."""
+    archive = Archive(small_archive)
+    scan = archive.read(archive.scan_ids[0])
+    pseudo_only = {"pseudo": scan.pseudo}
+    high = (np.clip(scan.high, 1 / 65535, 1) * 65535).astype(np.uint16)
+    low = (np.clip(scan.low, 1 / 65535, 1) * 65535).astype(np.uint16)
+    npz = [(InputFile("a", "a.npz", ("a.npz",), "npz", 96, 96), [encode_npz(scan.arrays())]),
+           (InputFile("b", "b.npz", ("b.npz",), "npz"), [encode_npz(pseudo_only)])]
+    image = [(InputFile("c", f"c.{f.lower()}", (f"c.{f.lower()}",), "image"), [image_bytes(scan.pseudo, f)])
+             for f in ("PNG", "TIFF")]
+    raw = [(InputFile("d", f"d_high.{f.lower()}", (f"d_high.{f.lower()}", f"d_low.{f.lower()}"), "raw_pair"),
+            [image_bytes(high, f), image_bytes(low, f)]) for f in ("PNG", "TIFF")]
+    for item, payloads in npz + image + raw:
+        assert decode_scan(item, payloads, LIMITS).shape == (96, 96), item  # the seeds are valid
+    return {"npz": npz, "image": image, "raw_pair": raw}
+
+
+def _read(item: InputFile, payloads: list[bytes]) -> tuple[str, Exception | None, float, int]:
+    """The outcome ("scan", "refused" or "escaped"), what escaped, seconds and peak traced bytes."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        scan = decode_scan(item, payloads, LIMITS)
+        validate_arrays(scan.arrays(), item.source)  # what was read is a valid scan
+        outcome, error = "scan", None
+    except ScanFormatError as err:
+        outcome, error = "refused", err
+    except Exception as err:  # anything else is the defect this suite looks for
+        outcome, error = "escaped", err
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return outcome, error, seconds, peak
+
+
+def test_every_mutated_file_is_read_or_refused_within_bounds(seeds, fuzz_n):
+    rng = np.random.default_rng(SEED)
+    kinds = list(seeds)
+    outcomes, mutations, problems = Counter(), Counter(), []
+    for case in range(fuzz_n):
+        kind = kinds[case % len(kinds)]
+        item, payloads = seeds[kind][int(rng.integers(0, len(seeds[kind])))]
+        target = int(rng.integers(0, len(payloads)))
+        name, mutated = mutate(payloads[target], "npz" if kind == "npz" else "image", rng, LIMITS.max_pixels)
+        mutations[name] += 1
+        payloads = [mutated if i == target else p for i, p in enumerate(payloads)]
+        outcome, error, seconds, peak = _read(item, payloads)
+        outcomes[outcome] += 1
+        where = f"case {case} ({kind}, {name}, seed {SEED})"
+        if outcome == "escaped":
+            problems.append(f"{where}: {type(error).__name__}: {error}")
+        elif outcome == "refused" and not str(error).startswith(f"{error.file}: "):
+            problems.append(f"{where}: the error does not name the file: {error}")
+        if seconds > SECONDS_PER_FILE:
+            problems.append(f"{where}: took {seconds:.2f} s")
+        if peak > PEAK_BYTES_PER_FILE:
+            problems.append(f"{where}: allocated {peak / 1e6:.0f} MB")
+    print(f"fuzz: {fuzz_n} files, {dict(outcomes)}; mutations {dict(mutations)}")
+    assert not problems, "\n".join(problems[:30])
+    assert outcomes["refused"] > fuzz_n // 4, outcomes  # the mutations do break files
+    if fuzz_n >= 200:  # every mutation ran, and some mutated files are still valid scans
+        assert set(mutations) == {m.name for m in npz_mutations(1) + IMAGE_MUTATIONS}, mutations
+        assert outcomes["scan"] > 0, outcomes
