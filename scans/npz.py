@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import tokenize
 import zipfile
 import zlib
 
@@ -60,8 +61,8 @@ def decode_npz(data: bytes, file: str, limits: ReadLimits | None = None,
                     arrays[key] = np.lib.format.read_array(stream, allow_pickle=False)
     except ScanFormatError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
-            NotImplementedError, RuntimeError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, NotImplementedError,
+            RuntimeError, SyntaxError, tokenize.TokenError) as err:  # numpy parses headers with tokenize
         raise ScanFormatError(file, f"not a readable .npz archive ({type(err).__name__}: {err})") from None
     if not entries:
         raise ScanFormatError(file, "the .npz archive holds no arrays")

@@ -51,7 +51,8 @@ class ScoreOptions:
                   "min_workers": self.min_workers >= 1,
                   "max_workers": self.max_workers is None or self.max_workers >= self.min_workers,
                   "cpus_per_worker": self.cpus_per_worker > 0, "overlays": self.overlays >= 0,
-                  "gpus_per_worker": self.gpus_per_worker is None or self.gpus_per_worker >= 0}
+                  "gpus_per_worker": self.gpus_per_worker is None or self.gpus_per_worker >= 0,
+                  "max_pixels": self.max_pixels is None or self.max_pixels >= 1}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"--{name.replace('_', '-')}: {getattr(self, name)!r} is out of range")

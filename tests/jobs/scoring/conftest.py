@@ -12,6 +12,7 @@ import torch
 from jobs.scoring.model import export_model
 from scans.npz import encode_npz
 from study.pipelines import PIPELINES, Trial
+from tests.scans.hostile import deflate_bomb, lying_header
 
 # file stem -> (status, a phrase its error must contain)
 PLANTED = {
@@ -21,6 +22,8 @@ PLANTED = {
     "has_nan": "NaN",
     "wrong_dtype": "dtype float64",
     "missing_key": "'low' is present without 'high'",
+    "bomb": "'high' is 20000×20000; the limit is 67,108,864 pixels",  # 1.6 GB of zeros in 1.6 MB
+    "lying_header": "'high' is 100000×100000; the limit is 67,108,864 pixels",  # 200 bytes
 }
 WRONG_SIZE_INDEX = 0  # this listed scan is rewritten at 32×32 while the manifest says 96×96
 MISSING_INDEX = 1  # this listed scan's file is deleted
@@ -66,6 +69,8 @@ def plant_bad_files(archive: Path) -> None:
     wrong["high"] = wrong["high"].astype(np.float64)
     (scans / "wrong_dtype.npz").write_bytes(encode_npz(wrong))
     (scans / "missing_key.npz").write_bytes(encode_npz({"low": _good_arrays(rng)["low"]}))
+    (scans / "bomb.npz").write_bytes(deflate_bomb((20_000, 20_000)))
+    (scans / "lying_header.npz").write_bytes(lying_header((100_000, 100_000)))
     listed = sorted(scans.glob("scan_*.npz"))
     (listed[WRONG_SIZE_INDEX]).write_bytes(encode_npz(_good_arrays(rng, size=32)))
     listed[MISSING_INDEX].unlink()
@@ -73,7 +78,7 @@ def plant_bad_files(archive: Path) -> None:
 
 @pytest.fixture(scope="session")
 def bad_archive(small_archive, tmp_path_factory) -> str:
-    """The 6-scan small archive plus six planted bad files, one scan resized, one file deleted."""
+    """The 6-scan small archive plus the planted bad files, one scan resized, one file deleted."""
     out = tmp_path_factory.mktemp("archive") / "bad"
     shutil.copytree(small_archive, out)
     plant_bad_files(out)

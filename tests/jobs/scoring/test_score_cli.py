@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -15,14 +16,16 @@ pytestmark = pytest.mark.slow
 def test_score_then_summarise(ray_session, bad_archive, model_dir, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["score", "--archive", bad_archive, "--model", model_dir, "--out", str(out),
-                 "--batch-size", "4", "--no-progress", "--threshold", "0.3"]) == 0
+                 "--batch-size", "4", "--no-progress", "--threshold", "0.3", "--max-pixels", "20000"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     counts = json.loads((out / "_SUCCESS").read_text())["counts"]
-    assert f"{counts['files']} files, 4 ok, 8 error, {counts['anomalous']} anomalous" in line
+    assert f"{counts['files']} files, 4 ok, 10 error, {counts['anomalous']} anomalous" in line
+    config = json.loads(pq.read_table(out / "scans").schema.metadata[b"dualscan.config"])
+    assert config["read_limits"]["max_pixels"] == 20000 and config["max_pixels"] == 20000
     assert "scans/s" in line
     assert main(["report-summary", str(out), "--top", "3"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith(f"12 files: 4 ok, 8 error, {counts['anomalous']} anomalous (threshold 0.3)")
+    assert text.startswith(f"14 files: 4 ok, 10 error, {counts['anomalous']} anomalous (threshold 0.3)")
     assert "score histogram" in text and "top scans:" in text
     errors = text.split("errors (first few):\n")[1].split("\n\n")[0].splitlines()
     assert len(errors) == 3 and all(f"{bad_archive}/scans/" in e for e in errors)

@@ -11,8 +11,10 @@ import pytest
 
 from jobs.scoring.inputs import list_inputs
 from jobs.scoring.model import ModelDirError, ScanPrediction, load_scoring_model
+from jobs.scoring.run import ScoreOptions
 from jobs.scoring.schema import SCANS_SCHEMA, STAGED_SCHEMA
 from jobs.scoring.stages import Scorer, _segment_columns, decode_batch, labels_at
+from scans.limits import ReadLimits
 from study.pipelines import Trial
 
 
@@ -26,10 +28,23 @@ def test_decode_batch_gives_images_sizes_and_errors_without_raising(bad_archive)
     assert out["image"].shape == (len(inputs), 3, 64, 64)
     errors = list(out["error"])
     ok = [e == "" for e in errors]
-    assert ok == [False, False, True, True, True, True] + [False] * 6
+    assert ok == [False, False, True, True, True, True] + [False] * (len(inputs) - 6)
     assert list(out["height"][:6]) == [-1, -1, 96, 96, 96, 96]
     assert out["image"][0].max() == 0 and out["image"][2].max() > 0
     assert all(inputs[i].source in errors[i] for i in range(len(inputs)) if not ok[i])
+
+
+def test_decode_batch_reads_within_the_limits_it_is_given(bad_archive, monkeypatch):
+    root, inputs = list_inputs(bad_archive)
+    rows = _batch([i.as_row() for i in inputs[2:4]])  # two good 96² scans
+    assert list(decode_batch(rows, root, "pseudo", 64)["error"]) == ["", ""]
+    errors = decode_batch(rows, root, "pseudo", 64, ReadLimits(max_pixels=9000))["error"]
+    assert all("is 96×96; the limit is 9,000 pixels" in e for e in errors), errors
+    with pytest.raises(ValueError, match="--max-pixels: 0 is out of range"):
+        ScoreOptions(archive="a", model="m", out="o", max_pixels=0)
+    monkeypatch.setenv("DUALSCAN_MAX_PIXELS", "5000")
+    assert ScoreOptions(archive="a", model="m", out="o").read_limits().max_pixels == 5000
+    assert ScoreOptions(archive="a", model="m", out="o", max_pixels=7).read_limits().max_pixels == 7
 
 
 def test_scorer_maps_a_hand_made_batch_to_staged_rows(model_dir):
