@@ -51,6 +51,14 @@ def _good(size: int = 8) -> dict[str, np.ndarray]:
     return {"high": np.full((size, size), 0.5, np.float32), "low": np.full((size, size), 0.4, np.float32)}
 
 
+def test_the_bombs_are_real_files_numpy_reads():
+    small = deflate_bomb((3000, 2000))  # past one repeated deflate piece, CRC and sizes right
+    with np.load(io.BytesIO(small), allow_pickle=False) as npz:
+        high = npz["high"]
+    assert high.shape == (3000, 2000) and high.dtype == np.float32 and not high.any()
+    assert len(small) < 30_000
+
+
 def test_a_decompression_bomb_is_refused_from_its_header_before_it_is_inflated(bomb):
     assert len(bomb) < 3 * 1024**2
     with zipfile.ZipFile(io.BytesIO(bomb)) as archive:  # a real bomb: numpy's own reader would inflate it
