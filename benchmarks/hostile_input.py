@@ -65,6 +65,7 @@ def read_bomb(checkout: str, bomb: str) -> dict:
 
 
 def bomb_table(reference: str, tmp: str) -> None:
+    """Print the bomb's read by the reference revision's reader and by this checkout's."""
     bomb = os.path.join(tmp, "bomb.npz")
     with open(bomb, "wb") as f:
         f.write(deflate_bomb((20_000, 20_000)))

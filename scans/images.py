@@ -11,29 +11,46 @@ from scans.errors import ScanFormatError
 from scans.limits import ReadLimits
 
 RAW_MODES = ("I;16", "I;16B", "I;16L", "I")  # 16- and 32-bit integer greyscale
+SCAN_FORMATS = ("PNG", "TIFF")  # what scoring reads; importers also read scanners' JPEG and BMP exports
+IMPORT_FORMATS = (*SCAN_FORMATS, "JPEG", "BMP")
 
 
-def open_image(source: bytes | str, file: str, limits: ReadLimits | None = None) -> Image.Image:
-    """The decoded first frame of an image file (its bytes or its path); ScanFormatError naming
-    ``file`` when it is empty, unreadable, or larger than ``limits.max_pixels``, refused from its
+def open_image(source: bytes | str, file: str, limits: ReadLimits | None = None,
+               formats: tuple[str, ...] = SCAN_FORMATS) -> Image.Image:
+    """The decoded first frame of an image file (its bytes or its path) in one of ``formats``
+    (Pillow's names; the content decides, not the file name); ScanFormatError naming ``file`` when
+    it is empty, unreadable, another format, or larger than ``limits.max_pixels``, refused from its
     header before the pixels are decoded."""
     limits = limits or ReadLimits.from_env()
     if isinstance(source, bytes) and not source:
         raise ScanFormatError(file, "file is empty (0 bytes)")
-    # Pillow's own bomb check (at open) uses the same limit: it warns above it, raises above twice it
+    image, pillow_limit = None, Image.MAX_IMAGE_PIXELS
+    # Pillow's own bomb check (at open) at the same limit for this read: it warns above it, raises above 2×
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=formats)
             width, height = image.size
             if width * height > limits.max_pixels:
                 raise ScanFormatError(file, f"image is {height}×{width}; {limits.pixel_limit_text()}")
             image.load()
-    except ScanFormatError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ScanFormatError(file, f"image too large ({err}); {limits.pixel_limit_text()}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as err:
-        raise ScanFormatError(file, f"not a readable image ({type(err).__name__}: {err})") from None
-    return image
+        return image
+    except Exception as err:
+        if image is not None:
+            image.close()
+        raise _format_error(err, file, limits, formats) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def _format_error(err: Exception, file: str, limits: ReadLimits, formats: tuple[str, ...]) -> ScanFormatError:
+    """What an image read that failed with ``err`` tells the user."""
+    if isinstance(err, ScanFormatError):
+        return err
+    if isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return ScanFormatError(file, f"image too large ({err}); {limits.pixel_limit_text()}")
+    if isinstance(err, UnidentifiedImageError):
+        return ScanFormatError(file, f"not a readable image in {'/'.join(formats)} ({err})")
+    # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error, IndexError ... on corrupt data
+    return ScanFormatError(file, f"not a readable image ({type(err).__name__}: {err})")

@@ -13,6 +13,8 @@ ENVIRONMENT = {
     "max_pixels": "DUALSCAN_MAX_PIXELS",
     "max_file_bytes": "DUALSCAN_MAX_FILE_BYTES",
     "max_items": "DUALSCAN_MAX_ITEMS",
+    "max_entries": "DUALSCAN_MAX_ENTRIES",
+    "max_label_chars": "DUALSCAN_MAX_LABEL_CHARS",
 }
 
 

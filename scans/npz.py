@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import tokenize
 import zipfile
 import zlib
@@ -11,7 +12,7 @@ import zlib
 import numpy as np
 
 from scans.errors import ScanFormatError
-from scans.limits import ReadLimits
+from scans.limits import ENVIRONMENT, ReadLimits
 from scans.record import ARRAY_KEYS
 from scans.validate import IMAGE_ARRAYS, ITEM_ARRAYS, header_rule
 
@@ -20,6 +21,9 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 _COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # what np.savez(_compressed) writes
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _MAX_HEADER = 10_000  # numpy's own bound on a header's length
+_END_SIGNATURE, _ZIP64_LOCATOR, _ZIP64_END_SIGNATURE = b"PK\x05\x06", b"PK\x06\x07", b"PK\x06\x06"
+_END_SEARCH = 22 + 65_535  # the end record and the longest comment it may carry
+_MAX_DIRECTORY_RECORD = 46 + 3 * 1024  # a central-directory record with a generous name and extras
 
 
 def encode_npz(arrays: dict[str, np.ndarray], compresslevel: int = 1) -> bytes:
@@ -49,6 +53,7 @@ def decode_npz(data: bytes, file: str, limits: ReadLimits | None = None,
     if not data:
         raise ScanFormatError(file, "file is empty (0 bytes)")
     limits.check_file_size(len(data), file)
+    _check_directory(data, file, limits)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = _checked_entries(archive, file, limits)
@@ -62,19 +67,39 @@ def decode_npz(data: bytes, file: str, limits: ReadLimits | None = None,
     except ScanFormatError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, NotImplementedError,
-            RuntimeError, SyntaxError, tokenize.TokenError) as err:  # numpy parses headers with tokenize
+            RuntimeError, SyntaxError, OverflowError, tokenize.TokenError) as err:  # numpy's header parser
+        # uses tokenize; an offset or size beyond 2**63 overflows a seek
         raise ScanFormatError(file, f"not a readable .npz archive ({type(err).__name__}: {err})") from None
     if not entries:
         raise ScanFormatError(file, "the .npz archive holds no arrays")
     return arrays
 
 
+def _check_directory(data: bytes, file: str, limits: ReadLimits) -> None:
+    """Refuse a zip whose central directory (from its end record, zip64 included) is larger than
+    ``limits.max_entries`` records could be, before ``zipfile`` parses a record of it."""
+    end = data.rfind(_END_SIGNATURE, max(0, len(data) - _END_SEARCH))
+    if end < 0 or end + 22 > len(data):
+        return  # not a zip: zipfile says so
+    entries, size = struct.unpack_from("<HI", data, end + 10)
+    locator = end - 20
+    zip64 = locator >= 0 and data[locator:locator + 4] == _ZIP64_LOCATOR
+    if (entries == 0xFFFF or size == 0xFFFFFFFF) and zip64:
+        record = struct.unpack_from("<Q", data, locator + 8)[0]
+        if record + 56 <= len(data) and data[record:record + 4] == _ZIP64_END_SIGNATURE:
+            entries, size = struct.unpack_from("<QQ", data, record + 32)
+    if entries > limits.max_entries or size > limits.max_entries * _MAX_DIRECTORY_RECORD:
+        raise ScanFormatError(file, f"the .npz archive's directory is {size:,} bytes for {entries:,} "
+                                    f"entries; the limit is {limits.max_entries} entries "
+                                    f"(set {ENVIRONMENT['max_entries']} to raise it)")
+
+
 def _checked_entries(archive: zipfile.ZipFile, file: str, limits: ReadLimits) -> dict[str, zipfile.ZipInfo]:
     """The zip's entries by array key, after the rules on the zip itself."""
     infos = archive.infolist()
     if len(infos) > limits.max_entries:
-        raise ScanFormatError(file, f"the .npz archive has {len(infos)} entries, above the limit "
-                                    f"of {limits.max_entries}")
+        raise ScanFormatError(file, f"the .npz archive has {len(infos)} entries, above the limit of "
+                                    f"{limits.max_entries} (set {ENVIRONMENT['max_entries']} to raise it)")
     entries: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         key = info.filename.removesuffix(".npy")
@@ -104,6 +129,10 @@ def _check_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, key: str, fil
     rule = header_rule(key, dtype, dims)
     if rule:
         raise ScanFormatError(file, rule)
+    bound = limits.max_pixels if key in IMAGE_ARRAYS else limits.max_items
+    if any(d < 0 for d in dims):
+        raise ScanFormatError(file, f"array {key!r} has shape {tuple(dims)}: each dimension must lie in "
+                                    f"[0, {bound:,}]")
     if key in IMAGE_ARRAYS:
         height, width = dims[:2]
         if height * width > limits.max_pixels:
@@ -114,10 +143,15 @@ def _check_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, key: str, fil
     elif key in ITEM_ARRAYS:
         if dims[0] > limits.max_items:
             raise ScanFormatError(file, f"array {key!r} has {dims[0]:,} entries, above the limit of "
-                                        f"{limits.max_items:,} items (set DUALSCAN_MAX_ITEMS to raise it)")
+                                        f"{limits.max_items:,} items "
+                                        f"(set {ENVIRONMENT['max_items']} to raise it)")
         if dtype.kind == "U" and dtype.itemsize // 4 > limits.max_label_chars:
             raise ScanFormatError(file, f"array {key!r} holds labels of {dtype.itemsize // 4} characters, "
-                                        f"above the limit of {limits.max_label_chars}")
+                                        f"above the limit of {limits.max_label_chars} "
+                                        f"(set {ENVIRONMENT['max_label_chars']} to raise it)")
+    if any(d > bound for d in dims):  # a zero-size array too: numpy would overflow on a dimension this large
+        raise ScanFormatError(file, f"array {key!r} has shape {tuple(dims)}: each dimension must lie in "
+                                    f"[0, {bound:,}]")
     implied = header_bytes + math.prod(dims) * dtype.itemsize
     if entry.file_size != implied:
         raise ScanFormatError(file, f"array {key!r}: the zip declares {entry.file_size:,} bytes uncompressed "

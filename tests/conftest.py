@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from jobs.local_cluster import free_port
@@ -39,8 +41,6 @@ def study_archive(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def ray_session():
     """One Ray instance for the whole test session (2 CPUs, no dashboard), shut down at the end."""
-    import os
-
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Ray workers inherit this environment: fake credentials (never real ones) let them sign requests
@@ -84,7 +84,5 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def fuzz_n(request) -> int:
     """How many mutated files the fuzz suite reads: --fuzz-n, else DUALSCAN_FUZZ_N, else 300."""
-    import os
-
     value = request.config.getoption("--fuzz-n") or os.environ.get("DUALSCAN_FUZZ_N") or 300
     return int(value)

@@ -9,7 +9,7 @@ import numpy as np
 
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.errors import ScanFormatError
-from scans.images import RAW_MODES, open_image
+from scans.images import IMPORT_FORMATS, RAW_MODES, open_image
 from scans.limits import ReadLimits
 from scans.preview import png_bytes
 from scans.record import Scan
@@ -31,7 +31,7 @@ class ImportReport:
 
 def read_image(path: str, limits: ReadLimits | None = None) -> np.ndarray:
     """Decode an image file to a numpy array (uint8 or uint16 grey, or uint8 RGB) within ``limits``."""
-    with open_image(path, path, limits) as image:
+    with open_image(path, path, limits, IMPORT_FORMATS) as image:
         if image.mode in RAW_MODES:
             return np.asarray(image).astype(np.uint16)
         if image.mode in ("L", "P", "1", "LA"):

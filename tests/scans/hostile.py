@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import io
 import struct
+import time
+import tracemalloc
 import warnings
 import zipfile
 import zlib
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from benchmarks.peak_memory import peak_since, reset_peak
 from scans.npz import encode_npz
 
 _CHUNK = 1 << 24  # zeros deflated once, the compressed piece repeated (after a full flush it repeats)
@@ -25,16 +28,38 @@ def _npy_header(shape: tuple[int, ...], descr: str) -> bytes:
     return header.getvalue()
 
 
-def _zip_one(name: str, payload: bytes, method: int, crc: int, size: int) -> bytes:
+def _zip_one(name: str, payload: bytes, method: int, crc: int, size: int, records: int = 1,
+             offset: int = 0) -> bytes:
     """A zip of one entry whose data are ``payload`` (already compressed by ``method``), declaring
-    ``size`` bytes uncompressed with ``crc``; written by hand so that nothing is decompressed."""
+    ``size`` bytes uncompressed with ``crc``; written by hand so that nothing is decompressed. Its
+    central directory repeats the entry's record ``records`` times; an ``offset`` past 4 GiB for
+    the entry's local header is written as a zip64 extra field."""
     encoded = name.encode()
     local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(payload), size,
                         len(encoded), 0) + encoded
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(payload),
-                          size, len(encoded), 0, 0, 0, 0, 0o644 << 16, 0) + encoded
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(payload), 0)
-    return local + payload + central + end
+    extra = struct.pack("<HHQ", 0x0001, 8, offset) if offset >= 0xFFFFFFFF else b""
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45 if extra else 20, 45 if extra else 20, 0,
+                          method, 0, 0x21, crc, len(payload), size, len(encoded), len(extra), 0, 0, 0,
+                          0o644 << 16, min(offset, 0xFFFFFFFF)) + encoded + extra
+    count = min(records, 0xFFFF)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central) * records,
+                      len(local) + len(payload), 0)
+    return local + payload + central * records + end
+
+
+def directory_bomb(records: int = 100_000) -> bytes:
+    """A .npz of one small valid array whose central directory lists it ``records`` times (about
+    46 bytes a record): zipfile would build an entry object for each before anything is read."""
+    header = _npy_header((8, 8), "<f4")
+    payload = header + np.full((8, 8), 0.5, np.float32).tobytes()
+    return _zip_one("high.npy", payload, zipfile.ZIP_STORED, zlib.crc32(payload), len(payload),
+                    records=records)
+
+
+def offset_lie() -> bytes:
+    """A .npz whose one entry's local header is declared (zip64) at byte 2**63."""
+    header = _npy_header((8, 8), "<f4")
+    return _zip_one("high.npy", header, zipfile.ZIP_STORED, zlib.crc32(header), len(header), offset=2**63)
 
 
 def deflate_bomb(shape: tuple[int, int] = (20_000, 20_000), key: str = "high", descr: str = "<f4") -> bytes:
@@ -86,6 +111,39 @@ def tiff_with_size(data: bytes, width: int, height: int) -> bytes:
             else:  # LONG
                 struct.pack_into("<HII", out, entry + 2, 4, 1, value)
     return bytes(out)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a call did and cost: what it returned or raised, the peak bytes Python and numpy traced,
+    the growth of this process's peak RSS (Pillow's and zlib's own buffers too; None where
+    /proc/self/clear_refs cannot be written), and the seconds it took."""
+
+    value: object
+    raised: Exception | None
+    traced_bytes: int
+    rss_bytes: int | None
+    seconds: float
+
+
+def measure(call: Callable[[], object]) -> Cost:
+    """Run ``call`` and measure it (an exception it raises is returned, not raised)."""
+    try:
+        rss_before = reset_peak()
+    except OSError:
+        rss_before = None
+    tracemalloc.start()
+    start = time.perf_counter()
+    value, raised = None, None
+    try:
+        value = call()
+    except Exception as err:  # the caller decides what may escape
+        raised = err
+    seconds = time.perf_counter() - start
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rss = None if rss_before is None else peak_since(rss_before)
+    return Cost(value, raised, traced, rss, seconds)
 
 
 @dataclass(frozen=True)
@@ -198,7 +256,7 @@ def _rewrite_header(data: bytes, rng: np.random.Generator) -> bytes:
     except ValueError:
         return _bit_flips(data, rng)
     body = payload[stream.tell():]
-    choice = int(rng.integers(0, 5))
+    choice = int(rng.integers(0, 7))
     if choice == 0:
         shape = tuple(int(s) * int(rng.integers(2, 100)) for s in shape) or (10**6,)
     elif choice == 1:
@@ -207,8 +265,12 @@ def _rewrite_header(data: bytes, rng: np.random.Generator) -> bytes:
         dtype = np.dtype(["<f8", "<i2", "|O", "<U100000", "|V8"][int(rng.integers(0, 5))])
     elif choice == 3:
         fortran = not fortran
-    else:
+    elif choice == 4:
         shape = (2**31, 2**31)[: max(1, len(shape))]
+    elif choice == 5:  # no elements, but a dimension beyond any index
+        shape = [(0, 2**64), (2**70, 0), (0,) * len(shape)][int(rng.integers(0, 3))][: max(1, len(shape))]
+    else:
+        shape = tuple(-int(s) - 1 for s in shape)
     try:
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype),
@@ -224,6 +286,10 @@ def _bomb(data: bytes, rng: np.random.Generator, max_pixels: int) -> bytes:
     side = int(rng.integers(int(1.1 * max_pixels**0.5), 2 * int(max_pixels**0.5) + 1))
     return deflate_bomb((side, side), key=["high", "pseudo", "objects", "zeff"][int(rng.integers(0, 4))],
                         descr="<f4")
+
+
+def _zip_structure_lie(data: bytes, rng: np.random.Generator) -> bytes:
+    return directory_bomb(int(rng.integers(1_000, 50_000))) if rng.integers(0, 2) else offset_lie()
 
 
 def _lying(data: bytes, rng: np.random.Generator) -> bytes:
@@ -252,7 +318,7 @@ def npz_mutations(max_pixels: int) -> list[Mutation]:
             Mutation("other_compression", _other_compression), Mutation("swap_dtype", _swap_dtype),
             Mutation("swap_shape", _swap_shape), Mutation("rewrite_header", _rewrite_header),
             Mutation("bomb", functools.partial(_bomb, max_pixels=max_pixels)),
-            Mutation("lying_header", _lying)]
+            Mutation("lying_header", _lying), Mutation("zip_structure_lie", _zip_structure_lie)]
 
 
 def mutate(data: bytes, kind: str, rng: np.random.Generator, max_pixels: int) -> tuple[str, bytes]:

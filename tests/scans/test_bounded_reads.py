@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import time
-import tracemalloc
 import zipfile
 
 import numpy as np
@@ -17,28 +15,27 @@ from jobs.scoring.inputs import InputFile, decode_scan
 from scans.archive import Archive, read_scan_bytes, scan_file
 from scans.errors import ScanFormatError
 from scans.images import open_image
+from scans.importers.base import read_image
 from scans.limits import ReadLimits
 from scans.npz import decode_npz, encode_npz
-from tests.scans.hostile import deflate_bomb, image_bytes, lying_header, png_with_size, tiff_with_size
+from tests.scans.hostile import (
+    Cost,
+    deflate_bomb,
+    directory_bomb,
+    image_bytes,
+    lying_header,
+    measure,
+    offset_lie,
+    png_with_size,
+    tiff_with_size,
+)
 
-BOUND_BYTES = 32 * 1024**2  # what refusing any of these files may allocate (tracemalloc's peak)
+BOUND_BYTES = 32 * 1024**2  # what refusing any of these files may allocate (traced, and peak RSS growth)
 
 
-def _peak_while(call):
-    """(what ``call`` raised, peak bytes traced while it ran, seconds it took)."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        call()
-    except Exception as err:
-        raised = err
-    else:
-        raised = None
-    finally:
-        seconds = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return raised, peak, seconds
+def _within_bound(cost: Cost) -> bool:
+    """Whether a measured read stayed under BOUND_BYTES, traced and (where measurable) resident."""
+    return cost.traced_bytes < BOUND_BYTES and (cost.rss_bytes is None or cost.rss_bytes < BOUND_BYTES)
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +60,14 @@ def test_a_decompression_bomb_is_refused_from_its_header_before_it_is_inflated(b
     assert len(bomb) < 3 * 1024**2
     with zipfile.ZipFile(io.BytesIO(bomb)) as archive:  # a real bomb: numpy's own reader would inflate it
         assert archive.infolist()[0].file_size == 128 + 20_000 * 20_000 * 4
-    raised, peak, seconds = _peak_while(lambda: read_scan_bytes(bomb, "bags/bomb.npz"))
+    cost = measure(lambda: read_scan_bytes(bomb, "bags/bomb.npz"))
+    raised = cost.raised
     assert isinstance(raised, ScanFormatError), raised
     assert raised.file == "bags/bomb.npz"
     assert "'high' is 20000×20000" in raised.rule and "67,108,864 pixels" in raised.rule
     assert "DUALSCAN_MAX_PIXELS" in raised.rule
-    assert peak < BOUND_BYTES, f"refusing the bomb allocated {peak / 1e6:.0f} MB"
-    assert seconds < 1.0
+    assert _within_bound(cost), f"refusing the bomb allocated {cost}"
+    assert cost.seconds < 1.0
 
 
 def test_a_header_claiming_100000_squared_is_a_format_error_not_a_memory_error(tmp_path, small_archive):
@@ -101,9 +99,9 @@ def test_wrong_dtype_or_rank_is_refused_before_the_data_are_inflated():
     for descr, rule in (("<f8", "'high' has dtype float64, expected float32"),
                         ("|O", "holds Python objects")):
         data = deflate_bomb((4000, 4000), descr=descr)
-        raised, peak, _ = _peak_while(lambda d=data: decode_npz(d, "b.npz"))
-        assert isinstance(raised, ScanFormatError) and rule in raised.rule, raised
-        assert peak < BOUND_BYTES
+        cost = measure(lambda d=data: decode_npz(d, "b.npz"))
+        assert isinstance(cost.raised, ScanFormatError) and rule in cost.raised.rule, cost
+        assert _within_bound(cost), cost
     pseudo = deflate_bomb((64, 64), key="pseudo", descr="|u1")
     with pytest.raises(ScanFormatError, match="'pseudo' has 2 dimensions"):
         decode_npz(pseudo, "p.npz")
@@ -111,10 +109,15 @@ def test_wrong_dtype_or_rank_is_refused_before_the_data_are_inflated():
 
 def test_keys_outside_the_format_are_skipped_unread():
     combined = io.BytesIO(encode_npz(_good()))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (20_000, 20_000)})
     with zipfile.ZipFile(combined, "a") as archive:  # an entry that cannot be read: a header claiming 1.6 GB
-        archive.writestr("notes.npy", lying_header((20_000, 20_000))[30:158])
-    raised, peak, _ = _peak_while(lambda: read_scan_bytes(combined.getvalue(), "n.npz"))
-    assert raised is None and peak < BOUND_BYTES
+        archive.writestr("notes.npy", header.getvalue())
+    cost = measure(lambda: read_scan_bytes(combined.getvalue(), "n.npz"))
+    assert cost.raised is None and _within_bound(cost), cost
+    with pytest.raises(ValueError, match="EOF"):  # the entry has no data: reading it would fail
+        np.lib.format.read_array(io.BytesIO(header.getvalue()))
 
 
 def test_zip_rules_entries_sizes_methods_and_duplicates():
@@ -127,7 +130,7 @@ def test_zip_rules_entries_sizes_methods_and_duplicates():
             archive.writestr(f"{key}.npy", payload.getvalue())
         for index in range(70):
             archive.writestr(f"extra{index}.npy", b"")
-    with pytest.raises(ScanFormatError, match="has 72 entries, above the limit of 64"):
+    with pytest.raises(ScanFormatError, match="for 72 entries; the limit is 64 entries"):
         decode_npz(many.getvalue(), "m.npz")
 
     short = io.BytesIO()  # an entry declaring fewer bytes than its header implies
@@ -190,20 +193,20 @@ def test_image_headers_are_bounded_before_pixels_are_decoded(monkeypatch):
         with monkeypatch.context() as patch:
             patch.setattr(Image, "MAX_IMAGE_PIXELS", None)
             assert Image.open(io.BytesIO(lie)).size == (100_000, 100_000)  # the header does lie
-        raised, peak, seconds = _peak_while(lambda b=lie: open_image(b, "bag.png"))
-        assert isinstance(raised, ScanFormatError), raised
-        assert "bag.png" in str(raised) and "limit is 67,108,864 pixels" in raised.rule
-        assert peak < BOUND_BYTES and seconds < 1.0
+        cost = measure(lambda b=lie: open_image(b, "bag.png"))
+        assert isinstance(cost.raised, ScanFormatError), cost
+        assert "bag.png" in str(cost.raised) and "limit is 67,108,864 pixels" in cost.raised.rule
+        assert _within_bound(cost) and cost.seconds < 1.0, cost
         small_lie = rewrite(image_bytes(rgb, format_), 64, 64)  # within the limit, the data too short
         with pytest.raises(ScanFormatError, match=r"not a readable image|image is"):
             np.asarray(open_image(small_lie, "bag.png"))
     # Pillow's own bomb check runs at the same limit: it warns above it (refused too) and raises above 2×
-    limits = ReadLimits(max_pixels=1000)
+    limits, default = ReadLimits(max_pixels=1000), Image.MAX_IMAGE_PIXELS
     for side in (32, 50):
         big = image_bytes(np.zeros((side, side, 3), np.uint8), "PNG")
         with pytest.raises(ScanFormatError, match=f"too large .*{side * side} pixels.*the limit is 1,000"):
             open_image(big, "bag.png", limits)
-        assert Image.MAX_IMAGE_PIXELS == 1000
+        assert default == Image.MAX_IMAGE_PIXELS  # set for the read only
     assert open_image(image_bytes(rgb[:31, :31], "PNG"), "bag.png", limits).size == (31, 31)
     assert np.asarray(open_image(image_bytes(rgb, "PNG"), "bag.png")).shape == (32, 32, 3)
 
@@ -232,7 +235,35 @@ def test_a_bomb_in_an_archive_is_an_error_not_a_crash(tmp_path, small_archive, b
     victim = pq.read_table(archive_dir / "manifest.parquet").column("scan_id")[1].as_py()
     (archive_dir / scan_file(victim)).write_bytes(bomb)
     archive = Archive(str(archive_dir))
-    raised, peak, _ = _peak_while(lambda: archive.read(victim))
-    assert isinstance(raised, ScanFormatError) and "'high' is 20000×20000" in raised.rule
-    assert peak < BOUND_BYTES + 2 * len(bomb)
+    cost = measure(lambda: archive.read(victim))
+    assert isinstance(cost.raised, ScanFormatError) and "'high' is 20000×20000" in cost.raised.rule
+    assert _within_bound(cost), cost
     assert archive.read(archive.scan_ids[0]).shape == (96, 96)
+
+
+def test_zip_structures_that_lie_are_refused_before_zipfile_parses_them():
+    bomb = directory_bomb(100_000)  # 5.4 MB listing one entry 100,000 times
+    cost = measure(lambda: decode_npz(bomb, "d.npz"))
+    assert isinstance(cost.raised, ScanFormatError), cost
+    assert "directory is 5,400,000 bytes for 65,535 entries; the limit is 64 entries" in cost.raised.rule
+    assert _within_bound(cost) and cost.seconds < 0.5, cost
+    assert sorted(decode_npz(directory_bomb(1), "one.npz")) == ["high"]  # the same file, listed once
+    with pytest.raises(ScanFormatError, match=r"not a readable \.npz archive \(OverflowError"):
+        decode_npz(offset_lie(), "o.npz")  # a zip64 offset of 2**63
+
+
+@pytest.mark.parametrize("shape", [(0, 2**64), (2**70, 0), (-1, -1), (8, -8)])
+def test_shapes_beyond_any_index_are_refused_even_when_empty(shape):
+    with pytest.raises(ScanFormatError, match=r"each dimension must lie in \[0, 67,108,864\]"):
+        decode_npz(lying_header(shape), "s.npz")
+
+
+def test_only_the_formats_a_reader_takes_are_decoded(tmp_path):
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    for format_ in ("BMP", "GIF", "JPEG"):  # Pillow reads them all; scoring takes PNG and TIFF only
+        with pytest.raises(ScanFormatError, match="not a readable image in PNG/TIFF"):
+            open_image(image_bytes(rgb, format_), f"bag.{format_.lower()}")
+    (tmp_path / "bag.bmp").write_bytes(image_bytes(rgb, "BMP"))  # the importers take scanners' exports
+    assert read_image(str(tmp_path / "bag.bmp")).shape == (32, 32, 3)
+    with pytest.raises(ScanFormatError, match=r"too large .*the limit is 100 pixels"):
+        read_image(str(tmp_path / "bag.bmp"), ReadLimits(max_pixels=100))
