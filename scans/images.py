@@ -1,4 +1,4 @@
-"""Image files (PNG, TIFF) opened within the read limits: the size is checked from the header first."""
+"""Image files (PNG, TIFF; JPEG, BMP for importers) read within the limits, sized from the header first."""
 
 from __future__ import annotations
 
