@@ -20,7 +20,6 @@ from scans.validate import validate_arrays
 ARCHIVE_FORMAT = "dualscan-archive"
 ARCHIVE_VERSION = 1
 SPLITS = ("train", "val", "test", "")
-_READ_CHUNK = 16 * 1024**2
 
 MANIFEST_SCHEMA = pa.schema([
     ("scan_id", pa.string()),
@@ -167,18 +166,11 @@ def read_bounded(fs: pafs.FileSystem, path: str, file: str, limits: ReadLimits) 
     """A file's bytes, refused (ScanFormatError naming ``file``) when it is larger than ``limits``
     allow or cannot be read."""
     try:
-        size = fs.get_file_info(path).size
-        if size is not None:
-            limits.check_file_size(size, file)
-        chunks, total = [], 0
-        with fs.open_input_stream(path) as stream:  # in chunks: a size the store did not tell is bounded too
-            while chunk := stream.read(_READ_CHUNK):
-                total += len(chunk)
-                limits.check_file_size(total, file)
-                chunks.append(chunk)
+        with fs.open_input_file(path) as handle:  # random access: its size before any byte is read
+            limits.check_file_size(handle.size(), file)
+            return handle.read()
     except OSError as err:  # pyarrow raises OSError subclasses for missing or unreadable files
         raise ScanFormatError(file, f"cannot be read ({type(err).__name__}: {err})") from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def read_scan_bytes(data: bytes, file: str, scan_id: str | None = None, limits: ReadLimits | None = None,

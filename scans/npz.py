@@ -130,9 +130,10 @@ def _check_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, key: str, fil
     if rule:
         raise ScanFormatError(file, rule)
     bound = limits.max_pixels if key in IMAGE_ARRAYS else limits.max_items
-    if any(d < 0 for d in dims):
-        raise ScanFormatError(file, f"array {key!r} has shape {tuple(dims)}: each dimension must lie in "
-                                    f"[0, {bound:,}]")
+    out_of_range = ScanFormatError(file, f"array {key!r} has shape {tuple(dims)}: each dimension must lie "
+                                         f"in [0, {bound:,}]")
+    if any(d < 0 for d in dims):  # before the size checks: two negative dimensions multiply to a positive
+        raise out_of_range
     if key in IMAGE_ARRAYS:
         height, width = dims[:2]
         if height * width > limits.max_pixels:
@@ -150,8 +151,7 @@ def _check_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, key: str, fil
                                         f"above the limit of {limits.max_label_chars} "
                                         f"(set {ENVIRONMENT['max_label_chars']} to raise it)")
     if any(d > bound for d in dims):  # a zero-size array too: numpy would overflow on a dimension this large
-        raise ScanFormatError(file, f"array {key!r} has shape {tuple(dims)}: each dimension must lie in "
-                                    f"[0, {bound:,}]")
+        raise out_of_range
     implied = header_bytes + math.prod(dims) * dtype.itemsize
     if entry.file_size != implied:
         raise ScanFormatError(file, f"array {key!r}: the zip declares {entry.file_size:,} bytes uncompressed "

@@ -84,7 +84,7 @@ def deflate_bomb(shape: tuple[int, int] = (20_000, 20_000), key: str = "high", d
 
 def lying_header(shape: tuple[int, int] = (100_000, 100_000), key: str = "high", descr: str = "<f4") -> bytes:
     """A .npz of about 200 bytes whose array header claims ``shape`` and whose zip entry declares
-    the size that shape implies; the data are not there."""
+    the size that shape implies (modulo 4 GiB: the zip has no zip64 records); the data are not there."""
     header = _npy_header(shape, descr)
     declared = len(header) + int(np.prod(shape)) * np.dtype(descr).itemsize
     return _zip_one(f"{key}.npy", header, zipfile.ZIP_STORED, zlib.crc32(header), declared % (1 << 32))
@@ -244,8 +244,8 @@ def _swap_shape(data: bytes, rng: np.random.Generator) -> bytes:
 
 
 def _rewrite_header(data: bytes, rng: np.random.Generator) -> bytes:
-    """An entry's .npy header rewritten (shape, dtype or order) over its old data, sizes left as they were
-    or made to agree with the new header."""
+    """An entry's .npy header rewritten (shape, dtype or order) over its old data; the zip's sizes are
+    those of the new payload."""
     entries = _entries(data)
     index = int(rng.integers(0, len(entries)))
     name, payload = entries[index]
