@@ -179,9 +179,10 @@ def _new_token(path: str) -> None:
 
 
 def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker: int | None = None,
-       gpus_per_worker: float | None = None, port: int = 6379, dashboard_port: int = 8265,
-       timeout_s: float = 90.0) -> LocalCluster:
-    """Start a head (dashboard and job server on 127.0.0.1) and ``workers`` worker nodes.
+       gpus_per_worker: float | None = None, resources_per_worker: dict[str, float] | None = None,
+       port: int = 6379, dashboard_port: int = 8265, timeout_s: float = 90.0) -> LocalCluster:
+    """Start a head (dashboard and job server on 127.0.0.1) and ``workers`` worker nodes, each with
+    ``resources_per_worker`` custom Ray resources besides its CPUs and GPUs.
 
     The head runs no work by default (``head_cpus=0``), like the launcher configs in cluster/: trials
     and scoring actors land on the workers. On any failure the nodes started so far are stopped.
@@ -218,13 +219,18 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
                                       *common("head")], env, timeout_s)
         for i in range(1, workers + 1):
             gpus = [] if gpus_per_worker is None else ["--num-gpus", str(gpus_per_worker)]
+            resources = _resource_args(resources_per_worker)
             _start_node(cluster, f"worker-{i}", ["--address", cluster.gcs_address, "--num-cpus",
-                                                 str(per_worker), *gpus, *common(f"worker-{i}")], env,
-                        timeout_s)
+                                                 str(per_worker), *gpus, *resources, *common(f"worker-{i}")],
+                        env, timeout_s)
     except BaseException:
         down(state_dir)
         raise
     return cluster
+
+
+def _resource_args(resources: dict[str, float] | None) -> list[str]:
+    return ["--resources", json.dumps(resources)] if resources else []
 
 
 def _node_args(cluster: LocalCluster, role: str) -> list[str]:
@@ -236,11 +242,12 @@ def _node_args(cluster: LocalCluster, role: str) -> list[str]:
             "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
 
 
-def add_worker(state_dir: str, cpus: int, *, hide: str | None = None, timeout_s: float = 90.0) -> NodeProcess:
-    """Start one more worker node of ``cpus`` CPUs in the cluster of ``state_dir`` (it joins while
-    jobs run). With ``hide``, the node runs in a mount namespace of its own where an empty tmpfs
-    covers that directory: a node that does not see a path the others see, as on a cluster without
-    shared storage (needs `unshare` and root)."""
+def add_worker(state_dir: str, cpus: int, *, resources: dict[str, float] | None = None,
+               hide: str | None = None, timeout_s: float = 90.0) -> NodeProcess:
+    """Start one more worker node of ``cpus`` CPUs (and ``resources``, custom Ray resources) in the
+    cluster of ``state_dir`` (it joins while jobs run). With ``hide``, the node runs in a mount
+    namespace of its own where an empty tmpfs covers that directory: a node that does not see a path
+    the others see, as on a cluster without shared storage (needs `unshare` and root)."""
     cluster = LocalCluster.load(state_dir)
     role = f"worker-{len(cluster.nodes)}"
     env = {**os.environ, **cluster.client_env()}
@@ -251,7 +258,8 @@ def add_worker(state_dir: str, cpus: int, *, hide: str | None = None, timeout_s:
         prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                   'mount -t tmpfs dualscan-hidden "$0" && exec "$@"', hide]
     return _start_node(cluster, role, ["--address", cluster.gcs_address, "--num-cpus", str(cpus),
-                                       *_node_args(cluster, role)], env, timeout_s, prefix)
+                                       *_resource_args(resources), *_node_args(cluster, role)], env,
+                       timeout_s, prefix)
 
 
 def stop_nodes(nodes: list[NodeProcess], grace_s: float = 10.0) -> None:

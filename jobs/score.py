@@ -32,6 +32,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="GPU share per actor, e.g. 0.5, 0 to score on CPUs (default: 1 on a cluster "
                              "with GPUs or an autoscaler that may start one, else 0)")
     parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per actor (default 1)")
+    parser.add_argument("--worker-resource", action="append", default=[], metavar="NAME=AMOUNT",
+                        help="a custom Ray resource each actor asks for (repeatable), e.g. scorer=1: the "
+                             "actors run only on nodes started with `ray start --resources "
+                             "'{\"scorer\": N}'`, N each")
     parser.add_argument("--threshold", type=float,
                         help="anomaly threshold in [0, 1] (default: the study's chosen one, else 0.5)")
     parser.add_argument("--overlays", type=int, default=0, metavar="N",
@@ -57,6 +61,18 @@ def summary_line(success: dict, out: str) -> str:
             f"({timings['wall_s']:.1f} s)")
 
 
+def worker_resources(pairs: list[str]) -> dict[str, float]:
+    """``--worker-resource NAME=AMOUNT`` flags as a dict; a malformed one is a ValueError naming it."""
+    resources = {}
+    for pair in pairs:
+        name, _, amount = pair.partition("=")
+        try:
+            resources[name.strip()] = float(amount)
+        except ValueError:
+            raise ValueError(f"--worker-resource {pair!r}: expected NAME=AMOUNT, e.g. scorer=1") from None
+    return resources
+
+
 def main(args: argparse.Namespace) -> int:
     from jobs.scoring.run import ScoreOptions, run_scoring
 
@@ -65,6 +81,7 @@ def main(args: argparse.Namespace) -> int:
                                batch_size=args.batch_size, workers=args.workers,
                                min_workers=args.min_workers, max_workers=args.max_workers,
                                gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+                               worker_resources=worker_resources(args.worker_resource),
                                threshold=args.threshold, overlays=args.overlays,
                                torch_threads=args.torch_threads, progress=not args.no_progress,
                                max_pixels=args.max_pixels)

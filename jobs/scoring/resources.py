@@ -36,6 +36,10 @@ def scorer_resources(options, n_files: int, cluster: dict[str, float],
     """The scoring actors for ``options`` (a ScoreOptions) over ``n_files`` on a cluster with
     ``cluster`` resources now and at most ``maximum`` (the autoscaler's configured maximum).
 
+    Custom resources (``--worker-resource NAME=AMOUNT``, e.g. ``scorer=1`` with nodes started with
+    ``--resources '{"scorer": 2}'``) bound the pool like GPUs do: no more actors than the cluster
+    holds (now, or at most) of each one; Ray places an actor only on a node that has them.
+
     GPUs: 1 per actor when the cluster has a GPU now *or may get one* (an autoscaling GPU group
     that starts from zero: the first actor's request brings a node up); CPU actors only when there
     is none, or when asked (``--gpus-per-worker 0``). Actors: one per GPU, or on CPU one per CPU
@@ -53,15 +57,19 @@ def scorer_resources(options, n_files: int, cluster: dict[str, float],
     if gpus is None:
         gpus = 1.0 if max_gpus >= 1 else 0.0
 
-    def capacity(cpus: float, gpu_count: float) -> int:
-        return int(gpu_count // gpus) if gpus > 0 else int(cpus - cpus // 8)
+    def capacity(cpus: float, gpu_count: float, held: dict[str, float]) -> int:
+        fits = int(gpu_count // gpus) if gpus > 0 else int(cpus - cpus // 8)
+        for name, amount in options.worker_resources.items():
+            fits = min(fits, int(held.get(name, 0) // amount))
+        return fits
 
     batches = max(1, n_files // options.batch_size)
     if options.workers is not None:
         workers = low = high = options.workers
     else:
-        high = min(options.max_workers or capacity(max_cpus, max_gpus), batches)
-        workers = max(1, min(capacity(now_cpus, now_gpus), high))
+        most_held = {name: max(cluster.get(name, 0), most.get(name, 0)) for name in options.worker_resources}
+        high = min(options.max_workers or capacity(max_cpus, max_gpus, most_held), batches)
+        workers = max(1, min(capacity(now_cpus, now_gpus, cluster), high))
         high = max(high, workers)
         low = max(1, min(options.min_workers, workers))
     cpus, note = options.cpus_per_worker, ""

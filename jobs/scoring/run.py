@@ -6,7 +6,7 @@ import contextlib
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
@@ -39,6 +39,7 @@ class ScoreOptions:
     max_workers: int | None = None  # None: the cluster's configured maximum, else what it has now
     gpus_per_worker: float | None = None  # None: 1 when the cluster has or may get GPUs, else 0
     cpus_per_worker: float = 1.0
+    worker_resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per actor
     threshold: float | None = None
     overlays: int = 0
     torch_threads: int | None = None
@@ -56,6 +57,10 @@ class ScoreOptions:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"--{name.replace('_', '-')}: {getattr(self, name)!r} is out of range")
+        for name, amount in self.worker_resources.items():
+            if not name or name in {"CPU", "GPU", "memory", "object_store_memory"} or not amount > 0:
+                raise ValueError(f"--worker-resource {name}={amount}: a custom resource's name and an amount "
+                                 "above 0 (CPUs and GPUs have --cpus-per-worker and --gpus-per-worker)")
         self.read_limits()  # a bad --max-pixels or DUALSCAN_* fails here, before any work
 
     def read_limits(self) -> ReadLimits:
@@ -120,7 +125,7 @@ def run_scoring(options: ScoreOptions) -> dict:
         scored = decoded.map_batches(
             Scorer, batch_size=options.batch_size, batch_format="numpy",
             compute=pool, num_gpus=resources.gpus,
-            num_cpus=resources.cpus,
+            num_cpus=resources.cpus, resources=options.worker_resources or None,
             fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
                                    "device": "cuda" if resources.gpus > 0 else "cpu",
                                    "torch_threads": resources.torch_threads,

@@ -40,13 +40,15 @@ RAY = os.path.join(os.path.dirname(sys.executable), "ray")
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
-def running_cluster(tmp_path_factory, workers: int, cpus_per_worker: int):
+def running_cluster(tmp_path_factory, workers: int, cpus_per_worker: int,
+                    resources_per_worker: dict[str, float] | None = None):
     """A head (no CPUs for work) and ``workers`` worker nodes on free ports, stopped in every outcome
     (a fixture's generator: ``yield from`` it)."""
     for attempt in (1, 2):  # a node that cannot reach the head on a loaded machine: once more, fresh
         state = str(tmp_path_factory.mktemp("cluster-state"))
         try:
-            cluster = up(state, workers=workers, cpus_per_worker=cpus_per_worker, port=free_port(),
+            cluster = up(state, workers=workers, cpus_per_worker=cpus_per_worker,
+                         resources_per_worker=resources_per_worker, port=free_port(),
                          dashboard_port=free_port())
             break
         except ClusterError:  # `up` has stopped what it started

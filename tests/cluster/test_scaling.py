@@ -18,10 +18,16 @@ from tests.smoke_study import REPO, smoke
 pytestmark = pytest.mark.slow
 
 
+# each scoring actor asks for one slot; a node holds two: the first node cannot take a third actor,
+# so a pool that grows past two must grow onto the added node (0.5-CPU actors alone would fit a
+# third onto the first node's 2 CPUs, and Ray sometimes put it there)
+SLOT = "scorer_slot"
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A head without CPUs for work and one worker node of 2 CPUs: room for two scoring actors."""
-    yield from running_cluster(tmp_path_factory, workers=1, cpus_per_worker=2)
+    """A head without CPUs for work and one worker node of 2 CPUs and two scorer slots."""
+    yield from running_cluster(tmp_path_factory, workers=1, cpus_per_worker=2, resources_per_worker={SLOT: 2})
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +57,13 @@ def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, heavy_model, tmp_p
     synthesise(SynthConfig(n=400, size=64, seed=5, split=0.5, val=0.0), archive, workers=1, progress=False)
     report = tmp_path / "report"
     job = submit(cluster, "jobs.score", "--archive", archive, "--model", heavy_model, "--out", str(report),
-                 "--batch-size", "2", "--max-workers", "3", "--no-progress")
+                 "--batch-size", "2", "--max-workers", "3", "--worker-resource", f"{SLOT}=1", "--no-progress")
     first = cluster.nodes[1]
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not scorers_on(first):
         time.sleep(0.2)
     assert scorers_on(first), ray_cli(cluster, "job", "logs", job, check=False)[-3000:]
-    added = add_worker(cluster.state_dir, cpus=2)
+    added = add_worker(cluster.state_dir, cpus=2, resources={SLOT: 2})
     try:
         deadline, timeline = time.monotonic() + 240, []
         while time.monotonic() < deadline:
@@ -74,5 +80,6 @@ def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, heavy_model, tmp_p
         success = json.loads((report / "_SUCCESS").read_text())
         assert success["counts"]["files"] == success["counts"]["ok"] == 400
         assert (success["config"]["min_workers"], success["config"]["max_workers"]) == (1, 3)
+        assert success["config"]["worker_resources"] == {SLOT: 1.0}
     finally:
         stop_nodes([added])

@@ -221,6 +221,34 @@ def test_worker_resources_on_larger_clusters(cluster, maximum, kwargs, expected)
     assert (got.workers, got.min_workers, got.max_workers, got.gpus, got.cpus, got.torch_threads) == expected
 
 
+def test_custom_worker_resources_bound_the_pool_like_gpus():
+    slots = {"worker_resources": {"scorer": 1.0}}
+    # two nodes' worth of slots now, six at most: the pool starts at two and may grow to six
+    got = _resources({"CPU": 16.0, "scorer": 2.0}, {"CPU": 64.0, "scorer": 6.0}, **slots)
+    assert (got.workers, got.max_workers) == (2, 6)
+    assert _resources({"CPU": 16.0, "scorer": 3.0}, None, worker_resources={"scorer": 1.5}).workers == 2
+    # no node holds the resource yet (an autoscaler may bring one): one actor, which waits for it
+    assert _resources({"CPU": 16.0}, None, **slots).workers == 1
+    assert _resources({"CPU": 16.0, "scorer": 2.0}, None, max_workers=5, **slots).max_workers == 5
+
+
+@pytest.mark.parametrize("resources", [{"CPU": 1.0}, {"GPU": 1.0}, {"scorer": 0.0}, {"": 1.0},
+                                       {"scorer": -1.0}])
+def test_worker_resources_refuse_what_ray_would_not_place(resources):
+    with pytest.raises(ValueError, match="--worker-resource"):
+        ScoreOptions(archive="a", model="m", out="o", worker_resources=resources)
+
+
+def test_worker_resource_flags_parse_or_name_the_bad_one():
+    from jobs.score import worker_resources
+
+    assert worker_resources(["scorer=1", "fast_disk=0.5"]) == {"scorer": 1.0, "fast_disk": 0.5}
+    assert worker_resources([]) == {}
+    for bad in ("scorer", "scorer=one"):
+        with pytest.raises(ValueError, match=f"--worker-resource '{bad}'"):
+            worker_resources([bad])
+
+
 @pytest.mark.parametrize(("n_files", "workers", "expected"), [
     (2000, 1, 15),  # about eight batches of 16 per block
     (2000, 2, 16),  # ... rounded up to a multiple of the actors
