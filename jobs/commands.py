@@ -23,6 +23,8 @@ for _name, _module, _summary in (
     ("import", "jobs.import_archive",
      "Convert a COMPASS-XP style folder or a COCO image folder into archive v1."),
     ("train", "jobs.train", "Train one configuration of a study on this machine, without Ray."),
+    ("pretrain", "jobs.pretrain",
+     "Pretrain the sub-component pipeline's dense features on simulated physics: materials and items."),
     ("export-model", "jobs.export_model",
      "Copy what scoring needs of a trained model directory and write its model card with sha256."),
     ("study", "jobs.study", "Run a study (pipeline × backbone × modality × K × λ) with Ray Tune."),

@@ -13,7 +13,7 @@ import numpy as np
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.phantoms.anomalies import ANOMALIES
 from scans.phantoms.items import ITEMS
-from scans.phantoms.scene import DEFAULT_FOV_CM, compose_scene
+from scans.phantoms.scene import DEFAULT_FOV_CM, Scene, compose_scene
 from scans.physics.calibration import effective_z
 from scans.physics.colour import render_pseudo_colour
 from scans.physics.detector import DetectorNoise
@@ -103,6 +103,12 @@ def split_of(config: SynthConfig, index: int) -> str:
 
 def synth_scan(config: SynthConfig, index: int) -> Scan:
     """Scan ``index`` of the archive; depends only on (config, index), never on the worker."""
+    return synth_scene(config, index)[0]
+
+
+def synth_scene(config: SynthConfig, index: int) -> tuple[Scan, Scene]:
+    """Scan ``index`` and the scene it was measured from (every material's areal density before
+    the detector: what physics pretraining predicts)."""
     rng = np.random.default_rng([config.seed, index])
     pitch = config.resolved_pitch_mm
     scene = compose_scene(rng, config.size, config.size, config.anomaly_rate,
@@ -127,7 +133,7 @@ def synth_scan(config: SynthConfig, index: int) -> Scan:
         split=split_of(config, index),
         source=source_of(config),
         meta={"pitch_mm": pitch},
-    )
+    ), scene
 
 
 def source_of(config: SynthConfig) -> str:

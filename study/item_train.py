@@ -60,7 +60,7 @@ def build_item_optimizer(model: torch.nn.Module, recipe: Recipe):
     return optimizer, schedule
 
 
-def _run_steps(model: torch.nn.Module, recipe: Recipe, optimizer, schedule, start_step: int,
+def run_steps(model: torch.nn.Module, recipe: Recipe, optimizer, schedule, start_step: int,
                step_loss: Callable[[int], torch.Tensor], on_eval: Callable[[int, StepLog], None]) -> None:
     """Steps ``start_step``..``recipe.steps`` of ``step_loss(step)``, an optimiser and schedule step
     each; ``on_eval`` after every ``eval_every`` steps and at the end."""
@@ -122,7 +122,7 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
         out = model(batch.images, batch.masks, batch.item_px, anomaly=batch.anomaly)
         return model.loss(out, batch.anomaly, batch.masks, batch.parts).total
 
-    _run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)
+    run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)
 
 
 def train_object_model(model: ItemObjectModel, train: ItemSet, recipe: Recipe, device: torch.device,
@@ -146,4 +146,4 @@ def train_object_model(model: ItemObjectModel, train: ItemSet, recipe: Recipe, d
                                 for c in crops]).to(device)
         return F.cross_entropy(model(inputs).float(), torch.from_numpy(labels).long().to(device))
 
-    _run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)
+    run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)

@@ -41,18 +41,28 @@ class DenseFeatures(nn.Module):
         self.register_buffer("fill", torch.as_tensor(tuple(fill), dtype=torch.float32).view(1, -1, 1, 1),
                              persistent=False)
         if weights is not None:
-            self._load_encoder(weights)
+            self._load_weights(weights)
 
-    def _load_encoder(self, path: str | os.PathLike) -> None:
+    def _load_weights(self, path: str | os.PathLike) -> None:
         """Encoder weights from a local state dict (an ``encoder.``-prefixed one, or the bare
-        encoder's); nothing is downloaded."""
+        encoder's); with ``decoder.`` keys (a DenseFeatures' own state dict, e.g. from physics
+        pretraining) the decoder's too, all of them. Nothing is downloaded."""
         state = load_state_dict(path)
-        state = {k.removeprefix("encoder."): v for k, v in state.items()
-                 if k.startswith("encoder.") or not any(k.startswith(p) for p in ("decoder.", "head"))}
-        missing, unexpected = self.encoder.load_state_dict(state, strict=False)
-        if unexpected or len(missing) == len(self.encoder.state_dict()):
+        encoder = {k.removeprefix("encoder."): v for k, v in state.items()
+                   if k.startswith("encoder.") or not any(k.startswith(p) for p in ("decoder.", "head"))}
+        expected = set(self.encoder.state_dict())  # smp's encoders return nothing from load_state_dict
+        missing, unexpected = expected - set(encoder), set(encoder) - expected
+        if unexpected or len(missing) == len(expected):
             raise ValueError(f"weights file {os.fspath(path)!r} does not match the dense encoder "
                              f"({len(missing)} missing, {len(unexpected)} unexpected keys)")
+        self.encoder.load_state_dict(encoder, strict=False)
+        decoder = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
+        if decoder:
+            try:
+                self.decoder.load_state_dict(decoder)
+            except RuntimeError as err:
+                raise ValueError(f"weights file {os.fspath(path)!r}: its decoder does not match the "
+                                 f"dense decoder: {err}") from None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) → (B, out_channels, H, W)."""

@@ -1,0 +1,191 @@
+"""Physics pretraining: a dense U-Net learns to read materials and items from simulated scans, labels free.
+
+The simulator knows, for every pixel, each material's areal density before the detector. A dense
+encoder-decoder trained to predict those (log(1 + g/cm²)) and the item's class from the scan's
+inputs has learnt X-ray physics and item layouts from unlimited data, with nothing downloaded;
+its weights (a ``DenseFeatures`` state dict) start the sub-component pipeline's features
+(``training.weights``). The scenes come from their own seed, never from an archive's scans.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+
+import numpy as np
+import torch
+
+from models.pretext import PhysicsPretextNet, pretext_loss
+from scans.modalities import build_input, modality_air, modality_channels
+from scans.phantoms.items import ITEMS
+from scans.physics.forward import all_materials
+from scans.synth import SynthConfig, synth_scene
+from study.item_train import Recipe, build_item_optimizer, run_steps
+from study.pretrain_config import PretrainConfig
+from study.tiles import Augment
+
+WEIGHTS_FILE = "weights.pt"
+
+
+@dataclass
+class PretextTiles:
+    """(N, C, T, T) float16 inputs masked to air, (N, M, T, T) float16 log areal densities, (N, T, T)
+    int16 item classes and (N, T, T) bool item masks."""
+
+    images: np.ndarray
+    densities: np.ndarray
+    classes: np.ndarray
+    masks: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def item_classes() -> tuple[str, ...]:
+    """Every item class the simulator draws, in registry order (the class targets' indices)."""
+    return tuple(ITEMS)
+
+
+def _scene_tiles(args: tuple[PretrainConfig, int]) -> PretextTiles:
+    config, index = args
+    synth = SynthConfig(n=index + 1, size=config.size, seed=config.seed, previews=False)
+    scan, scene = synth_scene(synth, index)
+    image = build_input(scan, config.modality).astype(np.float32)
+    density = np.log1p(scene.areal_density).astype(np.float32)
+    air = np.asarray(modality_air(config.modality), np.float32).reshape(-1, 1, 1)
+    names = {name: i for i, name in enumerate(item_classes())}
+    rng = np.random.default_rng([config.seed, index, 1])
+    t, half = config.tile, config.tile // 2
+    out: dict[str, list[np.ndarray]] = {"images": [], "densities": [], "classes": [], "masks": []}
+    items = np.unique(scene.objects[scene.objects > 0])
+    for _ in range(config.tiles_per_scene if items.size else 0):
+        item = int(rng.choice(items))
+        ys, xs = np.nonzero(scene.objects == item)
+        pick = int(rng.integers(ys.size))
+        y0 = int(np.clip(ys[pick] - half, 0, config.size - t))
+        x0 = int(np.clip(xs[pick] - half, 0, config.size - t))
+        window = (slice(y0, y0 + t), slice(x0, x0 + t))
+        mask = scene.objects[window] == item
+        out["images"].append(np.where(mask, image[(slice(None), *window)], air).astype(np.float16))
+        out["densities"].append(np.where(mask, density[(slice(None), *window)], 0).astype(np.float16))
+        out["classes"].append(np.full((t, t), names[scene.object_class[item - 1]], np.int16))
+        out["masks"].append(mask)
+    c, m = modality_channels(config.modality), len(all_materials())
+    empty = {"images": (0, c, t, t), "densities": (0, m, t, t), "classes": (0, t, t), "masks": (0, t, t)}
+    return PretextTiles(**{k: np.stack(v) if v else np.zeros(empty[k], np.float16) for k, v in out.items()})
+
+
+def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int | None = None) -> PretextTiles:
+    """Tiles of scenes ``first`` .. ``first + count - 1`` (each depends on the config and its index
+    only), simulated over ``workers`` processes."""
+    jobs = [(config, i) for i in range(first, first + count)]
+    workers = max(1, min(workers or os.cpu_count() or 1, count))
+    if workers == 1:
+        parts = [_scene_tiles(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            parts = list(pool.map(_scene_tiles, jobs, chunksize=8))
+    parts = [p for p in parts if len(p)]
+    return PretextTiles(*(np.concatenate([getattr(p, k) for p in parts])
+                          for k in ("images", "densities", "classes", "masks")))
+
+
+def _augmented(batch: list[torch.Tensor], how: Augment, fill: torch.Tensor,
+               generator: torch.Generator) -> list[torch.Tensor]:
+    """Every tensor of a batch turned and flipped alike per tile; gain and noise on the images."""
+    images, *rest = batch
+    if how.rotate:
+        turns = torch.randint(0, 4, (len(images),), generator=generator).tolist()
+        flips = torch.randint(0, 2, (len(images),), generator=generator).tolist()
+
+        def turned(t: torch.Tensor) -> torch.Tensor:
+            out = [torch.rot90(t[i], turns[i], dims=(-2, -1)) for i in range(len(t))]
+            return torch.stack([o.flip(-1) if f else o for o, f in zip(out, flips, strict=True)])
+
+        images, rest = turned(images), [turned(t) for t in rest]
+    masks = rest[-1]
+    if how.gain:
+        images = fill + (images - fill) * (1 + (torch.rand(len(images), 1, 1, 1, generator=generator) * 2 - 1)
+                                           * how.gain)
+    if how.noise:
+        images = images + torch.randn(images.shape, generator=generator) * how.noise
+    images = torch.where(masks[:, None], images, fill)
+    return [images, *rest]
+
+
+def _tensors(tiles: PretextTiles, index: np.ndarray) -> list[torch.Tensor]:
+    return [torch.from_numpy(tiles.images[index].astype(np.float32)),
+            torch.from_numpy(tiles.densities[index].astype(np.float32)),
+            torch.from_numpy(tiles.classes[index].astype(np.int64)),
+            torch.from_numpy(tiles.masks[index])]
+
+
+@torch.no_grad()
+def held_out_fit(model: PhysicsPretextNet, tiles: PretextTiles, batch: int = 32) -> dict[str, float]:
+    """On held-out tiles: the density MSE, the share of the densities' variance explained (R²), and
+    the item-class accuracy, all over item pixels."""
+    model.eval()
+    squared = total = count = correct = 0.0
+    sums = np.zeros(2)
+    for start in range(0, len(tiles), batch):
+        images, densities, classes, masks = _tensors(tiles, np.arange(start, min(start + batch, len(tiles))))
+        predicted, logits = model(images)
+        inside = masks[:, None].expand_as(densities)
+        target = densities[inside]
+        squared += float(((predicted[inside] - target) ** 2).sum())
+        sums += (float(target.sum()), float((target ** 2).sum()))
+        total += target.numel()
+        correct += float((logits.argmax(1) == classes)[masks].sum())
+        count += float(masks.sum())
+    variance = sums[1] / max(total, 1) - (sums[0] / max(total, 1)) ** 2
+    mse = squared / max(total, 1)
+    return {"mse": mse, "r2": 1 - mse / max(variance, 1e-12), "class_accuracy": correct / max(count, 1)}
+
+
+def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=print) -> dict:
+    """Simulate, train and write ``out``/weights.pt (the DenseFeatures state dict) and
+    ``out``/pretrain.json (config, data, held-out fit per evaluation, wall times); returns the latter."""
+    torch.manual_seed(config.seed)
+    started = time.perf_counter()
+    train = pretext_tiles(config, 0, config.scenes, workers)
+    held_out = pretext_tiles(config, config.scenes, config.held_out, workers)
+    simulated = time.perf_counter() - started
+    log(f"pretrain: {len(train)} training tiles from {config.scenes} scenes, {len(held_out)} held out "
+        f"({simulated:.0f} s)")
+    fill = modality_air(config.modality)
+    model = PhysicsPretextNet(config.backbone, modality_channels(config.modality), fill,
+                              materials=train.densities.shape[1], classes=len(item_classes()))
+    recipe = Recipe(steps=config.steps, batch=config.batch, tile=config.tile, lr=config.lr,
+                    eval_every=config.eval_every)
+    optimizer, schedule = build_item_optimizer(model, recipe)
+    rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
+    fill_tensor = torch.as_tensor(fill, dtype=torch.float32).view(1, -1, 1, 1)
+    curve: list[dict] = []
+
+    def step_loss(step: int) -> torch.Tensor:
+        batch = _augmented(_tensors(train, rng.integers(0, len(train), config.batch)), config.augment,
+                           fill_tensor, generator)
+        densities, logits = model(batch[0])
+        loss, _ = pretext_loss(densities, logits, batch[1], batch[2], batch[3], config.class_weight)
+        return loss
+
+    def on_eval(step: int, logged) -> None:
+        fit = held_out_fit(model, held_out)
+        curve.append({"step": step, "train_loss": logged.loss, "seconds": logged.seconds, **fit})
+        log(f"pretrain step {step}: train loss {logged.loss:.4f}, held-out R² {fit['r2']:.3f}, "
+            f"class accuracy {fit['class_accuracy']:.3f} ({logged.seconds:.0f} s)")
+
+    run_steps(model, recipe, optimizer, schedule, 0, step_loss, on_eval)
+    os.makedirs(out, exist_ok=True)
+    torch.save(model.dense.state_dict(), os.path.join(out, WEIGHTS_FILE))
+    record = {"config": {**asdict(config), "augment": asdict(config.augment)},
+              "data": {"train_tiles": len(train), "held_out_tiles": len(held_out), "simulate_s": simulated,
+                       "materials": list(all_materials()), "item_classes": list(item_classes())},
+              "curve": curve, "wall_s": time.perf_counter() - started}
+    with open(os.path.join(out, "pretrain.json"), "w") as f:
+        json.dump(record, f, indent=2)
+    return record

@@ -1,0 +1,55 @@
+"""Physics pretraining's settings, importable without torch (the command's --help reads its defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from scans.modalities import modality_channels
+
+if TYPE_CHECKING:
+    from study.tiles import Augment
+
+
+def _augment(**kwargs) -> Augment:
+    from study.tiles import Augment
+
+    return Augment(**kwargs)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """``scenes`` simulated scans of ``size``² (seed ``seed``), ``tiles_per_scene`` tiles of
+    ``tile``² cut from each, centred on a random pixel of a random item and masked to that item
+    (air outside, as the sub-component pipeline's item crops are); ``held_out`` more scenes measure
+    the fit. Training: ``steps`` of ``batch`` tiles, AdamW one-cycle at ``lr``."""
+
+    backbone: str = "resnet18"
+    modality: str = "hlz_log"
+    size: int = 512
+    scenes: int = 400
+    held_out: int = 40
+    tiles_per_scene: int = 8
+    tile: int = 96
+    seed: int = 7_000
+    steps: int = 1000
+    batch: int = 16
+    lr: float = 1e-3
+    class_weight: float = 0.1
+    eval_every: int = 100
+    augment: Augment = field(default_factory=lambda: _augment(mask_px=0))
+
+    def __post_init__(self):
+        checks = {"scenes": self.scenes >= 1, "held_out": self.held_out >= 1,
+                  "tile": 16 <= self.tile <= self.size, "tiles_per_scene": self.tiles_per_scene >= 1,
+                  "steps": self.steps >= 1, "batch": self.batch >= 1, "lr": self.lr > 0,
+                  "eval_every": self.eval_every >= 1}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"pretrain config: {name}={getattr(self, name)!r} is out of range")
+        modality_channels(self.modality)  # an unknown modality fails here, naming the valid ones
+        from models.backbones import DENSE_ENCODERS  # torch: only once a config is made
+
+        if self.backbone not in DENSE_ENCODERS:
+            raise ValueError(f"pretrain config: backbone {self.backbone!r} has no dense encoder; valid: "
+                             f"{', '.join(sorted(DENSE_ENCODERS))}")

@@ -1,0 +1,56 @@
+"""Physics pretraining: tiles from simulated scenes, a fit that learns, weights the pipeline takes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from models.subcomponent.items import ItemSubcomponentModel
+from scans.modalities import modality_air
+from scans.physics.forward import all_materials
+from study.pretrain import item_classes, pretext_tiles, pretrain
+from study.pretrain_config import PretrainConfig
+
+TINY = PretrainConfig(size=96, scenes=6, held_out=2, tiles_per_scene=3, tile=32, steps=40, batch=8,
+                      eval_every=20, lr=3e-3)
+
+
+def test_tiles_are_masked_to_their_item_with_its_densities_and_class():
+    tiles = pretext_tiles(TINY, 0, 3, workers=1)
+    assert len(tiles) == 9
+    assert tiles.images.shape == (9, 3, 32, 32) and tiles.densities.shape == (9, len(all_materials()), 32, 32)
+    air = np.asarray(modality_air("hlz_log"), np.float16).reshape(1, -1, 1, 1)
+    outside = ~tiles.masks[:, None]
+    assert np.all(np.where(outside, tiles.images == air, True))  # air outside the item
+    assert np.all(np.where(outside, tiles.densities == 0, True))
+    assert tiles.masks.any(axis=(1, 2)).all()  # every tile is centred on its item
+    inside = tiles.densities.max(axis=1)[tiles.masks]
+    assert (inside > 0).mean() > 0.9  # an item's pixels hold material
+    assert set(np.unique(tiles.classes)) <= set(range(len(item_classes())))
+    again = pretext_tiles(TINY, 0, 3, workers=2)  # a scene depends on its index only
+    assert np.array_equal(again.images, tiles.images) and np.array_equal(again.classes, tiles.classes)
+
+
+def test_pretraining_learns_and_its_weights_start_the_pipeline(tmp_path):
+    record = pretrain(TINY, str(tmp_path), workers=1, log=lambda line: None)
+    first, last = record["curve"][0], record["curve"][-1]
+    assert [c["step"] for c in record["curve"]] == [20, 40]
+    assert last["r2"] > 0.05 and last["mse"] < first["mse"]  # better than the mean, and improving
+    saved = json.loads((tmp_path / "pretrain.json").read_text())
+    assert saved["data"]["materials"] == list(all_materials()) and saved["config"]["seed"] == TINY.seed
+    weights = torch.load(tmp_path / "weights.pt", weights_only=True)
+    model = ItemSubcomponentModel(modality="hlz_log", backbone="resnet18", mode="pool", n_superpixels=20,
+                                  weights=str(tmp_path / "weights.pt"))
+    assert all(torch.equal(model.dense.state_dict()[k], v) for k, v in weights.items())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"backbone": "alexnet"}, "no dense encoder"), ({"steps": 0}, "steps=0"),
+    ({"tile": 8}, "tile=8"), ({"modality": "xray"}, "xray"),
+])
+def test_bad_settings_are_named(change, message):
+    with pytest.raises((ValueError, KeyError), match=message):
+        PretrainConfig(**change)
