@@ -26,7 +26,7 @@ from scans.physics.forward import all_materials
 from scans.synth import SynthConfig, synth_scene
 from study.item_train import Recipe, build_item_optimizer, run_steps
 from study.pretrain_config import PretrainConfig
-from study.tiles import Augment
+from study.tiles import Augment, jittered, turned_alike
 
 WEIGHTS_FILE = "weights.pt"
 
@@ -50,10 +50,12 @@ def item_classes() -> tuple[str, ...]:
     return tuple(ITEMS)
 
 
-def _scene_tiles(args: tuple[PretrainConfig, int]) -> PretextTiles:
-    config, index = args
-    synth = SynthConfig(n=index + 1, size=config.size, seed=config.seed, previews=False)
+def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles | None:
+    config, synth, index = args
     scan, scene = synth_scene(synth, index)
+    items = np.unique(scene.objects[scene.objects > 0])
+    if not items.size:
+        return None
     image = build_input(scan, config.modality).astype(np.float32)
     density = np.log1p(scene.areal_density).astype(np.float32)
     air = np.asarray(modality_air(config.modality), np.float32).reshape(-1, 1, 1)
@@ -61,8 +63,7 @@ def _scene_tiles(args: tuple[PretrainConfig, int]) -> PretextTiles:
     rng = np.random.default_rng([config.seed, index, 1])
     t, half = config.tile, config.tile // 2
     out: dict[str, list[np.ndarray]] = {"images": [], "densities": [], "classes": [], "masks": []}
-    items = np.unique(scene.objects[scene.objects > 0])
-    for _ in range(config.tiles_per_scene if items.size else 0):
+    for _ in range(config.tiles_per_scene):
         item = int(rng.choice(items))
         ys, xs = np.nonzero(scene.objects == item)
         pick = int(rng.integers(ys.size))
@@ -74,47 +75,34 @@ def _scene_tiles(args: tuple[PretrainConfig, int]) -> PretextTiles:
         out["densities"].append(np.where(mask, density[(slice(None), *window)], 0).astype(np.float16))
         out["classes"].append(np.full((t, t), names[scene.object_class[item - 1]], np.int16))
         out["masks"].append(mask)
-    c, m = modality_channels(config.modality), len(all_materials())
-    empty = {"images": (0, c, t, t), "densities": (0, m, t, t), "classes": (0, t, t), "masks": (0, t, t)}
-    return PretextTiles(**{k: np.stack(v) if v else np.zeros(empty[k], np.float16) for k, v in out.items()})
+    return PretextTiles(**{k: np.stack(v) for k, v in out.items()})
 
 
 def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int | None = None) -> PretextTiles:
     """Tiles of scenes ``first`` .. ``first + count - 1`` (each depends on the config and its index
     only), simulated over ``workers`` processes."""
-    jobs = [(config, i) for i in range(first, first + count)]
+    synth = SynthConfig(n=first + count, size=config.size, seed=config.seed, previews=False)
+    jobs = [(config, synth, i) for i in range(first, first + count)]
     workers = max(1, min(workers or os.cpu_count() or 1, count))
     if workers == 1:
         parts = [_scene_tiles(job) for job in jobs]
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             parts = list(pool.map(_scene_tiles, jobs, chunksize=8))
-    parts = [p for p in parts if len(p)]
+    parts = [p for p in parts if p is not None]
     return PretextTiles(*(np.concatenate([getattr(p, k) for p in parts])
                           for k in ("images", "densities", "classes", "masks")))
 
 
-def _augmented(batch: list[torch.Tensor], how: Augment, fill: torch.Tensor,
+def _augmented(batch: list[torch.Tensor], how: Augment, fill: tuple[float, ...],
                generator: torch.Generator) -> list[torch.Tensor]:
-    """Every tensor of a batch turned and flipped alike per tile; gain and noise on the images."""
-    images, *rest = batch
+    """Every tensor of a batch (images first, masks last) turned and flipped alike per tile; the
+    images gain-jittered and noised, then set to air outside the masks again."""
     if how.rotate:
-        turns = torch.randint(0, 4, (len(images),), generator=generator).tolist()
-        flips = torch.randint(0, 2, (len(images),), generator=generator).tolist()
-
-        def turned(t: torch.Tensor) -> torch.Tensor:
-            out = [torch.rot90(t[i], turns[i], dims=(-2, -1)) for i in range(len(t))]
-            return torch.stack([o.flip(-1) if f else o for o, f in zip(out, flips, strict=True)])
-
-        images, rest = turned(images), [turned(t) for t in rest]
-    masks = rest[-1]
-    if how.gain:
-        images = fill + (images - fill) * (1 + (torch.rand(len(images), 1, 1, 1, generator=generator) * 2 - 1)
-                                           * how.gain)
-    if how.noise:
-        images = images + torch.randn(images.shape, generator=generator) * how.noise
-    images = torch.where(masks[:, None], images, fill)
-    return [images, *rest]
+        batch = turned_alike(batch, generator)
+    images, *rest = batch
+    air = torch.as_tensor(fill, dtype=images.dtype).view(1, -1, 1, 1)
+    return [torch.where(rest[-1][:, None], jittered(images, how, fill, generator), air), *rest]
 
 
 def _tensors(tiles: PretextTiles, index: np.ndarray) -> list[torch.Tensor]:
@@ -163,12 +151,11 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
                     eval_every=config.eval_every)
     optimizer, schedule = build_item_optimizer(model, recipe)
     rng, generator = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
-    fill_tensor = torch.as_tensor(fill, dtype=torch.float32).view(1, -1, 1, 1)
     curve: list[dict] = []
 
     def step_loss(step: int) -> torch.Tensor:
         batch = _augmented(_tensors(train, rng.integers(0, len(train), config.batch)), config.augment,
-                           fill_tensor, generator)
+                           fill, generator)
         densities, logits = model(batch[0])
         loss, _ = pretext_loss(densities, logits, batch[1], batch[2], batch[3], config.class_weight)
         return loss

@@ -122,28 +122,40 @@ def _grow(mask: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def turned_alike(tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
+    """Each tile of a batch turned by a random multiple of 90° and flipped at random, every
+    tensor of ``tensors`` (each (B, ..., T, T)) alike."""
+    b = tensors[0].shape[0]
+    turns = torch.randint(0, 4, (b,), generator=generator).tolist()
+    flips = torch.randint(0, 2, (b,), generator=generator).tolist()
+
+    def turn(t: torch.Tensor, i: int) -> torch.Tensor:
+        t = torch.rot90(t, turns[i], dims=(-2, -1))
+        return t.flip(-1) if flips[i] else t
+
+    return [torch.stack([turn(t[i], i) for i in range(b)]) for t in tensors]
+
+
+def jittered(images: torch.Tensor, how: Augment, fill: tuple[float, ...],
+             generator: torch.Generator) -> torch.Tensor:
+    """(B, C, T, T) images with each tile's attenuation gain-jittered about air and Gaussian noise added."""
+    air = torch.as_tensor(fill, dtype=images.dtype).view(1, -1, 1, 1)
+    if how.gain:
+        gain = 1 + (torch.rand(images.shape[0], 1, 1, 1, generator=generator) * 2 - 1) * how.gain
+        images = air + (images - air) * gain
+    if how.noise:
+        images = images + torch.randn(images.shape, generator=generator) * how.noise
+    return images
+
+
 def augment(batch: TileBatch, how: Augment, fill: tuple[float, ...], generator: torch.Generator) -> TileBatch:
     """A randomly rotated, flipped, gain-jittered, noised copy with jittered masks, the pixels
     outside each mask set to air."""
     images, masks, anomaly, parts = batch.images, batch.masks, batch.anomaly, batch.parts
     b = images.shape[0]
     if how.rotate:
-        turns = torch.randint(0, 4, (b,), generator=generator).tolist()
-        flips = torch.randint(0, 2, (b,), generator=generator).tolist()
-
-        def turn(t: torch.Tensor, i: int) -> torch.Tensor:
-            t = torch.rot90(t, turns[i], dims=(-2, -1))
-            return t.flip(-1) if flips[i] else t
-
-        images = torch.stack([turn(images[i], i) for i in range(b)])
-        masks, anomaly, parts = (torch.stack([turn(t[i], i) for i in range(b)])
-                                 for t in (masks, anomaly, parts))
-    air = torch.as_tensor(fill, dtype=images.dtype).view(1, -1, 1, 1)
-    if how.gain:
-        gain = 1 + (torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * how.gain
-        images = air + (images - air) * gain
-    if how.noise:
-        images = images + torch.randn(images.shape, generator=generator) * how.noise
+        images, masks, anomaly, parts = turned_alike([images, masks, anomaly, parts], generator)
+    images = jittered(images, how, fill, generator)
     if how.mask_px:
         masks = _grow(masks, torch.randint(-how.mask_px, how.mask_px + 1, (b,), generator=generator))
     return TileBatch(masked(images, masks, fill), masks, anomaly, parts, batch.item_px)
