@@ -24,7 +24,9 @@ class ModalityError(ValueError):
 @dataclass(frozen=True)
 class Modality:
     """A named input: its channel count, whether it needs raw high/low, its builder, and each
-    channel's value where the beam meets nothing (air: what a masked-out pixel should read)."""
+    channel's value where the beam meets nothing (air: what a masked-out pixel should read), and
+    which channels scale with the thickness the beam crosses (``thickness``: a gain jitter may act on
+    those; effective Z does not change with thickness)."""
 
     name: str
     channels: int
@@ -32,21 +34,26 @@ class Modality:
     description: str
     build: Callable[[Scan], np.ndarray]
     air: tuple[float, ...]
+    thickness: tuple[bool, ...]
 
 
 MODALITIES: Registry[Modality] = Registry("modality")
 
 
 def register_modality(name: str, channels: int, needs_raw: bool, description: str,
-                      air: tuple[float, ...]):
-    """Decorator adding a modality builder to the registry; ``air`` is each channel's value in air."""
+                      air: tuple[float, ...], thickness: tuple[bool, ...] | None = None):
+    """Decorator adding a modality builder to the registry; ``air`` is each channel's value in air,
+    ``thickness`` whether each scales with the thickness crossed (default: all do)."""
 
     def add(build: Callable[[Scan], np.ndarray]) -> Callable[[Scan], np.ndarray]:
         if "+" in name:
             raise ValueError("modality names cannot contain '+' (it joins modalities)")
         if len(air) != channels:
             raise ValueError(f"modality {name!r}: {len(air)} air values for {channels} channels")
-        MODALITIES.add(name, Modality(name, channels, needs_raw, description, build, tuple(air)))
+        scales = (True,) * channels if thickness is None else tuple(thickness)
+        if len(scales) != channels:
+            raise ValueError(f"modality {name!r}: {len(scales)} thickness flags for {channels} channels")
+        MODALITIES.add(name, Modality(name, channels, needs_raw, description, build, tuple(air), scales))
         return build
 
     return add
@@ -99,12 +106,13 @@ def _low(scan: Scan) -> np.ndarray:
 
 
 @register_modality("zeff", 1, True, f"effective Z / {ZEFF_SCALE:g}, in [0, 1]; 0 = air or impenetrable",
-                   air=(0.0,))
+                   air=(0.0,), thickness=(False,))
 def _zeff(scan: Scan) -> np.ndarray:
     return np.clip(scan_zeff(scan) / ZEFF_SCALE, 0.0, 1.0)[None].astype(np.float32)
 
 
-@register_modality("hlz", 3, True, "high, low and zeff stacked, each scaled as above", air=(1.0, 1.0, 0.0))
+@register_modality("hlz", 3, True, "high, low and zeff stacked, each scaled as above", air=(1.0, 1.0, 0.0),
+                   thickness=(True, True, False))
 def _hlz(scan: Scan) -> np.ndarray:
     return np.concatenate([_high(scan), _low(scan), _zeff(scan)])
 
@@ -129,7 +137,7 @@ def _low_log(scan: Scan) -> np.ndarray:
 
 
 @register_modality("hlz_log", 3, True, "high and low attenuation and zeff stacked, each scaled as above",
-                   air=(0.0, 0.0, 0.0))
+                   air=(0.0, 0.0, 0.0), thickness=(True, True, False))
 def _hlz_log(scan: Scan) -> np.ndarray:
     return np.concatenate([_high_log(scan), _low_log(scan), _zeff(scan)])
 
@@ -155,6 +163,11 @@ def modality_air(spec: str) -> tuple[float, ...]:
     """Each channel's value in air for a modality spec (white pseudo-colour, transmission 1, Z 0):
     what a masked-out pixel reads, rather than 0, which is black, impenetrable metal."""
     return tuple(v for name in parse_modality(spec) for v in MODALITIES[name].air)
+
+
+def modality_thickness(spec: str) -> tuple[bool, ...]:
+    """Whether each channel of a modality spec scales with the thickness the beam crosses (Z does not)."""
+    return tuple(v for name in parse_modality(spec) for v in MODALITIES[name].thickness)
 
 
 def modality_needs_raw(spec: str) -> bool:

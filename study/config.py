@@ -20,6 +20,7 @@ from pydantic import (
 from models.backbones import BACKBONES, DENSE_ENCODERS
 from models.item_scores import ITEM_SCORES
 from models.items.finders import ITEM_FINDERS
+from models.items.inputs import ITEM_INPUTS
 from models.metrics import LEVELS
 from models.ssn.features import SSN_FEATURES
 from models.subcomponent.modes import CLASSIFY_MODES
@@ -33,6 +34,13 @@ OPTIMIZERS = ("sgd", "adam")
 
 class ConfigError(ValueError):
     """A study configuration is invalid; the message names the file and the field."""
+
+
+def known(value: str, registry, kind: str) -> str:
+    """``value`` when ``registry`` has it; else an error naming the kind and the valid names."""
+    if value not in registry:
+        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry)}")
+    return value
 
 
 class Strict(BaseModel):
@@ -92,10 +100,7 @@ class SpaceConfig(Strict):
     @classmethod
     def _registered(cls, v: list[str], info: ValidationInfo) -> list[str]:
         registry, kind = NAMED_FIELDS[info.field_name]
-        for value in v:
-            if value not in registry:
-                raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry)}")
-        return v
+        return [known(value, registry, kind) for value in v]
 
     @field_validator("modalities")
     @classmethod
@@ -148,10 +153,7 @@ class ObjectiveConfig(Strict):
     @field_validator("metric")
     @classmethod
     def _metric(cls, v: str) -> str:
-        valid = [f"{level}_{m}" for level in LEVELS for m in METRICS]
-        if v not in valid:
-            raise ValueError(f"unknown metric {v!r}; valid: {', '.join(valid)}")
-        return v
+        return known(v, [f"{level}_{m}" for level in LEVELS for m in METRICS], "metric")
 
 
 class ItemStageConfig(Strict):
@@ -171,9 +173,7 @@ class ItemStageConfig(Strict):
     @field_validator("finder")
     @classmethod
     def _finder(cls, v: str) -> str:
-        if v not in ITEM_FINDERS:
-            raise ValueError(f"unknown item finder {v!r}; valid: {', '.join(ITEM_FINDERS)}")
-        return v
+        return known(v, ITEM_FINDERS, "item finder")
 
     @field_validator("modality")
     @classmethod
@@ -184,9 +184,7 @@ class ItemStageConfig(Strict):
     @field_validator("encoder")
     @classmethod
     def _encoder(cls, v: str) -> str:
-        if v not in DENSE_ENCODERS:
-            raise ValueError(f"unknown finder encoder {v!r}; valid: {', '.join(DENSE_ENCODERS)}")
-        return v
+        return known(v, DENSE_ENCODERS, "finder encoder")
 
 
 class AugmentConfig(Strict):
@@ -203,7 +201,10 @@ class RecipeConfig(Strict):
     tiles of ``tile``² (the object-level pipeline: whole items at training.crop_size²), a
     ``positive`` share on anomalies and a ``hard`` share on mined hard negatives, AdamW at the
     space's lr on a one-cycle schedule; val scored every ``eval_every`` steps (a study's epoch),
-    where the item score rule is chosen among ``item_scores``."""
+    where the item score rule is chosen among ``item_scores``. What the model sees of an item is
+    ``item_input`` (models.items.inputs: masked, context, frame); ``small_anomalies`` keeps small
+    anomalies as positives (models.subcomponent.items); the last ``head_holdout`` share of train's
+    scans is held out of training for the learned item head."""
 
     steps: int = Field(default=3000, ge=1)
     tile: int = Field(default=96, ge=16, le=1024)
@@ -217,6 +218,14 @@ class RecipeConfig(Strict):
     eval_every: int = Field(default=500, ge=1)
     augment: AugmentConfig = AugmentConfig()
     item_scores: Names = list(ITEM_SCORES)
+    item_input: str = "masked"
+    small_anomalies: bool = False
+    head_holdout: float = Field(default=0.0, ge=0, lt=1)
+
+    @field_validator("item_input")
+    @classmethod
+    def _item_input(cls, v: str) -> str:
+        return known(v, ITEM_INPUTS, "item input")
 
     @model_validator(mode="after")
     def _shares(self) -> RecipeConfig:
@@ -227,10 +236,7 @@ class RecipeConfig(Strict):
     @field_validator("item_scores")
     @classmethod
     def _rules(cls, v: list[str]) -> list[str]:
-        for rule in v:
-            if rule not in ITEM_SCORES:
-                raise ValueError(f"unknown item score rule {rule!r}; valid: {', '.join(ITEM_SCORES)}")
-        return v
+        return [known(rule, ITEM_SCORES, "item score rule") for rule in v]
 
     @property
     def evaluations(self) -> int:

@@ -9,8 +9,12 @@ import numpy as np
 import torch
 
 from models.items.crops import Box, mask_box
+from models.items.inputs import ITEM_INPUTS
 from models.items.matching import match_items
 from scans.record import Scan
+
+# every item is kept with the widest margin an item input asks for; narrower inputs trim it
+STORED_MARGIN = max(i.margin for i in ITEM_INPUTS.values())
 
 
 @dataclass
@@ -55,14 +59,18 @@ class ItemSet:
         """(n,) pixels inside each item's mask."""
         return np.add.reduceat(self.mask, self.offsets[:-1]) if len(self) else np.zeros(0, np.int64)
 
-    def crop(self, i: int) -> ItemCrop:
-        """Item ``i`` as tensors."""
+    def crop(self, i: int, margin: int | None = None) -> ItemCrop:
+        """Item ``i`` as tensors: its stored crop, or with ``margin`` the mask's box grown by that
+        many px (at most the stored margin)."""
         start, end = self.offsets[i], self.offsets[i + 1]
         h, w = (int(v) for v in self.shapes[i])
-        return ItemCrop(torch.from_numpy(self.image[:, start:end].astype(np.float32)).view(-1, h, w),
-                        torch.from_numpy(self.mask[start:end].copy()).view(h, w),
-                        torch.from_numpy(self.anomaly[start:end].copy()).view(h, w),
-                        torch.from_numpy(self.parts[start:end].astype(np.int64)).view(h, w))
+        mask = self.mask[start:end].reshape(h, w)
+        rows, cols = mask_box(mask, margin).slices() if margin is not None else (slice(None), slice(None))
+        return ItemCrop(torch.from_numpy(self.image[:, start:end].reshape(-1, h, w)[:, rows, cols]
+                                         .astype(np.float32)),
+                        torch.from_numpy(mask[rows, cols].copy()),
+                        torch.from_numpy(self.anomaly[start:end].reshape(h, w)[rows, cols].copy()),
+                        torch.from_numpy(self.parts[start:end].reshape(h, w)[rows, cols].astype(np.int64)))
 
     def first_scans(self, n: int) -> ItemSet:
         """The items (and missed items) of the set's first ``n`` scans: a smaller evaluation set."""
@@ -118,7 +126,7 @@ class ItemSetBuilder:
         for mask, t in zip(masks, truth, strict=True):
             if not mask.any():
                 continue
-            box = mask_box(mask)
+            box = mask_box(mask, STORED_MARGIN)
             known = t >= 0
             # copies, not views: a view would keep the whole scan's float32 input alive
             self.items.append((index, box, image[:, box.y0:box.y1, box.x0:box.x1].astype(np.float16),

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from models.item_scores import ITEM_SCORES, item_score
-from models.items.crops import masked
 from models.items.object_model import ItemObjectModel
 from models.items.scan import item_superpixels
 from models.metrics import auroc
@@ -30,13 +29,13 @@ class ItemScores:
 
 @torch.no_grad()
 def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.device) -> ItemScores:
-    """Each item's whole crop (masked to air) through the model, one item at a time."""
+    """Each item's whole crop (as the model's item input shows it) through the model, one item at a time."""
     model.eval()
     by_rule = {rule: np.zeros(len(items), np.float32) for rule in ITEM_SCORES}
     labels, scores = [], []
     px = items.item_px()
     for i in range(len(items)):
-        crop = items.crop(i)
+        crop = items.crop(i, model.input.margin)
         parts, targets = item_superpixels(model, crop.image, crop.mask, float(px[i]), crop.anomaly)
         for rule in ITEM_SCORES:
             by_rule[rule][i] = item_score(rule, parts.probs, parts.area)
@@ -54,8 +53,8 @@ def score_objects(model: ItemObjectModel, items: ItemSet, device: torch.device,
     model.eval()
     probs = []
     for start in range(0, len(items), batch):
-        crops = [items.crop(i) for i in range(start, min(start + batch, len(items)))]
-        inputs = model.prepare([masked(c.image, c.mask, model.air) for c in crops]).to(device)
+        crops = [items.crop(i, model.input.margin) for i in range(start, min(start + batch, len(items)))]
+        inputs = model.prepare([c.image for c in crops], [c.mask for c in crops]).to(device)
         probs.append(torch.softmax(model(inputs).float(), 1)[:, 1].cpu().numpy())
     scores = np.concatenate(probs).astype(np.float32) if probs else np.zeros(0, np.float32)
     return ItemScores({"whole": scores}, items.anomalous.copy(), scores)

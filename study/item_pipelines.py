@@ -26,7 +26,8 @@ class SubcomponentPipeline:
                                      ssn_feature=trial.ssn_feature, n_superpixels=trial.k,
                                      compactness=trial.lam, anomaly_fraction=trial.anomaly_fraction,
                                      crop_size=trial.crop_size, crops_per_image=trial.crops_per_image,
-                                     weights=trial.weights)
+                                     weights=trial.weights, item_input=trial.item_input,
+                                     small_anomalies=trial.small_anomalies)
 
     def fit(self, model: nn.Module, train: ItemSet, recipe: Recipe, device: torch.device,
             on_eval: Callable[[int, StepLog], None], **resume) -> None:
@@ -37,15 +38,15 @@ class SubcomponentPipeline:
 
 
 class ObjectPipeline:
-    """The object-level baseline on the same found items: each masked item crop, squared and
-    resized to ``crop_size``², classified whole by the same backbones and budget."""
+    """The object-level baseline on the same found items: each item crop as the recipe's item input
+    shows it, squared and resized to ``crop_size``², classified whole by the same backbones and budget."""
 
     item_first = True
     superpixels = False
 
     def build(self, trial) -> nn.Module:
         return ItemObjectModel(modality=trial.modality, backbone=trial.backbone, input_size=trial.crop_size,
-                               weights=trial.weights)
+                               weights=trial.weights, item_input=trial.item_input)
 
     def fit(self, model: nn.Module, train: ItemSet, recipe: Recipe, device: torch.device,
             on_eval: Callable[[int, StepLog], None], **resume) -> None:

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.items.crops import masked
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
 from study.item_data import ItemSet
@@ -92,8 +91,8 @@ def mine_hard_negatives(model: ItemSubcomponentModel, sampler: TileSampler, n_it
     model.eval()
     px = sampler.item_px
     for i in rng.choice(benign, size=min(n_items, benign.size), replace=False):
-        crop = items.crop(int(i))
-        out = model(masked(crop.image, crop.mask, model.air)[None].to(device), crop.mask[None].to(device),
+        crop = items.crop(int(i))  # the stored crop: the sampler's coordinates
+        out = model(model.assemble(crop.image[None], crop.mask[None]).to(device), crop.mask[None].to(device),
                     torch.tensor([float(px[i])], device=device))
         probs = out.probs.masked_fill(~out.inside[out.classified], -1.0)
         best = int(out.classified[int(probs.argmax())])
@@ -108,7 +107,7 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
     """Train for ``recipe.steps``; ``on_eval(step, log)`` after every ``eval_every`` steps and at
     the end (it scores val, checkpoints, reports)."""
     torch.manual_seed(seed)
-    sampler = TileSampler(train, recipe.tile, model.air, seed)
+    sampler = TileSampler(train, recipe.tile, model.air, seed, frame=model.input.frame)
     rng = np.random.default_rng(seed + 1)
     generator = torch.Generator().manual_seed(seed + 2)
     if optimizer is None:
@@ -118,8 +117,9 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
         if recipe.hard and step and step % recipe.mine_every == 0:
             mine_hard_negatives(model, sampler, recipe.mine_items, rng, device)
         tiles, _ = sampler.sample(recipe.batch, recipe.positive, recipe.hard)
-        batch = augment(tiles, recipe.augment, model.air, generator).to(device)
-        out = model(batch.images, batch.masks, batch.item_px, anomaly=batch.anomaly)
+        batch = augment(tiles, recipe.augment, model.air, generator, model.thickness).to(device)
+        out = model(model.assemble(batch.images, batch.masks, batch.frames), batch.masks, batch.item_px,
+                    anomaly=batch.anomaly)
         return model.loss(out, batch.anomaly, batch.masks, batch.parts).total
 
     run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)
@@ -141,9 +141,10 @@ def train_object_model(model: ItemObjectModel, train: ItemSet, recipe: Recipe, d
 
     def step_loss(step: int) -> torch.Tensor:
         labels = rng.random(recipe.batch) < recipe.positive
-        crops = [train.crop(int(rng.choice(positive if a else negative))) for a in labels]
-        inputs = model.prepare([augment_crop(c.image, c.mask, recipe.augment, model.air, generator)
-                                for c in crops]).to(device)
+        crops = [train.crop(int(rng.choice(positive if a else negative)), model.input.margin) for a in labels]
+        jittered = [augment_crop(c.image, c.mask, recipe.augment, model.air, generator, model.thickness)
+                    for c in crops]
+        inputs = model.prepare(*(list(column) for column in zip(*jittered, strict=True))).to(device)
         return F.cross_entropy(model(inputs).float(), torch.from_numpy(labels).long().to(device))
 
     run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)

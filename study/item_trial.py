@@ -20,7 +20,7 @@ from scans.storage import locate
 from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
 from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
-from study.item_data import ItemSet, ItemSetBuilder
+from study.item_data import STORED_MARGIN, ItemSet, ItemSetBuilder
 from study.item_eval import ItemScores, choose_rule, level_scores
 from study.item_stage import found_masks
 from study.item_train import Recipe, build_item_optimizer
@@ -29,16 +29,19 @@ from study.pipelines import PIPELINES, Trial
 from study.tiles import Augment
 from study.train import TrainState, load_checkpoint, pick_device, train
 
-ITEM_SPLITS = ("train", "val", "test", "val_true", "test_true")
+ITEM_SPLITS = ("train", "held_out", "val", "test", "val_true", "test_true")
 _MEMORY: dict[str, ItemStudyData] = {}
 
 
 @dataclass
 class ItemStudyData:
-    """Train's true items (training may use true masks); val's and test's found items (end to
-    end: what is scored and chosen on) and their true items (the classification-only bound)."""
+    """Train's true items (training may use true masks), less the last ``recipe.head_holdout``
+    share of train's scans, whose items are ``held_out`` for what is fitted on the trained model's
+    scores (the learned item head: never val or test); val's and test's found items (end to end:
+    what is scored and chosen on) and their true items (the classification-only bound)."""
 
     train: ItemSet
+    held_out: ItemSet
     val: ItemSet
     test: ItemSet
     val_true: ItemSet
@@ -65,6 +68,8 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
     stage = stage_directory(study)
     builders = {name: ItemSetBuilder() for name in ITEM_SPLITS}
     found = {split: found_masks(stage, split) for split in ("val", "test")}
+    n_held = round(len(ids["train"]) * study.recipe.head_holdout)
+    held = set(ids["train"][len(ids["train"]) - n_held:])
     for split in ("train", "val", "test"):
         for scan_id in ids[split]:
             scan = archive.read(scan_id)
@@ -73,7 +78,7 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
                                  "(objects, parts, anomaly), this scan has none")
             image = build_input(scan, modality)
             if split == "train":
-                builders["train"].add_scan(scan, image)
+                builders["held_out" if scan_id in held else "train"].add_scan(scan, image)
                 continue
             if scan_id not in found[split]:
                 raise ValueError(f"{stage}/found.npz has no {split} scan {scan_id!r}: the item stage was "
@@ -87,7 +92,9 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
 
 def _cache_key(study: StudyConfig, modality: str) -> str:
     stage = locate(stage_directory(study))
-    identity = {"format": CACHE_FORMAT, "items": 1, "archive": study.data.archive, "modality": modality,
+    identity = {"format": CACHE_FORMAT, "items": 2, "margin": STORED_MARGIN,
+                "head_holdout": study.recipe.head_holdout, "archive": study.data.archive,
+                "modality": modality,
                 "data": study.data.model_dump(exclude={"cache"}),
                 "found": hashlib.sha256(stage.read_bytes("found.npz")).hexdigest()}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]

@@ -39,6 +39,8 @@ class Trial:
     crops_per_image: int = 16
     anomaly_fraction: float = 0.5
     weights: str | None = None
+    item_input: str = "masked"  # item-first pipelines: what the model sees of an item
+    small_anomalies: bool = False  # the sub-component pipeline on items: small anomalies kept
 
 
 @dataclass

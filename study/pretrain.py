@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from models.pretext import PhysicsPretextNet, pretext_loss
-from scans.modalities import build_input, modality_air, modality_channels
+from scans.modalities import build_input, modality_air, modality_channels, modality_thickness
 from scans.phantoms.items import ITEMS
 from scans.physics.forward import all_materials
 from scans.synth import SynthConfig, synth_scene
@@ -95,14 +95,14 @@ def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int |
 
 
 def _augmented(batch: list[torch.Tensor], how: Augment, fill: tuple[float, ...],
-               generator: torch.Generator) -> list[torch.Tensor]:
+               generator: torch.Generator, thickness: tuple[bool, ...]) -> list[torch.Tensor]:
     """Every tensor of a batch (images first, masks last) turned and flipped alike per tile; the
-    images gain-jittered and noised, then set to air outside the masks again."""
+    images gain-jittered (the ``thickness`` channels) and noised, then set to air outside the masks again."""
     if how.rotate:
         batch = turned_alike(batch, generator)
     images, *rest = batch
     air = torch.as_tensor(fill, dtype=images.dtype).view(1, -1, 1, 1)
-    return [torch.where(rest[-1][:, None], jittered(images, how, fill, generator), air), *rest]
+    return [torch.where(rest[-1][:, None], jittered(images, how, fill, generator, thickness), air), *rest]
 
 
 def _tensors(tiles: PretextTiles, index: np.ndarray) -> list[torch.Tensor]:
@@ -155,7 +155,7 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
 
     def step_loss(step: int) -> torch.Tensor:
         batch = _augmented(_tensors(train, rng.integers(0, len(train), config.batch)), config.augment,
-                           fill, generator)
+                           fill, generator, modality_thickness(config.modality))
         densities, logits = model(batch[0])
         loss, _ = pretext_loss(densities, logits, batch[1], batch[2], batch[3], config.class_weight)
         return loss

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.items.crops import masked
+from models.items.frame import DISTANCE_CLIP, ItemAxes, frame_channels, stored_distance
 from study.item_data import ItemSet
 
 HARD_POOL = 512  # hard negatives remembered (the most recent)
@@ -17,26 +17,28 @@ HARD_POOL = 512  # hard negatives remembered (the most recent)
 
 @dataclass
 class TileBatch:
-    """(B, C, T, T) tiles masked to air, (B, T, T) item masks, anomaly and parts, and (B,) the
-    pixel count of the item each tile was cut from."""
+    """(B, C, T, T) tiles as scanned (not yet masked), (B, T, T) item masks, anomaly and parts, (B,)
+    the pixel count of the item each tile was cut from, and (B, FRAME_CHANNELS, T, T) the item's
+    frame channels when the sampler cuts them."""
 
     images: torch.Tensor
     masks: torch.Tensor
     anomaly: torch.Tensor
     parts: torch.Tensor
     item_px: torch.Tensor
+    frames: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> TileBatch:
-        return TileBatch(*(t.to(device) for t in (self.images, self.masks, self.anomaly, self.parts,
-                                                     self.item_px)))
+        return TileBatch(*(None if t is None else t.to(device) for t in (
+            self.images, self.masks, self.anomaly, self.parts, self.item_px, self.frames)))
 
 
 @dataclass(frozen=True)
 class Augment:
     """What X-ray allows: 90° rotations and flips (a scan has no up), a gain jitter of the
-    attenuation (x → air + (x − air)·g, g within ±``gain``), Gaussian noise of ``noise`` on the
-    item's pixels, and the item mask grown or shrunk by up to ``mask_px`` pixels (found masks are
-    never exact)."""
+    attenuation (x → air + (x − air)·g, g within ±``gain``, on the channels that scale with
+    thickness), Gaussian noise of ``noise``, and the item mask grown or shrunk by up to
+    ``mask_px`` pixels (found masks are never exact)."""
 
     rotate: bool = True
     gain: float = 0.05
@@ -47,29 +49,47 @@ class Augment:
 class TileSampler:
     """Tiles of ``size``² from the items of a set: a share centred (±size/4) on anomaly pixels, a
     share on hard negatives (benign places a model scored high, see ``remember``), the rest on
-    random pixels of random items."""
+    random pixels of random items; with ``frame`` each tile's item-frame channels beside. A
+    sample costs the same whatever the set's size: the anomaly pixels are indexed once, an item's
+    frame is computed the first time one of its tiles is cut."""
 
-    def __init__(self, items: ItemSet, size: int, fill: tuple[float, ...], seed: int = 0):
+    def __init__(self, items: ItemSet, size: int, fill: tuple[float, ...], seed: int = 0,
+                 frame: bool = False):
         if len(items) == 0:
             raise ValueError("no items to cut training tiles from")
-        self.items, self.size = items, size
+        self.items, self.size, self.frame = items, size, frame
         self.fill = np.asarray(fill, np.float16).reshape(-1, 1, 1)
         self.item_px = items.item_px()
         self.rng = np.random.default_rng(seed)
-        anomaly_px = np.add.reduceat(items.anomaly & items.mask, items.offsets[:-1])
-        self.positive = np.flatnonzero(anomaly_px > 0)
+        # flat indices of every anomaly pixel inside its item's mask, in item order
+        self.anomaly_px = np.flatnonzero(items.anomaly & items.mask)
+        self.anomaly_start = np.searchsorted(self.anomaly_px, items.offsets)
+        self.positive = np.flatnonzero(np.diff(self.anomaly_start) > 0)
         self.hard: deque[tuple[int, int, int]] = deque(maxlen=HARD_POOL)
+        self._frames: dict[int, tuple[ItemAxes, np.ndarray]] = {}
 
     def remember(self, item: int, y: int, x: int) -> None:
         """A benign place of ``item`` (pixel y, x of its crop) to train on as a hard negative."""
         self.hard.append((item, y, x))
 
-    def _random_pixel(self, item: int, where: np.ndarray) -> tuple[int, int]:
-        h, w = self.items.shapes[item]
+    def _item_mask(self, item: int) -> np.ndarray:
+        h, w = (int(v) for v in self.items.shapes[item])
         start = self.items.offsets[item]
-        flat = np.flatnonzero(where[start:start + h * w])
-        pick = int(flat[self.rng.integers(flat.size)])
-        return divmod(pick, int(w))
+        return self.items.mask[start:start + h * w].reshape(h, w)
+
+    def _random_pixel(self, item: int) -> tuple[int, int]:
+        flat = np.flatnonzero(self._item_mask(item))
+        return divmod(int(flat[self.rng.integers(flat.size)]), int(self.items.shapes[item][1]))
+
+    def _anomaly_pixel(self, item: int) -> tuple[int, int]:
+        pick = self.rng.integers(self.anomaly_start[item], self.anomaly_start[item + 1])
+        return divmod(int(self.anomaly_px[pick] - self.items.offsets[item]), int(self.items.shapes[item][1]))
+
+    def _frame_of(self, item: int) -> tuple[ItemAxes, np.ndarray]:
+        if item not in self._frames:
+            mask = self._item_mask(item)
+            self._frames[item] = (ItemAxes.of(mask), stored_distance(mask))
+        return self._frames[item]
 
     def _tile(self, item: int, cy: int, cx: int) -> tuple[np.ndarray, ...]:
         h, w = (int(v) for v in self.items.shapes[item])
@@ -85,7 +105,13 @@ class TileSampler:
         image[:, ty, tx] = self.items.image[:, start:start + h * w].reshape(-1, h, w)[:, ys, xs]
         for out, flat in ((mask, self.items.mask), (anomaly, self.items.anomaly), (parts, self.items.parts)):
             out[ty, tx] = flat[start:start + h * w].reshape(h, w)[ys, xs]
-        return image, mask, anomaly, parts
+        if not self.frame:
+            return image, mask, anomaly, parts
+        axes, stored = self._frame_of(item)
+        distance = np.full((size, size), -DISTANCE_CLIP, np.float32)
+        distance[ty, tx] = stored[ys, xs]
+        frame = frame_channels(axes, distance, np.arange(y0, y0 + size), np.arange(x0, x0 + size))
+        return image, mask, anomaly, parts, frame
 
     def sample(self, n: int, positive: float, hard: float) -> tuple[TileBatch, np.ndarray]:
         """``n`` tiles (unaugmented, not yet masked) and the item each was cut from."""
@@ -94,19 +120,20 @@ class TileSampler:
         for u in kinds:
             if u < positive and self.positive.size:
                 item = int(self.positive[self.rng.integers(self.positive.size)])
-                cy, cx = self._random_pixel(item, self.items.anomaly & self.items.mask)
+                cy, cx = self._anomaly_pixel(item)
                 jitter = self.rng.integers(-self.size // 4, self.size // 4 + 1, 2)
                 picks.append((item, cy + int(jitter[0]), cx + int(jitter[1])))
             elif u < positive + hard and self.hard:
                 picks.append(self.hard[int(self.rng.integers(len(self.hard)))])
             else:
                 item = int(self.rng.integers(len(self.items)))
-                picks.append((item, *self._random_pixel(item, self.items.mask)))
+                picks.append((item, *self._random_pixel(item)))
         tiles = [self._tile(*p) for p in picks]
         stacked = [torch.from_numpy(np.stack(column)) for column in zip(*tiles, strict=True)]
         items = np.array([p[0] for p in picks])
         batch = TileBatch(stacked[0].float(), stacked[1], stacked[2], stacked[3],
-                          torch.from_numpy(self.item_px[items]).float())
+                          torch.from_numpy(self.item_px[items]).float(),
+                          stacked[4] if self.frame else None)
         return batch, items
 
 
@@ -136,46 +163,50 @@ def turned_alike(tensors: list[torch.Tensor], generator: torch.Generator) -> lis
     return [torch.stack([turn(t[i], i) for i in range(b)]) for t in tensors]
 
 
-def jittered(images: torch.Tensor, how: Augment, fill: tuple[float, ...],
-             generator: torch.Generator) -> torch.Tensor:
-    """(B, C, T, T) images with each tile's attenuation gain-jittered about air and Gaussian noise added."""
+def jittered(images: torch.Tensor, how: Augment, fill: tuple[float, ...], generator: torch.Generator,
+             thickness: tuple[bool, ...] | None = None) -> torch.Tensor:
+    """(B, C, T, T) images with each tile's attenuation gain-jittered about air (only the channels
+    ``thickness`` marks, all when None) and Gaussian noise added."""
     air = torch.as_tensor(fill, dtype=images.dtype).view(1, -1, 1, 1)
     if how.gain:
         gain = 1 + (torch.rand(images.shape[0], 1, 1, 1, generator=generator) * 2 - 1) * how.gain
+        if thickness is not None:
+            gain = torch.where(torch.tensor(thickness).view(1, -1, 1, 1), gain, torch.ones(()))
         images = air + (images - air) * gain
     if how.noise:
         images = images + torch.randn(images.shape, generator=generator) * how.noise
     return images
 
 
-def augment(batch: TileBatch, how: Augment, fill: tuple[float, ...], generator: torch.Generator) -> TileBatch:
-    """A randomly rotated, flipped, gain-jittered, noised copy with jittered masks, the pixels
-    outside each mask set to air."""
-    images, masks, anomaly, parts = batch.images, batch.masks, batch.anomaly, batch.parts
-    b = images.shape[0]
+def augment(batch: TileBatch, how: Augment, fill: tuple[float, ...], generator: torch.Generator,
+            thickness: tuple[bool, ...] | None = None) -> TileBatch:
+    """A randomly rotated, flipped, gain-jittered, noised copy with jittered masks (not yet
+    masked: the model's item input decides what the pixels outside the mask read)."""
+    tensors = [batch.images, batch.masks, batch.anomaly, batch.parts]
+    if batch.frames is not None:
+        tensors.append(batch.frames)
+    b = batch.images.shape[0]
     if how.rotate:
-        images, masks, anomaly, parts = turned_alike([images, masks, anomaly, parts], generator)
-    images = jittered(images, how, fill, generator)
+        tensors = turned_alike(tensors, generator)
+    images, masks, anomaly, parts = tensors[:4]
+    images = jittered(images, how, fill, generator, thickness)
     if how.mask_px:
         masks = _grow(masks, torch.randint(-how.mask_px, how.mask_px + 1, (b,), generator=generator))
-    return TileBatch(masked(images, masks, fill), masks, anomaly, parts, batch.item_px)
+    return TileBatch(images, masks, anomaly, parts, batch.item_px, tensors[4] if len(tensors) > 4 else None)
 
 
 def augment_crop(image: torch.Tensor, mask: torch.Tensor, how: Augment, fill: tuple[float, ...],
-                 generator: torch.Generator) -> torch.Tensor:
+                 generator: torch.Generator, thickness: tuple[bool, ...] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One (C, h, w) item crop (unmasked) and its (h, w) mask → a randomly turned, flipped,
-    gain-jittered, noised copy masked to air by a jittered mask (the object-level pipeline's)."""
+    gain-jittered, noised copy and a jittered mask (the object-level pipeline's)."""
     if how.rotate:
         turns, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
         image, mask = torch.rot90(image, turns, (-2, -1)), torch.rot90(mask, turns, (-2, -1))
         if flip % 2:
             image, mask = image.flip(-1), mask.flip(-1)
-    air = torch.as_tensor(fill, dtype=image.dtype).view(-1, 1, 1)
-    if how.gain:
-        image = air + (image - air) * (1 + (float(torch.rand(1, generator=generator)) * 2 - 1) * how.gain)
-    if how.noise:
-        image = image + torch.randn(image.shape, generator=generator) * how.noise
+    image = jittered(image[None], how, fill, generator, thickness)[0]
     if how.mask_px:
         px = torch.randint(-how.mask_px, how.mask_px + 1, (1,), generator=generator)
         mask = _grow(mask[None], px)[0]
-    return masked(image, mask, fill)
+    return image, mask

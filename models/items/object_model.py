@@ -1,4 +1,5 @@
-"""Object-level baseline on found items: each masked item crop, squared and resized, classified whole."""
+"""Object-level baseline on found items: each item crop as its item input shows it, squared and
+resized, classified whole."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.backbones import build_backbone
-from scans.modalities import modality_air, modality_channels
+from models.items.inputs import ITEM_INPUTS
+from scans.modalities import modality_air, modality_channels, modality_thickness
 
 
 def square_resized(image: torch.Tensor, size: int, fill: tuple[float, ...]) -> torch.Tensor:
-    """(C, h, w) masked crop → (C, size, size): padded to a square with air (the item keeps its
+    """(C, h, w) crop → (C, size, size): padded to a square with ``fill`` (air; the item keeps its
     shape), then area-resized."""
     c, h, w = image.shape
     side = max(h, w)
@@ -26,20 +28,26 @@ def square_resized(image: torch.Tensor, size: int, fill: tuple[float, ...]) -> t
 
 
 class ItemObjectModel(nn.Module):
-    """A registry backbone classifying an item's masked crop at ``input_size``² {benign, anomaly}:
-    the paper's object-level pipeline, on the items the item stage found."""
+    """A registry backbone classifying an item's crop at ``input_size``² {benign, anomaly} as its
+    ``item_input`` shows it (models.items.inputs): the paper's object-level pipeline, on the items
+    the item stage found."""
 
     def __init__(self, *, modality: str = "hlz", backbone: str = "resnet18", input_size: int = 160,
-                 weights: str | os.PathLike | None = None):
+                 weights: str | os.PathLike | None = None, item_input: str = "masked"):
         super().__init__()
         self.modality, self.input_size = modality, input_size
+        self.input = ITEM_INPUTS[item_input]
         self.air = modality_air(modality)
-        self.backbone = build_backbone(backbone, in_channels=modality_channels(modality), num_classes=2,
-                                       weights=weights)
+        self.fill = self.input.fill(self.air)
+        self.thickness = modality_thickness(modality)
+        channels = modality_channels(modality) + self.input.extra_channels
+        self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
 
-    def prepare(self, crops: list[torch.Tensor]) -> torch.Tensor:
-        """(B, C, S, S) inputs from masked (C, h, w) item crops of any sizes."""
-        return torch.stack([square_resized(c, self.input_size, self.air) for c in crops])
+    def prepare(self, crops: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        """(B, C', S, S) inputs from unmasked (C, h, w) item crops of any sizes and their (h, w) masks."""
+        inputs = [self.input.assemble(c[None], m[None], self.air)[0]
+                  for c, m in zip(crops, masks, strict=True)]
+        return torch.stack([square_resized(x, self.input_size, self.fill) for x in inputs])
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """(B, 2) logits of prepared inputs."""

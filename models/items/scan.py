@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from models.item_scores import item_score
-from models.items.crops import mask_box, masked
+from models.items.crops import mask_box
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
 
@@ -29,11 +29,11 @@ class ItemSuperpixels:
 def item_superpixels(model: ItemSubcomponentModel, image: torch.Tensor, mask: torch.Tensor,
                      item_px: float | None = None, anomaly: torch.Tensor | None = None
                      ) -> tuple[ItemSuperpixels, torch.Tensor | None]:
-    """Score one unmasked (C, h, w) item crop with its (h, w) mask; with the true ``anomaly`` map
-    also each inside superpixel's target (1, 0 or IGNORE)."""
+    """Score one unmasked (C, h, w) item crop (its box grown by the model's input margin) with its
+    (h, w) mask; with the true ``anomaly`` map also each inside superpixel's target (1, 0 or IGNORE)."""
     device = next(model.parameters()).device
     px = float(mask.sum()) if item_px is None else item_px
-    out = model(masked(image, mask, model.air)[None].to(device), mask[None].to(device),
+    out = model(model.assemble(image[None], mask[None]).to(device), mask[None].to(device),
                 torch.tensor([px], device=device))
     probs = torch.zeros(out.segments.n, device=device)
     probs[out.classified] = out.probs
@@ -70,12 +70,12 @@ def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_
     labels = np.zeros((height, width), np.int32)
     seg_scores, seg_item, item_scores = [], [], []
     for index, mask in enumerate(masks):
-        box = mask_box(mask)
+        box = mask_box(mask, model.input.margin)
         rows, cols = box.slices()
         crop, crop_mask = image[:, rows, cols], torch.from_numpy(mask[rows, cols])
         region = labels[rows, cols]
         if isinstance(model, ItemObjectModel):
-            inputs = model.prepare([masked(crop, crop_mask, model.air)]).to(next(model.parameters()).device)
+            inputs = model.prepare([crop], [crop_mask]).to(next(model.parameters()).device)
             prob = float(torch.softmax(model(inputs).float(), 1)[0, 1])
             region[crop_mask.numpy()] = len(seg_scores) + 1
             seg_scores.append(prob)

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.backbones import build_backbone
+from models.items.inputs import ITEM_INPUTS
+from models.scores import max_by
 from models.segments import Segments, segments_of
 from models.ssn import SSN
 from models.ssn.connectivity import connect_labels, min_region_size
@@ -19,10 +21,15 @@ from models.subcomponent.dense import DenseFeatures
 from models.subcomponent.model import IGNORE, sample_superpixels, superpixel_targets
 from models.subcomponent.modes import CLASSIFY_MODES
 from models.subcomponent.pooling import superpixel_pool
-from scans.modalities import modality_air, modality_channels
+from scans.modalities import modality_air, modality_channels, modality_thickness
 
 # a superpixel belongs to the item when more than this share of its pixels lie inside the item's mask
 INSIDE_FRACTION = 0.5
+# with small_anomalies: a superpixel holding this many anomaly pixels is a positive whatever its
+# share (a whole extra screw, 8–25 px at 1 mm, inside a superpixel of about 260), and the pixel
+# loss ignores this many px around every anomaly (the detector's blur spreads it 2–3 px)
+SMALL_ANOMALY_PX = 8
+IGNORE_BAND_PX = 2
 
 
 @dataclass
@@ -60,44 +67,70 @@ def grid_size(height: int, width: int, item_px: float, k: int) -> int:
     return max(1, round(k * height * width / max(item_px, 1.0)))
 
 
+def ignore_band(anomaly: torch.Tensor, px: int = IGNORE_BAND_PX) -> torch.Tensor:
+    """(B, H, W) bool: the pixels within ``px`` of an anomaly pixel that are not anomaly themselves."""
+    region = anomaly[:, None].float()
+    grown = F.max_pool2d(region, 2 * px + 1, stride=1, padding=px)[:, 0] > 0
+    return grown & ~(anomaly > 0)
+
+
 class ItemSubcomponentModel(nn.Module):
-    """An item crop at native pitch (pixels outside the item's mask read air): SSN superpixels,
-    about ``n_superpixels`` per item, each classified {benign, anomaly}.
+    """An item crop at native pitch as its ``item_input`` shows it (models.items.inputs: masked to
+    air, or with its context, mask and frame): SSN superpixels of the image channels, about
+    ``n_superpixels`` per item, each classified {benign, anomaly}.
 
     ``mode`` ``pool``: a U-Net over the crop gives every pixel features (``DenseFeatures``); a
     superpixel's mean feature is classified by a small head, and a 1×1 head gives every pixel an
     anomaly logit, trained beside (``pixel_weight``). ``crop``: the paper's way, each superpixel's
     masked crop resized to ``crop_size``² through the classifier ``backbone``.
     A superpixel is a positive example when more than ``anomaly_fraction`` of it is anomaly, a
-    negative when none of it is, ignored in between and outside the item.
+    negative when none of it is, ignored in between and outside the item. With ``small_anomalies``
+    one holding SMALL_ANOMALY_PX anomaly pixels is a positive too, the pool head sees each
+    superpixel's highest pixel logit beside the mean, and the pixel loss ignores a band of
+    IGNORE_BAND_PX around anomalies.
     """
 
     def __init__(self, *, modality: str = "hlz", backbone: str = "resnet18", mode: str = "pool",
                  ssn_feature: str = "pixel", n_superpixels: int = 300, compactness: float = 1e-4,
                  anomaly_fraction: float = 0.5, pixel_weight: float = 1.0, crop_size: int = 64,
                  crops_per_image: int = 16, crop_batch: int = 256,
-                 weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5):
+                 weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5,
+                 item_input: str = "masked", small_anomalies: bool = False):
         super().__init__()
         CLASSIFY_MODES[mode]  # an unknown mode raises here, naming the valid ones
         if not 0.0 <= anomaly_fraction < 1.0:
             raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction}")
         channels = modality_channels(modality)
         self.modality, self.mode = modality, mode
+        self.input = ITEM_INPUTS[item_input]
+        self.image_channels = channels
         self.air = modality_air(modality)
+        self.fill = self.input.fill(self.air)
+        self.thickness = modality_thickness(modality)
         self.n_superpixels, self.anomaly_fraction = n_superpixels, anomaly_fraction
+        self.small_anomalies = small_anomalies
         self.pixel_weight = pixel_weight
         self.crop_size, self.crops_per_image, self.crop_batch = crop_size, crops_per_image, crop_batch
         self.ssn = SSN(in_channels=channels, feature=ssn_feature, n_superpixels=n_superpixels,
                        compactness=compactness, train_iters=train_iters, test_iters=test_iters,
                        modality=modality)
         self.ssn_learns = any(p.requires_grad for p in self.ssn.parameters())
+        in_channels = channels + self.input.extra_channels
         if mode == "pool":
-            self.dense = DenseFeatures(backbone, channels, self.air, weights=weights)
+            self.dense = DenseFeatures(backbone, in_channels, self.fill, weights=weights)
             width = self.dense.out_channels
             self.pixel_head = nn.Conv2d(width, 1, 1)
-            self.head = nn.Sequential(nn.Linear(width + 1, 64), nn.ReLU(inplace=True), nn.Linear(64, 2))
+            logit_stats = 2 if small_anomalies else 1  # the mean pixel logit, and the max
+            self.head = nn.Sequential(nn.Linear(width + logit_stats, 64), nn.ReLU(inplace=True),
+                                      nn.Linear(64, 2))
         else:
-            self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
+            self.backbone = build_backbone(backbone, in_channels=in_channels, num_classes=2, weights=weights)
+
+    def assemble(self, images: torch.Tensor, masks: torch.Tensor,
+                 frames: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's (B, C', H, W) input from (B, C, H, W) unmasked crops or tiles and their
+        (B, H, W) masks (``frames``: the tiles' frame channels; computed for whole crops)."""
+        return self.input.assemble(images, masks, self.air, frames)
 
     def superpixels(self, images: torch.Tensor, item_px: torch.Tensor) -> tuple[Segments, list[Association]]:
         """Connected SSN superpixels of each image, about ``n_superpixels`` per whole item
@@ -119,19 +152,22 @@ class ItemSubcomponentModel(nn.Module):
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, item_px: torch.Tensor | None = None,
                 anomaly: torch.Tensor | None = None) -> ItemSubcomponentOutput:
-        """(B, C, H, W) crops already masked to air, their (B, H, W) item masks, and the item areas
-        (default: the masks' own). Training in crop mode with the ``anomaly`` map classifies every
-        positive superpixel and sampled negatives, ``crops_per_image`` per image."""
+        """(B, C', H, W) inputs made by ``assemble``, their (B, H, W) item masks, and the item areas
+        (default: the masks' own). Superpixels follow the image channels. Training in crop mode
+        with the ``anomaly`` map classifies every positive superpixel and sampled negatives,
+        ``crops_per_image`` per image."""
         if item_px is None:
             item_px = masks.flatten(1).sum(1)
-        segments, assocs = self.superpixels(images, item_px)
+        segments, assocs = self.superpixels(images[:, :self.image_channels], item_px)
         inside = segments.fraction(masks) > INSIDE_FRACTION
         if self.mode == "pool":
             features = self.dense(images)
             pixel_logits = self.pixel_head(features)
-            pooled = torch.cat([superpixel_pool(features, segments),
-                                superpixel_pool(pixel_logits, segments)], 1)
-            logits = self.head(pooled)
+            stats = [superpixel_pool(features, segments), superpixel_pool(pixel_logits, segments)]
+            if self.small_anomalies:
+                stats.append(max_by(pixel_logits[:, 0].reshape(-1), segments.labels.reshape(-1),
+                                    segments.n)[:, None])
+            logits = self.head(torch.cat(stats, 1))
             every = torch.arange(segments.n, device=images.device)
             return ItemSubcomponentOutput(segments, inside, logits, every,
                                           pixel_logits[:, 0], assocs)
@@ -140,13 +176,14 @@ class ItemSubcomponentModel(nn.Module):
             targets = superpixel_targets(segments, anomaly, self.anomaly_fraction)
             keep = sample_superpixels(segments, torch.where(inside, targets, IGNORE), self.crops_per_image)
         logits = CLASSIFY_MODES["crop"].classify(self.backbone, None, images, segments, self.crop_size,
-                                                 self.crop_batch, keep, self.air)
+                                                 self.crop_batch, keep, self.fill)
         classified = torch.nonzero(keep, as_tuple=True)[0]
         return ItemSubcomponentOutput(segments, inside, logits, classified, None, assocs)
 
     def targets(self, out: ItemSubcomponentOutput, anomaly: torch.Tensor) -> torch.Tensor:
         """(S,) superpixel targets: 1, 0 or IGNORE (partly anomaly, or outside the item)."""
-        targets = superpixel_targets(out.segments, anomaly, self.anomaly_fraction)
+        targets = superpixel_targets(out.segments, anomaly, self.anomaly_fraction,
+                                     SMALL_ANOMALY_PX if self.small_anomalies else None)
         return torch.where(out.inside, targets, IGNORE)
 
     def loss(self, out: ItemSubcomponentOutput, anomaly: torch.Tensor, masks: torch.Tensor,
@@ -158,9 +195,10 @@ class ItemSubcomponentModel(nn.Module):
         superpixel = (F.cross_entropy(out.logits.float(), targets, ignore_index=IGNORE)
                       if (targets != IGNORE).any() else zero)
         pixel = zero
-        if out.pixel_logits is not None and masks.any():
-            pixel = F.binary_cross_entropy_with_logits(out.pixel_logits.float()[masks],
-                                                       (anomaly > 0)[masks].float())
+        judged = masks & ~ignore_band(anomaly) if self.small_anomalies else masks
+        if out.pixel_logits is not None and judged.any():
+            pixel = F.binary_cross_entropy_with_logits(out.pixel_logits.float()[judged],
+                                                       (anomaly > 0)[judged].float())
         ssn = zero
         if self.ssn_learns and parts is not None:
             target = reconstruction_target(parts, anomaly)

@@ -48,13 +48,18 @@ class JointLoss:
     compactness: torch.Tensor
 
 
-def superpixel_targets(segments: Segments, anomaly: torch.Tensor, fraction: float) -> torch.Tensor:
-    """(S,) long: 1 where more than ``fraction`` of a superpixel's pixels are anomaly pixels, 0 where
-    none is, IGNORE in between: a superpixel partly on an anomaly is neither benign nor anomalous,
-    and training it as benign would teach the model that anomaly pixels are benign."""
+def superpixel_targets(segments: Segments, anomaly: torch.Tensor, fraction: float,
+                       min_pixels: int | None = None) -> torch.Tensor:
+    """(S,) long: 1 where more than ``fraction`` of a superpixel's pixels are anomaly pixels (or,
+    with ``min_pixels``, at least that many: a small anomaly whole inside a large superpixel), 0
+    where none is, IGNORE in between: a superpixel partly on an anomaly is neither benign nor
+    anomalous, and training it as benign would teach the model that anomaly pixels are benign."""
     share = segments.fraction(anomaly > 0)
     targets = torch.full_like(share, IGNORE, dtype=torch.long)
-    targets[share > fraction] = 1
+    positive = share > fraction
+    if min_pixels is not None:
+        positive |= segments.sum((anomaly > 0).float()) >= min_pixels
+    targets[positive] = 1
     targets[share == 0] = 0
     return targets
 

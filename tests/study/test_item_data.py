@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from models.items.inputs import ITEM_INPUTS
 from scans.archive import Archive
 from scans.modalities import build_input, modality_air
 from study.item_data import ItemSet, ItemSetBuilder, read_items
@@ -54,7 +55,7 @@ def test_found_items_are_labelled_by_the_true_item_they_match(small_archive):
     assert choose_rule(items, scores)[0] == "max"
 
 
-def test_tiles_are_balanced_augmented_and_air_outside_the_mask(small_archive):
+def test_tiles_are_balanced_augmented_and_what_lies_outside_the_mask_is_the_item_inputs_choice(small_archive):
     archive = Archive(small_archive)
     items = read_items(archive, archive.scan_ids, "hlz")
     fill = modality_air("hlz")
@@ -67,10 +68,17 @@ def test_tiles_are_balanced_augmented_and_air_outside_the_mask(small_archive):
     _, picked = sampler.sample(8, positive=0.0, hard=1.0)
     assert (picked == which[0]).all()
     out = augment(tiles, Augment(gain=0.05, noise=0.01, mask_px=1), fill, torch.Generator().manual_seed(0))
+    assert out.images.shape == tiles.images.shape and out.frames is None
     outside = ~out.masks
     air = torch.tensor(fill).view(1, 3, 1, 1).expand_as(out.images)
-    assert torch.equal(out.images.permute(1, 0, 2, 3)[:, outside], air.permute(1, 0, 2, 3)[:, outside])
-    assert out.images.shape == tiles.images.shape
+    masked = ITEM_INPUTS["masked"].assemble(out.images, out.masks, fill)
+    assert torch.equal(masked.permute(1, 0, 2, 3)[:, outside], air.permute(1, 0, 2, 3)[:, outside])
+    # with context the scan outside the mask reaches the model, and the mask is a channel
+    context = ITEM_INPUTS["context"].assemble(out.images, out.masks, fill)
+    assert context.shape == (64, 4, 32, 32)
+    assert torch.equal(context[:, :3], out.images) and torch.equal(context[:, 3] > 0, out.masks)
+    beside = context[:, :3].permute(1, 0, 2, 3)[:, outside]
+    assert not torch.equal(beside, air.permute(1, 0, 2, 3)[:, outside])
 
 
 def test_the_first_scans_of_a_set_are_its_items_of_those_scans(small_archive):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.subcomponent.items import ItemSubcomponentModel, grid_size
-from models.subcomponent.model import IGNORE
+from models.items.inputs import ITEM_INPUTS
+from models.segments import segments_of
+from models.subcomponent.items import SMALL_ANOMALY_PX, ItemSubcomponentModel, grid_size, ignore_band
+from models.subcomponent.model import IGNORE, superpixel_targets
 
 
 def _item(size: int = 48):
@@ -66,3 +68,61 @@ def test_ignored_superpixels_get_no_loss():
     model.loss(out, anomaly, mask).total.backward()
     assert torch.all(logits.grad[ignored] == 0)
     assert logits.grad[~ignored].abs().sum() > 0
+
+
+def test_a_whole_small_anomaly_inside_a_large_superpixel_is_a_positive():
+    labels = torch.zeros(1, 20, 20, dtype=torch.long)  # one superpixel of 400 px
+    labels[:, 10:] = 1  # and a second, anomaly-free
+    segments = segments_of(labels)
+    anomaly = torch.zeros(1, 20, 20, dtype=torch.bool)
+    anomaly[:, 2:5, 2:5] = True  # a 9 px screw: 4.5 % of its superpixel
+    assert superpixel_targets(segments, anomaly, 0.5).tolist() == [IGNORE, 0]
+    assert superpixel_targets(segments, anomaly, 0.5, min_pixels=SMALL_ANOMALY_PX).tolist() == [1, 0]
+    anomaly[:, 2:4, 2:4] = False
+    anomaly[:, 4, 4] = False  # 4 px left: below the count, partial by share, ignored
+    assert superpixel_targets(segments, anomaly, 0.5, min_pixels=SMALL_ANOMALY_PX).tolist() == [IGNORE, 0]
+
+
+def test_the_pixel_loss_ignores_a_band_around_anomalies_with_small_anomalies():
+    anomaly = torch.zeros(1, 12, 12, dtype=torch.bool)
+    anomaly[:, 5:7, 5:7] = True
+    band = ignore_band(anomaly)
+    assert band.sum() == 6 * 6 - 4 and not (band & anomaly).any()
+    torch.manual_seed(0)
+    image, mask, anomaly = _item()
+    for small in (False, True):
+        model = ItemSubcomponentModel(modality="hlz_log", n_superpixels=30, small_anomalies=small)
+        out = model(image, mask)
+        logits = out.pixel_logits.detach().clone().requires_grad_(True)
+        out.pixel_logits = logits
+        model.loss(out, anomaly, mask).pixel.backward()
+        around = ignore_band(anomaly) & mask
+        assert (logits.grad[around].abs().sum() == 0) == small
+        assert logits.grad[anomaly & mask].abs().sum() > 0
+
+
+def test_the_head_sees_each_superpixels_highest_pixel_logit():
+    torch.manual_seed(0)
+    model = ItemSubcomponentModel(modality="hlz_log", n_superpixels=30, small_anomalies=True)
+    assert model.head[0].in_features == model.dense.out_channels + 2
+    image, mask, _ = _item()
+    seen = []
+    model.head.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    out = model(image, mask)
+    highest = torch.full((out.segments.n,), -torch.inf).scatter_reduce(
+        0, out.segments.labels.reshape(-1), out.pixel_logits.reshape(-1), "amax")
+    torch.testing.assert_close(seen[0][:, -1], highest)
+
+
+@pytest.mark.parametrize("item_input", ["context", "frame"])
+def test_items_with_context_and_frame_train_in_both_modes(item_input):
+    torch.manual_seed(0)
+    image, mask, anomaly = _item()
+    image = image + 0.2 * ~mask[:, None]  # something beside the item: not air
+    for mode in ("pool", "crop"):
+        model = ItemSubcomponentModel(modality="hlz_log", mode=mode, n_superpixels=30, crop_size=16,
+                                      crops_per_image=4, item_input=item_input, small_anomalies=True)
+        inputs = model.assemble(image, mask)
+        assert inputs.shape[1] == 3 + ITEM_INPUTS[item_input].extra_channels
+        assert torch.equal(inputs[:, :3], image)
+        model.loss(model(inputs, mask, anomaly=anomaly), anomaly, mask).total.backward()

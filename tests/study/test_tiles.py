@@ -1,0 +1,70 @@
+"""The tile sampler: its cost does not grow with the set, frame tiles are the item's frame, and the
+gain jitter leaves effective Z alone."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from models.items.frame import DISTANCE_SCALE, item_frame
+from scans.modalities import modality_air, modality_thickness
+from study.item_data import ItemSet
+from study.tiles import Augment, TileSampler, jittered
+
+
+def _item_set(n: int, side: int = 160) -> ItemSet:
+    """``n`` identical items of side² px: an ellipse-ish mask, a 6×6 anomaly inside each."""
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[:side, :side]
+    mask = ((ys - side / 2) / (side * 0.45)) ** 2 + ((xs - side / 2) / (side * 0.3)) ** 2 <= 1
+    anomaly = np.zeros((side, side), bool)
+    anomaly[side // 2:side // 2 + 6, side // 2:side // 2 + 6] = True
+    px = side * side
+    return ItemSet(np.array(["s"]), np.array([True]), np.zeros(n, np.int64), np.zeros((n, 4), np.int64),
+                   np.tile([side, side], (n, 1)), np.arange(n + 1, dtype=np.int64) * px,
+                   rng.random((3, n * px)).astype(np.float16), np.tile(mask.ravel(), n),
+                   np.tile(anomaly.ravel(), n), np.zeros(n * px, np.int16), np.ones(n, bool),
+                   np.full(n, "blade"), np.full(n, "laptop"), np.zeros(0, np.int64), np.zeros(0, bool),
+                   np.zeros(0, np.str_))
+
+
+def _seconds_per_sample(items: ItemSet) -> float:
+    sampler = TileSampler(items, 32, (0.0, 0.0, 0.0), seed=0)
+    sampler.sample(16, positive=1.0, hard=0.0)
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        sampler.sample(64, positive=0.5, hard=0.0)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def test_a_samples_cost_does_not_grow_with_the_training_set():
+    small, large = _item_set(8), _item_set(400)  # 0.2 M against 10 M pixels
+    # a whole-set pass per anomaly-centred tile (32 of them) would cost the large set about 50×
+    assert _seconds_per_sample(large) < 3 * _seconds_per_sample(small)
+
+
+def test_frame_tiles_are_windows_of_the_items_frame():
+    items = _item_set(2, side=96)
+    sampler = TileSampler(items, 32, (0.0, 0.0, 0.0), seed=0, frame=True)
+    mask = items.mask[:96 * 96].reshape(96, 96)
+    whole = item_frame(mask)
+    _, tile_mask, _, _, frame = sampler._tile(1, 40, 50)  # inside the crop
+    np.testing.assert_array_equal(tile_mask, mask[24:56, 34:66])
+    np.testing.assert_allclose(frame, whole[:, 24:56, 34:66], atol=1e-6)
+    _, _, _, _, edge = sampler._tile(0, 5, 5)  # past the crop's corner: far outside, coordinates go on
+    assert (edge[2, :11, :11] == -1.0).all() and edge[2, 20, 20] == whole[2, 9, 9]
+    assert edge[2].max() <= 48 / DISTANCE_SCALE
+    tiles, _ = sampler.sample(4, positive=0.5, hard=0.0)
+    assert tiles.frames.shape == (4, 5, 32, 32)
+
+
+def test_the_gain_jitter_leaves_effective_z_alone():
+    images = torch.full((64, 3, 8, 8), 0.5)
+    out = jittered(images, Augment(gain=0.2, noise=0.0), modality_air("hlz_log"),
+                   torch.Generator().manual_seed(0), modality_thickness("hlz_log"))
+    assert torch.equal(out[:, 2], images[:, 2])
+    assert out[:, 0].std() > 0.01 and torch.equal(out[:, 0], out[:, 1])
