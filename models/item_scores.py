@@ -37,8 +37,18 @@ def _noisy_or(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
     return -torch.expm1(torch.log1p(-probs.double().clamp(max=1 - 1e-12)).sum()).to(probs.dtype)
 
 
-def item_score(rule: str, probs: torch.Tensor, area: torch.Tensor) -> float:
-    """One item's score by ``rule``; 0 for an item with no superpixel (nothing to flag)."""
+@ITEM_SCORES.register("learned")
+def _learned(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """The model's learned item head on the item's evidence (models.items.evidence): given to
+    ``item_score`` as ``learned``; only models with a fitted head have it."""
+    raise ValueError("the 'learned' item score needs a model with a fitted item head")
+
+
+def item_score(rule: str, probs: torch.Tensor, area: torch.Tensor, learned: float | None = None) -> float:
+    """One item's score by ``rule``; 0 for an item with no superpixel (nothing to flag). The
+    ``learned`` rule is the model's item head's probability, ``learned``."""
+    if rule == "learned" and learned is not None:
+        return float(learned)
     if probs.numel() == 0:
         return 0.0
     return float(ITEM_SCORES[rule](probs.float(), area.float()))

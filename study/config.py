@@ -320,6 +320,23 @@ class StudyConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _item_recipe_acts(self) -> StudyConfig:
+        """Recipe knobs of item pipelines are refused where no searched pipeline reads them."""
+        item_first = [p for p in self.space.pipelines if PIPELINES[p].item_first]
+        recipe = self.recipe
+        if recipe.item_input != "masked" and not item_first:
+            raise ValueError(f"recipe.item_input: {recipe.item_input!r} acts on item-first pipelines only "
+                             f"(subcomponent, object); space.pipelines has {', '.join(self.space.pipelines)}")
+        for knob in ("small_anomalies", "head_holdout"):
+            if getattr(recipe, knob) and "subcomponent" not in self.space.pipelines:
+                raise ValueError(f"recipe.{knob}: acts on the subcomponent pipeline only, which "
+                                 "space.pipelines does not list")
+        if recipe.head_holdout and "learned" not in recipe.item_scores:
+            raise ValueError("recipe.head_holdout: holds items out for the learned item head, but "
+                             "recipe.item_scores does not list 'learned'")
+        return self
+
+    @model_validator(mode="after")
     def _grid_needs_lists(self) -> StudyConfig:
         if self.search.algorithm == "grid":
             for field in ("k", "lam", "lr"):

@@ -19,31 +19,46 @@ from study.item_data import ItemSet
 
 @dataclass
 class ItemScores:
-    """Every item's score under every rule of ITEM_SCORES, and the judged superpixels' labels and
-    probabilities (segment level)."""
+    """Every item's score under every rule of ITEM_SCORES the model can give (``learned`` only with
+    a fitted item head), the judged superpixels' labels and probabilities (segment level), and
+    each item's evidence when the model has an item head."""
 
     by_rule: dict[str, np.ndarray]  # rule -> (n,) float32
     segment_labels: np.ndarray  # (S,) bool
     segment_scores: np.ndarray  # (S,) float32
+    evidence: np.ndarray | None = None  # (n, F) float32
 
 
 @torch.no_grad()
 def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.device) -> ItemScores:
     """Each item's whole crop (as the model's item input shows it) through the model, one item at a time."""
     model.eval()
-    by_rule = {rule: np.zeros(len(items), np.float32) for rule in ITEM_SCORES}
-    labels, scores = [], []
+    head = model.item_head
+    rules = [r for r in ITEM_SCORES if r != "learned" or (head is not None and bool(head.fitted))]
+    by_rule = {rule: np.zeros(len(items), np.float32) for rule in rules}
+    labels, scores, evidence = [], [], []
     px = items.item_px()
     for i in range(len(items)):
         crop = items.crop(i, model.input.margin)
         parts, targets = item_superpixels(model, crop.image, crop.mask, float(px[i]), crop.anomaly)
-        for rule in ITEM_SCORES:
-            by_rule[rule][i] = item_score(rule, parts.probs, parts.area)
+        for rule in rules:
+            by_rule[rule][i] = item_score(rule, parts.probs, parts.area, parts.learned)
         judged = targets != IGNORE
         labels.append((targets[judged] == 1).cpu().numpy())
         scores.append(parts.probs[judged].cpu().numpy())
+        evidence.append(parts.evidence)
     return ItemScores(by_rule, np.concatenate(labels) if labels else np.zeros(0, bool),
-                      np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32))
+                      np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
+                      np.stack(evidence) if head is not None and evidence else None)
+
+
+def fit_item_head(model: ItemSubcomponentModel, held_out: ItemSet, device: torch.device) -> None:
+    """Fit the model's item head on the evidence of ``held_out`` items (train items the classifier
+    never trained on: never val or test) and their truth."""
+    if model.item_head is None:
+        raise ValueError("this model has no item head to fit")
+    scores = score_items(model, held_out, device)
+    model.item_head.fit(scores.evidence, held_out.anomalous)
 
 
 @torch.no_grad()

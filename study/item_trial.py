@@ -21,7 +21,7 @@ from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
 from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
 from study.item_data import STORED_MARGIN, ItemSet, ItemSetBuilder
-from study.item_eval import ItemScores, choose_rule, level_scores
+from study.item_eval import ItemScores, choose_rule, fit_item_head, level_scores
 from study.item_stage import found_masks
 from study.item_train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
@@ -144,8 +144,10 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
                      resume: str | None = None, data: ItemStudyData | None = None) -> dict:
     """Train ``trial`` by the study's recipe; every ``eval_every`` steps (an epoch) score val's found
     items, choose the item-score rule and the threshold on them, and report. After the last step
-    the weights of the best val epoch come back and test (found items, and true items as the
-    bound) is scored once with them: the last epoch's report and checkpoint are the chosen ones."""
+    the weights of the best val epoch come back, a model with an item head fits it on the held-out
+    train items and val chooses the rule again (the learned one among them), and test (found
+    items, and true items as the bound) is scored once: the last epoch's report and checkpoint
+    are the chosen ones."""
     device = pick_device()
     torch.manual_seed(study.training.seed)
     data = data or load_item_study_data(study, trial.modality)
@@ -184,6 +186,13 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
         scores = {"val": val_levels, "test": empty}
         if step == recipe.steps:  # the end: val's choice is final, test is scored once with it
             model.load_state_dict(best["state"])
+            if getattr(model, "item_head", None) is not None and len(set(data.held_out.anomalous)) == 2:
+                # the item head learns on held-out train items (both kinds needed; else it stays
+                # unfitted and unchosen); val then chooses among every rule
+                fit_item_head(model, data.held_out, device)
+                val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
+                best["rule"], _ = choose_rule(data.val, val)
+                best["val"] = level_scores(data.val, val, best["rule"])
             rule = best["rule"]
             test = level_scores(data.test, pipeline.score(model, data.test, device), rule)
             val_true = level_scores(data.val_true, pipeline.score(model, data.val_true, device), rule)

@@ -41,6 +41,7 @@ class Trial:
     weights: str | None = None
     item_input: str = "masked"  # item-first pipelines: what the model sees of an item
     small_anomalies: bool = False  # the sub-component pipeline on items: small anomalies kept
+    item_head: bool = False  # the sub-component pipeline on items: a learned item head
 
 
 @dataclass

@@ -42,8 +42,9 @@ def pick_device() -> torch.device:
 def trial_from_config(study: StudyConfig, choices: dict) -> Trial:
     """A Trial from one point of the search space (``choices``) and the study's shared settings."""
     item_first = PIPELINES[choices["pipeline"]].item_first
-    item = ({"item_input": study.recipe.item_input, "small_anomalies": study.recipe.small_anomalies}
-            if item_first else {})
+    recipe = study.recipe
+    item = ({"item_input": recipe.item_input, "small_anomalies": recipe.small_anomalies,
+             "item_head": recipe.head_holdout > 0} if item_first else {})
     return Trial(image_size=study.data.image_size, crop_size=study.training.crop_size,
                  crops_per_image=study.training.crops_per_image,
                  weights=study.training.weights,

@@ -11,6 +11,7 @@ from torch import nn
 
 from models.item_scores import item_score
 from models.items.crops import mask_box
+from models.items.evidence import item_evidence
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
 
@@ -18,11 +19,14 @@ from models.subcomponent.items import ItemSubcomponentModel
 @dataclass
 class ItemSuperpixels:
     """One item crop's superpixels inside the item: (h, w) labels 0..n−1 (−1 elsewhere), their
-    anomaly probabilities and areas (px)."""
+    anomaly probabilities and areas (px); for a model with an item head the item's evidence and,
+    once the head is fitted, its learned item score."""
 
     labels: torch.Tensor
     probs: torch.Tensor
     area: torch.Tensor
+    evidence: np.ndarray | None = None
+    learned: float | None = None
 
 
 @torch.no_grad()
@@ -42,7 +46,15 @@ def item_superpixels(model: ItemSubcomponentModel, image: torch.Tensor, mask: to
     renumber[inside] = torch.arange(int(inside.sum()), device=device)
     labels = renumber[out.segments.labels[0]]
     targets = None if anomaly is None else model.targets(out, anomaly[None].to(device))[inside]
-    return ItemSuperpixels(labels, probs[inside], out.segments.area[inside]), targets
+    parts = ItemSuperpixels(labels, probs[inside], out.segments.area[inside])
+    head = model.item_head
+    if head is not None:
+        pixel_logits = None if out.pixel_logits is None else out.pixel_logits[0].float().cpu().numpy()
+        parts.evidence = item_evidence(*(t.cpu().numpy() for t in (labels, parts.probs, parts.area, mask)),
+                                       pixel_logits)
+        if bool(head.fitted):
+            parts.learned = float(head(torch.from_numpy(parts.evidence)[None].to(device))[0])
+    return parts, targets
 
 
 @dataclass
@@ -88,7 +100,7 @@ def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_
         region[keep] = local[keep] + len(seg_scores) + 1
         seg_scores.extend(parts.probs.cpu().tolist())
         seg_item.extend([index] * len(parts.probs))
-        item_scores.append(item_score(rule, parts.probs, parts.area))
+        item_scores.append(item_score(rule, parts.probs, parts.area, parts.learned))
     # a superpixel whose pixels all lay outside its item's mask has no pixel: renumber what is left
     present = np.bincount(labels.ravel(), minlength=len(seg_scores) + 1)[1:] > 0
     relabel = np.zeros(len(seg_scores) + 1, np.int32)

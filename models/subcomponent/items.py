@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.backbones import build_backbone
+from models.items.evidence import ItemHead
 from models.items.inputs import ITEM_INPUTS
 from models.scores import max_by
 from models.segments import Segments, segments_of
@@ -87,7 +88,8 @@ class ItemSubcomponentModel(nn.Module):
     negative when none of it is, ignored in between and outside the item. With ``small_anomalies``
     one holding SMALL_ANOMALY_PX anomaly pixels is a positive too, the pool head sees each
     superpixel's highest pixel logit beside the mean, and the pixel loss ignores a band of
-    IGNORE_BAND_PX around anomalies.
+    IGNORE_BAND_PX around anomalies. With ``item_head`` the model carries an ItemHead (fitted
+    after training) that scores a whole item from its evidence (models.items.evidence).
     """
 
     def __init__(self, *, modality: str = "hlz", backbone: str = "resnet18", mode: str = "pool",
@@ -95,7 +97,7 @@ class ItemSubcomponentModel(nn.Module):
                  anomaly_fraction: float = 0.5, pixel_weight: float = 1.0, crop_size: int = 64,
                  crops_per_image: int = 16, crop_batch: int = 256,
                  weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5,
-                 item_input: str = "masked", small_anomalies: bool = False):
+                 item_input: str = "masked", small_anomalies: bool = False, item_head: bool = False):
         super().__init__()
         CLASSIFY_MODES[mode]  # an unknown mode raises here, naming the valid ones
         if not 0.0 <= anomaly_fraction < 1.0:
@@ -125,6 +127,8 @@ class ItemSubcomponentModel(nn.Module):
                                       nn.Linear(64, 2))
         else:
             self.backbone = build_backbone(backbone, in_channels=in_channels, num_classes=2, weights=weights)
+        # a learned item score on each item's evidence, fitted after training on held-out items
+        self.item_head = ItemHead() if item_head else None
 
     def assemble(self, images: torch.Tensor, masks: torch.Tensor,
                  frames: torch.Tensor | None = None) -> torch.Tensor:

@@ -35,3 +35,9 @@ def test_noisy_or_stays_finite_and_ordered_for_certain_superpixels():
 def test_unknown_rule_names_the_valid_ones():
     with pytest.raises(KeyError, match="top3_mean"):
         item_score("mean", PROBS, AREA)
+
+
+def test_the_learned_rule_is_the_item_heads_score_and_needs_one():
+    assert item_score("learned", PROBS, AREA, learned=0.25) == 0.25
+    with pytest.raises(ValueError, match="fitted item head"):
+        item_score("learned", PROBS, AREA)

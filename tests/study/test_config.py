@@ -123,3 +123,15 @@ def test_scheduler_and_space_follow_the_search_settings():
     assert set(param_space(config)["point"]) == {"pipeline", "backbone", "modality", "optimizer", "lr",
                                                  "batch_size", "k", "lam", "ssn_feature", "mode",
                                                  "anomaly_fraction"}
+
+
+@pytest.mark.parametrize(("recipe", "pipelines", "message"), [
+    ({"item_input": "frame"}, ["ssn"], r"recipe\.item_input: 'frame' acts on item-first pipelines only"),
+    ({"small_anomalies": True}, ["object"], r"recipe\.small_anomalies: acts on the subcomponent pipeline"),
+    ({"head_holdout": 0.2}, ["object"], r"recipe\.head_holdout: acts on the subcomponent pipeline"),
+    ({"head_holdout": 0.2, "item_scores": ["max"]}, ["subcomponent"], "does not list 'learned'"),
+    ({"item_input": "turned"}, ["subcomponent"], r"unknown item input 'turned'; valid: masked, context, frame"),
+])
+def test_item_recipe_knobs_that_cannot_act_are_refused(recipe, pipelines, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(base(space={"pipelines": pipelines}, recipe=recipe))

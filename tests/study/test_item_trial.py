@@ -19,6 +19,9 @@ from study.item_stage import finder_spec, found_masks, refind_items, with_item_s
 from study.item_trial import load_item_study_data, train_item_trial
 from study.train import save_checkpoint, trial_from_config
 
+# the detector's recipe of issue 26: the item's context and frame, small anomalies, a learned item head
+NEW_DETECTOR = {"item_input": "frame", "small_anomalies": True, "head_holdout": 0.4}
+
 
 def perfect_stage(config, directory) -> str:
     """An item stage whose found items are the true ones (an untrained finder beside them)."""
@@ -36,13 +39,13 @@ def perfect_stage(config, directory) -> str:
     return str(directory)
 
 
-def item_config(archive: str, tmp_path, pipeline: str):
+def item_config(archive: str, tmp_path, pipeline: str, **recipe):
     base = parse_config({"name": "t", "storage": str(tmp_path),
                          "data": {"archive": archive, "cache": str(tmp_path / "cache")},
                          "space": {"pipelines": [pipeline]},
                          "items": {"scale": 2},
                          "recipe": {"steps": 4, "eval_every": 2, "tile": 32, "mine_every": 2,
-                                    "mine_items": 2},
+                                    "mine_items": 2, **recipe},
                          "training": {"crop_size": 32}})
     stage = perfect_stage(base, tmp_path / "items")
     return base.model_copy(update={"items": base.items.model_copy(update={"directory": stage})})
@@ -77,6 +80,36 @@ def test_val_chooses_and_test_is_scored_once_on_the_chosen_weights(small_archive
     assert len(splits["test"].arrays("object")[0]) == len(data.test)
 
 
+def test_the_item_head_learns_on_held_out_train_items_only(small_archive_val, tmp_path, monkeypatch):
+    import study.item_trial
+
+    config = item_config(small_archive_val, tmp_path, "subcomponent", **NEW_DETECTOR)
+    trial = trial_from_config(config, {"pipeline": "subcomponent", "backbone": "resnet18", "modality": "hlz",
+                                       "k": 20, "lr": 1e-3, "batch_size": 4})
+    assert trial.item_head and trial.item_input == "frame" and trial.small_anomalies
+    fitted_on, val_rules = [], []
+    fit, choose = study.item_trial.fit_item_head, study.item_trial.choose_rule
+    monkeypatch.setattr(study.item_trial, "fit_item_head",
+                        lambda model, items, device: (fitted_on.append(items), fit(model, items, device)))
+    def recorded_choice(items, scores):
+        val_rules.append(set(scores.by_rule))
+        return choose(items, scores)
+
+    monkeypatch.setattr(study.item_trial, "choose_rule", recorded_choice)
+    reported = []
+    train_item_trial(config, trial, lambda metrics, state: reported.append((metrics, state)))
+    data = load_item_study_data(config, "hlz")
+    ids = split_ids(config.data)
+    held, trained = set(data.held_out.scan_ids), set(data.train.scan_ids)
+    assert held and trained and not held & trained and held | trained == set(ids["train"])
+    assert not held & (set(ids["val"]) | set(ids["test"]))
+    assert [items is data.held_out for items in fitted_on] == [True]  # fitted once, on held-out items
+    # every epoch chose among the fixed rules; after the fit, val chose among them and the learned one
+    assert "learned" not in val_rules[0] and val_rules[-1] == set(config.recipe.item_scores)
+    metrics, state = reported[-1]
+    assert bool(state.model.item_head.fitted) and metrics["item_score"] in config.recipe.item_scores
+
+
 def test_item_sets_are_cut_once_and_cached(small_archive_val, tmp_path):
     config = item_config(small_archive_val, tmp_path, "subcomponent")
     first = load_item_study_data(config, "hlz_log")
@@ -96,7 +129,8 @@ def test_a_missing_item_stage_is_named(small_archive_val, tmp_path):
         train_item_trial(config, trial, lambda m, s: None)
 
 
-def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_archive_val, tmp_path):
+@pytest.mark.parametrize("recipe", [{}, NEW_DETECTOR])
+def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_archive_val, tmp_path, recipe):
     from jobs.scoring.model import load_scoring_model
     from jobs.train import get_args_parser, main
     from scans.modalities import build_input
@@ -107,7 +141,7 @@ def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_ar
         "space": {"pipelines": ["subcomponent"], "backbones": ["resnet18"], "modalities": ["hlz"],
                   "k": [20], "lr": [1e-3], "batch_size": [4]},
         "items": {"steps": 3, "batch": 2, "scale": 2, "min_item_px": 10},
-        "recipe": {"steps": 2, "eval_every": 2, "tile": 32}}))
+        "recipe": {"steps": 2, "eval_every": 2, "tile": 32, **recipe}}))
     out = tmp_path / "model"
     assert main(get_args_parser().parse_args(["--config", str(path), "--out", str(out)])) == 0
     assert (out / "items" / "model.pt").exists() and (out / "model.pt").exists()
