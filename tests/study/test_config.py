@@ -130,7 +130,7 @@ def test_scheduler_and_space_follow_the_search_settings():
     ({"small_anomalies": True}, ["object"], r"recipe\.small_anomalies: acts on the subcomponent pipeline"),
     ({"head_holdout": 0.2}, ["object"], r"recipe\.head_holdout: acts on the subcomponent pipeline"),
     ({"head_holdout": 0.2, "item_scores": ["max"]}, ["subcomponent"], "does not list 'learned'"),
-    ({"item_input": "turned"}, ["subcomponent"], r"unknown item input 'turned'; valid: masked, context, frame"),
+    ({"item_input": "turned"}, ["subcomponent"], r"unknown item input 'turned'; valid: masked, context"),
 ])
 def test_item_recipe_knobs_that_cannot_act_are_refused(recipe, pipelines, message):
     with pytest.raises(ConfigError, match=message):
