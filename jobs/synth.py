@@ -36,6 +36,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              f"{', '.join(sorted(ANOMALIES))})")
     parser.add_argument("--anomaly-scale", type=float, default=1.0,
                         help="anomaly sizes × this (default 1; larger makes easy test archives)")
+    parser.add_argument("--aligned-anomalies", action="store_true",
+                        help="draw every anomaly along its item's axes, as its own parts lie (the same "
+                             "kinds, places and sizes as without): a detector that only learnt 'off-axis' "
+                             "fails there")
     parser.add_argument("--max-items", type=int, default=3, help="items per scan, at most")
     parser.add_argument("--items", default="",
                         help="comma-separated item classes to draw from (default all: "
@@ -60,7 +64,8 @@ def main(args: argparse.Namespace) -> int:
         items = tuple(k.strip() for k in args.items.split(",") if k.strip())
         config = SynthConfig(n=args.n, size=args.size, seed=args.seed, split=args.split,
                              val=args.val, anomaly_rate=args.anomaly_rate, anomaly_kinds=kinds,
-                             anomaly_scale=args.anomaly_scale, pitch_mm=args.pitch_mm, item_classes=items,
+                             anomaly_scale=args.anomaly_scale, anomaly_aligned=args.aligned_anomalies,
+                             pitch_mm=args.pitch_mm, item_classes=items,
                              max_items=args.max_items, previews=not args.no_previews)
     except ValueError as err:
         print(f"dualscan synth: {err}", file=sys.stderr)

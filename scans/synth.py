@@ -39,6 +39,7 @@ class SynthConfig:
     anomaly_rate: float = 0.5  # probability that an item hides an anomaly
     anomaly_kinds: tuple[str, ...] = ()  # the kinds drawn from (ANOMALIES names); empty: all
     anomaly_scale: float = 1.0  # anomaly sizes and thicknesses × this (large, dense, easy: for tests)
+    anomaly_aligned: bool = False  # anomalies along their item's axes (same kinds, places, sizes)
     item_classes: tuple[str, ...] = ()  # the item classes drawn from (ITEMS names); empty: all
     min_items: int = 1
     max_items: int = 3
@@ -114,7 +115,8 @@ def synth_scene(config: SynthConfig, index: int) -> tuple[Scan, Scene]:
     scene = compose_scene(rng, config.size, config.size, config.anomaly_rate,
                           (config.min_items, config.max_items), fov_cm=config.field_cm,
                           item_classes=config.item_classes or None,
-                          anomaly_kinds=config.anomaly_kinds or None, anomaly_scale=config.anomaly_scale)
+                          anomaly_kinds=config.anomaly_kinds or None, anomaly_scale=config.anomaly_scale,
+                          anomaly_aligned=config.anomaly_aligned)
     low, high = transmissions(scene.areal_density, scanner=config.scanner)
     low, high = config.noise.apply(low, high, rng, pitch)
     zeff, _ = effective_z(high, low, config.scanner, smooth_sigma=config.noise.zeff_smooth_px(pitch))

@@ -148,10 +148,11 @@ def compose_scene(
     fov_cm: float = DEFAULT_FOV_CM,
     anomaly_kinds: tuple[str, ...] | None = None,
     anomaly_scale: float = 1.0,
+    anomaly_aligned: bool = False,
 ) -> Scene:
     """One scan's contents: tray and clutter, ``n_items`` items (inclusive range), anomalies
     hidden in each item with probability ``anomaly_rate``, of ``anomaly_kinds`` (default: every
-    registered kind), sized × ``anomaly_scale``."""
+    registered kind), sized × ``anomaly_scale``, along the item's axes with ``anomaly_aligned``."""
     pitch = fov_cm / max(height, width)
     classes = tuple(sorted(ITEMS)) if item_classes is None else item_classes
     for name in classes:
@@ -166,7 +167,8 @@ def compose_scene(
     for _ in range(count):
         design = ITEMS[classes[int(rng.integers(len(classes)))]](rng)
         hides = rng.random() < anomaly_rate
-        kinds.append(add_anomaly(rng, design, kinds=anomaly_kinds, scale=anomaly_scale) if hides else "")
+        kinds.append(add_anomaly(rng, design, kinds=anomaly_kinds, scale=anomaly_scale,
+                                 aligned=anomaly_aligned) if hides else "")
         placements.append(_place(rng, design, placements, height, width, pitch))
     for object_id, where in enumerate(placements, start=1):
         for part in where.design.parts:

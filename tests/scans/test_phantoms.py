@@ -89,3 +89,34 @@ def test_anomaly_rate_is_honoured():
     rng = np.random.default_rng(12)
     scenes = [compose_scene(rng, 64, 64, anomaly_rate=0.0) for _ in range(10)]
     assert not any(a for scene in scenes for a in scene.object_anomalous)
+
+
+@pytest.mark.parametrize("anomaly", sorted(ANOMALIES))
+def test_aligned_anomalies_lie_along_the_items_axes_and_are_otherwise_the_same(anomaly):
+    drawn = {}
+    for aligned in (False, True):
+        rng = np.random.default_rng(11)
+        design = ITEMS["laptop"](rng)
+        add_anomaly(rng, design, anomaly, aligned=aligned)
+        drawn[aligned] = [p for p in design.parts if p.anomaly]
+    assert len(drawn[False]) == len(drawn[True])
+    for free, along in zip(drawn[False], drawn[True], strict=True):
+        assert (free.name, free.material, free.shape.cx, free.shape.cy) == (along.name, along.material,
+                                                                            along.shape.cx, along.shape.cy)
+        assert along.shape.angle in (0.0, np.pi / 2)
+        assert abs(free.shape.angle - along.shape.angle) <= np.pi / 4 or free.shape.angle > 3 * np.pi / 4
+
+
+def test_wire_insulation_is_labelled_anomaly_where_it_shows():
+    rng = np.random.default_rng(3)
+    design = ITEMS["laptop"](rng)
+    add_anomaly(rng, design, "wire_bundle")
+    raster = Rasteriser(200, 200, 0.1)
+    where = Placement(design, 100, 100, 0.0)
+    for part in design.parts:
+        if part.anomaly:
+            raster.draw(part, where, 1)
+    pvc = raster.areal[material_index()["pvc"]] > 0
+    copper = raster.areal[material_index()["copper"]] > 0
+    assert pvc.sum() > copper.sum() > 0  # the insulation is wider than its copper
+    assert (raster.anomaly[pvc | copper] == 1).all()  # every pixel the bundle shows in is labelled

@@ -92,3 +92,18 @@ def test_default_splits_are_60_10_30_and_kinds_options_hold():
     assert scan.anomaly.sum() > 2 * small.anomaly.sum()  # twice the sides: about four times the area
     with pytest.raises(ValueError, match="unknown kind 'gun'"):
         SynthConfig(anomaly_kinds=("gun",))
+
+
+def test_aligned_anomalies_come_from_the_command_line_into_the_archive(tmp_path):
+    from jobs.synth import get_args_parser, main
+
+    out = tmp_path / "aligned"
+    args = get_args_parser().parse_args(["--out", str(out), "--n", "2", "--size", "64", "--workers", "1",
+                                         "--no-previews", "--quiet", "--aligned-anomalies"])
+    assert main(args) == 0
+    assert Archive(str(out)).info["config"]["anomaly_aligned"] is True
+    free = synth_scan(SynthConfig(size=96, seed=4, anomaly_rate=1.0), 0)
+    aligned = synth_scan(SynthConfig(size=96, seed=4, anomaly_rate=1.0, anomaly_aligned=True), 0)
+    # the same scene but for the anomalies' angles
+    assert free.object_anomaly_kind.tolist() == aligned.object_anomaly_kind.tolist()
+    assert np.array_equal(free.objects > 0, aligned.objects > 0)
