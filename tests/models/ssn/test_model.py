@@ -10,7 +10,7 @@ from skimage.measure import label as connected_components
 from models.ssn import SSN
 from models.ssn.connectivity import enforce_connectivity, enforce_connectivity_batch
 from models.ssn.features import SSN_FEATURES, build_features
-from models.ssn.losses import reconstruction_target
+from models.ssn.losses import compactness_loss, reconstruction_target
 
 
 def piecewise_constant(seed: int, size: int = 96, n_regions: int = 12, channels: int = 3):
@@ -142,3 +142,26 @@ def test_on_a_gpu_connectivity_stays_there_with_the_same_labels():
     labels = torch.from_numpy(np.random.default_rng(4).integers(0, 6, (4, 64, 64)))
     got = connect_labels(labels.cuda(), 20)
     assert got.is_cuda and np.array_equal(got.cpu().numpy(), connect_labels(labels, 20).numpy())
+
+
+def _trained_compactness(lam: float, steps: int = 25) -> float:
+    """Compactness of the superpixels of a learned SSN after ``steps`` of l_rcon + λ·l_comp on an
+    image of irregular regions (their outlines pull superpixels out of shape)."""
+    torch.manual_seed(0)
+    image, regions = piecewise_constant(3, size=48, n_regions=6, channels=1)
+    target = reconstruction_target(torch.from_numpy(regions)[None])
+    model = SSN(in_channels=1, feature="paper", n_superpixels=16, compactness=lam)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = model.loss(model(image[None]), target)
+        optimiser.zero_grad()
+        loss.total.backward()
+        optimiser.step()
+    model.eval()
+    with torch.no_grad():
+        return float(compactness_loss(model(image[None])))
+
+
+def test_lambda_makes_learned_superpixels_more_compact():
+    free, compact = _trained_compactness(0.0), _trained_compactness(0.1)
+    assert compact < 0.8 * free
