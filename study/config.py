@@ -204,7 +204,9 @@ class RecipeConfig(Strict):
     where the item score rule is chosen among ``item_scores``. What the model sees of an item is
     ``item_input`` (models.items.inputs: masked, context, frame); ``small_anomalies`` keeps small
     anomalies as positives (models.subcomponent.items); the last ``head_holdout`` share of train's
-    scans is held out of training for the learned item head."""
+    scans is held out of training for the learned item head. Training cuts train's items by their
+    true masks, the item stage's found masks (its resolution and errors, as scoring sees items)
+    or both (``train_masks``)."""
 
     steps: int = Field(default=3000, ge=1)
     tile: int = Field(default=96, ge=16, le=1024)
@@ -221,6 +223,7 @@ class RecipeConfig(Strict):
     item_input: str = "masked"
     small_anomalies: bool = False
     head_holdout: float = Field(default=0.0, ge=0, lt=1)
+    train_masks: Literal["true", "found", "both"] = "true"
 
     @field_validator("item_input")
     @classmethod

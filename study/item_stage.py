@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -151,24 +151,35 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     return _find_splits(finder, config.modality, study, directory, metrics, device)
 
 
+FOUND_SPLITS = ("train", "val", "test")
+
+
 def refind_items(study: StudyConfig, directory: str, device: torch.device | None = None) -> dict:
-    """Find val's and test's items again with a trained stage's finder (after a change to how it
-    separates items) and rewrite its found.npz and their metrics; training is not repeated."""
+    """Find the items again with a trained stage's finder (after a change to how it separates
+    items, or for a recipe that trains on found masks) and rewrite its found.npz and their
+    metrics; training is not repeated."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     finder, spec = load_finder(directory, device)
     metrics = json.loads(locate(directory).read_bytes("metrics.json"))
-    kept = {k: v for k, v in metrics.items() if not k.startswith(("val_", "test_"))}
+    scored = {f"{split}_{f.name}" for split in FOUND_SPLITS for f in fields(FinderScore)}
+    kept = {k: v for k, v in metrics.items() if k not in scored}
     return _find_splits(finder, spec["kwargs"]["modality"], study, directory, kept, device)
+
+
+def found_splits(study: StudyConfig) -> tuple[str, ...]:
+    """The splits whose items the stage finds: val and test, and train when the recipe trains on
+    found masks."""
+    return ("train", "val", "test") if study.recipe.train_masks != "true" else ("val", "test")
 
 
 def _find_splits(finder: nn.Module, modality: str, study: StudyConfig, directory: str, metrics: dict,
                  device: torch.device) -> dict:
-    """Find and score val's and test's items; write found.npz and metrics.json (with ``metrics``)."""
+    """Find and score the items of ``found_splits``; write found.npz and metrics.json (with ``metrics``)."""
     archive = Archive(study.data.archive)
     ids = split_ids(study.data, archive)
     found: dict[str, np.ndarray] = {}
     metrics = dict(metrics)
-    for split in ("val", "test"):
+    for split in found_splits(study):
         maps, score = find_and_score(finder, (archive.read(i) for i in ids[split]), modality, device)
         metrics.update(score.as_dict(f"{split}_"))
         found.update({f"{split}/{scan_id}": labels for scan_id, labels in maps.items()})
@@ -181,7 +192,8 @@ def _find_splits(finder: nn.Module, modality: str, study: StudyConfig, directory
 
 
 def found_masks(directory: str, split: str) -> dict[str, list[np.ndarray]]:
-    """The masks an item stage found in each scan of ``split`` (val or test), by scan id."""
+    """The masks an item stage found in each scan of ``split`` (val, test, or train when it found
+    train's), by scan id."""
     where = locate(directory)
     with np.load(io.BytesIO(where.read_bytes("found.npz")), allow_pickle=False) as npz:
         out = {}
@@ -207,4 +219,11 @@ def with_item_stage(config: StudyConfig, directory: str, train: bool = True) -> 
         metrics = run_item_stage(config, directory)
         print("item stage: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in metrics.items()), flush=True)
+    elif "train" in found_splits(config) and not found_masks(directory, "train"):
+        if not train:
+            raise FileNotFoundError(f"{directory}: the item stage found no train items, which "
+                                    f"recipe.train_masks {config.recipe.train_masks!r} needs")
+        print(f"item stage: finding the train split's items too (recipe.train_masks "
+              f"{config.recipe.train_masks!r}) → {directory}", flush=True)
+        refind_items(config, directory)
     return config.model_copy(update={"items": config.items.model_copy(update={"directory": directory})})

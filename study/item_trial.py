@@ -22,7 +22,7 @@ from study.data import CACHE_FORMAT, split_ids
 from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
 from study.item_data import STORED_MARGIN, ItemSet, ItemSetBuilder
 from study.item_eval import ItemScores, choose_rule, fit_item_head, level_scores
-from study.item_stage import found_masks
+from study.item_stage import found_masks, found_splits
 from study.item_train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
 from study.pipelines import PIPELINES, Trial
@@ -35,10 +35,11 @@ _MEMORY: dict[str, ItemStudyData] = {}
 
 @dataclass
 class ItemStudyData:
-    """Train's true items (training may use true masks), less the last ``recipe.head_holdout``
-    share of train's scans, whose items are ``held_out`` for what is fitted on the trained model's
-    scores (the learned item head: never val or test); val's and test's found items (end to end:
-    what is scored and chosen on) and their true items (the classification-only bound)."""
+    """Train's items (by ``recipe.train_masks``: true masks, found ones or both), less the last
+    ``recipe.head_holdout`` share of train's scans, whose items are ``held_out`` for what is fitted
+    on the trained model's scores (the learned item head: never val or test; found items when the
+    stage found train's, as scoring sees them); val's and test's found items (end to end: what is
+    scored and chosen on) and their true items (the classification-only bound)."""
 
     train: ItemSet
     held_out: ItemSet
@@ -67,7 +68,8 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
     ids = split_ids(study.data, archive)
     stage = stage_directory(study)
     builders = {name: ItemSetBuilder() for name in ITEM_SPLITS}
-    found = {split: found_masks(stage, split) for split in ("val", "test")}
+    masks = study.recipe.train_masks
+    found = {split: found_masks(stage, split) for split in found_splits(study)}
     n_held = round(len(ids["train"]) * study.recipe.head_holdout)
     held = set(ids["train"][len(ids["train"]) - n_held:])
     for split in ("train", "val", "test"):
@@ -77,12 +79,19 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
                 raise ValueError(f"{archive.file_uri(scan_id)}: training needs labels "
                                  "(objects, parts, anomaly), this scan has none")
             image = build_input(scan, modality)
-            if split == "train":
-                builders["held_out" if scan_id in held else "train"].add_scan(scan, image)
-                continue
-            if scan_id not in found[split]:
+            if split in found and scan_id not in found[split]:
                 raise ValueError(f"{stage}/found.npz has no {split} scan {scan_id!r}: the item stage was "
-                                 "trained for another archive or split; retrain it")
+                                 "trained for another archive or split (or, for train, found none: "
+                                 "recipe.train_masks needs them); retrain it")
+            if split == "train" and scan_id in held:
+                builders["held_out"].add_scan(scan, image, found[split][scan_id] if split in found else None)
+                continue
+            if split == "train":
+                if masks != "found":
+                    builders["train"].add_scan(scan, image)
+                if masks != "true":
+                    builders["train"].add_scan(scan, image, found[split][scan_id])
+                continue
             builders[split].add_scan(scan, image, found[split][scan_id])
             builders[f"{split}_true"].add_scan(scan, image)
     channels = modality_channels(modality)
@@ -93,7 +102,8 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
 def _cache_key(study: StudyConfig, modality: str) -> str:
     stage = locate(stage_directory(study))
     identity = {"format": CACHE_FORMAT, "items": 2, "margin": STORED_MARGIN,
-                "head_holdout": study.recipe.head_holdout, "archive": study.data.archive,
+                "head_holdout": study.recipe.head_holdout,
+                "train_masks": study.recipe.train_masks, "archive": study.data.archive,
                 "modality": modality,
                 "data": study.data.model_dump(exclude={"cache"}),
                 "found": hashlib.sha256(stage.read_bytes("found.npz")).hexdigest()}

@@ -15,7 +15,7 @@ from scans.archive import Archive
 from study.config import parse_config
 from study.data import split_ids
 from study.evaluation import read_scores_npz
-from study.item_stage import finder_spec, found_masks, refind_items, with_item_stage
+from study.item_stage import finder_spec, found_masks, found_splits, refind_items, with_item_stage
 from study.item_trial import load_item_study_data, train_item_trial
 from study.train import save_checkpoint, trial_from_config
 
@@ -27,7 +27,7 @@ def perfect_stage(config, directory) -> str:
     """An item stage whose found items are the true ones (an untrained finder beside them)."""
     archive = Archive(config.data.archive)
     ids = split_ids(config.data, archive)
-    found = {f"{split}/{i}": archive.read(i).objects.astype(np.int16) for split in ("val", "test")
+    found = {f"{split}/{i}": archive.read(i).objects.astype(np.int16) for split in found_splits(config)
              for i in ids[split]}
     directory.mkdir()
     spec = finder_spec(config.items)
@@ -108,6 +108,30 @@ def test_the_item_head_learns_on_held_out_train_items_only(small_archive_val, tm
     assert "learned" not in val_rules[0] and val_rules[-1] == set(config.recipe.item_scores)
     metrics, state = reported[-1]
     assert bool(state.model.item_head.fitted) and metrics["item_score"] in config.recipe.item_scores
+
+
+def test_training_on_found_masks_takes_the_stages_train_items(small_archive_val, tmp_path):
+    sets = {}
+    for masks in ("true", "both"):
+        (tmp_path / masks).mkdir()
+        config = item_config(small_archive_val, tmp_path / masks, "subcomponent", train_masks=masks)
+        sets[masks] = load_item_study_data(config, "hlz")
+    # the perfect stage's found train items are the true ones: "both" holds each twice
+    assert len(sets["both"].train) == 2 * len(sets["true"].train) > 0
+    assert sets["both"].train.anomalous.sum() == 2 * sets["true"].train.anomalous.sum()
+
+
+def test_a_stage_without_found_train_items_finds_them_when_the_recipe_needs_them(small_archive_val, tmp_path):
+    trained = item_config(small_archive_val, tmp_path, "subcomponent")
+    stage = trained.items.directory
+    assert not found_masks(stage, "train")
+    config = trained.model_copy(update={"items": trained.items.model_copy(update={"directory": None}),
+                                        "recipe": trained.recipe.model_copy(update={"train_masks": "found"})})
+    with pytest.raises(FileNotFoundError, match="found no train items"):
+        with_item_stage(config, stage, train=False)
+    with_item_stage(config, stage)
+    assert set(found_masks(stage, "train")) == set(split_ids(config.data)["train"])
+    assert set(found_masks(stage, "val")) == set(split_ids(config.data)["val"])
 
 
 def test_item_sets_are_cut_once_and_cached(small_archive_val, tmp_path):
