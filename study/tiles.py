@@ -50,8 +50,8 @@ class TileSampler:
     """Tiles of ``size``² from the items of a set: a share centred (±size/4) on anomaly pixels, a
     share on hard negatives (benign places a model scored high, see ``remember``), the rest on
     random pixels of random items; with ``frame`` each tile's item-frame channels beside. A
-    sample costs the same whatever the set's size: the anomaly pixels are indexed once, an item's
-    frame is computed the first time one of its tiles is cut."""
+    sample costs the same whatever the set's size: the anomaly pixels are indexed and every item's
+    frame (its axes and distances to the outline, int8) computed once, here."""
 
     def __init__(self, items: ItemSet, size: int, fill: tuple[float, ...], seed: int = 0,
                  frame: bool = False):
@@ -66,7 +66,7 @@ class TileSampler:
         self.anomaly_start = np.searchsorted(self.anomaly_px, items.offsets)
         self.positive = np.flatnonzero(np.diff(self.anomaly_start) > 0)
         self.hard: deque[tuple[int, int, int]] = deque(maxlen=HARD_POOL)
-        self._frames: dict[int, tuple[ItemAxes, np.ndarray]] = {}
+        self.frames = [self._frame_of(i) for i in range(len(items))] if frame else []
 
     def remember(self, item: int, y: int, x: int) -> None:
         """A benign place of ``item`` (pixel y, x of its crop) to train on as a hard negative."""
@@ -86,10 +86,8 @@ class TileSampler:
         return divmod(int(self.anomaly_px[pick] - self.items.offsets[item]), int(self.items.shapes[item][1]))
 
     def _frame_of(self, item: int) -> tuple[ItemAxes, np.ndarray]:
-        if item not in self._frames:
-            mask = self._item_mask(item)
-            self._frames[item] = (ItemAxes.of(mask), stored_distance(mask))
-        return self._frames[item]
+        mask = self._item_mask(item)
+        return ItemAxes.of(mask), stored_distance(mask)
 
     def _tile(self, item: int, cy: int, cx: int) -> tuple[np.ndarray, ...]:
         h, w = (int(v) for v in self.items.shapes[item])
@@ -107,7 +105,7 @@ class TileSampler:
             out[ty, tx] = flat[start:start + h * w].reshape(h, w)[ys, xs]
         if not self.frame:
             return image, mask, anomaly, parts
-        axes, stored = self._frame_of(item)
+        axes, stored = self.frames[item]
         distance = np.full((size, size), -DISTANCE_CLIP, np.float32)
         distance[ty, tx] = stored[ys, xs]
         frame = frame_channels(axes, distance, np.arange(y0, y0 + size), np.arange(x0, x0 + size))
