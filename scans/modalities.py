@@ -26,7 +26,8 @@ class Modality:
     """A named input: its channel count, whether it needs raw high/low, its builder, and each
     channel's value where the beam meets nothing (air: what a masked-out pixel should read), and
     which channels scale with the thickness the beam crosses (``thickness``: a gain jitter may act on
-    those; effective Z does not change with thickness)."""
+    those; effective Z does not change with thickness), and the single modality each channel is
+    (``sources``: hlz's are high, low and zeff)."""
 
     name: str
     channels: int
@@ -35,15 +36,18 @@ class Modality:
     build: Callable[[Scan], np.ndarray]
     air: tuple[float, ...]
     thickness: tuple[bool, ...]
+    sources: tuple[str, ...]
 
 
 MODALITIES: Registry[Modality] = Registry("modality")
 
 
 def register_modality(name: str, channels: int, needs_raw: bool, description: str,
-                      air: tuple[float, ...], thickness: tuple[bool, ...] | None = None):
+                      air: tuple[float, ...], thickness: tuple[bool, ...] | None = None,
+                      sources: tuple[str, ...] | None = None):
     """Decorator adding a modality builder to the registry; ``air`` is each channel's value in air,
-    ``thickness`` whether each scales with the thickness crossed (default: all do)."""
+    ``thickness`` whether each scales with the thickness crossed (default: all do), ``sources``
+    the single modality each channel is (default: this one)."""
 
     def add(build: Callable[[Scan], np.ndarray]) -> Callable[[Scan], np.ndarray]:
         if "+" in name:
@@ -53,7 +57,11 @@ def register_modality(name: str, channels: int, needs_raw: bool, description: st
         scales = (True,) * channels if thickness is None else tuple(thickness)
         if len(scales) != channels:
             raise ValueError(f"modality {name!r}: {len(scales)} thickness flags for {channels} channels")
-        MODALITIES.add(name, Modality(name, channels, needs_raw, description, build, tuple(air), scales))
+        origin = (name,) * channels if sources is None else tuple(sources)
+        if len(origin) != channels:
+            raise ValueError(f"modality {name!r}: {len(origin)} sources for {channels} channels")
+        MODALITIES.add(name, Modality(name, channels, needs_raw, description, build, tuple(air), scales,
+                                      origin))
         return build
 
     return add
@@ -112,7 +120,7 @@ def _zeff(scan: Scan) -> np.ndarray:
 
 
 @register_modality("hlz", 3, True, "high, low and zeff stacked, each scaled as above", air=(1.0, 1.0, 0.0),
-                   thickness=(True, True, False))
+                   thickness=(True, True, False), sources=("high", "low", "zeff"))
 def _hlz(scan: Scan) -> np.ndarray:
     return np.concatenate([_high(scan), _low(scan), _zeff(scan)])
 
@@ -137,7 +145,8 @@ def _low_log(scan: Scan) -> np.ndarray:
 
 
 @register_modality("hlz_log", 3, True, "high and low attenuation and zeff stacked, each scaled as above",
-                   air=(0.0, 0.0, 0.0), thickness=(True, True, False))
+                   air=(0.0, 0.0, 0.0), thickness=(True, True, False),
+                   sources=("high_log", "low_log", "zeff"))
 def _hlz_log(scan: Scan) -> np.ndarray:
     return np.concatenate([_high_log(scan), _low_log(scan), _zeff(scan)])
 
@@ -168,6 +177,22 @@ def modality_air(spec: str) -> tuple[float, ...]:
 def modality_thickness(spec: str) -> tuple[bool, ...]:
     """Whether each channel of a modality spec scales with the thickness the beam crosses (Z does not)."""
     return tuple(v for name in parse_modality(spec) for v in MODALITIES[name].thickness)
+
+
+# how a channel of each single modality reads as a physical quantity
+_PHYSICAL = {"zeff": ("zeff", lambda x: x * ZEFF_SCALE),
+             "high": ("high_attenuation", lambda x: -np.log(np.clip(x, MIN_TRANSMISSION, 1.0))),
+             "high_log": ("high_attenuation", lambda x: x * ATTENUATION_SCALE)}
+
+
+def physical_channel(spec: str, image: np.ndarray, quantity: str) -> np.ndarray | None:
+    """The (H, W) ``quantity`` (``zeff``: effective Z; ``high_attenuation``: −ln T at high energy)
+    read from a C×H×W input of modality ``spec``, or None when the modality does not carry it."""
+    sources = [source for name in parse_modality(spec) for source in MODALITIES[name].sources]
+    for index, source in enumerate(sources):
+        if source in _PHYSICAL and _PHYSICAL[source][0] == quantity:
+            return _PHYSICAL[source][1](np.asarray(image[index], np.float32))
+    return None
 
 
 def modality_needs_raw(spec: str) -> bool:

@@ -22,9 +22,19 @@ EVIDENCE_FEATURES = (
     "n_blobs", "n_small_blobs", "largest_blob",  # pixel blobs above 0.5: log(1 + count), ≤ 40 px, log area
     "blobs_per_area",  # blobs per 10⁴ px of item
     "length", "width", "aspect", "log_px",  # the item's size
+    # screw-like blobs in the image itself: small dense spots standing out of their surroundings
+    "n_dense_blobs", "dense_blobs_per_area", "n_dense_rods", "n_inner_dense_blobs",
+    "max_blob_contrast", "max_blob_z",
 )
 SMALL_BLOB_PX = 40  # a blob this small is screw-sized at about 1 mm pitch
 LOGIT_CLIP = 12.0
+# a dense blob: high-energy attenuation (−ln T) above its surroundings (a white top-hat over
+# TOPHAT_PX) by DENSE_CONTRAST, of DENSE_AREA px: a screw upright (2–4.5 mm across) or lying
+# (6–20 mm long; at most SCREW_LENGTH_PX end to end, so cables and edges are no screws); a rod
+# when its long axis is ROD_ELONGATION times its short one; inner when its centre lies INNER_PX
+# inside the outline (an item's own screws sit at its edges and on its board)
+TOPHAT_PX, DENSE_CONTRAST, DENSE_AREA, SCREW_LENGTH_PX = 9, 0.15, (2, 120), 24.0
+ROD_ELONGATION, INNER_PX = 2.5, 8.0
 
 
 def _logit(p: float) -> float:
@@ -32,13 +42,46 @@ def _logit(p: float) -> float:
     return max(min(math.log(p / (1 - p)), LOGIT_CLIP), -LOGIT_CLIP)
 
 
+def dense_blobs(attenuation: np.ndarray | None, zeff: np.ndarray | None, mask: np.ndarray,
+                distance: np.ndarray) -> list[float]:
+    """Screw-like blobs of an item from its (h, w) high-energy attenuation and effective Z: their
+    count (log 1 + n), count per 10⁴ item px, rods among them, those inside the item (log 1 + n),
+    the highest contrast and the highest Z of any; zeros where the modality has no attenuation."""
+    if attenuation is None:
+        return [0.0] * 6
+    contrast = ndimage.white_tophat(attenuation, size=TOPHAT_PX)
+    blobs, n = ndimage.label((contrast > DENSE_CONTRAST) & mask)
+    if not n:
+        return [0.0] * 6
+    ys, xs = np.nonzero(blobs)
+    ids = blobs[ys, xs] - 1
+    count = np.bincount(ids, minlength=n).astype(np.float64)
+    my, mx = np.bincount(ids, ys, n) / count, np.bincount(ids, xs, n) / count
+    dy, dx = ys - my[ids], xs - mx[ids]
+    syy, sxx, sxy = (np.bincount(ids, v, n) / count for v in (dy * dy, dx * dx, dy * dx))
+    spread = np.sqrt(((syy - sxx) / 2) ** 2 + sxy ** 2)
+    major, minor = (syy + sxx) / 2 + spread, np.maximum((syy + sxx) / 2 - spread, 1e-3)
+    # a uniform bar's length is √12 standard deviations along it
+    small = (count >= DENSE_AREA[0]) & (count <= DENSE_AREA[1]) & (np.sqrt(12 * major) <= SCREW_LENGTH_PX)
+    rods = small & (np.sqrt(np.maximum(major, 1e-3) / minor) >= ROD_ELONGATION)
+    inner = small & (distance[np.rint(my).astype(int), np.rint(mx).astype(int)] > INNER_PX)
+    index = np.flatnonzero(small) + 1
+    peak = float(np.max(ndimage.maximum(contrast, blobs, index))) if index.size else 0.0
+    z = float(np.max(ndimage.maximum(zeff, blobs, index))) if index.size and zeff is not None else 0.0
+    return [math.log1p(int(small.sum())), float(small.sum()) * 1e4 / max(float(mask.sum()), 1.0),
+            math.log1p(int(rods.sum())), math.log1p(int(inner.sum())), peak, z / 30.0]
+
+
 def item_evidence(labels: np.ndarray, probs: np.ndarray, area: np.ndarray, mask: np.ndarray,
-                  pixel_logits: np.ndarray | None) -> np.ndarray:
+                  pixel_logits: np.ndarray | None, attenuation: np.ndarray | None = None,
+                  zeff: np.ndarray | None = None) -> np.ndarray:
     """(len(EVIDENCE_FEATURES),) float32 evidence of one item crop: its (h, w) superpixel ``labels``
-    (−1 outside the item) with their ``probs`` and ``area``, its (h, w) ``mask`` and, in pool mode,
-    the (h, w) ``pixel_logits``."""
+    (−1 outside the item) with their ``probs`` and ``area``, its (h, w) ``mask``, in pool mode the
+    (h, w) ``pixel_logits``, and where the modality carries them the crop's high-energy
+    ``attenuation`` (−ln T) and effective Z (``zeff``)."""
     mask = np.asarray(mask, bool)
     axes = ItemAxes.of(mask)
+    distance = signed_distance(mask)
     length, width = axes.size_channels()
     px = float(mask.sum())
     order = np.argsort(-probs) if probs.size else np.zeros(0, np.int64)
@@ -56,7 +99,6 @@ def item_evidence(labels: np.ndarray, probs: np.ndarray, area: np.ndarray, mask:
     if probs.size:
         cy, cx = centroids[order[0]]
         top_u, top_v = (float(c[0, 0]) for c in axes.coordinates(np.array([cy]), np.array([cx])))
-        distance = signed_distance(mask)
         top_distance = float(np.clip(distance[round(cy), round(cx)] / DISTANCE_SCALE, -1, 1))
         top = centroids[order[:3]]
         if len(top) > 1:
@@ -81,6 +123,7 @@ def item_evidence(labels: np.ndarray, probs: np.ndarray, area: np.ndarray, mask:
         math.log1p(int(sizes.max())) if sizes.size else 0.0,
         len(sizes) * 1e4 / max(px, 1.0),
         length, width, width / max(length, 1e-6), math.log1p(px),
+        *dense_blobs(attenuation, zeff, mask, distance),
     ], np.float32)
 
 

@@ -14,6 +14,7 @@ from models.items.crops import mask_box
 from models.items.evidence import item_evidence
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
+from scans.modalities import physical_channel
 
 
 @dataclass
@@ -50,8 +51,10 @@ def item_superpixels(model: ItemSubcomponentModel, image: torch.Tensor, mask: to
     head = model.item_head
     if head is not None:
         pixel_logits = None if out.pixel_logits is None else out.pixel_logits[0].float().cpu().numpy()
+        crop = image.float().cpu().numpy()
+        physical = [physical_channel(model.modality, crop, q) for q in ("high_attenuation", "zeff")]
         parts.evidence = item_evidence(*(t.cpu().numpy() for t in (labels, parts.probs, parts.area, mask)),
-                                       pixel_logits)
+                                       pixel_logits, *physical)
         if bool(head.fitted):
             parts.learned = float(head(torch.from_numpy(parts.evidence)[None].to(device))[0])
     return parts, targets

@@ -76,3 +76,18 @@ def test_raw_channel_of_a_pseudo_only_scan_is_a_clear_error(scan):
 def test_unknown_modality_lists_the_valid_ones():
     with pytest.raises(ModalityError, match=r"unknown modality 'xray'.*valid: pseudo, high, low, zeff, hlz"):
         parse_modality("pseudo+xray")
+
+
+def test_physical_channels_read_z_and_attenuation_whatever_the_scaling():
+    from scans.modalities import ATTENUATION_SCALE, ZEFF_SCALE, physical_channel
+
+    image = np.stack([np.full((2, 2), 0.25), np.full((2, 2), 0.5), np.full((2, 2), 0.4)]).astype(np.float32)
+    np.testing.assert_allclose(physical_channel("hlz_log", image, "zeff"), 0.4 * ZEFF_SCALE)
+    attenuation = physical_channel("hlz_log", image, "high_attenuation")
+    np.testing.assert_allclose(attenuation, 0.25 * ATTENUATION_SCALE)
+    np.testing.assert_allclose(physical_channel("hlz", image, "high_attenuation"), -np.log(0.25), rtol=1e-6)
+    assert physical_channel("pseudo", image, "zeff") is None
+    stacked = np.concatenate([image, image[:1]])  # pseudo+high: the fourth channel is high
+    assert physical_channel("pseudo+high", stacked, "zeff") is None
+    np.testing.assert_allclose(physical_channel("pseudo+high", stacked, "high_attenuation"), -np.log(0.25),
+                               rtol=1e-6)

@@ -57,3 +57,24 @@ def test_the_item_head_learns_what_separates_items():
     assert np.argmax(np.abs(head.linear.weight.detach().numpy()[0])) == 12
     with pytest.raises(ValueError, match="anomalous and benign"):
         ItemHead().fit(evidence, np.zeros(400, bool))
+
+
+def test_dense_blobs_count_screw_like_spots_rods_and_where_they_lie():
+    _, mask, _ = _item()
+    attenuation = np.full((60, 100), 0.5, np.float32)  # the item's own plain body
+    attenuation[12:15, 20:23] += 0.6  # an upright screw near the outline
+    attenuation[30:33, 40:43] += 0.6  # another, inside
+    attenuation[28:30, 60:72] += 0.4  # a screw lying flat: a rod
+    attenuation[10:50, 14:16] += 2.0  # a long dense cable: no screw
+    zeff = np.full((60, 100), 8.0, np.float32)
+    zeff[30:33, 40:43] = 24.0
+    evidence = item_evidence(np.full((60, 100), -1), np.zeros(0), np.zeros(0), mask, None, attenuation, zeff)
+    f = dict(zip(EVIDENCE_FEATURES, evidence.tolist(), strict=True))
+    assert f["n_dense_blobs"] == pytest.approx(math.log(4))  # three screws
+    assert f["n_dense_rods"] == pytest.approx(math.log(2))
+    assert f["n_inner_dense_blobs"] == pytest.approx(math.log(3))  # the one by the outline is not
+    assert f["max_blob_contrast"] == pytest.approx(0.6, abs=1e-5)
+    assert f["max_blob_z"] == pytest.approx(24 / 30)
+    assert f["dense_blobs_per_area"] == pytest.approx(3e4 / mask.sum())
+    without = item_evidence(np.full((60, 100), -1), np.zeros(0), np.zeros(0), mask, None)
+    assert not without[-6:].any()
