@@ -40,6 +40,17 @@ def _json(path: str) -> dict:
         return json.load(f)
 
 
+def _wall_time(metrics: dict, stage: dict) -> list[str]:
+    """The card's lines on what training cost: the item stage's training and the whole command."""
+    lines = []
+    if isinstance(stage.get("train_seconds"), int | float):
+        lines.append(f"Item stage trained in {stage['train_seconds']:.0f} s.")
+    if isinstance(metrics.get("command_seconds"), int | float):
+        lines.append(f"The whole training command (item stage, training, val and test) took "
+                     f"{metrics['command_seconds']:.0f} s ({metrics['command_seconds'] / 3600:.2f} h).")
+    return [" ".join(lines), ""] if lines else []
+
+
 def model_card(out: str, rebuild: str, half: bool = False) -> str:
     """The card: what the model is, the figures val and test gave during training, every file's sha256."""
     config, metrics, stage = (_json(os.path.join(out, name))
@@ -58,6 +69,7 @@ def model_card(out: str, rebuild: str, half: bool = False) -> str:
              f"{metrics.get('chosen_epoch', 0) * study['recipe']['eval_every']}, item score "
              f"`{metrics.get('item_score')}` and threshold {metrics.get('threshold', 0):.4f} "
              f"(val object FP% ≤ {study['objective']['fp_target']}).", "",
+             *_wall_time(metrics, stage),
              "Its training archive's test split, end to end on found items, at that threshold:", "",
              "| object AUROC | TP% | FP% | true-item bound AUROC | item recall (test) |",
              "|---|---|---|---|---|",

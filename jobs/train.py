@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from jobs.commands import finished, summary_of
 
@@ -48,6 +49,7 @@ def main(args: argparse.Namespace) -> int:
     from study.space import FIELDS
     from study.train import TrainState, save_checkpoint, trial_from_config
 
+    started = time.perf_counter()
     overrides = {k: v for k, v in {"data.archive": args.data, "space.epochs": args.epochs}.items()
                  if v is not None}
     try:
@@ -80,8 +82,9 @@ def main(args: argparse.Namespace) -> int:
             "val_segment_auroc", "val_object_auroc", "test_object_auroc", "test_object_tp_pct",
             "test_object_fp_pct", "test_scan_auroc", "true_test_object_auroc", "chosen_epoch")}
         print(json.dumps(shown), flush=True)
-        if args.out and state.epoch == trial.epochs:
-            save_checkpoint(args.out, state, config, trial, metrics)
+        if args.out and state.epoch == trial.epochs:  # the whole command's wall time, item stage included
+            save_checkpoint(args.out, state, config, trial,
+                            {**metrics, "command_seconds": time.perf_counter() - started})
 
     train_trial(config, trial, report)
     return 0

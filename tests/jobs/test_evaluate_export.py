@@ -57,6 +57,7 @@ def test_export_packs_half_precision_weights_with_their_sha256(item_model, small
     assert main(["export-model", item_model, str(out), "--half", "--rebuild", "make demo-model"]) == 0
     card = (out / "model_card.md").read_text()
     assert "make demo-model" in card and "float16" in card
+    assert "The whole training command (item stage, training, val and test) took" in card
     for name in ("model.pt", "items/model.pt", "config.json", "items/config.json"):
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() in card
     assert not (out / "optimizer.pt").exists() and not (out / "items" / "found.npz").exists()

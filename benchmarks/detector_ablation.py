@@ -1,0 +1,133 @@
+"""The detector's ablation (issue 26): each section of its redesign removed alone, the same budget,
+the same items, val object AUROC end to end on found items.
+
+One item stage (``--stage``, e.g. the bar run's ``OUT/items``; trained into ``OUT/items`` when not
+given) finds every split's items once; each variant is ``study/configs/quality.yaml`` with one
+change (VARIANTS) and trains for ``--steps`` steps with the same seed, tiles and batch. Val
+chooses each variant's epoch and rule as training does; the table gives every variant's val
+curve, its chosen val AUROC with a 95 % bootstrap interval over val items, and its difference to
+the whole detector on the same val items (paired bootstrap). Section 4 (the learned item head)
+is also read off the whole detector's own chosen weights: the learned rule against the best
+fixed rule on the same scores. Test is not looked at (each run scores only ``--test-scans`` test
+scans, which training's last step requires; nothing here reports them).
+
+Run: .venv/bin/python -m benchmarks.detector_ablation --archive ARCHIVE --out DIR [--stage DIR]
+         [--steps 1000] [--eval-every 250] [--val-scans 150] [--variants detector masked ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.item_quality import CONFIG, evaluated_on, train_pipeline
+from benchmarks.pipeline_quality import paired_auroc_difference
+from study.config import load_config
+from study.evaluation import level_estimates
+from study.item_eval import choose_rule
+from study.item_stage import with_item_stage
+from study.item_trial import load_item_study_data
+from study.pipelines import PIPELINES
+
+# name: (the issue's section it removes or adds, what changes, config overrides)
+VARIANTS: dict[str, tuple[str, str, dict]] = {
+    "detector": ("—", "quality.yaml as shipped (sections 1, 3, 4; pixel SSN)", {}),
+    "masked": ("−1", "the item alone: air outside its mask, 4 px margin, no frame",
+               {"recipe.item_input": "masked"}),
+    "context": ("−1 (frame)", "context and mask, no frame channels", {"recipe.item_input": "context"}),
+    "no_small": ("−3", "τ only: no pixel-count positives, no max pixel logit, no ignore band",
+                 {"recipe.small_anomalies": False}),
+    "no_head": ("−4", "no held-out scans, fixed item rules only (all train scans train the classifier)",
+                {"recipe.head_holdout": 0.0}),
+    "learned_ssn": ("+2", "the paper's learned SSN features, joint with the classifier",
+                    {"space.ssn_features": ["paper"]}),
+}
+
+
+def rules_on_val(model, data) -> dict[str, float]:
+    """Each item rule's val object AUROC on the model's own scores (the learned one among them)."""
+    scores = PIPELINES["subcomponent"].score(model, data.val, torch.device("cpu"))
+    return choose_rule(data.val, scores)[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", required=True, help="the bar's archive (or any with a val split)")
+    parser.add_argument("--out", required=True, help="cache, stage (when trained here) and ablation.md")
+    parser.add_argument("--stage", help="a trained item stage directory to reuse (default: train one in OUT)")
+    parser.add_argument("--config", default=CONFIG)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--val-scans", type=int, default=150)
+    parser.add_argument("--test-scans", type=int, default=10, help="test scans the last step scores (unread)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    os.makedirs(args.out, exist_ok=True)
+    base = {"data.archive": os.path.abspath(args.archive), "data.cache": os.path.abspath(args.out),
+            "storage": os.path.abspath(args.out), "recipe.steps": args.steps,
+            "recipe.eval_every": args.eval_every}
+    stage = os.path.abspath(args.stage or os.path.join(args.out, "items"))
+    variants = ["detector", *(v for v in args.variants if v != "detector")]  # the reference first
+    results: dict[str, dict] = {}
+    reference = None
+    for name in variants:
+        section, what, overrides = VARIANTS[name]
+        config = with_item_stage(load_config(args.config, {**base, **overrides}), stage)
+        modality = config.space.modalities[0]
+        data = evaluated_on(load_item_study_data(config, modality), args.val_scans, args.test_scans)
+        started = time.perf_counter()
+        run, model, final = train_pipeline(config, "subcomponent", 0, modality, data)
+        labels, scores = final["scores"]["val"].arrays("object")
+        interval = level_estimates(final["scores"]["val"], run.threshold, "object")["auroc"].interval
+        result = {"section": section, "what": what, "overrides": overrides, "val_auroc": run.val_auroc,
+                  "interval": (interval.low, interval.high), "rule": final["metrics"]["item_score"],
+                  "curve": [round(c["objective"], 4) for c in run.curve],
+                  "train_seconds": run.curve[-1]["train_seconds"], "wall_s": time.perf_counter() - started}
+        if name == "detector":
+            reference = (labels, scores)
+            result["rules"] = rules_on_val(model, data)
+        else:
+            assert np.array_equal(labels, reference[0]), "variants must be judged on the same val items"
+            diff = paired_auroc_difference(labels, scores, reference[1])
+            result["difference"] = [float(np.nanmean(diff)), float(np.nanpercentile(diff, 2.5)),
+                                    float(np.nanpercentile(diff, 97.5))]
+        results[name] = result
+        with open(os.path.join(args.out, "ablation.json"), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+        text = table(results, args)
+        with open(os.path.join(args.out, "ablation.md"), "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        print(text, flush=True)
+
+
+def table(results: dict[str, dict], args: argparse.Namespace) -> str:
+    """Markdown: a row per variant, and the head against the fixed rules on the detector's weights."""
+    steps = ", ".join(str(s) for s in range(args.eval_every, args.steps + 1, args.eval_every))
+    lines = [f"| variant | section | what changes | val AUROC at {steps} | chosen val AUROC [95 %] | "
+             "Δ against the detector [95 %, paired] | rule | train s |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        low, high = r["interval"]
+        delta = "—" if "difference" not in r else "{:+.3f} [{:+.3f}, {:+.3f}]".format(*r["difference"])
+        curve = " / ".join(f"{v:.3f}" for v in r["curve"])
+        lines.append(f"| {name} | {r['section']} | {r['what']} | {curve} | "
+                     f"{r['val_auroc']:.3f} [{low:.3f}, {high:.3f}] | {delta} | {r['rule']} | "
+                     f"{r['train_seconds']:.0f} |")
+    rules = results.get("detector", {}).get("rules")
+    if rules:
+        fixed = {k: v for k, v in rules.items() if k != "learned"}
+        best = max(fixed, key=fixed.get)
+        lines += ["", "On the detector's chosen weights, val object AUROC per item rule: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in rules.items())
+                  + f" (the learned head against the best fixed rule, {best}: "
+                  f"{rules.get('learned', float('nan')) - fixed[best]:+.3f})."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
