@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= out/demo
 DEMO_MODEL ?= demo/model
+QUALITY_MODEL ?= detectors/quality
+QUALITY_SCANS ?= 60
 # the demo's scans: 256² (1.95 mm), anomalies drawn twice their size, no loose screws (README, Demo)
 DEMO_SCANS := --size 256 --anomaly-scale 2 --anomaly-kinds blade,metal_plate,organic_block,wire_bundle
 
@@ -26,6 +28,14 @@ demo: $(STAMP)
 		--out $(DEMO_DIR)/report/evaluation.json
 	$(VENV)/bin/dualscan report-summary $(DEMO_DIR)/report --top 5
 	$(VENV)/bin/dualscan report-html $(DEMO_DIR)/report
+	@echo "the quality detector (detectors/quality) on $(QUALITY_SCANS) fresh scans at the real size and difficulty"
+	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/quality-archive --n $(QUALITY_SCANS) --seed 5 --size 512 \
+		--split 0 --val 0 --no-previews --quiet
+	$(VENV)/bin/dualscan score --archive $(DEMO_DIR)/quality-archive --model $(QUALITY_MODEL) \
+		--out $(DEMO_DIR)/quality-report --local --overlays 4
+	$(VENV)/bin/dualscan evaluate --model $(QUALITY_MODEL) --archive $(DEMO_DIR)/quality-archive --split test \
+		--out $(DEMO_DIR)/quality-report/evaluation.json
+	$(VENV)/bin/dualscan report-html $(DEMO_DIR)/quality-report
 
 # rebuilds the shipped demo model from the simulator (about 1 h 40 min on 2 CPU cores: finder 33 min, classifier 62 min)
 demo-model: $(STAMP)

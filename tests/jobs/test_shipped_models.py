@@ -35,7 +35,7 @@ def test_a_shipped_model_matches_its_card_and_loads(model_dir: Path):
 
 def test_the_quality_card_says_how_it_was_made():
     card = (QUALITY_MODEL / "model_card.md").read_text()
-    assert "dualscan synth --n 3000 --size 512 --seed 2026" in card
+    assert "dualscan synth --out ARCHIVE --n 3000 --size 512 --seed 2026" in card
     assert "dualscan train --config study/configs/quality.yaml" in card
     assert "The whole training command" in card and "float16" in card
 
@@ -48,5 +48,5 @@ def test_the_quality_detector_judges_a_fresh_archive(tmp_path, capsys):
     out = tmp_path / "evaluation.json"
     assert main(["evaluate", "--model", str(QUALITY_MODEL), "--archive", str(archive), "--split", "test",
                  "--out", str(out)]) == 0
-    assert capsys.readouterr().out.startswith("test: object AUROC ")
+    assert "test: object AUROC " in capsys.readouterr().out
     assert out.exists()
