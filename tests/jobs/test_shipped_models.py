@@ -4,6 +4,7 @@ sha256 true to its file, loadable, and the quality detector judges a fresh archi
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -44,9 +45,12 @@ def test_the_quality_detector_judges_a_fresh_archive(tmp_path, capsys):
     """Six scans the detector never saw, at its own size and pitch, judged end to end."""
     archive = tmp_path / "archive"
     assert main(["synth", "--out", str(archive), "--n", "6", "--size", "512", "--seed", "11",
-                 "--no-previews"]) == 0
+                 "--split", "0", "--val", "0", "--no-previews"]) == 0  # all six in test
     out = tmp_path / "evaluation.json"
     assert main(["evaluate", "--model", str(QUALITY_MODEL), "--archive", str(archive), "--split", "test",
                  "--out", str(out)]) == 0
     assert "test: object AUROC " in capsys.readouterr().out
-    assert out.exists()
+    evaluation = json.loads(out.read_text())
+    weights = hashlib.sha256((QUALITY_MODEL / "model.pt").read_bytes()).hexdigest()
+    assert evaluation["n_scans"] == 6 and evaluation["model_sha256"] == weights
+    assert evaluation["n_found_items"] > 0 and evaluation["item_recall"] > 0.5
