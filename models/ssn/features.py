@@ -1,4 +1,4 @@
-"""SSN feature extractors registry: ``pixel`` (SSN_pix), ``paper`` (SSN_deep), ``smp_resnet18``.
+"""Registry of SSN feature extractors: SSN_pix, the paper's SSN_deep and its narrow form, an encoder.
 
 Every extractor maps the scaled input (B, 2+c, H, W) (position y, x, then modality channels) to
 (B, out_channels, H, W) features that start with that same input, so channels 0 and 1 are always
@@ -8,6 +8,7 @@ the scaled position the compactness loss reads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +91,9 @@ class EncoderFeatures(nn.Module):
 
 SSN_FEATURES.add("pixel", PixelFeatures)
 SSN_FEATURES.add("paper", PaperFeatures)
+# the paper's layout at a quarter of its width (16): its conv stages cost about a quarter as
+# much, which puts a detector's learned SSN inside the quality bar's CPU budget (BENCHMARKS.md)
+SSN_FEATURES.add("paper_narrow", partial(PaperFeatures, width=16))
 SSN_FEATURES.add("smp_resnet18", EncoderFeatures)
 
 

@@ -101,8 +101,15 @@ def test_feature_extractors_keep_the_scaled_input_first(name, channels):
     out = extractor(x)
     assert out.shape == (2, extractor.out_channels, 37, 45)
     torch.testing.assert_close(out[:, :channels + 2], x)
-    if name == "paper" and channels == 3:
+    if name.startswith("paper") and channels == 3:
         assert extractor.out_channels == 20  # the paper's 20-d SSN_deep features
+
+
+def test_narrow_paper_features_cost_a_fraction_of_the_papers():
+    paper, narrow = (build_features(name, in_channels=5) for name in ("paper", "paper_narrow"))
+    assert narrow.out_channels == paper.out_channels
+    count = [sum(p.numel() for p in m.parameters()) for m in (paper, narrow)]
+    assert count[1] < count[0] / 8  # 16 channels where the paper has 64: 3×3 convs cost a sixteenth
 
 
 def test_wrong_channel_count_names_the_modality():

@@ -1,0 +1,50 @@
+"""The detector ablation keeps each variant's val scores and reads them back under the same protocol."""
+
+import argparse
+import json
+
+import numpy as np
+
+from benchmarks.detector_ablation import kept_results, kept_scores, protocol_of, scores_path
+
+
+def _args(tmp_path, steps=1000):
+    config = tmp_path / "quality.yaml"
+    if not config.exists():
+        config.write_text("name: quality\n")
+    return argparse.Namespace(config=str(config), steps=steps, eval_every=250, val_scans=150,
+                              archive=str(tmp_path / "archive"))
+
+
+def _keep(out, results):
+    (out / "ablation.json").write_text(json.dumps(results))
+    for name in results:
+        np.savez(scores_path(str(out), name), labels=np.array([0, 1, 1]), scores=np.array([0.1, 0.7, 0.4]))
+
+
+def test_variants_of_the_same_protocol_are_kept_with_their_scores(tmp_path):
+    protocol = protocol_of(_args(tmp_path), "stage")
+    _keep(tmp_path, {"detector": {"protocol": protocol}, "masked": {"protocol": protocol}})
+    assert set(kept_results(str(tmp_path), protocol)) == {"detector", "masked"}
+    labels, scores = kept_scores(str(tmp_path), "detector")
+    assert labels.tolist() == [0, 1, 1] and scores.tolist() == [0.1, 0.7, 0.4]
+
+
+def test_another_budget_config_or_a_missing_reference_keeps_nothing(tmp_path):
+    protocol = protocol_of(_args(tmp_path), "stage")
+    _keep(tmp_path, {"detector": {"protocol": protocol}, "masked": {"protocol": protocol}})
+    assert kept_results(str(tmp_path), protocol_of(_args(tmp_path, steps=3000), "stage")) == {}
+    (tmp_path / "quality.yaml").write_text("name: quality\nrecipe: {steps: 5}\n")
+    assert kept_results(str(tmp_path), protocol_of(_args(tmp_path), "stage")) == {}
+    # every difference is paired against the detector: without its scores nothing is kept
+    (tmp_path / "scores-detector.npz").unlink()
+    assert kept_results(str(tmp_path), protocol) == {}
+
+
+def test_variants_without_their_scores_or_from_older_runs_are_not_kept(tmp_path):
+    protocol = protocol_of(_args(tmp_path), "stage")
+    _keep(tmp_path, {"detector": {"protocol": protocol}, "masked": {}})
+    (tmp_path / "ablation.json").write_text(json.dumps(
+        {"detector": {"protocol": protocol}, "masked": {}, "no_small": {"protocol": protocol}}))
+    kept = kept_results(str(tmp_path), protocol)
+    assert set(kept) == {"detector"}  # masked: no protocol; no_small: no scores on disk
