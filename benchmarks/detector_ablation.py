@@ -85,7 +85,8 @@ def main() -> None:
     stage = os.path.abspath(args.stage or os.path.join(args.out, "items"))
     variants = ["detector", *(v for v in args.variants if v != "detector")]  # the reference first
     protocol = protocol_of(args, stage)
-    results = {} if args.retrain else kept_results(args.out, protocol)
+    kept = {} if args.retrain else kept_results(args.out, protocol)
+    results = dict(kept)
     reference = kept_scores(args.out, "detector") if "detector" in results else None
     for name in variants:
         if name in results:
@@ -120,6 +121,8 @@ def main() -> None:
         with open(os.path.join(args.out, "ablation.md"), "w", encoding="utf-8") as f:
             f.write(text + "\n")
         print(text, flush=True)
+    if all(name in kept for name in variants):
+        print(table(results, args), flush=True)
 
 
 def protocol_of(args: argparse.Namespace, stage: str) -> dict:
