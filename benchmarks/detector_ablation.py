@@ -14,7 +14,7 @@ scans, which training's last step requires; nothing here reports them).
 Each variant's val labels and scores are kept in ``OUT/scores-NAME.npz`` beside ``OUT/ablation.json``;
 a later run under the same protocol (config file, stage, steps, val scans) reads them back instead
 of training that variant again (training is deterministic for a seed: the detector's 1000 steps
-gave 0.780 twice), so the table grows by the variants asked for; ``--retrain`` trains them all.
+gave 0.780 in three runs), so the table grows by the variants asked for; ``--retrain`` trains them all.
 
 Run: .venv/bin/python -m benchmarks.detector_ablation --archive ARCHIVE --out DIR [--stage DIR]
          [--steps 1000] [--eval-every 250] [--val-scans 150] [--variants detector masked ...]
