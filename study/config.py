@@ -166,6 +166,9 @@ class ItemStageConfig(Strict):
     scale: int = Field(default=2, ge=1, le=16)  # the light finder sees scans shrunk this much
     encoder: str = "resnet18"  # the light finder's U-Net encoder (DENSE_ENCODERS)
     min_item_px: int = Field(default=400, ge=1)  # found items smaller than this (scan pixels) dropped
+    # the light finder splits a region of item pixels at every centre peak this high against its
+    # region's highest (lower: touching items split more readily)
+    peak_relative: float = Field(default=0.5, gt=0, le=1)
     steps: int = Field(default=400, ge=1)
     batch: int = Field(default=8, ge=1)
     lr: float = Field(default=2e-3, gt=0)

@@ -108,7 +108,8 @@ def finder_spec(config: ItemStageConfig) -> dict:
     """What build_finder needs to rebuild the configured finder: its name and arguments."""
     kwargs: dict = {"modality": config.modality}
     if config.finder == "unet":
-        kwargs.update(scale=config.scale, min_item_px=config.min_item_px, encoder=config.encoder)
+        kwargs.update(scale=config.scale, min_item_px=config.min_item_px, encoder=config.encoder,
+                      peak_relative=config.peak_relative)
     return {"name": config.finder, "kwargs": kwargs}
 
 

@@ -80,19 +80,22 @@ class UNetFinder(nn.Module):
     for every pixel, whether it is an item's, how near it is to an item's centre (a heatmap) and
     the offset to its item's centre (as Panoptic-DeepLab separates instances). Items are the
     connected regions of item pixels; a region with several heatmap peaks (items that touch or
-    overlap) is split, each pixel joining the peak its offset points nearest to. Items smaller
+    overlap) is split, each pixel joining the peak its offset points nearest to (a peak counts when
+    it reaches ``peak_relative`` of its region's highest). Items smaller
     than ``min_item_px`` full-size pixels are dropped; at full size each pixel of the upsampled
     item probability keeps its reduced pixel's item."""
 
     def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 2,
                  sigma: float | None = None, min_item_px: int = 400, peak_threshold: float = 0.1,
-                 weights: str | os.PathLike | None = None):
+                 peak_relative: float = 0.5, weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
 
         # the centre Gaussian: 16 scan pixels (about 1.6 cm at 1 mm pitch) unless given
         self.modality, self.scale, self.sigma = modality, scale, sigma or 16.0 / scale
-        self.min_item_px, self.peak_threshold = min_item_px, peak_threshold
+        if not 0.0 < peak_relative <= 1.0:
+            raise ValueError(f"peak_relative must lie in (0, 1], got {peak_relative}")
+        self.min_item_px, self.peak_threshold, self.peak_relative = min_item_px, peak_threshold, peak_relative
         self.net = smp.Unet(encoder_name=DENSE_ENCODERS[encoder], encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
                             classes=4)  # item logit, centre logit, dy, dx
@@ -153,11 +156,11 @@ class UNetFinder(nn.Module):
         labels = torch.from_numpy(regions).to(out.device).long()
         heat = torch.sigmoid(out[1])
         peaks = (heat == F.max_pool2d(heat[None, None], 11, 1, 5)[0, 0]) & (heat > self.peak_threshold)
-        # a peak counts only when it is at least half as high as its region's highest: an item
+        # a peak counts only when it is at least ``peak_relative`` of its region's highest: an item
         # splits where the heatmap is sure, never on the ripples of a half-learnt one
         region_max = torch.zeros(n_regions + 1, device=out.device).scatter_reduce(
             0, labels.reshape(-1), heat.reshape(-1), "amax", include_self=True)
-        peaks &= (labels > 0) & (heat >= 0.5 * region_max[labels])
+        peaks &= (labels > 0) & (heat >= self.peak_relative * region_max[labels])
         # tied neighbours (a saturated or symmetric top) are one peak: the first pixel of each clump
         clumps, _ = ndimage.label(peaks.cpu().numpy())
         ids, first = np.unique(clumps.ravel(), return_index=True)

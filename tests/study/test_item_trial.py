@@ -205,3 +205,11 @@ def test_a_half_written_item_stage_is_not_taken_for_a_trained_one(small_archive_
     (stage / "metrics.json").unlink()  # a stage cut short before its last file
     with pytest.raises(FileNotFoundError, match="no trained item stage"):
         with_item_stage(untrained, str(stage), train=False)
+
+
+def test_the_stage_config_reaches_the_finder_it_builds():
+    config = parse_config({"name": "t", "data": {"archive": "unused"}, "items": {"peak_relative": 0.25}})
+    finder = build_finder(finder_spec(config.items))
+    assert finder.peak_relative == 0.25
+    with pytest.raises(ValueError, match="peak_relative"):
+        parse_config({"name": "t", "data": {"archive": "unused"}, "items": {"peak_relative": 1.5}})

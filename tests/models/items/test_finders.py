@@ -86,3 +86,21 @@ def test_touching_items_split_at_their_centres_and_one_item_stays_whole():
     out[2:] += 0.3 * torch.randn(2, 96, 96, generator=torch.Generator().manual_seed(0))
     labels = finder._group(out)
     assert len(torch.unique(labels[labels > 0])) == 1 and (labels[single > 0] > 0).all()
+
+
+def test_a_weak_centre_peak_splits_touching_items_only_above_peak_relative():
+    objects = torch.zeros(96, 96, dtype=torch.long)
+    objects[10:50, 5:60] = 1
+    objects[30:90, 40:90] = 2
+    heat, offsets = center_targets(objects[None], 8.0)
+    heat = heat[0]
+    heat[objects == 2] *= 0.3  # item 2's centre is seen, but faintly: a third of item 1's
+    out = torch.cat([torch.where(objects > 0, 8.0, -8.0)[None], torch.logit(heat.clamp(1e-4, 1 - 1e-4))[None],
+                     offsets[0] / 8.0])
+    def n_found(peak_relative: float) -> int:
+        labels = UNetFinder(modality="hlz", scale=2, min_item_px=40, peak_relative=peak_relative)._group(out)
+        return len(torch.unique(labels[labels > 0]))
+
+    assert n_found(0.5) == 1 and n_found(0.2) == 2
+    with pytest.raises(ValueError, match="peak_relative"):
+        UNetFinder(modality="hlz", peak_relative=0.0)
