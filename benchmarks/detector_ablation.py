@@ -43,7 +43,7 @@ from study.pipelines import PIPELINES
 
 # name: (the section it removes or adds, what changes, config overrides)
 VARIANTS: dict[str, tuple[str, str, dict]] = {
-    "detector": ("—", "quality.yaml as shipped (sections 1, 3, 4; pixel SSN)", {}),
+    "detector": ("—", "quality.yaml as shipped (sections 1–4; the learned SSN at width 16)", {}),
     "masked": ("−1", "the item alone: air outside its mask, 4 px margin, no frame",
                {"recipe.item_input": "masked"}),
     "context": ("−1 (frame)", "context and mask, no frame channels", {"recipe.item_input": "context"}),
@@ -51,9 +51,11 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
                  {"recipe.small_anomalies": False}),
     "no_head": ("−4", "no held-out scans, fixed item rules only (all train scans train the classifier)",
                 {"recipe.head_holdout": 0.0}),
-    "learned_ssn": ("+2", "the paper's learned SSN features, joint with the classifier",
+    "pixel_ssn": ("−2", "plain SLIC: SSN on pixel features, nothing learned",
+                  {"space.ssn_features": ["pixel"]}),
+    "learned_ssn": ("2 at 64", "the learned SSN at the paper's width (64), joint with the classifier",
                     {"space.ssn_features": ["paper"]}),
-    "learned_ssn_narrow": ("+2", "learned SSN features at a quarter of the paper's width (16), joint",
+    "learned_ssn_narrow": ("2 at 16", "the learned SSN at width 16, joint (what quality.yaml ships)",
                            {"space.ssn_features": ["paper_narrow"]}),
 }
 
