@@ -189,6 +189,15 @@ class ItemStageConfig(Strict):
     def _encoder(cls, v: str) -> str:
         return known(v, DENSE_ENCODERS, "finder encoder")
 
+    @model_validator(mode="after")
+    def _unet_knobs(self) -> ItemStageConfig:
+        """The light finder's knobs act on it alone: refused for another finder, never ignored."""
+        unet_only = [name for name in ("scale", "encoder", "min_item_px", "peak_relative")
+                     if getattr(self, name) != type(self).model_fields[name].default]  # a dump keeps defaults
+        if self.finder != "unet" and unet_only:
+            raise ValueError(f"{', '.join(unet_only)} act only on the unet finder, not {self.finder!r}")
+        return self
+
 
 class AugmentConfig(Strict):
     """Augmentations X-ray allows (see study.tiles.Augment)."""

@@ -72,6 +72,8 @@ def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
      "squeezenet1_1 has no dense (U-Net) encoder for the subcomponent pipeline's pool mode"),
     ("items", {"finder": "yolo"}, "items.finder: unknown item finder 'yolo'; valid: unet, maskrcnn"),
     ("items", {"encoder": "efficientnet-b0"}, "items.encoder: unknown finder encoder 'efficientnet-b0'"),
+    ("items", {"finder": "maskrcnn", "peak_relative": 0.2},
+     "peak_relative act only on the unet finder, not 'maskrcnn'"),
     ("tracking", {"mlflow": "https://user:secret@mlflow.example.com"},
      "tracking.mlflow: must not hold credentials; set MLFLOW_TRACKING_USERNAME"),
     ("recipe", {"positive": 0.8, "hard": 0.4}, "positive (0.8) + hard (0.4) must not exceed 1"),
