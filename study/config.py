@@ -169,6 +169,8 @@ class ItemStageConfig(Strict):
     # the light finder splits a region of item pixels at every centre peak this high against its
     # region's highest (lower: touching items split more readily)
     peak_relative: float = Field(default=0.5, gt=0, le=1)
+    # how the light finder's centre heatmap learns: squared error, or CenterNet's focal loss
+    center_loss: Literal["squared", "focal"] = "squared"
     steps: int = Field(default=400, ge=1)
     batch: int = Field(default=8, ge=1)
     lr: float = Field(default=2e-3, gt=0)
@@ -192,7 +194,8 @@ class ItemStageConfig(Strict):
     @model_validator(mode="after")
     def _unet_knobs(self) -> ItemStageConfig:
         """The light finder's knobs act on it alone: refused for another finder, never ignored."""
-        unet_only = [name for name in ("scale", "encoder", "min_item_px", "peak_relative")
+        unet_only = [name for name in ("scale", "encoder", "min_item_px", "peak_relative",
+                                           "center_loss")
                      if getattr(self, name) != type(self).model_fields[name].default]  # a dump keeps defaults
         if self.finder != "unet" and unet_only:
             raise ValueError(f"{', '.join(unet_only)} act only on the unet finder, not {self.finder!r}")

@@ -109,7 +109,7 @@ def finder_spec(config: ItemStageConfig) -> dict:
     kwargs: dict = {"modality": config.modality}
     if config.finder == "unet":
         kwargs.update(scale=config.scale, min_item_px=config.min_item_px, encoder=config.encoder,
-                      peak_relative=config.peak_relative)
+                      peak_relative=config.peak_relative, center_loss=config.center_loss)
     return {"name": config.finder, "kwargs": kwargs}
 
 

@@ -63,6 +63,22 @@ def center_targets(objects: torch.Tensor, sigma: float) -> tuple[torch.Tensor, t
     return heat, offsets
 
 
+def center_focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss of (B, h, w) centre logits against Gaussian targets:
+    each target peak (a local maximum above 0.9, one pixel per item) is a positive; every other
+    pixel a negative whose penalty fades as (1 − target)⁴ near a centre; summed and divided by the
+    number of centres. It pushes the heatmap to one sharp peak per item, where a squared error is
+    content with one broad hill over two touching items."""
+    peaks = (heat == F.max_pool2d(heat[:, None], 3, 1, 1)[:, 0]) & (heat > 0.9)
+    p = torch.sigmoid(logits)
+    positive = -F.logsigmoid(logits) * (1 - p) ** 2
+    negative = -F.logsigmoid(-logits) * p ** 2 * (1 - heat) ** 4
+    return torch.where(peaks, positive, negative).sum() / peaks.sum().clamp_min(1)
+
+
+CENTER_LOSSES = ("squared", "focal")
+
+
 def _renumbered(objects: torch.Tensor, prob: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The instance map with the ids that kept a pixel renumbered 1..n, and each one's mean ``prob``."""
     n = int(objects.max())
@@ -81,13 +97,15 @@ class UNetFinder(nn.Module):
     the offset to its item's centre (as Panoptic-DeepLab separates instances). Items are the
     connected regions of item pixels; a region with several heatmap peaks (items that touch or
     overlap) is split, each pixel joining the peak its offset points nearest to (a peak counts when
-    it reaches ``peak_relative`` of its region's highest). Items smaller
+    it reaches ``peak_relative`` of its region's highest). The heatmap learns by ``center_loss``:
+    ``squared`` (weighted squared error) or ``focal`` (center_focal_loss). Items smaller
     than ``min_item_px`` full-size pixels are dropped; at full size each pixel of the upsampled
     item probability keeps its reduced pixel's item."""
 
     def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 2,
                  sigma: float | None = None, min_item_px: int = 400, peak_threshold: float = 0.1,
-                 peak_relative: float = 0.5, weights: str | os.PathLike | None = None):
+                 peak_relative: float = 0.5, center_loss: str = "squared",
+                 weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
 
@@ -95,7 +113,10 @@ class UNetFinder(nn.Module):
         self.modality, self.scale, self.sigma = modality, scale, sigma or 16.0 / scale
         if not 0.0 < peak_relative <= 1.0:
             raise ValueError(f"peak_relative must lie in (0, 1], got {peak_relative}")
+        if center_loss not in CENTER_LOSSES:
+            raise ValueError(f"center_loss must be one of {', '.join(CENTER_LOSSES)}, got {center_loss!r}")
         self.min_item_px, self.peak_threshold, self.peak_relative = min_item_px, peak_threshold, peak_relative
+        self.center_loss = center_loss
         self.net = smp.Unet(encoder_name=DENSE_ENCODERS[encoder], encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
                             classes=4)  # item logit, centre logit, dy, dx
@@ -118,14 +139,18 @@ class UNetFinder(nn.Module):
         return self.net(padded)[..., :h, :w].float()
 
     def loss(self, images: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
-        """Item-pixel cross-entropy, the centre heatmap's squared error (weighted up: its peaks are
-        few pixels) and the offsets' L1 error on item pixels (in units of ``sigma``)."""
+        """Item-pixel cross-entropy, the centre heatmap's loss (``center_loss``: a squared error
+        weighted up, as its peaks are few pixels, or the focal loss) and the offsets' L1 error on
+        item pixels (in units of ``sigma``)."""
         out = self._outputs(images)
         objects = objects.long()
         heat, offsets = center_targets(objects, self.sigma)
         inside = (objects > 0).float()
         item = F.binary_cross_entropy_with_logits(out[:, 0], inside)
-        center = 50.0 * F.mse_loss(torch.sigmoid(out[:, 1]), heat)
+        if self.center_loss == "focal":
+            center = center_focal_loss(out[:, 1], heat)
+        else:
+            center = 50.0 * F.mse_loss(torch.sigmoid(out[:, 1]), heat)
         offset = ((out[:, 2:] - offsets / self.sigma).abs().sum(1) * inside).sum() / inside.sum().clamp_min(1)
         return item + center + offset
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, center_targets
+from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, center_focal_loss, center_targets
 from scans.archive import Archive
 from scans.modalities import build_input
 from study.item_stage import FinderRecipe, find_and_score, train_finder
@@ -104,3 +104,37 @@ def test_a_weak_centre_peak_splits_touching_items_only_above_peak_relative():
     assert n_found(0.5) == 1 and n_found(0.2) == 2
     with pytest.raises(ValueError, match="peak_relative"):
         UNetFinder(modality="hlz", peak_relative=0.0)
+
+
+def test_the_focal_centre_loss_prefers_a_peak_per_touching_item_to_one_hill_between_them():
+    objects = torch.zeros(1, 48, 64, dtype=torch.long)
+    objects[0, 8:40, 4:32] = 1
+    objects[0, 8:40, 32:60] = 2  # touching: centroids (23.5, 17.5) and (23.5, 45.5)
+    heat, _ = center_targets(objects, sigma=4.0)
+    two_peaks = torch.logit(heat.clamp(1e-4, 1 - 1e-4))
+    between = torch.zeros_like(objects, dtype=torch.float32)
+    between[0, 8:40, 4:60] = 1.0
+    one_hill, _ = center_targets(between.long(), sigma=12.0)  # one broad peak at the midpoint
+    one_hill = torch.logit(one_hill.clamp(1e-4, 1 - 1e-4))
+    sharp, broad = center_focal_loss(two_peaks, heat), center_focal_loss(one_hill, heat)
+    assert 0 <= sharp < 0.1 * broad
+    # a confident peak where there is none costs more than a missed one costs nothing: both count
+    assert center_focal_loss(torch.full_like(two_peaks, -8.0), heat) > sharp
+    with pytest.raises(ValueError, match="center_loss"):
+        UNetFinder(modality="hlz", center_loss="l1")
+
+
+def test_the_light_finder_trains_its_heatmap_by_the_centre_loss_it_is_given():
+    objects = torch.zeros(2, 32, 32, dtype=torch.long)
+    objects[:, 4:20, 4:20], objects[:, 12:30, 18:30] = 1, 2
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    squared = UNetFinder(modality="hlz", scale=1, center_loss="squared").eval()
+    focal = UNetFinder(modality="hlz", scale=1, center_loss="focal").eval()
+    focal.load_state_dict(squared.state_dict())
+    with torch.no_grad():
+        logits = squared._outputs(images)[:, 1]
+        heat, _ = center_targets(objects, squared.sigma)
+        difference = float(focal.loss(images, objects) - squared.loss(images, objects))
+        squared_error = 50.0 * torch.mean((torch.sigmoid(logits) - heat) ** 2)
+        expected = float(center_focal_loss(logits, heat) - squared_error)
+    assert difference == pytest.approx(expected, rel=1e-4, abs=1e-5)
