@@ -219,7 +219,9 @@ class RecipeConfig(Strict):
     where the item score rule is chosen among ``item_scores``. What the model sees of an item is
     ``item_input`` (models.items.inputs: masked, context, frame); ``small_anomalies`` keeps small
     anomalies as positives (models.subcomponent.items); the last ``head_holdout`` share of train's
-    scans is held out of training for the learned item head. Training cuts train's items by their
+    scans is held out of training for the learned item head; ``test_views`` averages the pool
+    mode's dense features over turned and mirrored copies of each item when it is scored (val,
+    test and scoring alike; 1, 4 or 8). Training cuts train's items by their
     true masks, the item stage's found masks (its resolution and errors, as scoring sees items)
     or both (``train_masks``)."""
 
@@ -239,6 +241,7 @@ class RecipeConfig(Strict):
     small_anomalies: bool = False
     head_holdout: float = Field(default=0.0, ge=0, lt=1)
     train_masks: Literal["true", "found", "both"] = "true"
+    test_views: Literal[1, 4, 8] = 1
 
     @field_validator("item_input")
     @classmethod
@@ -349,6 +352,10 @@ class StudyConfig(Strict):
             if getattr(recipe, knob) and "subcomponent" not in self.space.pipelines:
                 raise ValueError(f"recipe.{knob}: acts on the subcomponent pipeline only, which "
                                  "space.pipelines does not list")
+        pooled = "subcomponent" in self.space.pipelines and "pool" in self.space.modes
+        if recipe.test_views > 1 and not pooled:
+            raise ValueError("recipe.test_views: averages the dense features of the subcomponent "
+                             "pipeline's pool mode, which the space does not search")
         if recipe.head_holdout and "learned" not in recipe.item_scores:
             raise ValueError("recipe.head_holdout: holds items out for the learned item head, but "
                              "recipe.item_scores does not list 'learned'")

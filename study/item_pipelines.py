@@ -27,7 +27,8 @@ class SubcomponentPipeline:
                                      compactness=trial.lam, anomaly_fraction=trial.anomaly_fraction,
                                      crop_size=trial.crop_size, crops_per_image=trial.crops_per_image,
                                      weights=trial.weights, item_input=trial.item_input,
-                                     small_anomalies=trial.small_anomalies, item_head=trial.item_head)
+                                     small_anomalies=trial.small_anomalies, item_head=trial.item_head,
+                                     test_views=trial.test_views)
 
     def fit(self, model: nn.Module, train: ItemSet, recipe: Recipe, device: torch.device,
             on_eval: Callable[[int, StepLog], None], **resume) -> None:

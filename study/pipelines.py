@@ -42,6 +42,7 @@ class Trial:
     item_input: str = "masked"  # item-first pipelines: what the model sees of an item
     small_anomalies: bool = False  # the sub-component pipeline on items: small anomalies kept
     item_head: bool = False  # the sub-component pipeline on items: a learned item head
+    test_views: int = 1  # the sub-component pipeline on items: dense features averaged over views
 
 
 @dataclass

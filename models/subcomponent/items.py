@@ -31,6 +31,9 @@ INSIDE_FRACTION = 0.5
 # loss ignores this many px around every anomaly (the detector's blur spreads it 2–3 px)
 SMALL_ANOMALY_PX = 8
 IGNORE_BAND_PX = 2
+# test-time views of the pool mode's dense features: the crop alone, its four quarter turns, or
+# those and their mirror images (the dihedral group training's augmentation draws from)
+TEST_VIEWS = (1, 4, 8)
 
 
 @dataclass
@@ -89,7 +92,9 @@ class ItemSubcomponentModel(nn.Module):
     one holding SMALL_ANOMALY_PX anomaly pixels is a positive too, the pool head sees each
     superpixel's highest pixel logit beside the mean, and the pixel loss ignores a band of
     IGNORE_BAND_PX around anomalies. With ``item_head`` the model carries an ItemHead (fitted
-    after training) that scores a whole item from its evidence (models.items.evidence).
+    after training) that scores a whole item from its evidence (models.items.evidence). In eval
+    mode the pool mode averages the dense features of ``test_views`` turned and mirrored copies of
+    the input (each turned back first); superpixels are the input's own.
     """
 
     def __init__(self, *, modality: str = "hlz", backbone: str = "resnet18", mode: str = "pool",
@@ -97,9 +102,16 @@ class ItemSubcomponentModel(nn.Module):
                  anomaly_fraction: float = 0.5, pixel_weight: float = 1.0, crop_size: int = 64,
                  crops_per_image: int = 16, crop_batch: int = 256,
                  weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5,
-                 item_input: str = "masked", small_anomalies: bool = False, item_head: bool = False):
+                 item_input: str = "masked", small_anomalies: bool = False, item_head: bool = False,
+                 test_views: int = 1):
         super().__init__()
         CLASSIFY_MODES[mode]  # an unknown mode raises here, naming the valid ones
+        if test_views not in TEST_VIEWS:
+            raise ValueError(f"test_views must be one of {', '.join(map(str, TEST_VIEWS))}, got {test_views}")
+        if test_views > 1 and mode != "pool":
+            raise ValueError(f"test_views {test_views} acts on the pool mode's dense features only, "
+                             f"not {mode!r}")
+        self.test_views = test_views
         if not 0.0 <= anomaly_fraction < 1.0:
             raise ValueError(f"anomaly_fraction must be in [0, 1), got {anomaly_fraction}")
         channels = modality_channels(modality)
@@ -165,7 +177,7 @@ class ItemSubcomponentModel(nn.Module):
         segments, assocs = self.superpixels(images[:, :self.image_channels], item_px)
         inside = segments.fraction(masks) > INSIDE_FRACTION
         if self.mode == "pool":
-            features = self.dense(images)
+            features = self.dense_features(images)
             pixel_logits = self.pixel_head(features)
             stats = [superpixel_pool(features, segments), superpixel_pool(pixel_logits, segments)]
             if self.small_anomalies:
@@ -183,6 +195,20 @@ class ItemSubcomponentModel(nn.Module):
                                                  self.crop_batch, keep, self.fill)
         classified = torch.nonzero(keep, as_tuple=True)[0]
         return ItemSubcomponentOutput(segments, inside, logits, classified, None, assocs)
+
+    def dense_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The pool mode's (B, F, H, W) pixel features: in eval mode the mean over ``test_views``
+        turned (and mirrored) copies of ``images``, each turned back."""
+        if self.training or self.test_views == 1:
+            return self.dense(images)
+        total = None
+        for view in range(self.test_views):
+            turns, mirror = view % 4, view >= 4
+            seen = torch.rot90(images, turns, (-2, -1))
+            features = self.dense(seen.flip(-1) if mirror else seen)
+            features = torch.rot90(features.flip(-1) if mirror else features, -turns, (-2, -1))
+            total = features if total is None else total + features
+        return total / self.test_views
 
     def targets(self, out: ItemSubcomponentOutput, anomaly: torch.Tensor) -> torch.Tensor:
         """(S,) superpixel targets: 1, 0 or IGNORE (partly anomaly, or outside the item)."""

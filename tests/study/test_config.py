@@ -80,6 +80,8 @@ def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
     ("tracking", {"mlflow": "https://user:secret@mlflow.example.com"},
      "tracking.mlflow: must not hold credentials; set MLFLOW_TRACKING_USERNAME"),
     ("recipe", {"positive": 0.8, "hard": 0.4}, "positive (0.8) + hard (0.4) must not exceed 1"),
+    ("recipe", {"test_views": 4}, "recipe.test_views: averages the dense features of the subcomponent"),
+    ("recipe", {"test_views": 3}, "recipe.test_views: Input should be 1, 4 or 8"),
     ("recipe", {"item_scores": ["mean"]},
      "recipe.item_scores: unknown item score rule 'mean'; valid: max"),
 ])

@@ -17,6 +17,7 @@ from study.data import split_ids
 from study.evaluation import read_scores_npz
 from study.item_stage import finder_spec, found_masks, found_splits, refind_items, with_item_stage
 from study.item_trial import load_item_study_data, train_item_trial
+from study.pipelines import PIPELINES
 from study.train import save_checkpoint, trial_from_config
 
 # the detector's recipe of issue 26: the item's context and frame, small anomalies, a learned item head
@@ -214,3 +215,14 @@ def test_the_stage_config_reaches_the_finder_it_builds():
     assert finder.peak_relative == 0.25 and finder.center_loss == "focal"
     with pytest.raises(ValueError, match="peak_relative"):
         parse_config({"name": "t", "data": {"archive": "unused"}, "items": {"peak_relative": 1.5}})
+
+
+def test_recipe_test_views_reach_the_pool_model_and_spare_the_crop_mode():
+    config = parse_config({"name": "t", "data": {"archive": "unused"},
+                           "space": {"pipelines": ["subcomponent"], "modes": ["pool", "crop"]},
+                           "recipe": {"test_views": 8}})
+    choices = {"pipeline": "subcomponent", "backbone": "resnet18", "modality": "hlz_log", "k": 30}
+    pool = trial_from_config(config, {**choices, "mode": "pool"})
+    assert pool.test_views == 8 and PIPELINES["subcomponent"].build(pool).test_views == 8
+    crop = trial_from_config(config, {**choices, "mode": "crop"})
+    assert crop.test_views == 1  # the crop mode has no dense features to average

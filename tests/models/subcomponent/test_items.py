@@ -126,3 +126,26 @@ def test_items_with_context_and_frame_train_in_both_modes(item_input):
         assert inputs.shape[1] == 3 + ITEM_INPUTS[item_input].extra_channels
         assert torch.equal(inputs[:, :3], image)
         model.loss(model(inputs, mask, anomaly=anomaly), anomaly, mask).total.backward()
+
+
+def test_test_views_average_dense_features_into_a_turn_equivariant_map_in_eval_mode_only():
+    torch.manual_seed(0)
+    model = ItemSubcomponentModel(modality="hlz_log", backbone="resnet18", n_superpixels=30, test_views=8)
+    image = torch.randn(1, 3, 32, 32)
+    turned = torch.rot90(image, 1, (-2, -1))
+    with torch.no_grad():
+        model.eval()
+        averaged = model.dense_features(image)
+        # the mean over the dihedral group: turning the input turns the features, nothing else
+        assert torch.allclose(model.dense_features(turned), torch.rot90(averaged, 1, (-2, -1)), atol=1e-5)
+        assert torch.allclose(model.dense_features(image.flip(-1)), averaged.flip(-1), atol=1e-5)
+        assert not torch.allclose(averaged, model.dense(image), atol=1e-4)
+        model.train()
+        assert torch.equal(model.dense_features(image), model.dense(image))  # training sees one view
+
+
+def test_test_views_refused_where_they_cannot_act():
+    with pytest.raises(ValueError, match="test_views must be one of 1, 4, 8"):
+        ItemSubcomponentModel(modality="hlz_log", n_superpixels=30, test_views=2)
+    with pytest.raises(ValueError, match="pool mode's dense features only, not 'crop'"):
+        ItemSubcomponentModel(modality="hlz_log", mode="crop", n_superpixels=30, test_views=4)
