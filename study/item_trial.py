@@ -157,7 +157,8 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
     the weights of the best val epoch come back, a model with an item head fits it on the held-out
     train items and val chooses the rule again (the learned one among them), and test (found
     items, and true items as the bound) is scored once: the last epoch's report and checkpoint
-    are the chosen ones."""
+    are the chosen ones. A model with ``test_views`` ranks epochs on one view (the val passes
+    between steps) and scores the end (held-out, val again, test) with all of them."""
     device = pick_device()
     torch.manual_seed(study.training.seed)
     data = data or load_item_study_data(study, trial.modality)
@@ -182,9 +183,12 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
         best.update(objective=sign * resumed["objective"], rule=resumed["item_score"], val=resumed_val,
                     state=copy.deepcopy(model.state_dict()), epoch=state.epoch)
     metrics: dict = {}
+    views = getattr(model, "test_views", 1)
 
     def on_eval(step: int, log) -> None:
         nonlocal metrics
+        if views > 1:
+            model.test_views = 1  # epochs are ranked on one view; the end uses every view
         val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
         rule, _ = choose_rule(data.val, val)
         val_levels = level_scores(data.val, val, rule)
@@ -196,10 +200,14 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
         scores = {"val": val_levels, "test": empty}
         if step == recipe.steps:  # the end: val's choice is final, test is scored once with it
             model.load_state_dict(best["state"])
-            if getattr(model, "item_head", None) is not None and len(set(data.held_out.anomalous)) == 2:
+            if views > 1:
+                model.test_views = views
+            head = getattr(model, "item_head", None) is not None and len(set(data.held_out.anomalous)) == 2
+            if head:
                 # the item head learns on held-out train items (both kinds needed; else it stays
                 # unfitted and unchosen); val then chooses among every rule
                 fit_item_head(model, data.held_out, device)
+            if head or views > 1:
                 val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
                 best["rule"], _ = choose_rule(data.val, val)
                 best["val"] = level_scores(data.val, val, best["rule"])

@@ -226,3 +226,30 @@ def test_recipe_test_views_reach_the_pool_model_and_spare_the_crop_mode():
     assert pool.test_views == 8 and PIPELINES["subcomponent"].build(pool).test_views == 8
     crop = trial_from_config(config, {**choices, "mode": "crop"})
     assert crop.test_views == 1  # the crop mode has no dense features to average
+
+
+def test_epochs_are_ranked_on_one_view_and_the_end_is_scored_with_every_view(small_archive_val, tmp_path,
+                                                                            monkeypatch):
+    from models.subcomponent.items import ItemSubcomponentModel
+
+    config = item_config(small_archive_val, tmp_path, "subcomponent", test_views=4)
+    trial = trial_from_config(config, {"pipeline": "subcomponent", "backbone": "resnet18", "modality": "hlz",
+                                       "k": 20, "lr": 1e-3, "batch_size": 4})
+    seen: list[tuple[int, int]] = []  # (epoch reports so far, views) of every item scored in eval mode
+    dense_features = ItemSubcomponentModel.dense_features
+
+    def recorded(model, images):
+        if not model.training:
+            seen.append((len(reported), model.test_views))
+        return dense_features(model, images)
+
+    monkeypatch.setattr(ItemSubcomponentModel, "dense_features", recorded)
+    reported = []
+    train_item_trial(config, trial, lambda metrics, state: reported.append(metrics))
+    data = load_item_study_data(config, "hlz")
+    first_pass = [views for epoch, views in seen if epoch == 0]
+    end = [views for epoch, views in seen if epoch == 1]
+    assert first_pass == [1] * len(data.val)
+    # the end: val once on one view to rank the epoch, then val again, test and the true items on four
+    assert end == [1] * len(data.val) + [4] * (2 * len(data.val) + 2 * len(data.test))
+    assert math.isfinite(reported[-1]["test_object_auroc"])
