@@ -64,7 +64,8 @@ def main() -> None:
         labels, values = levels.arrays("object")
         auroc = level_estimates(levels, scoring.threshold, "object")["auroc"]
         kinds = ", ".join(f"{k.kind} {k.auroc.value:.3f}" for k in kind_estimates(levels, scoring.threshold))
-        line = f"views {views}: object AUROC {format_estimate(auroc.as_dict(), 3)}; {kinds}; scored in {seconds:.0f} s"
+        line = (f"views {views}: object AUROC {format_estimate(auroc.as_dict(), 3)}; {kinds}; "
+                f"scored in {seconds:.0f} s")
         if first is None:
             first = (labels, values)
         else:
