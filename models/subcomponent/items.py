@@ -78,6 +78,12 @@ def ignore_band(anomaly: torch.Tensor, px: int = IGNORE_BAND_PX) -> torch.Tensor
     return grown & ~(anomaly > 0)
 
 
+def _view(images: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
+    """(B, C, H, W) images turned by ``turns`` quarter turns, then mirrored left to right."""
+    turned = torch.rot90(images, turns, (-2, -1))
+    return turned.flip(-1) if mirror else turned
+
+
 class ItemSubcomponentModel(nn.Module):
     """An item crop at native pitch as its ``item_input`` shows it (models.items.inputs: masked to
     air, or with its context, mask and frame): SSN superpixels of the image channels, about
@@ -198,16 +204,17 @@ class ItemSubcomponentModel(nn.Module):
 
     def dense_features(self, images: torch.Tensor) -> torch.Tensor:
         """The pool mode's (B, F, H, W) pixel features: in eval mode the mean over ``test_views``
-        turned (and mirrored) copies of ``images``, each turned back."""
+        turned (and mirrored) copies of ``images``, each turned back; the views of one shape pass
+        the network as one batch."""
         if self.training or self.test_views == 1:
             return self.dense(images)
-        total = None
-        for view in range(self.test_views):
-            turns, mirror = view % 4, view >= 4
-            seen = torch.rot90(images, turns, (-2, -1))
-            features = self.dense(seen.flip(-1) if mirror else seen)
-            features = torch.rot90(features.flip(-1) if mirror else features, -turns, (-2, -1))
-            total = features if total is None else total + features
+        views = [(turns, mirror) for mirror in (False, True)[:self.test_views // 4] for turns in range(4)]
+        total = torch.zeros((), device=images.device)
+        for parity in (0, 1):  # even turns keep the crop's shape, odd ones swap its sides
+            group = [view for view in views if view[0] % 2 == parity]
+            seen = torch.cat([_view(images, turns, mirror) for turns, mirror in group])
+            for (turns, mirror), features in zip(group, self.dense(seen).split(images.shape[0]), strict=True):
+                total = total + torch.rot90(features.flip(-1) if mirror else features, -turns, (-2, -1))
         return total / self.test_views
 
     def targets(self, out: ItemSubcomponentOutput, anomaly: torch.Tensor) -> torch.Tensor:

@@ -131,7 +131,7 @@ def test_items_with_context_and_frame_train_in_both_modes(item_input):
 def test_test_views_average_dense_features_into_a_turn_equivariant_map_in_eval_mode_only():
     torch.manual_seed(0)
     model = ItemSubcomponentModel(modality="hlz_log", backbone="resnet18", n_superpixels=30, test_views=8)
-    image = torch.randn(1, 3, 32, 32)
+    image = torch.randn(1, 3, 32, 48)  # not square: odd turns swap its sides
     turned = torch.rot90(image, 1, (-2, -1))
     with torch.no_grad():
         model.eval()
@@ -140,6 +140,10 @@ def test_test_views_average_dense_features_into_a_turn_equivariant_map_in_eval_m
         assert torch.allclose(model.dense_features(turned), torch.rot90(averaged, 1, (-2, -1)), atol=1e-5)
         assert torch.allclose(model.dense_features(image.flip(-1)), averaged.flip(-1), atol=1e-5)
         assert not torch.allclose(averaged, model.dense(image), atol=1e-4)
+        model.test_views = 4  # the quarter turns alone: each view's features turned back, averaged
+        by_hand = sum(torch.rot90(model.dense(torch.rot90(image, t, (-2, -1))), -t, (-2, -1))
+                      for t in range(4)) / 4
+        assert torch.allclose(model.dense_features(image), by_hand, atol=1e-5)
         model.train()
         assert torch.equal(model.dense_features(image), model.dense(image))  # training sees one view
 
