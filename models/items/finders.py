@@ -8,6 +8,7 @@ scan an (H, W) long instance map of the items it found, 0 = background, and thei
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +121,9 @@ class UNetFinder(nn.Module):
         self.net = smp.Unet(encoder_name=DENSE_ENCODERS[encoder], encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
                             classes=4)  # item logit, centre logit, dy, dx
+        if center_loss == "focal":  # CenterNet's start: every pixel a centre with probability 0.1,
+            with torch.no_grad():   # so the first steps' focal loss does not drown the other heads
+                self.net.segmentation_head[0].bias[1] = -math.log(9.0)
         self.register_buffer("air", torch.tensor(modality_air(modality)).view(1, -1, 1, 1), persistent=False)
         if weights is not None:
             self.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))

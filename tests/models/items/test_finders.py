@@ -122,6 +122,9 @@ def test_the_focal_centre_loss_prefers_a_peak_per_touching_item_to_one_hill_betw
     assert center_focal_loss(torch.full_like(two_peaks, -8.0), heat) > sharp
     with pytest.raises(ValueError, match="center_loss"):
         UNetFinder(modality="hlz", center_loss="l1")
+    # it starts as CenterNet does: a tenth of a chance of a centre everywhere
+    head = UNetFinder(modality="hlz", center_loss="focal").net.segmentation_head[0]
+    assert float(torch.sigmoid(head.bias[1])) == pytest.approx(0.1)
 
 
 def test_the_light_finder_trains_its_heatmap_by_the_centre_loss_it_is_given():
