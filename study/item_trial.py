@@ -157,7 +157,7 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
     the weights of the best val epoch come back, a model with an item head fits it on the held-out
     train items and val chooses the rule again (the learned one among them), and test (found
     items, and true items as the bound) is scored once: the last epoch's report and checkpoint
-    are the chosen ones. A model with ``test_views`` ranks epochs on one view (the val passes
+    are the chosen ones. A model with ``test_views`` mines and ranks epochs on one view (the val passes
     between steps) and scores the end (held-out, val again, test) with all of them."""
     device = pick_device()
     torch.manual_seed(study.training.seed)
@@ -184,11 +184,11 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
                     state=copy.deepcopy(model.state_dict()), epoch=state.epoch)
     metrics: dict = {}
     views = getattr(model, "test_views", 1)
+    if views > 1:
+        model.test_views = 1  # mining and ranking epochs look at one view; the end uses every view
 
     def on_eval(step: int, log) -> None:
         nonlocal metrics
-        if views > 1:
-            model.test_views = 1  # epochs are ranked on one view; the end uses every view
         val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
         rule, _ = choose_rule(data.val, val)
         val_levels = level_scores(data.val, val, rule)

@@ -247,9 +247,10 @@ def test_epochs_are_ranked_on_one_view_and_the_end_is_scored_with_every_view(sma
     reported = []
     train_item_trial(config, trial, lambda metrics, state: reported.append(metrics))
     data = load_item_study_data(config, "hlz")
-    first_pass = [views for epoch, views in seen if epoch == 0]
-    end = [views for epoch, views in seen if epoch == 1]
-    assert first_pass == [1] * len(data.val)
-    # the end: val once on one view to rank the epoch, then val again, test and the true items on four
-    assert end == [1] * len(data.val) + [4] * (2 * len(data.val) + 2 * len(data.test))
+    views = [v for _, v in seen]
+    ends = [epoch for epoch, v in seen if v == 4]
+    # mining and every epoch's val pass saw one view (val's items at least once per epoch); the
+    # end, after the last val pass, scored val again, test and the true items on four, last
+    assert views.count(1) >= 2 * len(data.val) and set(ends) == {1}
+    assert views[-len(ends):] == [4] * len(ends) == [4] * (2 * len(data.val) + 2 * len(data.test))
     assert math.isfinite(reported[-1]["test_object_auroc"])
