@@ -194,8 +194,8 @@ class ItemStageConfig(Strict):
     @model_validator(mode="after")
     def _unet_knobs(self) -> ItemStageConfig:
         """The light finder's knobs act on it alone: refused for another finder, never ignored."""
-        unet_only = [name for name in ("scale", "encoder", "min_item_px", "peak_relative",
-                                           "center_loss")
+        knobs = ("scale", "encoder", "min_item_px", "peak_relative", "center_loss")
+        unet_only = [name for name in knobs
                      if getattr(self, name) != type(self).model_fields[name].default]  # a dump keeps defaults
         if self.finder != "unet" and unet_only:
             raise ValueError(f"{', '.join(unet_only)} act only on the unet finder, not {self.finder!r}")
@@ -220,8 +220,9 @@ class RecipeConfig(Strict):
     ``item_input`` (models.items.inputs: masked, context, frame); ``small_anomalies`` keeps small
     anomalies as positives (models.subcomponent.items); the last ``head_holdout`` share of train's
     scans is held out of training for the learned item head; ``test_views`` averages the pool
-    mode's dense features over turned and mirrored copies of each item when it is scored (val,
-    test and scoring alike; 1, 4 or 8). Training cuts train's items by their
+    mode's dense features over turned and mirrored copies of each item when it is scored (1, 4
+    or 8: at the end of training, where val chooses again and test is scored, and in scoring;
+    epochs are ranked on one view). Training cuts train's items by their
     true masks, the item stage's found masks (its resolution and errors, as scoring sees items)
     or both (``train_masks``)."""
 
