@@ -19,11 +19,10 @@ import numpy as np
 import torch
 
 from benchmarks.pipeline_quality import paired_auroc_difference
+from jobs.model_eval import find_split_items
 from jobs.scoring.model import load_scoring_model
 from scans.archive import Archive
-from scans.modalities import build_input, modality_channels
 from study.evaluation import format_estimate, kind_estimates, level_estimates
-from study.item_data import ItemSetBuilder
 from study.item_eval import level_scores
 from study.pipelines import PIPELINES
 
@@ -40,17 +39,8 @@ def main() -> None:
     if scoring.pipeline != "subcomponent" or scoring.model.mode != "pool":
         raise SystemExit(f"{args.model}: test views act on the subcomponent pipeline's pool mode only")
     archive = Archive(args.archive)
-    builder = ItemSetBuilder()
     start = time.perf_counter()
-    with torch.no_grad():
-        for scan_id in archive.ids_in_split(args.split):
-            scan = archive.read(scan_id)
-            image = build_input(scan, scoring.modality)
-            finder_image = (image if scoring.finder_modality == scoring.modality
-                            else build_input(scan, scoring.finder_modality))
-            masks = scoring.finder.find(torch.from_numpy(finder_image)[None])[0].masks()
-            builder.add_scan(scan, image, masks)
-    items = builder.build(modality_channels(scoring.modality))
+    items = find_split_items(scoring, archive, archive.ids_in_split(args.split)).items
     print(f"{args.split}: {len(items)} found items, {len(items.missed_scan)} missed true items "
           f"(items found in {time.perf_counter() - start:.0f} s); item rule {scoring.item_score}", flush=True)
     first: tuple[np.ndarray, np.ndarray] | None = None

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from jobs.scoring.model import load_scoring_model
+from jobs.scoring.model import ScoringModel, load_scoring_model
 from models.items.matching import match_items
 from models.metrics import auroc
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
 from study.evaluation import format_estimate, kind_estimates, level_estimates
-from study.item_data import ItemSetBuilder
+from study.item_data import ItemSet, ItemSetBuilder
 from study.item_eval import level_scores
 from study.pipelines import PIPELINES
 
@@ -55,20 +55,19 @@ class ModelEvaluation:
                 f"FP {format_estimate(fp, 1)} %; items found {recall}")
 
 
+@dataclass
+class FoundSplit:
+    """A split's items as a model's item stage finds them, and how many true items it matched."""
+
+    items: ItemSet
+    n_true: int
+    n_matched: int  # true items matched by a found one at IoU ≥ 0.5
+    n_found: int
+
+
 @torch.no_grad()
-def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
-                   device: torch.device | str | None = None) -> ModelEvaluation:
-    """Find the items of every scan of ``split`` with the model's item stage, score each found item
-    as a scoring job does, and judge them against the archive's labels."""
-    start = time.perf_counter()
-    scoring = load_scoring_model(model_uri, device)
-    if not scoring.item_first:
-        raise ValueError(f"{model_uri}: a {scoring.pipeline} model scores whole scans; evaluation on found "
-                         "items needs an item-first model (subcomponent or object)")
-    archive = Archive(archive_uri)
-    ids = archive.ids_in_split(split)
-    if not ids:
-        raise ValueError(f"{archive.root.uri}: no scans in split {split!r}")
+def find_split_items(scoring: ScoringModel, archive: Archive, ids: list[str]) -> FoundSplit:
+    """Find the items of scans ``ids`` with the model's item stage and cut them (labelled scans only)."""
     builder, n_true, n_matched, n_found = ItemSetBuilder(), 0, 0, 0
     finder_device = next(scoring.finder.parameters()).device
     for scan_id in ids:
@@ -83,7 +82,25 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
         n_matched += int(match_items(masks, scan.objects, scan.n_objects).found_truth.sum())
         n_found += len(masks)
         builder.add_scan(scan, image, masks)
-    items = builder.build(modality_channels(scoring.modality))
+    return FoundSplit(builder.build(modality_channels(scoring.modality)), n_true, n_matched, n_found)
+
+
+@torch.no_grad()
+def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
+                   device: torch.device | str | None = None) -> ModelEvaluation:
+    """Find the items of every scan of ``split`` with the model's item stage, score each found item
+    as a scoring job does, and judge them against the archive's labels."""
+    start = time.perf_counter()
+    scoring = load_scoring_model(model_uri, device)
+    if not scoring.item_first:
+        raise ValueError(f"{model_uri}: a {scoring.pipeline} model scores whole scans; evaluation on found "
+                         "items needs an item-first model (subcomponent or object)")
+    archive = Archive(archive_uri)
+    ids = archive.ids_in_split(split)
+    if not ids:
+        raise ValueError(f"{archive.root.uri}: no scans in split {split!r}")
+    found = find_split_items(scoring, archive, ids)
+    items, n_true, n_matched, n_found = found.items, found.n_true, found.n_matched, found.n_found
     scores = PIPELINES[scoring.pipeline].score(scoring.model, items, scoring.device)
     rule = scoring.item_score if scoring.item_score in scores.by_rule else next(iter(scores.by_rule))
     levels = level_scores(items, scores, rule)
