@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 # so a pool that grows past two must grow onto the added node (0.5-CPU actors alone would fit a
 # third onto the first node's 2 CPUs, and Ray sometimes put it there)
 SLOT = "scorer_slot"
+SCANS = 1500
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,10 @@ def scorers_on(node) -> int:
 
 
 def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, heavy_model, tmp_path):
+    # 1500 scans: about 110 s on the first node's two actors, against the 17-34 s the pool took to
+    # grow onto an added node here; with 400 (30 s) a slower machine ended the job before it grew
     archive = str(tmp_path / "archive")
-    synthesise(SynthConfig(n=400, size=64, seed=5, split=0.5, val=0.0), archive, workers=1, progress=False)
+    synthesise(SynthConfig(n=SCANS, size=64, seed=5, split=0.5, val=0.0), archive, workers=1, progress=False)
     report = tmp_path / "report"
     job = submit(cluster, "jobs.score", "--archive", archive, "--model", heavy_model, "--out", str(report),
                  "--batch-size", "2", "--max-workers", "3", "--worker-resource", f"{SLOT}=1", "--no-progress")
@@ -78,7 +81,7 @@ def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, heavy_model, tmp_p
         assert any(on_added for _, on_added in timeline), (timeline, logs[-3000:])  # the pool grew onto it
         assert state == "SUCCEEDED", logs[-3000:]
         success = json.loads((report / "_SUCCESS").read_text())
-        assert success["counts"]["files"] == success["counts"]["ok"] == 400
+        assert success["counts"]["files"] == success["counts"]["ok"] == SCANS
         assert (success["config"]["min_workers"], success["config"]["max_workers"]) == (1, 3)
         assert success["config"]["worker_resources"] == {SLOT: 1.0}
     finally:
