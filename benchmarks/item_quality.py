@@ -33,13 +33,13 @@ from benchmarks.pipeline_quality import Run, fmt, report, save_runs
 from jobs.train import first_value
 from models.items.scan import score_scan
 from models.items.stage import ITEM_STAGE_DIR, load_finder
+from pages.plots import png_of
 from scans.archive import Archive
 from scans.modalities import build_input
 from study.config import load_config
 from study.evaluation import kind_estimates, level_estimates
 from study.item_stage import with_item_stage
 from study.item_trial import ItemStudyData, load_item_study_data, train_item_trial
-from study.plots import png_of
 from study.space import FIELDS
 from study.train import trial_from_config
 

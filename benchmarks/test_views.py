@@ -21,8 +21,9 @@ import torch
 from benchmarks.pipeline_quality import paired_auroc_difference
 from jobs.model_eval import find_split_items
 from jobs.scoring.model import load_scoring_model
+from models.intervals import format_estimate
 from scans.archive import Archive
-from study.evaluation import format_estimate, kind_estimates, level_estimates
+from study.evaluation import kind_estimates, level_estimates
 from study.item_eval import level_scores
 from study.pipelines import PIPELINES
 

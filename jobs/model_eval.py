@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from jobs.scoring.model import ScoringModel, load_scoring_model
+from models.intervals import format_estimate
 from models.items.matching import match_items
 from models.metrics import auroc
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
-from study.evaluation import format_estimate, kind_estimates, level_estimates
+from study.evaluation import kind_estimates, level_estimates
 from study.item_data import ItemSet, ItemSetBuilder
 from study.item_eval import level_scores
 from study.pipelines import PIPELINES

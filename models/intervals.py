@@ -94,3 +94,13 @@ def metric_intervals(labels: np.ndarray, scores: np.ndarray, threshold: float, r
         for name, v in values.items():
             parts.setdefault(name, []).append(v)
     return {name: interval_of(np.concatenate(chunks)) for name, chunks in parts.items()}
+
+
+def format_estimate(figure: dict, digits: int) -> str:
+    """``0.888 [0.800, 0.958]`` from an ``Estimate.as_dict()``; — where undefined."""
+    if figure.get("value") is None:
+        return "—"
+    text = f"{figure['value']:.{digits}f}"
+    if figure.get("low") is not None and figure.get("high") is not None:
+        text += f" [{figure['low']:.{digits}f}, {figure['high']:.{digits}f}]"
+    return text

@@ -127,16 +127,6 @@ class Estimate:
         return {"value": self.value, "low": self.interval.low, "high": self.interval.high}
 
 
-def format_estimate(figure: dict, digits: int) -> str:
-    """``0.888 [0.800, 0.958]`` from an ``Estimate.as_dict()``; — where undefined."""
-    if figure.get("value") is None:
-        return "—"
-    text = f"{figure['value']:.{digits}f}"
-    if figure.get("low") is not None and figure.get("high") is not None:
-        text += f" [{figure['low']:.{digits}f}, {figure['high']:.{digits}f}]"
-    return text
-
-
 def level_estimates(test: LevelScores, threshold: float, level: str, seed: int = 0) -> dict[str, Estimate]:
     """Every metric of ``level`` on test at ``threshold``, with 95 % bootstrap intervals over items."""
     labels, scores = test.arrays(level)

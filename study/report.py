@@ -7,9 +7,9 @@ import json
 
 from models.items.stage import ITEM_STAGE_DIR
 from models.metrics import LEVELS
+from pages.plots import kind_bars, learning_curves, objective_vs_k_lambda, roc_curves, tp_fp_bars
 from scans.storage import Location, locate
 from study.evaluation import kind_estimates, level_estimates
-from study.plots import kind_bars, learning_curves, objective_vs_k_lambda, roc_curves, tp_fp_bars
 from study.results import ChosenEpoch, choose_epoch, load_statuses, load_trials
 from study.tables import (
     COLUMNS,
@@ -95,7 +95,7 @@ def _display(table, metric: str):
 
 def results_page(run: Location, tables: dict, kinds, errors, metric: str) -> str:
     """RUN_DIR/results/index.html: the tables and every plot of results/, one static page."""
-    from study.html_page import image, page, table
+    from pages.html_page import image, page, table
 
     sections = [(f"{level.capitalize()} level (test, at each trial's val-chosen epoch and threshold)",
                  table(_display(frame, metric))) for level, frame in tables.items()]

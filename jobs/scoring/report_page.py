@@ -9,13 +9,13 @@ import pandas as pd
 import pyarrow.dataset as pads
 
 from jobs.scoring.summary import summarise, summary_png
+from models.intervals import format_estimate
 from models.metrics import auroc
+from pages.html_page import definition_list, esc, image, page, table
+from pages.plots import roc_curves
 from scans.archive import Archive
 from scans.errors import ArchiveError
 from scans.storage import Location, locate
-from study.evaluation import format_estimate
-from study.html_page import definition_list, esc, image, page, table
-from study.plots import roc_curves
 
 PAGE = "index.html"
 MAX_ERROR_ROWS = 500

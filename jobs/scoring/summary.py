@@ -10,8 +10,8 @@ import pyarrow.dataset as pads
 from matplotlib.figure import Figure
 
 from jobs.scoring.report import SUCCESS
+from pages.plots import png_of
 from scans.storage import Location
-from study.plots import png_of
 
 BINS = 10
 BAR_WIDTH = 40

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.metrics import auroc
-from study.plots import kind_bars, roc_curves, roc_points
+from pages.plots import kind_bars, roc_curves, roc_points
 
 
 def test_roc_points_integrate_to_the_auroc_with_ties():
