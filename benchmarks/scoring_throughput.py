@@ -33,11 +33,12 @@ import pyarrow.parquet as pq
 import torch
 
 from jobs.scoring.inputs import list_inputs
-from jobs.scoring.model import export_model
 from jobs.scoring.run import ScoreOptions, run_scoring
 from jobs.scoring.stages import Scorer, decode_batch
+from models.pipelines import PIPELINES
+from models.spec import ModelSpec
+from models.trained import export_model
 from scans.synth import SynthConfig, synthesise
-from study.pipelines import PIPELINES, Trial
 
 BATCH = 16
 
@@ -45,7 +46,7 @@ BATCH = 16
 def make_model(tmp: str, mode: str, size: int, k: int) -> str:
     """An untrained SSN resnet18 pseudo-colour model directory for ``size``² scans."""
     torch.manual_seed(0)
-    trial = Trial(pipeline="ssn", backbone="resnet18", modality="pseudo", k=k, mode=mode, image_size=size,
+    trial = ModelSpec(pipeline="ssn", backbone="resnet18", modality="pseudo", k=k, mode=mode, image_size=size,
                   crop_size=64)
     directory = os.path.join(tmp, f"model-{mode}-{size}")
     return export_model(directory, PIPELINES["ssn"].build(trial), trial, 0.5)

@@ -20,8 +20,8 @@ import torch
 
 from benchmarks.pipeline_quality import paired_auroc_difference
 from jobs.model_eval import find_split_items
-from jobs.scoring.model import load_scoring_model
 from models.intervals import format_estimate
+from models.trained import load_trained_model
 from scans.archive import Archive
 from study.evaluation import kind_estimates, level_estimates
 from study.item_eval import level_scores
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, nargs="+", default=[1, 4, 8])
     args = parser.parse_args()
     torch.set_num_threads(2)
-    scoring = load_scoring_model(args.model, "cpu")
+    scoring = load_trained_model(args.model, "cpu")
     if scoring.pipeline != "subcomponent" or scoring.model.mode != "pool":
         raise SystemExit(f"{args.model}: test views act on the subcomponent pipeline's pool mode only")
     archive = Archive(args.archive)

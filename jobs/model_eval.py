@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from jobs.scoring.model import ScoringModel, load_scoring_model
 from models.intervals import format_estimate
 from models.items.matching import match_items
 from models.metrics import auroc
+from models.trained import TrainedModel, load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
 from study.evaluation import kind_estimates, level_estimates
@@ -67,7 +67,7 @@ class FoundSplit:
 
 
 @torch.no_grad()
-def find_split_items(scoring: ScoringModel, archive: Archive, ids: list[str]) -> FoundSplit:
+def find_split_items(scoring: TrainedModel, archive: Archive, ids: list[str]) -> FoundSplit:
     """Find the items of scans ``ids`` with the model's item stage and cut them (labelled scans only)."""
     builder, n_true, n_matched, n_found = ItemSetBuilder(), 0, 0, 0
     finder_device = next(scoring.finder.parameters()).device
@@ -92,7 +92,7 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
     """Find the items of every scan of ``split`` with the model's item stage, score each found item
     as a scoring job does, and judge them against the archive's labels."""
     start = time.perf_counter()
-    scoring = load_scoring_model(model_uri, device)
+    scoring = load_trained_model(model_uri, device)
     if not scoring.item_first:
         raise ValueError(f"{model_uri}: a {scoring.pipeline} model scores whole scans; evaluation on found "
                          "items needs an item-first model (subcomponent or object)")

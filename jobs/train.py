@@ -10,7 +10,7 @@ import time
 
 from jobs.commands import finished, summary_of
 
-# flag → Trial field; types for argparse
+# flag → ModelSpec field; types for argparse
 CHOICES = {"pipeline": str, "backbone": str, "modality": str, "k": int, "lam": float,
            "ssn_feature": str, "mode": str, "optimizer": str, "lr": float, "batch_size": int}
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from scans.registry import Registry
+from models.catalog import BACKBONES, DENSE_ENCODERS
 
 
 class Backbone(nn.Module):
@@ -36,9 +36,6 @@ class BackboneSpec:
     feature_dim: int
 
 
-BACKBONES: Registry[BackboneSpec] = Registry("backbone")
-
-
 def _resnet_features(model: nn.Module) -> nn.Module:
     return nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool,
                          model.layer1, model.layer2, model.layer3, model.layer4)
@@ -56,24 +53,16 @@ def _tiny() -> nn.Module:
     return model
 
 
-BACKBONES.add("squeezenet1_1", BackboneSpec(lambda: tvm.squeezenet1_1(weights=None),
-                                            lambda m: m.features, 512))
-BACKBONES.add("vgg16_bn", BackboneSpec(lambda: tvm.vgg16_bn(weights=None), lambda m: m.features, 512))
-BACKBONES.add("resnet18", BackboneSpec(lambda: tvm.resnet18(weights=None), _resnet_features, 512))
-BACKBONES.add("resnet50", BackboneSpec(lambda: tvm.resnet50(weights=None), _resnet_features, 2048))
-BACKBONES.add("mobilenet_v3_small", BackboneSpec(lambda: tvm.mobilenet_v3_small(weights=None),
-                                                 lambda m: m.features, 576))
-BACKBONES.add("mobilenet_v3_small_050", BackboneSpec(  # half width: for models that must be tiny
-    lambda: tvm.mobilenet_v3_small(weights=None, width_mult=0.5), lambda m: m.features, 288))
-BACKBONES.add("tiny", BackboneSpec(_tiny, lambda m: m.features, 32))
-
-# the backbones that have a segmentation-models-pytorch encoder of the same network (dense features,
-# the light item finder), and that encoder's name; timm's ("tu-") build offline with random weights
-DENSE_ENCODERS: Registry[str] = Registry("dense encoder")
-for _name, _encoder in (("resnet18", "resnet18"), ("resnet50", "resnet50"), ("vgg16_bn", "vgg16_bn"),
-                        ("mobilenet_v3_small", "tu-mobilenetv3_small_100"),
-                        ("mobilenet_v3_small_050", "tu-mobilenetv3_small_050")):
-    DENSE_ENCODERS.add(_name, _encoder)
+# what models.catalog's BACKBONES names
+SQUEEZENET1_1 = BackboneSpec(lambda: tvm.squeezenet1_1(weights=None), lambda m: m.features, 512)
+VGG16_BN = BackboneSpec(lambda: tvm.vgg16_bn(weights=None), lambda m: m.features, 512)
+RESNET18 = BackboneSpec(lambda: tvm.resnet18(weights=None), _resnet_features, 512)
+RESNET50 = BackboneSpec(lambda: tvm.resnet50(weights=None), _resnet_features, 2048)
+MOBILENET_V3_SMALL = BackboneSpec(lambda: tvm.mobilenet_v3_small(weights=None), lambda m: m.features, 576)
+MOBILENET_V3_SMALL_050 = BackboneSpec(  # half width: for models that must be tiny
+    lambda: tvm.mobilenet_v3_small(weights=None, width_mult=0.5), lambda m: m.features, 288)
+TINY = BackboneSpec(_tiny, lambda m: m.features, 32)
+__all__ = ["BACKBONES", "DENSE_ENCODERS"]  # re-exported: the names live in models.catalog
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Item-score rules registry: how an item's superpixel probabilities become one anomaly score."""
+"""Item-score rules (models.catalog's ITEM_SCORES names them): how an item's superpixel
+probabilities become one anomaly score."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ from collections.abc import Callable
 
 import torch
 
-from scans.registry import Registry
+from models.catalog import ITEM_SCORES
 
 # (probabilities of one item's superpixels, their areas in pixels) -> the item's score
 ItemScoreRule = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-ITEM_SCORES: Registry[ItemScoreRule] = Registry("item score rule")
 
 
 def _top_mean(k: int) -> ItemScoreRule:
@@ -21,24 +21,21 @@ def _top_mean(k: int) -> ItemScoreRule:
     return rule
 
 
-@ITEM_SCORES.register("max")
-def _max(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+def max_rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
     """The highest superpixel probability (the paper's: an item is anomalous if any part is)."""
     return probs.max()
 
 
-ITEM_SCORES.add("top3_mean", _top_mean(3))
-ITEM_SCORES.add("top10_mean", _top_mean(10))
+top3_mean_rule = _top_mean(3)
+top10_mean_rule = _top_mean(10)
 
 
-@ITEM_SCORES.register("noisy_or")
-def _noisy_or(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+def noisy_or_rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
     """1 − Π(1 − p): the chance that at least one superpixel is anomalous, were they independent."""
     return -torch.expm1(torch.log1p(-probs.double().clamp(max=1 - 1e-12)).sum()).to(probs.dtype)
 
 
-@ITEM_SCORES.register("learned")
-def _learned(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+def learned_rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
     """The model's learned item head on the item's evidence (models.items.evidence): given to
     ``item_score`` as ``learned``; only models with a fitted head have it."""
     raise ValueError("the 'learned' item score needs a model with a fitted item head")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 LEVELS = ("segment", "object", "scan")
+METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")  # binary_metrics' figures
 
 
 def _ratio(numerator: float, denominator: float, scale: float = 1.0) -> float | None:

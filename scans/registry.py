@@ -1,11 +1,25 @@
-"""A named registry: the single source of names for configs, CLI choices and tests."""
+"""A named registry: the single source of names for configs, CLI choices and tests. An entry may be
+registered lazily, by where it lives, so that the names are known before its module is imported."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """An entry named by where it lives (``"package.module:attribute"``), imported on first use."""
+
+    target: str
+
+    def load(self) -> object:
+        module, _, attribute = self.target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
 class Registry(Mapping[str, T], Generic[T]):
@@ -28,11 +42,21 @@ class Registry(Mapping[str, T], Generic[T]):
         return lambda entry: self.add(name, entry)
 
     def __getitem__(self, name: str) -> T:
+        entry = self.declared(name)
+        if isinstance(entry, Lazy):
+            entry = self._entries[name] = entry.load()
+        return entry
+
+    def declared(self, name: str) -> T | Lazy:
+        """The entry as registered: a lazy one stays unimported."""
         try:
             return self._entries[name]
         except KeyError:
             valid = ", ".join(sorted(self._entries))
             raise KeyError(f"unknown {self.kind} {name!r}; valid: {valid}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries  # a name, without loading a lazy entry
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)

@@ -17,17 +17,19 @@ from pydantic import (
     model_validator,
 )
 
-from models.backbones import BACKBONES, DENSE_ENCODERS
-from models.item_scores import ITEM_SCORES
-from models.items.finders import ITEM_FINDERS
-from models.items.inputs import ITEM_INPUTS
-from models.metrics import LEVELS
-from models.ssn.features import SSN_FEATURES
-from models.subcomponent.modes import CLASSIFY_MODES
+from models.catalog import (
+    BACKBONES,
+    CLASSIFY_MODES,
+    DENSE_ENCODERS,
+    ITEM_FINDERS,
+    ITEM_INPUTS,
+    ITEM_SCORES,
+    PIPELINES,
+    SSN_FEATURES,
+)
+from models.metrics import LEVELS, METRICS
 from scans.modalities import parse_modality
-from study.data import DataConfig
-from study.evaluation import METRICS
-from study.pipelines import PIPELINES
+from study.data_config import DataConfig
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -344,7 +346,7 @@ class StudyConfig(Strict):
     @model_validator(mode="after")
     def _item_recipe_acts(self) -> StudyConfig:
         """Recipe knobs of item pipelines are refused where no searched pipeline reads them."""
-        item_first = [p for p in self.space.pipelines if PIPELINES[p].item_first]
+        item_first = [p for p in self.space.pipelines if PIPELINES.declared(p).item_first]
         recipe = self.recipe
         if recipe.item_input != "masked" and not item_first:
             raise ValueError(f"recipe.item_input: {recipe.item_input!r} acts on item-first pipelines only "
@@ -374,7 +376,7 @@ class StudyConfig(Strict):
     def epochs(self) -> int:
         """The most epochs a trial reports: space.epochs for whole-scan pipelines, the recipe's
         evaluations for item-first ones."""
-        return max(self.recipe.evaluations if PIPELINES[name].item_first else self.space.epochs
+        return max(self.recipe.evaluations if PIPELINES.declared(name).item_first else self.space.epochs
                    for name in self.space.pipelines)
 
     def storage_uri(self) -> str:

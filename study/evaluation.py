@@ -10,9 +10,8 @@ import numpy as np
 import torch
 
 from models.intervals import Interval, metric_intervals
-from models.metrics import LEVELS, binary_metrics, threshold_for_fp_pct
+from models.metrics import LEVELS, METRICS, binary_metrics, threshold_for_fp_pct
 
-METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")
 SPLITS = ("val", "test")  # val chooses, test reports
 SCORES_FILE = "scores.npz"  # a checkpoint's val and test scores at every level (scores_npz)
 DEFAULT_THRESHOLD = 0.5  # only when val has no benign item to set a threshold with

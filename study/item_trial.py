@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from models.spec import ModelSpec
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
 from scans.storage import locate
@@ -25,7 +26,7 @@ from study.item_eval import ItemScores, choose_rule, fit_item_head, level_scores
 from study.item_stage import found_masks, found_splits
 from study.item_train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
-from study.pipelines import PIPELINES, Trial
+from study.pipelines import PIPELINES
 from study.tiles import Augment
 from study.train import TrainState, load_checkpoint, pick_device, train
 
@@ -136,7 +137,7 @@ def load_item_study_data(study: StudyConfig, modality: str) -> ItemStudyData:
     return data
 
 
-def recipe_of(study: StudyConfig, trial: Trial) -> Recipe:
+def recipe_of(study: StudyConfig, trial: ModelSpec) -> Recipe:
     """The study's recipe with the trial's learning rate and batch."""
     r = study.recipe
     return Recipe(steps=r.steps, batch=trial.batch_size, tile=r.tile, positive=r.positive, hard=r.hard,
@@ -150,7 +151,7 @@ def _chosen(scores: ItemScores, rules: list[str]) -> ItemScores:
                       scores.segment_labels, scores.segment_scores)
 
 
-def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState], None],
+def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainState], None],
                      resume: str | None = None, data: ItemStudyData | None = None) -> dict:
     """Train ``trial`` by the study's recipe; every ``eval_every`` steps (an epoch) score val's found
     items, choose the item-score rule and the threshold on them, and report. After the last step
@@ -235,7 +236,7 @@ def train_item_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict,
     return metrics
 
 
-def train_trial(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState], None],
+def train_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainState], None],
                 resume: str | None = None, data=None) -> dict:
     """Train any trial: item-first pipelines by the recipe, whole-scan ones by epochs; ``data``
     its training set when given (ItemStudyData or StudyData), else loaded from the node's cache."""

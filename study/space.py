@@ -12,7 +12,7 @@ from ray.tune.search.optuna import OptunaSearch
 from study.config import IntRange, LogRange, SpaceConfig, StudyConfig
 from study.pipelines import PIPELINES
 
-# space fields → Trial fields; the last five mean nothing to pipelines without superpixels
+# space fields → ModelSpec fields; the last five mean nothing to pipelines without superpixels
 FIELDS = {"pipelines": "pipeline", "backbones": "backbone", "modalities": "modality",
           "optimizers": "optimizer", "lr": "lr", "batch_size": "batch_size",
           "k": "k", "lam": "lam", "ssn_features": "ssn_feature", "modes": "mode",

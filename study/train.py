@@ -12,10 +12,11 @@ from torch import nn
 
 from models.inputs import autocast_for
 from models.metrics import LEVELS
+from models.spec import ModelSpec
 from study.config import StudyConfig, TrainingConfig
 from study.data import SplitData, StudyData, load_study_data
 from study.evaluation import METRICS, SCORES_FILE, SPLITS, LevelScores, epoch_metrics, scores_npz
-from study.pipelines import PIPELINES, Trial
+from study.pipelines import PIPELINES
 
 # every epoch reports exactly these names (undefined values as NaN; "objective" always finite):
 # the val-chosen threshold, the val objective, and every metric on val and on test at the threshold
@@ -39,21 +40,21 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def trial_from_config(study: StudyConfig, choices: dict) -> Trial:
-    """A Trial from one point of the search space (``choices``) and the study's shared settings."""
+def trial_from_config(study: StudyConfig, choices: dict) -> ModelSpec:
+    """A model spec from one point of the search space (``choices``) and the study's shared settings."""
     item_first = PIPELINES[choices["pipeline"]].item_first
     recipe = study.recipe
     item = ({"item_input": recipe.item_input, "small_anomalies": recipe.small_anomalies,
              "item_head": recipe.head_holdout > 0} if item_first else {})
     if choices["pipeline"] == "subcomponent" and choices.get("mode", "pool") == "pool":
         item["test_views"] = recipe.test_views  # the views of the pool mode's dense features
-    return Trial(image_size=study.data.image_size, crop_size=study.training.crop_size,
+    return ModelSpec(image_size=study.data.image_size, crop_size=study.training.crop_size,
                  crops_per_image=study.training.crops_per_image,
                  weights=study.training.weights,
                  epochs=study.recipe.evaluations if item_first else study.space.epochs, **item, **choices)
 
 
-def build_optimizer(trial: Trial, training: TrainingConfig, params) -> torch.optim.Optimizer:
+def build_optimizer(trial: ModelSpec, training: TrainingConfig, params) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
     if trial.optimizer == "sgd":
         return torch.optim.SGD(params, lr=trial.lr, momentum=training.momentum,
@@ -64,7 +65,7 @@ def build_optimizer(trial: Trial, training: TrainingConfig, params) -> torch.opt
 
 
 @torch.no_grad()
-def score_split(trial: Trial, model: nn.Module, split: SplitData, device: torch.device,
+def score_split(trial: ModelSpec, model: nn.Module, split: SplitData, device: torch.device,
                 amp: bool) -> LevelScores:
     """Scores and labels of a whole split at segment, object and scan level."""
     pipeline = PIPELINES[trial.pipeline]
@@ -76,7 +77,7 @@ def score_split(trial: Trial, model: nn.Module, split: SplitData, device: torch.
     return scores
 
 
-def train(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState], None],
+def train(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainState], None],
           resume: str | None = None, data: StudyData | None = None) -> dict:
     """Train ``trial`` for its epochs, evaluating after each; ``on_epoch(metrics, state)`` reports
     and checkpoints. ``resume`` is a checkpoint directory to continue from."""
@@ -115,7 +116,7 @@ def train(study: StudyConfig, trial: Trial, on_epoch: Callable[[dict, TrainState
     return metrics
 
 
-def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial: Trial,
+def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial: ModelSpec,
                     metrics: dict) -> None:
     """model.pt and optimizer.pt (state dicts, loadable with weights_only=True), state.json,
     config.json (the resolved study config and trial), metrics.json, and scores.npz (the epoch's

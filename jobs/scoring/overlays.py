@@ -10,10 +10,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from jobs.scoring.inputs import InputFile, decode_scan, read_payloads
-from jobs.scoring.model import ScanPrediction, ScoringModel
 from jobs.scoring.stages import labels_at
 from models.inputs import resize_square
+from models.predictions import ScanPrediction
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
+from models.trained import TrainedModel
 from scans.limits import ReadLimits
 from scans.modalities import ATTENUATION_SCALE, build_input, parse_modality
 from scans.preview import png_bytes
@@ -38,7 +39,7 @@ class OverlayFigure:
     score: float
 
 
-def predict_for_overlay(model: ScoringModel, scan: Scan) -> OverlayFigure:
+def predict_for_overlay(model: TrainedModel, scan: Scan) -> OverlayFigure:
     """The model's segments and verdict for one scan, mapped to the scan's pixels."""
     image = build_input(scan, model.input_modality)
     native = model.image_size is None
@@ -54,7 +55,7 @@ def predict_for_overlay(model: ScoringModel, scan: Scan) -> OverlayFigure:
     return OverlayFigure(scan, pred, labels_at(pred.labels, height, width), flagged, boxes, score)
 
 
-def _model_view(model: ScoringModel, scan: Scan) -> tuple[np.ndarray, str] | None:
+def _model_view(model: TrainedModel, scan: Scan) -> tuple[np.ndarray, str] | None:
     """The model's own first input channel as a grey image (attenuation shown as transmission, air
     white) and its caption; None when the model sees pseudo-colour (the first panel already)."""
     first = parse_modality(model.modality)[0]
@@ -97,7 +98,7 @@ def compose(panels: list[tuple[np.ndarray, str]], title: str, verdict: bool, tru
     return np.asarray(canvas)
 
 
-def overlay_image(model: ScoringModel, root: Location, item: InputFile,
+def overlay_image(model: TrainedModel, root: Location, item: InputFile,
                   limits: ReadLimits | None = None) -> np.ndarray:
     """uint8 (H', W', 3): one scan's overlay. Anomalous superpixels are filled red and outlined,
     benign ones outlined green, found items boxed blue, the true anomaly outlined amber when the scan
@@ -127,7 +128,7 @@ def overlay_name(rank: int, scan_id: str, group: str = "top") -> str:
     return f"{GROUPS[group]}{rank:04d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', scan_id)}.png"
 
 
-def write_overlays(model: ScoringModel, root: Location, items: list[InputFile], out: Location,
+def write_overlays(model: TrainedModel, root: Location, items: list[InputFile], out: Location,
                    group: str = "top", limits: ReadLimits | None = None) -> list[str]:
     """PNG overlays of ``items`` (in order) under ``out/overlays/``; returns the file names."""
     out.makedirs("overlays")

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
-from jobs.scoring.model import load_scoring_model
 from jobs.scoring.overlays import GROUPS, write_overlays
 from jobs.scoring.pitch import pitch_warning
 from jobs.scoring.progress import ScoringProgress
@@ -20,6 +19,7 @@ from jobs.scoring.schema import report_metadata
 from jobs.scoring.sink import ReportSink
 from jobs.scoring.stages import Scorer, decode_batch
 from jobs.shared_paths import check_shared_paths
+from models.trained import load_trained_model
 from scans.limits import ReadLimits
 from scans.progress import is_terminal
 from scans.storage import Location, locate
@@ -88,7 +88,7 @@ def run_scoring(options: ScoreOptions) -> dict:
     import ray
 
     started, clock = datetime.now(UTC), time.perf_counter()
-    model = load_scoring_model(options.model, "cpu", options.threshold)
+    model = load_trained_model(options.model, "cpu", options.threshold)
     limits = options.read_limits()
     root, inputs = list_inputs(options.archive)
     out = locate(options.out)
@@ -153,7 +153,7 @@ def run_scoring(options: ScoreOptions) -> dict:
                         "prepare_s": round(prepared - clock, 3), "stream_s": round(streamed - prepared, 3),
                         "assemble_s": round(assembled - streamed, 3)},
             "model": {"uri": model.uri, "sha256": model.sha256, "pipeline": model.pipeline,
-                      "backbone": model.trial.backbone, "modality": model.modality,
+                      "backbone": model.spec.backbone, "modality": model.modality,
                       "image_size": model.image_size, "threshold": model.threshold},
             "config": config, "overlays": [name for names in groups.values() for name in names],
             "overlay_groups": groups, "warnings": warnings,

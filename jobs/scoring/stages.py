@@ -15,8 +15,9 @@ import pyarrow as pa
 import torch
 
 from jobs.scoring.inputs import InputFile, decode_scan, model_input, read_payloads
-from jobs.scoring.model import ScanPrediction, load_scoring_model, segment_boxes
 from jobs.scoring.schema import SCANS_SCHEMA, SEGMENT_FIELDS, staged_name
+from models.predictions import ScanPrediction, segment_boxes
+from models.trained import load_trained_model
 from scans.errors import ScanFormatError
 from scans.limits import ReadLimits
 from scans.modalities import build_input, modality_channels
@@ -115,7 +116,7 @@ class Scorer:
                  torch_threads: int | None = None, fault_marker: str | None = None):
         if torch_threads:
             torch.set_num_threads(torch_threads)
-        self.model = load_scoring_model(model_uri, device, threshold)
+        self.model = load_trained_model(model_uri, device, threshold)
         self.fault_marker = fault_marker
 
     def _inject_fault(self) -> None:

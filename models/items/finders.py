@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +19,10 @@ from scipy import ndimage
 from torch import nn
 
 from models.backbones import DENSE_ENCODERS
+from models.catalog import ITEM_FINDERS
 from models.maskrcnn.model import build_detector
 from models.maskrcnn.targets import detection_targets, instance_map
 from scans.modalities import modality_air, modality_channels
-from scans.registry import Registry
 
 
 @dataclass
@@ -242,7 +241,4 @@ class MaskRCNNFinder(nn.Module):
         return found
 
 
-ItemFinderBuilder = Callable[..., nn.Module]
-ITEM_FINDERS: Registry[ItemFinderBuilder] = Registry("item finder")
-ITEM_FINDERS.add("unet", UNetFinder)
-ITEM_FINDERS.add("maskrcnn", MaskRCNNFinder)
+__all__ = ["ITEM_FINDERS"]  # re-exported: the names live in models.catalog

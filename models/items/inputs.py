@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.catalog import ITEM_INPUTS
 from models.items.crops import CROP_MARGIN, masked
 from models.items.frame import FRAME_CHANNELS, item_frame
-from scans.registry import Registry
 
 CONTEXT_MARGIN = 20  # px of the scan kept around an item (about 2 cm at 1 mm pitch)
 
@@ -57,12 +57,11 @@ class ItemInput:
         return torch.cat(parts, 1)
 
 
-ITEM_INPUTS: Registry[ItemInput] = Registry("item input")
-for _input in (
-        ItemInput("masked", "the crop with every pixel outside the item's mask set to air", CROP_MARGIN,
-                  context=False, frame=False),
-        ItemInput("context", f"the crop and {CONTEXT_MARGIN} px around it as scanned, the item's mask as a "
-                  "channel", CONTEXT_MARGIN, context=True, frame=False),
-        ItemInput("frame", "context, plus the item's frame: |coordinates| along its principal axes, signed "
-                  "distance to its outline, its length and width", CONTEXT_MARGIN, context=True, frame=True)):
-    ITEM_INPUTS.add(_input.name, _input)
+# what models.catalog's ITEM_INPUTS names
+MASKED = ItemInput("masked", "the crop with every pixel outside the item's mask set to air", CROP_MARGIN,
+                   context=False, frame=False)
+CONTEXT = ItemInput("context", f"the crop and {CONTEXT_MARGIN} px around it as scanned, the item's mask as a "
+                  "channel", CONTEXT_MARGIN, context=True, frame=False)
+FRAME = ItemInput("frame", "context, plus the item's frame: |coordinates| along its principal axes, signed "
+                  "distance to its outline, its length and width", CONTEXT_MARGIN, context=True, frame=True)
+__all__ = ["ITEM_INPUTS"]  # re-exported: the names live in models.catalog

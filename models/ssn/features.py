@@ -7,19 +7,17 @@ the scaled position the compactness loss reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scans.registry import Registry
+from models.catalog import SSN_FEATURES
 
 # learned channels the deep extractors append to the input (20 − 5 in the paper)
 LEARNED_CHANNELS = 15
 
-SSN_FEATURES: Registry[Callable[[int], nn.Module]] = Registry("SSN feature extractor")
 
 
 class PixelFeatures(nn.Module):
@@ -89,12 +87,9 @@ class EncoderFeatures(nn.Module):
         return torch.cat([x, self.fuse(torch.cat([x, *reduced], 1))], 1)
 
 
-SSN_FEATURES.add("pixel", PixelFeatures)
-SSN_FEATURES.add("paper", PaperFeatures)
 # the paper's layout at a quarter of its width (16): its conv stages cost about a quarter as
 # much, which puts a detector's learned SSN inside the quality bar's CPU budget (BENCHMARKS.md)
-SSN_FEATURES.add("paper_narrow", partial(PaperFeatures, width=16))
-SSN_FEATURES.add("smp_resnet18", EncoderFeatures)
+PaperNarrowFeatures = partial(PaperFeatures, width=16)
 
 
 def build_features(name: str, *, in_channels: int) -> nn.Module:

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 from models.backbones import Backbone
+from models.catalog import CLASSIFY_MODES
 from models.crops import masked_crops
 from models.segments import Segments
 from models.subcomponent.pooling import superpixel_pool
-from scans.registry import Registry
 
 # feature levels (strides) a pool head sees: the last three of the backbone, e.g. ResNet's 8, 16, 32
 POOL_LEVELS = 3
@@ -75,6 +75,7 @@ class PoolMode:
         return head(pooled if keep is None else pooled[keep])
 
 
-CLASSIFY_MODES: Registry[CropMode | PoolMode] = Registry("classification mode")
-CLASSIFY_MODES.add("crop", CropMode())
-CLASSIFY_MODES.add("pool", PoolMode())
+# what models.catalog's CLASSIFY_MODES names
+CROP_MODE = CropMode()
+POOL_MODE = PoolMode()
+__all__ = ["CLASSIFY_MODES"]  # re-exported: the names live in models.catalog

@@ -12,7 +12,7 @@ import torch
 
 from jobs.cli import main
 from jobs.model_eval import evaluate_model
-from jobs.scoring.model import load_scoring_model
+from models.trained import load_trained_model
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,6 @@ def test_export_packs_half_precision_weights_with_their_sha256(item_model, small
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() in card
     assert not (out / "optimizer.pt").exists() and not (out / "items" / "found.npz").exists()
     assert (out / "model.pt").stat().st_size < 0.6 * os.path.getsize(f"{item_model}/model.pt")
-    shipped = load_scoring_model(str(out), "cpu")  # float16 on disk, float32 once loaded
+    shipped = load_trained_model(str(out), "cpu")  # float16 on disk, float32 once loaded
     assert shipped.item_first and next(shipped.model.parameters()).dtype == torch.float32
     assert evaluate_model(str(out), small_archive_val, "test", "cpu").n_scans > 0

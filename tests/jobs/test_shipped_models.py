@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cli import main
-from jobs.scoring.model import load_scoring_model
+from models.trained import load_trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL = ROOT / "demo" / "model"
@@ -30,7 +30,7 @@ def test_a_shipped_model_matches_its_card_and_loads(model_dir: Path):
         data = (model_dir / name).read_bytes()
         assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, name
     assert sum(int(size) for _, size, _ in rows) <= SHIPPED[model_dir]
-    model = load_scoring_model(str(model_dir), "cpu")
+    model = load_trained_model(str(model_dir), "cpu")
     assert model.pipeline == "subcomponent" and model.item_first and 0 < model.threshold < 1
 
 

@@ -156,8 +156,8 @@ def test_a_missing_item_stage_is_named(small_archive_val, tmp_path):
 
 @pytest.mark.parametrize("recipe", [{}, NEW_DETECTOR])
 def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_archive_val, tmp_path, recipe):
-    from jobs.scoring.model import load_scoring_model
     from jobs.train import get_args_parser, main
+    from models.trained import load_trained_model
     from scans.modalities import build_input
 
     path = tmp_path / "items.yaml"
@@ -170,7 +170,7 @@ def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_ar
     out = tmp_path / "model"
     assert main(get_args_parser().parse_args(["--config", str(path), "--out", str(out)])) == 0
     assert (out / "items" / "model.pt").exists() and (out / "model.pt").exists()
-    model = load_scoring_model(str(out), "cpu")
+    model = load_trained_model(str(out), "cpu")
     assert model.item_first and model.image_size is None and model.input_modality == "hlz+hlz_log"
     archive = Archive(small_archive_val)
     scan = archive.read(archive.scan_ids[0])

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.scoring.model import export_model
+from models.pipelines import PIPELINES
+from models.spec import ModelSpec
+from models.trained import export_model
 from scans.npz import encode_npz
-from study.pipelines import PIPELINES, Trial
 from tests.scans.hostile import deflate_bomb, lying_header
 
 # file stem -> (status, a phrase its error must contain)
@@ -29,7 +30,7 @@ WRONG_SIZE_INDEX = 0  # this listed scan is rewritten at 32×32 while the manife
 MISSING_INDEX = 1  # this listed scan's file is deleted
 
 
-def save_model(directory: Path, trial: Trial, threshold: float | None = 0.5) -> str:
+def save_model(directory: Path, trial: ModelSpec, threshold: float | None = 0.5) -> str:
     """An untrained model as a model directory (model.pt, config.json, metrics.json)."""
     torch.manual_seed(0)
     return export_model(directory, PIPELINES[trial.pipeline].build(trial), trial, threshold)
@@ -38,14 +39,14 @@ def save_model(directory: Path, trial: Trial, threshold: float | None = 0.5) -> 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> str:
     """A tiny SSN pseudo-colour model at 64² (K 30)."""
-    trial = Trial(pipeline="ssn", backbone="tiny", modality="pseudo", k=30, image_size=64, crop_size=32)
+    trial = ModelSpec(pipeline="ssn", backbone="tiny", modality="pseudo", k=30, image_size=64, crop_size=32)
     return save_model(tmp_path_factory.mktemp("model") / "ssn_pseudo", trial)
 
 
 @pytest.fixture(scope="session")
 def hlz_model_dir(tmp_path_factory) -> str:
     """A tiny SSN model that needs the raw channels (hlz)."""
-    trial = Trial(pipeline="ssn", backbone="tiny", modality="hlz", k=30, image_size=64, crop_size=32)
+    trial = ModelSpec(pipeline="ssn", backbone="tiny", modality="hlz", k=30, image_size=64, crop_size=32)
     return save_model(tmp_path_factory.mktemp("model") / "ssn_hlz", trial)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.scoring.inputs import list_inputs
-from jobs.scoring.model import load_scoring_model
 from jobs.scoring.overlays import overlay_image
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
+from models.trained import load_trained_model
 from scans.archive import Archive
 from scans.npz import encode_npz
 
@@ -37,7 +37,7 @@ def test_render_figure_fills_flagged_outlines_items_and_truth():
 
 def test_the_truth_outline_is_drawn_when_labels_exist_and_not_otherwise(small_archive, hlz_model_dir,
                                                                        tmp_path):
-    model = load_scoring_model(hlz_model_dir, "cpu")
+    model = load_trained_model(hlz_model_dir, "cpu")
     archive = Archive(small_archive)
     scan_id = next(i for i in archive.scan_ids if archive.read(i).anomaly.any())
     root, inputs = list_inputs(small_archive)

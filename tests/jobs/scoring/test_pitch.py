@@ -7,22 +7,22 @@ import shutil
 import pytest
 
 from jobs.scoring.inputs import InputFile, decode_scan, list_inputs
-from jobs.scoring.model import load_scoring_model
 from jobs.scoring.pitch import pitch_warning
-from study.pipelines import Trial
+from models.spec import ModelSpec
+from models.trained import load_trained_model
 from tests.jobs.scoring.conftest import save_model
 
 SMALL_PITCH = 500 / 96  # the session archive: the 50 cm tray across 96 pixels
 
 
 def test_the_pitch_the_model_saw_is_read_from_its_directory(tmp_path):
-    trial = Trial(pipeline="ssn", backbone="tiny", modality="pseudo", k=30, image_size=64, crop_size=32)
+    trial = ModelSpec(pipeline="ssn", backbone="tiny", modality="pseudo", k=30, image_size=64, crop_size=32)
     directory = tmp_path / "model"
     save_model(directory, trial)
-    assert load_scoring_model(str(directory), "cpu").input_pitch_mm is None
+    assert load_trained_model(str(directory), "cpu").input_pitch_mm is None
     config = directory / "config.json"
     config.write_text(config.read_text().replace('"data": {}', '"data": {"input_pitch_mm": 7.8}'))
-    assert load_scoring_model(str(directory), "cpu").input_pitch_mm == 7.8
+    assert load_trained_model(str(directory), "cpu").input_pitch_mm == 7.8
 
 
 def test_a_pitch_more_than_ten_percent_off_warns(small_archive, tmp_path):

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from jobs.scoring.inputs import list_inputs
-from jobs.scoring.model import ModelDirError, ScanPrediction, load_scoring_model
 from jobs.scoring.run import ScoreOptions
 from jobs.scoring.schema import SCANS_SCHEMA, STAGED_SCHEMA
 from jobs.scoring.stages import Scorer, _segment_columns, decode_batch, labels_at
+from models.predictions import ScanPrediction
+from models.spec import ModelSpec
+from models.trained import ModelDirError, load_trained_model
 from scans.limits import ReadLimits
-from study.pipelines import Trial
 
 
 def _batch(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -77,7 +78,7 @@ def test_scorer_maps_a_hand_made_batch_to_staged_rows(model_dir):
 def test_scorer_predictions_match_the_model_run_directly(model_dir):
     rng = np.random.default_rng(1)
     images = rng.uniform(0, 1, (2, 3, 64, 64)).astype(np.float32)
-    model = load_scoring_model(model_dir, "cpu")
+    model = load_trained_model(model_dir, "cpu")
     direct = model.predict(images)
     batch = {"scan_id": np.array(["a", "b"], dtype=object), "source": np.array(["a", "b"], dtype=object),
              "image": images, "height": np.array([64, 64]), "width": np.array([64, 64]),
@@ -91,16 +92,16 @@ def test_scorer_predictions_match_the_model_run_directly(model_dir):
 
 def test_model_directory_errors_name_the_file(tmp_path, model_dir):
     with pytest.raises(ModelDirError, match=r"config.json does not exist"):
-        load_scoring_model(str(tmp_path))
+        load_trained_model(str(tmp_path))
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelDirError, match=r"config.json: not valid JSON"):
-        load_scoring_model(str(tmp_path))
+        load_trained_model(str(tmp_path))
     shutil.copy(f"{model_dir}/config.json", tmp_path / "config.json")
     (tmp_path / "model.pt").write_bytes(b"garbage")
     with pytest.raises(ModelDirError, match=r"model.pt: cannot load the weights of a ssn tiny pseudo"):
-        load_scoring_model(str(tmp_path))
+        load_trained_model(str(tmp_path))
     with pytest.raises(ValueError, match="threshold must be in"):
-        load_scoring_model(model_dir, threshold=1.5)
+        load_trained_model(model_dir, threshold=1.5)
 
 
 def test_the_staged_schema_starts_with_the_scans_columns():
@@ -136,7 +137,7 @@ def test_segments_are_measured_exactly_in_original_pixels(height, width):
 def test_a_mask_rcnn_model_scores_its_detected_items_only(tmp_path):
     from tests.jobs.scoring.conftest import save_model
 
-    trial = Trial(pipeline="maskrcnn", backbone="tiny", modality="pseudo", image_size=64, crop_size=32)
+    trial = ModelSpec(pipeline="maskrcnn", backbone="tiny", modality="pseudo", image_size=64, crop_size=32)
     model_dir = save_model(tmp_path / "maskrcnn", trial)
     images = np.zeros((2, 3, 64, 64), np.float32)
     images[:, :, 16:48, 10:40] = 0.8  # one bright item per scan
@@ -144,7 +145,7 @@ def test_a_mask_rcnn_model_scores_its_detected_items_only(tmp_path):
              "image": images, "height": np.array([64, 64]), "width": np.array([64, 64]),
              "error": np.array(["", ""], dtype=object), "decode_ms": np.zeros(2, np.float32)}
     rows = Scorer(model_dir)(batch).to_pylist()
-    direct = load_scoring_model(model_dir, "cpu").predict(images)
+    direct = load_trained_model(model_dir, "cpu").predict(images)
     for row, pred in zip(rows, direct, strict=True):
         assert row["status"] == "ok" and row["pipeline"] == "maskrcnn"
         assert row["n_segments"] == int(pred.scored.sum()) == len(row["segment_id"])
