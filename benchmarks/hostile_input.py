@@ -32,7 +32,7 @@ from benchmarks.scoring_throughput import peak_memory
 from scans.archive import Archive
 from scans.limits import ReadLimits
 from scans.synth import SynthConfig, synthesise
-from tests.scans.hostile import deflate_bomb, image_bytes, mutate
+from testkit.hostile import deflate_bomb, image_bytes, mutate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = "2b7ad55"  # the last revision whose reader inflated every array before any check

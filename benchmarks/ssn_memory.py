@@ -31,7 +31,7 @@ def run_one(impl: str, size: int, k: int) -> int:
 
     from models.ssn.losses import compactness_loss, reconstruction_loss
     from models.ssn.slic import differentiable_slic, make_grid
-    from tests.models.dense_ssn import dense_losses, dense_slic
+    from testkit.dense_ssn import dense_losses, dense_slic
 
     torch.manual_seed(0)
     grid = make_grid(size, size, k)

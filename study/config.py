@@ -287,18 +287,6 @@ class TrainingConfig(Strict):
     torch_threads: int | None = Field(default=None, ge=1)  # per trial; default: its CPUs
 
 
-class FaultConfig(Strict):
-    """A fault drill: after ``epoch`` epochs (and each later one) a trial raises (``raise``) or asks
-    its device for more memory than any has (``oom``, a real allocator failure). With ``marker`` it
-    happens once (the retry resumes from the checkpoint); without, every time (the trial ends
-    errored). ``when`` limits it to the points whose fields have these values, e.g. ``{modality: hlz}``."""
-
-    kind: Literal["raise", "oom"] = "raise"
-    epoch: int = Field(ge=1)
-    marker: str | None = None
-    when: dict[str, str | int | float] = {}
-
-
 class TrackingConfig(Strict):
     """Experiment trackers beside Tune's own files (TensorBoard event files in every trial folder):
     ``mlflow``, a tracking URI (``file:///abs/mlruns``, ``http://host:5000``) for Ray's MLflow
@@ -330,7 +318,6 @@ class StudyConfig(Strict):
     tracking: TrackingConfig = TrackingConfig()
     retries: int = Field(default=1, ge=0)
     keep_checkpoints: int = Field(default=2, ge=1)
-    fault: FaultConfig | None = None
 
     @model_validator(mode="after")
     def _dense_encoders(self) -> StudyConfig:

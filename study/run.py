@@ -12,7 +12,7 @@ from study.config import StudyConfig
 from study.item_stage import with_item_stage
 from study.shared_data import share_training_data
 from study.space import param_space, scheduler, search_algorithm
-from study.trainable import trainable
+from study.trainable import EpochHook, trainable
 from study.tune_progress import study_reporter
 
 
@@ -40,16 +40,18 @@ class RunExistsError(FileExistsError):
     """A fresh study would mix its trials with an earlier run's."""
 
 
-def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = False) -> tune.Tuner:
+def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = False,
+                after_epoch: EpochHook | None = None) -> tune.Tuner:
     """A Tuner for the study, or the interrupted one at STORAGE/NAME restored (finished trials kept).
-    A fresh study refuses a run directory that already has trials unless ``overwrite``."""
+    A fresh study refuses a run directory that already has trials unless ``overwrite``. Each trial
+    calls ``after_epoch`` after each epoch's checkpoint (study.trainable)."""
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     path = run_uri(config)
     if resume:
         if not tune.Tuner.can_restore(path):
             raise FileNotFoundError(f"--resume: no interrupted study at {path}")
         config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}", train=False)
-        return tune.Tuner.restore(path, trainable(config, share_training_data(config)),
+        return tune.Tuner.restore(path, trainable(config, share_training_data(config), after_epoch),
                                   resume_unfinished=True, resume_errored=True)
     root = locate(path)
     if overwrite:
@@ -61,7 +63,7 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
     config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}")
     root.write_bytes("study_config.json", config.to_json().encode())
     return tune.Tuner(
-        trainable(config, share_training_data(config)),
+        trainable(config, share_training_data(config), after_epoch),
         param_space=param_space(config),
         tune_config=tune.TuneConfig(
             metric="objective", mode=config.objective.mode, search_alg=search_algorithm(config),

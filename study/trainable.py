@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-import os
 import tempfile
+from collections.abc import Callable
 
 import torch
 from ray import tune
@@ -15,30 +15,15 @@ from study.pipelines import PIPELINES
 from study.shared_data import trial_data
 from study.train import TrainState, save_checkpoint, trial_from_config
 
-
-class InjectedFaultError(RuntimeError):
-    """Raised by a ``fault`` drill of the study config."""
-
-
-def _maybe_fail(study: StudyConfig, point: dict, epoch: int, device: torch.device) -> None:
-    """Carry out the study's fault drill if it applies to this point and epoch."""
-    fault = study.fault
-    if fault is None or epoch < fault.epoch or any(point.get(k) != v for k, v in fault.when.items()):
-        return
-    if fault.marker is not None:
-        if os.path.exists(fault.marker):
-            return
-        with open(fault.marker, "w", encoding="utf-8") as f:
-            f.write("failed once\n")
-    if fault.kind == "oom":
-        torch.empty(1 << 62, dtype=torch.uint8, device=device)  # 4 EiB: the allocator refuses
-    raise InjectedFaultError(f"injected fault after epoch {epoch}"
-                             + (f" (marker {fault.marker})" if fault.marker else ""))
+# called after each epoch's report and checkpoint: (the trial's point, the epoch, the model's device)
+EpochHook = Callable[[dict, int, torch.device], None]
 
 
-def run_trial(config: dict, study: dict, shared: dict | None = None) -> None:
+def run_trial(config: dict, study: dict, shared: dict | None = None, after_epoch: EpochHook | None = None
+              ) -> None:
     """Train ``config["point"]`` of the study on its training set (from the object store by
-    ``shared``'s references, else the node's cache); resumes from Tune's checkpoint when retried."""
+    ``shared``'s references, else the node's cache); resumes from Tune's checkpoint when retried.
+    ``after_epoch`` runs after each epoch's checkpoint is reported."""
     resolved = parse_config(study, "study config")
     trial = trial_from_config(resolved, config["point"])
     data = trial_data(shared, PIPELINES[trial.pipeline].item_first, trial.modality)
@@ -55,7 +40,8 @@ def run_trial(config: dict, study: dict, shared: dict | None = None) -> None:
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(directory, state, resolved, trial, metrics)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-        _maybe_fail(resolved, config["point"], state.epoch, next(state.model.parameters()).device)
+        if after_epoch is not None:
+            after_epoch(config["point"], state.epoch, next(state.model.parameters()).device)
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
@@ -65,8 +51,10 @@ def run_trial(config: dict, study: dict, shared: dict | None = None) -> None:
             train_trial(resolved, trial, report, resume=directory, data=data)
 
 
-def trainable(config: StudyConfig, shared: dict | None = None):
-    """run_trial bound to the resolved study config and the references of the training data in the
-    object store (``shared``, see study.shared_data), with the trial resources of the config."""
-    bound = tune.with_parameters(run_trial, study=config.model_dump(mode="json"), shared=shared or {})
+def trainable(config: StudyConfig, shared: dict | None = None, after_epoch: EpochHook | None = None):
+    """run_trial bound to the resolved study config, the references of the training data in the
+    object store (``shared``, see study.shared_data) and ``after_epoch``, with the trial resources
+    of the config."""
+    bound = tune.with_parameters(run_trial, study=config.model_dump(mode="json"), shared=shared or {},
+                                 after_epoch=after_epoch)
     return tune.with_resources(bound, {"cpu": config.resources.cpu, "gpu": config.resources.gpu})

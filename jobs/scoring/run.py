@@ -45,7 +45,6 @@ class ScoreOptions:
     torch_threads: int | None = None
     progress: bool = True
     max_pixels: int | None = None  # per image array; None: DUALSCAN_MAX_PIXELS, else 8192 × 8192
-    fault_marker: str | None = None  # tests: kill the first scoring worker once
 
     def __post_init__(self):
         checks = {"batch_size": self.batch_size >= 1, "workers": self.workers is None or self.workers >= 1,
@@ -80,8 +79,9 @@ def _input_blocks(n_files: int, batch_size: int, workers: int) -> int:
     return max(1, min(blocks, n_files))
 
 
-def run_scoring(options: ScoreOptions) -> dict:
-    """Score ``options.archive`` into the report ``options.out``; returns the _SUCCESS content.
+def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
+    """Score ``options.archive`` into the report ``options.out`` with ``scorer`` actors (Scorer or a
+    subclass); returns the _SUCCESS content.
 
     Fails before any work when the model, the inputs, the output or the model's modality is
     unusable; a bad scan file never fails the job (it is an error row)."""
@@ -100,7 +100,7 @@ def run_scoring(options: ScoreOptions) -> dict:
     warnings = [w for w in (pitch_warning(root.uri, inputs, model.input_pitch_mm, model.image_size),) if w]
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    config = {**asdict(options), "fault_marker": None, "threshold": model.threshold,
+    config = {**asdict(options), "threshold": model.threshold,
               "workers": resources.workers, "min_workers": resources.min_workers,
               "max_workers": resources.max_workers, "gpus_per_worker": resources.gpus,
               "cpus_per_worker": resources.cpus, "torch_threads": resources.torch_threads,
@@ -123,13 +123,12 @@ def run_scoring(options: ScoreOptions) -> dict:
             fn_kwargs={"root": root, "modality": model.input_modality, "size": model.image_size,
                        "limits": limits})
         scored = decoded.map_batches(
-            Scorer, batch_size=options.batch_size, batch_format="numpy",
+            scorer, batch_size=options.batch_size, batch_format="numpy",
             compute=pool, num_gpus=resources.gpus,
             num_cpus=resources.cpus, resources=options.worker_resources or None,
             fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
                                    "device": "cuda" if resources.gpus > 0 else "cpu",
-                                   "torch_threads": resources.torch_threads,
-                                   "fault_marker": options.fault_marker})
+                                   "torch_threads": resources.torch_threads})
         prepared = time.perf_counter()
         # Ray Data's bars on a terminal; elsewhere (CI, logs, `ray job logs`) a line every 30 s at most
         lines = ScoringProgress(len(inputs)) if options.progress and not is_terminal(sys.stdout) else None

@@ -6,7 +6,6 @@ Both are plain Python and run without Ray: ``decode_batch`` is a function of a b
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime
 
@@ -113,21 +112,12 @@ class Scorer:
     scans columns and its segments as lists)."""
 
     def __init__(self, model_uri: str, threshold: float | None = None, device: str | None = None,
-                 torch_threads: int | None = None, fault_marker: str | None = None):
+                 torch_threads: int | None = None):
         if torch_threads:
             torch.set_num_threads(torch_threads)
         self.model = load_trained_model(model_uri, device, threshold)
-        self.fault_marker = fault_marker
-
-    def _inject_fault(self) -> None:
-        """Tests: the first batch scored kills this worker process once (Ray must retry it)."""
-        if self.fault_marker and not os.path.exists(self.fault_marker):
-            with open(self.fault_marker, "w", encoding="utf-8") as f:
-                f.write(str(os.getpid()))
-            os._exit(1)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        self._inject_fault()
         model, n = self.model, len(batch["scan_id"])
         ok = np.array([not e for e in batch["error"]], dtype=bool)
         start = time.perf_counter()

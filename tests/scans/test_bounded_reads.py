@@ -18,7 +18,7 @@ from scans.images import open_image
 from scans.importers.base import read_image
 from scans.limits import ReadLimits
 from scans.npz import decode_npz, encode_npz
-from tests.scans.hostile import (
+from testkit.hostile import (
     Cost,
     deflate_bomb,
     directory_bomb,

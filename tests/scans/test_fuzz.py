@@ -14,7 +14,7 @@ from scans.errors import ScanFormatError
 from scans.limits import ReadLimits
 from scans.npz import encode_npz
 from scans.validate import validate_arrays
-from tests.scans.hostile import IMAGE_MUTATIONS, Cost, image_bytes, measure, mutate, npz_mutations
+from testkit.hostile import IMAGE_MUTATIONS, Cost, image_bytes, measure, mutate, npz_mutations
 
 LIMITS = ReadLimits(max_pixels=1024 * 1024)  # the suite's limit: bombs above it are quick to build
 SECONDS_PER_FILE = 2.0

@@ -24,6 +24,7 @@ from study.results import choose_epoch, load_statuses, load_trials
 from study.run import build_tuner, run_uri
 from study.train import METRIC_NAMES
 from tests.smoke_study import REPO, smoke
+from tests.study.drills import FaultDrill, InjectedFaultError
 
 
 def read(*parts: str, mode: str = "r"):
@@ -158,10 +159,10 @@ def test_a_crashing_trial_is_retried_from_its_checkpoint(ray_session, study_arch
     marker = tmp_path / "crashed"
     data = smoke(study_archive, tmp_path, "retry", search={"algorithm": "grid", "scheduler": "none",
                                                              "num_samples": 1},
-                 fault={"marker": str(marker), "epoch": 1}, retries=1)
+                 retries=1)
     data["space"].update(modalities=["pseudo"], k=[40], lam=[1e-4])
     config = parse_config(data)
-    results = build_tuner(config).fit()
+    results = build_tuner(config, after_epoch=FaultDrill(epoch=1, marker=str(marker))).fit()
     assert marker.exists()  # it did crash once
     assert not results.errors
     # resumed from the epoch-1 checkpoint: epoch 1 is not trained or reported twice
@@ -172,10 +173,10 @@ def test_a_trial_out_of_memory_is_recorded_as_errored_and_the_study_goes_on(ray_
                                                                              tmp_path):
     data = smoke(study_archive, tmp_path, "oom", search={"algorithm": "grid", "scheduler": "none",
                                                          "num_samples": 1},
-                 fault={"kind": "oom", "epoch": 1, "when": {"modality": "hlz"}}, retries=1)
+                 retries=1)
     data["space"].update(modalities=["pseudo", "hlz"], k=[40], lam=[1e-4])
     config = parse_config(data)
-    results = build_tuner(config).fit()
+    results = build_tuner(config, after_epoch=FaultDrill(epoch=1, kind="oom", when={"modality": "hlz"})).fit()
     assert len(results.errors) == 1  # retried once, failed again: errored
     run = run_uri(config)
     statuses = {s.point["modality"]: s.status for s in load_statuses(locate(run))}
@@ -189,16 +190,19 @@ def test_a_trial_out_of_memory_is_recorded_as_errored_and_the_study_goes_on(ray_
 
 
 def test_a_fault_drill_fires_only_on_its_points_and_epoch():
-    from study.trainable import InjectedFaultError, _maybe_fail
-
-    config = parse_config({"data": {"archive": "/x"}, "fault": {"epoch": 2, "when": {"k": 30}}})
+    drill = FaultDrill(epoch=2, when={"k": 30})
     cpu = torch.device("cpu")
-    _maybe_fail(config, {"k": 60}, 2, cpu)
-    _maybe_fail(config, {"k": 30}, 1, cpu)
+    drill({"k": 60}, 2, cpu)
+    drill({"k": 30}, 1, cpu)
     with pytest.raises(InjectedFaultError, match="after epoch 2"):
-        _maybe_fail(config, {"k": 30}, 2, cpu)
+        drill({"k": 30}, 2, cpu)
     with pytest.raises(InjectedFaultError):  # no marker: every time, a retry included
-        _maybe_fail(config, {"k": 30}, 3, cpu)
+        drill({"k": 30}, 3, cpu)
+
+
+def test_the_study_schema_has_no_fault_drill():
+    with pytest.raises(ValueError, match="fault"):
+        parse_config({"data": {"archive": "/x"}, "fault": {"epoch": 1}})
 
 
 def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_archive, tmp_path):

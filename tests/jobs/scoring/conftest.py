@@ -13,7 +13,7 @@ from models.pipelines import PIPELINES
 from models.spec import ModelSpec
 from models.trained import export_model
 from scans.npz import encode_npz
-from tests.scans.hostile import deflate_bomb, lying_header
+from testkit.hostile import deflate_bomb, lying_header
 
 # file stem -> (status, a phrase its error must contain)
 PLANTED = {

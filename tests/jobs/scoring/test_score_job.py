@@ -16,17 +16,19 @@ import pytest
 from jobs.scoring.report import ReportError
 from jobs.scoring.run import ScoreOptions, run_scoring
 from jobs.scoring.schema import REPORT_VERSION, SCANS_SCHEMA, SEGMENTS_SCHEMA
+from jobs.scoring.stages import Scorer
 from scans.archive import Archive
 from scans.modalities import ModalityError
 from tests.jobs.scoring.conftest import MISSING_INDEX, PLANTED, WRONG_SIZE_INDEX
+from tests.jobs.scoring.drills import dying_scorer
 
 pytestmark = pytest.mark.slow
 N_FILES = 6 + len(PLANTED)
 
 
-def _score(archive: str, model: str, out: Path, **kwargs) -> dict:
+def _score(archive: str, model: str, out: Path, scorer: type[Scorer] = Scorer, **kwargs) -> dict:
     return run_scoring(ScoreOptions(archive=archive, model=model, out=str(out), batch_size=4,
-                                    progress=False, **kwargs))
+                                    progress=False, **kwargs), scorer)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +157,7 @@ def test_the_driver_reads_no_scored_rows(ray_session, small_archive, model_dir, 
 def test_a_killed_worker_is_retried_and_every_file_is_scored_once(ray_session, bad_archive, model_dir,
                                                                    tmp_path):
     marker = tmp_path / "killed"
-    success = _score(bad_archive, model_dir, tmp_path / "report", fault_marker=str(marker))
+    success = _score(bad_archive, model_dir, tmp_path / "report", dying_scorer(str(marker)))
     assert marker.exists()  # a worker process did die mid-job
     scans = pd.read_parquet(tmp_path / "report" / "scans")
     assert len(scans) == N_FILES and scans.scan_id.is_unique

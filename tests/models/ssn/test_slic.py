@@ -7,7 +7,7 @@ import torch
 
 from models.ssn.losses import compactness_loss, reconstruction_loss
 from models.ssn.slic import differentiable_slic, from_blocks, gather_to_cells, make_grid, to_blocks
-from tests.models.dense_ssn import dense_losses, dense_slic
+from testkit.dense_ssn import dense_losses, dense_slic
 
 SHAPES = [(17, 23, 6), (32, 32, 16), (20, 9, 5), (64, 48, 40), (7, 50, 12), (5, 5, 100)]
 
