@@ -1,4 +1,5 @@
-"""A trained item-first model judged on a labelled archive split, end to end as the study judges it."""
+"""A trained item-first model judged on a labelled archive split, end to end through the same
+``predict`` that scoring runs."""
 
 from __future__ import annotations
 
@@ -15,10 +16,8 @@ from models.metrics import auroc
 from models.trained import TrainedModel, load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
-from study.evaluation import kind_estimates, level_estimates
+from study.evaluation import LevelScores, kind_estimates, level_estimates
 from study.item_data import ItemSet, ItemSetBuilder
-from study.item_eval import level_scores
-from study.pipelines import PIPELINES
 
 
 @dataclass
@@ -43,6 +42,9 @@ class ModelEvaluation:
     seconds: float
     labels: list[bool]  # each judged item's truth and score, for ROC plots
     scores: list[float]
+    scan_ids: list[str]  # each scan's score and flag, as a scoring job reports them
+    scan_scores: list[float]
+    scan_flagged: list[bool]
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()
@@ -86,11 +88,61 @@ def find_split_items(scoring: TrainedModel, archive: Archive, ids: list[str]) ->
     return FoundSplit(builder.build(modality_channels(scoring.modality)), n_true, n_matched, n_found)
 
 
+@dataclass
+class JudgedSplit:
+    """A split scored scan by scan through the model's own ``predict`` (what scoring runs), each
+    found item judged by the true item it matches; missed true items score 0."""
+
+    levels: LevelScores  # object level (found items, then missed ones) and scan level
+    n_true: int
+    n_matched: int
+    n_found: int
+    scan_ids: list[str]
+    scan_scores: list[float]  # each scan's score as scoring reports it: its highest item score
+    scan_flagged: list[bool]  # as scoring flags it: some segment of a flagged item
+
+
+@torch.no_grad()
+def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> JudgedSplit:
+    """Score scans ``ids`` with ``trained.predict`` and judge every found item and every true item
+    against the archive's labels (labelled scans only)."""
+    found_labels, found_scores, found_kinds, missed = [], [], [], []
+    scan_labels, scan_scores, scan_flagged = [], [], []
+    n_true = n_matched = n_found = 0
+    for scan_id in ids:
+        scan = archive.read(scan_id)
+        if not scan.has_labels:
+            raise ValueError(f"{archive.file_uri(scan_id)}: evaluation needs labels (objects, anomaly)")
+        prediction = trained.predict([build_input(scan, trained.input_modality)])[0]
+        n = scan.n_objects
+        flags = np.asarray(scan.object_anomalous, bool) if n else np.zeros(0, bool)
+        kinds = (np.asarray(scan.object_anomaly_kind, np.str_) if scan.object_anomaly_kind is not None
+                 else np.full(n, "", np.str_))
+        masks = prediction.item_masks
+        match = match_items(masks, scan.objects, n)
+        for mask, score, truth in zip(masks, prediction.item_scores, match.truth_of_found, strict=True):
+            if mask.any():
+                found_labels.append(bool(flags[truth]) if truth >= 0 else False)
+                found_kinds.append(str(kinds[truth]) if truth >= 0 else "")
+                found_scores.append(float(score))
+        missed += [(bool(flags[t]), str(kinds[t])) for t in np.flatnonzero(~match.found_truth)]
+        n_true, n_found = n_true + n, n_found + len(masks)
+        n_matched += int(match.found_truth.sum())
+        scan_labels.append(bool(flags.any()))
+        scan_scores.append(float(prediction.scan_score))
+        scan_flagged.append(bool(prediction.flagged.any()))
+    levels = LevelScores()
+    levels.add("object", np.array(found_labels + [m[0] for m in missed], bool),
+               np.array(found_scores + [0.0] * len(missed), np.float32), found_kinds + [m[1] for m in missed])
+    levels.add("scan", np.array(scan_labels, bool), np.array(scan_scores, np.float32))
+    return JudgedSplit(levels, n_true, n_matched, n_found, list(ids), scan_scores, scan_flagged)
+
+
 @torch.no_grad()
 def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
                    device: torch.device | str | None = None) -> ModelEvaluation:
-    """Find the items of every scan of ``split`` with the model's item stage, score each found item
-    as a scoring job does, and judge them against the archive's labels."""
+    """Score every scan of ``split`` as a scoring job does (the model's ``predict``: its item stage
+    finds the items, the model scores each by its rule) and judge the items against the labels."""
     start = time.perf_counter()
     scoring = load_trained_model(model_uri, device)
     if not scoring.item_first:
@@ -100,18 +152,16 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
     ids = archive.ids_in_split(split)
     if not ids:
         raise ValueError(f"{archive.root.uri}: no scans in split {split!r}")
-    found = find_split_items(scoring, archive, ids)
-    items, n_true, n_matched, n_found = found.items, found.n_true, found.n_matched, found.n_found
-    scores = PIPELINES[scoring.pipeline].score(scoring.model, items, scoring.device)
-    rule = scoring.item_score if scoring.item_score in scores.by_rule else next(iter(scores.by_rule))
-    levels = level_scores(items, scores, rule)
+    judged = judge_split(scoring, archive, ids)
+    levels, n_true, n_found = judged.levels, judged.n_true, judged.n_found
     labels, values = levels.arrays("object")
     scan_auroc = auroc(*levels.arrays("scan"))  # the figure only: no interval to bootstrap
     return ModelEvaluation(
-        archive.root.uri, split, scoring.uri, scoring.sha256, float(scoring.threshold), rule, len(ids),
-        n_true, n_found, n_matched / n_true if n_true else None,
+        archive.root.uri, split, scoring.uri, scoring.sha256, float(scoring.threshold), scoring.item_score,
+        len(ids), n_true, n_found, judged.n_matched / n_true if n_true else None,
         {name: e.as_dict() for name, e in level_estimates(levels, scoring.threshold, "object").items()},
         [{"kind": k.kind, "n_items": k.n_items, "auroc": k.auroc.as_dict(), "tp_pct": k.tp_pct.as_dict()}
          for k in kind_estimates(levels, scoring.threshold)],
         scan_auroc, round(time.perf_counter() - start, 3),
-        [bool(v) for v in labels], [float(v) for v in np.asarray(values, np.float64)])
+        [bool(v) for v in labels], [float(v) for v in np.asarray(values, np.float64)],
+        judged.scan_ids, judged.scan_scores, judged.scan_flagged)

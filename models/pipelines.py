@@ -120,7 +120,7 @@ class ItemFirstPipeline:
         flagged = np.concatenate([[False], item_flag[result.segment_item] & strong])
         scan_score = float(result.item_scores.max()) if len(result.item_scores) else 0.0
         return prediction_of(result.labels, scores, np.arange(n + 1) > 0, flagged, scan_score,
-                             result.item_boxes)
+                             result.item_boxes, result.item_scores, result.item_masks)
 
 
 class ItemSubcomponentPipeline(ItemFirstPipeline):

@@ -7,12 +7,16 @@ import hashlib
 import json
 import os
 
+import duckdb
+import numpy as np
 import pytest
 import torch
 
 from jobs.cli import main
 from jobs.model_eval import evaluate_model
 from models.trained import load_trained_model
+from scans.archive import Archive
+from scans.modalities import build_input
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +49,48 @@ def test_evaluate_gives_the_figures_training_reported(item_model, small_archive_
     assert main(["evaluate", "--model", item_model, "--archive", small_archive_val, "--out", str(out)]) == 0
     assert capsys.readouterr().out.startswith("test: object AUROC ")
     assert json.loads(out.read_text())["object"]["auroc"]["value"] == evaluation.object["auroc"]["value"]
+
+
+def test_scoring_and_evaluation_give_each_scan_the_same_score_and_flag(ray_session, item_model,
+                                                                      small_archive_val, tmp_path):
+    report, figures = tmp_path / "report", tmp_path / "evaluation.json"
+    assert main(["score", "--archive", small_archive_val, "--model", item_model, "--out", str(report),
+                 "--batch-size", "2", "--no-progress"]) == 0
+    assert main(["evaluate", "--model", item_model, "--archive", small_archive_val,
+                 "--out", str(figures)]) == 0
+    scored = {scan_id: (score, flag) for scan_id, score, flag in duckdb.sql(
+        f"SELECT scan_id, score, is_anomalous FROM read_parquet('{report}/scans/*.parquet') "
+        "WHERE status = 'ok'").fetchall()}
+    evaluation = json.loads(figures.read_text())
+    assert len(evaluation["scan_ids"]) == 4 and set(evaluation["scan_ids"]) <= set(scored)
+    assert any(evaluation["scan_scores"])  # the items found score something: the comparison is not of zeros
+    for scan_id, score, flag in zip(evaluation["scan_ids"], evaluation["scan_scores"],
+                                    evaluation["scan_flagged"], strict=True):
+        assert scored[scan_id][0] == pytest.approx(score, abs=1e-6), scan_id  # float32 in the report
+        assert scored[scan_id][1] == flag, scan_id
+    # the scan's flag is its items' (item score ≥ threshold), as evaluation counts TP and FP
+    threshold = json.loads((report / "_SUCCESS").read_text())["config"]["threshold"]
+    assert [s >= threshold for s in evaluation["scan_scores"]] == evaluation["scan_flagged"]
+
+
+def test_an_item_first_prediction_flags_the_strongest_segments_of_flagged_items(item_model,
+                                                                                 small_archive_val):
+    archive = Archive(small_archive_val)
+    for threshold in (0.0, None, 1.0):
+        model = load_trained_model(item_model, "cpu", threshold)
+        for scan_id in archive.ids_in_split("test"):
+            image = build_input(archive.read(scan_id), model.input_modality)
+            pred = model.predict([image])[0]
+            assert pred.scan_score == pytest.approx(max(pred.item_scores, default=0.0))
+            assert not pred.flagged[0]  # segment 0: what no item covers
+            for item, (mask, score) in enumerate(zip(pred.item_masks, pred.item_scores, strict=True)):
+                mine = np.unique(pred.labels[mask])
+                mine = mine[mine > 0]
+                assert all(mask[pred.labels == s].all() for s in mine), item  # segments inside the item
+                strongest = pred.scores[mine].max() if len(mine) else 0.0
+                expected = (score >= model.threshold) & (pred.scores[mine] >= min(model.threshold, strongest))
+                assert np.array_equal(pred.flagged[mine], expected), (scan_id, item)
+                assert not len(mine) or expected.any() == (score >= model.threshold)
 
 
 def test_evaluate_refuses_what_it_cannot_judge(item_model, small_archive, capsys):
