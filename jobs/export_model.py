@@ -7,14 +7,13 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
 
 from jobs.commands import finished, summary_of
+from models.model_dir import ITEM_STAGE_DIR, SCORING_FILES, WEIGHTS_FILE, ModelDirectory
 
 # what `dualscan score` and `dualscan evaluate` read; optimizer state, schedules and found items stay
-FILES = ("model.pt", "config.json", "metrics.json",
-         "items/model.pt", "items/config.json", "items/metrics.json")
+FILES = (*SCORING_FILES, *(f"{ITEM_STAGE_DIR}/{name}" for name in SCORING_FILES))
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -92,21 +91,12 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         print(f"dualscan export-model: {args.model} lacks {', '.join(missing)}", file=sys.stderr)
         return 2
-    os.makedirs(os.path.join(args.out, "items"), exist_ok=True)
-    for name in FILES:
-        source, target = os.path.join(args.model, name), os.path.join(args.out, name)
-        if args.half and name.endswith(".pt"):
-            import torch
-
-            state = torch.load(source, map_location="cpu", weights_only=True)
-            torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, target)
-        else:
-            shutil.copyfile(source, target)
+    ModelDirectory(args.model).copy_to(ModelDirectory(args.out), half=args.half)
     with open(os.path.join(args.out, "model_card.md"), "w", encoding="utf-8") as f:
         f.write(model_card(args.out, args.rebuild, args.half))
     size = sum(os.path.getsize(os.path.join(args.out, name)) for name in FILES)
-    digest = sha256_of(os.path.join(args.out, "model.pt"))
-    print(f"model: {args.out} ({size / 1e6:.2f} MB, sha256 of model.pt {digest})")
+    digest = ModelDirectory(args.out).sha256()
+    print(f"model: {args.out} ({size / 1e6:.2f} MB, sha256 of {WEIGHTS_FILE} {digest})")
     return 0
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from models.items.finders import FoundItems
 from models.items.matching import match_items
 from models.items.stage import STAGE_FILES, build_finder, load_finder
+from models.model_dir import ModelDirectory
 from scans.archive import Archive
 from scans.modalities import build_input
 from scans.progress import progress_of
@@ -142,13 +143,10 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     metrics: dict = {"train_seconds": time.perf_counter() - start,
                      "train_loss_last": float(np.mean(losses[-20:])),
                      "n_train_scans": len(ids["train"])}
-    where = locate(directory)
-    where.makedirs()
-    buffer = io.BytesIO()
-    torch.save(finder.state_dict(), buffer)
-    where.write_bytes("model.pt", buffer.getvalue())
-    where.write_bytes("config.json", json.dumps({"finder": spec, "items": config.model_dump(mode="json"),
-                                                 "archive": archive.uri}, indent=2).encode())
+    stage = ModelDirectory(directory)
+    stage.write_weights(finder.state_dict())
+    stage.write_json("config.json", {"finder": spec, "items": config.model_dump(mode="json"),
+                                     "archive": archive.uri})
     return _find_splits(finder, config.modality, study, directory, metrics, device)
 
 

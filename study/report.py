@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from models.items.stage import ITEM_STAGE_DIR
 from models.metrics import LEVELS
+from models.model_dir import ITEM_STAGE_DIR, WEIGHTS_FILE, ModelDirectory
 from pages.plots import kind_bars, learning_curves, objective_vs_k_lambda, roc_curves, tp_fp_bars
 from scans.storage import Location, locate
 from study.evaluation import kind_estimates, level_estimates
@@ -23,8 +22,6 @@ from study.tables import (
     parquet_bytes,
     trials_frame,
 )
-
-BEST_FILES = ("model.pt", "config.json", "metrics.json")
 
 
 def _objective(run: Location) -> tuple[str, str]:
@@ -199,14 +196,12 @@ def export_best(run_uri: str) -> dict:
         raise ValueError(f"{run.uri}: no checkpoint to export")
     sign = 1 if mode == "max" else -1
     best = max(chosen, key=lambda c: sign * c.metrics["objective"])
-    run.makedirs("best")
-    for name in BEST_FILES:
-        run.write_bytes(f"best/{name}", run.read_bytes(f"{best.checkpoint}/{name}"))
-    if run.exists(f"{ITEM_STAGE_DIR}/model.pt"):  # item-first: best/ carries its item stage
-        run.makedirs(f"best/{ITEM_STAGE_DIR}")
-        for name in ("model.pt", "config.json", "metrics.json"):
-            run.write_bytes(f"best/{ITEM_STAGE_DIR}/{name}", run.read_bytes(f"{ITEM_STAGE_DIR}/{name}"))
-    sha = hashlib.sha256(run.read_bytes("best/model.pt")).hexdigest()
+    exported = ModelDirectory(run.uri_of("best"))
+    ModelDirectory(run.uri_of(best.checkpoint)).copy_to(exported)
+    stage = ModelDirectory(run.uri_of(ITEM_STAGE_DIR))
+    if stage.has(WEIGHTS_FILE):  # item-first: best/ carries its item stage
+        stage.copy_to(exported.item_stage_dir)
+    sha = exported.sha256()
     card = model_card(json.loads(run.read_bytes("best/config.json")), best.metrics, sha, best.checkpoint,
                       best.scores)
     card_json = json.dumps(card, indent=2, sort_keys=True, default=float)

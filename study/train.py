@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from models.inputs import autocast_for
 from models.metrics import LEVELS
+from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
 from study.config import StudyConfig, TrainingConfig
 from study.data import SplitData, StudyData, load_study_data
@@ -121,27 +122,21 @@ def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial
     """model.pt and optimizer.pt (state dicts, loadable with weights_only=True), state.json,
     config.json (the resolved study config and trial), metrics.json, and scores.npz (the epoch's
     val and test scores, from which the report takes test intervals and per-kind figures)."""
-    os.makedirs(directory, exist_ok=True)
-    torch.save(state.model.state_dict(), os.path.join(directory, "model.pt"))
+    checkpoint = ModelDirectory(directory)
+    checkpoint.write_model(state.model.state_dict(), trial, json.loads(study.to_json()), state.data, metrics)
     torch.save(state.optimizer.state_dict(), os.path.join(directory, "optimizer.pt"))
     for name, value in (state.extra or {}).items():
         torch.save(value, os.path.join(directory, name))
     if state.scores is not None:
         with open(os.path.join(directory, SCORES_FILE), "wb") as f:
             f.write(scores_npz(state.scores))
-    files = {"state.json": {"epoch": state.epoch},
-             "config.json": {"study": json.loads(study.to_json()), "trial": asdict(trial),
-                             "data": state.data or {}},
-             "metrics.json": metrics}
-    for name, content in files.items():
-        with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2, sort_keys=True, default=float)
+    checkpoint.write_json("state.json", {"epoch": state.epoch})
 
 
 def load_checkpoint(directory: str, state: TrainState) -> None:
     """Restore model, optimiser and epoch from a checkpoint directory."""
     kwargs = {"map_location": next(state.model.parameters()).device, "weights_only": True}
-    state.model.load_state_dict(torch.load(os.path.join(directory, "model.pt"), **kwargs))
+    state.model.load_state_dict(ModelDirectory(directory).state_dict())
     state.optimizer.load_state_dict(torch.load(os.path.join(directory, "optimizer.pt"), **kwargs))
     with open(os.path.join(directory, "state.json"), encoding="utf-8") as f:
         state.epoch = int(json.load(f)["epoch"])

@@ -4,6 +4,7 @@ the project's import graph, read from the source (imports inside functions inclu
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from functools import cache
@@ -109,3 +110,26 @@ def test_a_config_validates_without_torch_or_ray():
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_one_module_names_and_writes_a_model_directorys_weights():
+    # the weights file is named in models.model_dir alone (prose in docstrings and comments aside),
+    # and only it and the checkpoint's optimizer and pretraining writers call torch.save
+    named, saving = set(), set()
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value == "model.pt":
+                named.add(module)
+            torch_save = isinstance(node, ast.Attribute) and node.attr == "save"
+            if torch_save and getattr(node.value, "id", "") == "torch":
+                saving.add(module)
+    assert named == {"models.model_dir"}
+    assert saving <= {"models.model_dir", "study.train", "study.pretrain"}, saving
+    train = MODULES["study.train"].read_text()
+    assert "optimizer.pt" in train and "ModelDirectory(directory)" in train  # its model.pt goes through it
+
+
+def test_no_production_module_mentions_a_fault_drill():
+    for module, path in MODULES.items():
+        mentions = re.findall(r"\b(fault|drill|inject)", path.read_text().lower())  # "default" is fine
+        assert not mentions, (module, mentions)
