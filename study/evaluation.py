@@ -11,10 +11,10 @@ import torch
 
 from models.intervals import Interval, metric_intervals
 from models.metrics import LEVELS, METRICS, binary_metrics, threshold_for_fp_pct
+from models.model_dir import DEFAULT_THRESHOLD  # also when val has no benign item to set one with
 
 SPLITS = ("val", "test")  # val chooses, test reports
 SCORES_FILE = "scores.npz"  # a checkpoint's val and test scores at every level (scores_npz)
-DEFAULT_THRESHOLD = 0.5  # only when val has no benign item to set a threshold with
 # what "objective" is when its metric is undefined: the worst value for the mode
 WORST = {"max": 0.0, "min": 1e6}
 

@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from jobs.cli import main
+from models.trained import load_trained_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,8 +37,11 @@ def test_train_one_configuration_without_ray(study_archive, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert '"modality": "hlz"' in lines[0] and '"k": 40' in lines[0]
     assert json.loads(lines[-1])["epoch"] == 1
-    assert torch.load(out / "model.pt", weights_only=True)
     assert json.loads((out / "config.json").read_text())["trial"]["modality"] == "hlz"
+    trained = load_trained_model(str(out), "cpu")  # the weights fit the model the spec builds, strictly
+    assert (trained.modality, trained.spec.k, trained.pipeline) == ("hlz", 40, "ssn")
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert state.keys() == trained.model.state_dict().keys() and len(state) > 10
 
 
 def test_config_errors_exit_2_naming_the_field(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 
@@ -179,7 +178,12 @@ def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_ar
     assert pred.flagged is not None and not pred.scored[0] and pred.scan_score is not None
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["item_score"] == model.item_score
-    assert io.BytesIO((out / "items" / "found.npz").read_bytes())
+    # the stage's found items: an instance map at the scan's own size for every val and test scan
+    with np.load(out / "items" / "found.npz", allow_pickle=False) as found:
+        maps = {key: found[key] for key in found.files}
+    assert {f"{split}/{i}" for split in ("val", "test") for i in archive.ids_in_split(split)} <= set(maps)
+    for key, labels in maps.items():
+        assert labels.shape == archive.read(key.split("/", 1)[1]).shape and labels.dtype.kind in "iu", key
 
 
 def test_refinding_rewrites_the_found_items_and_keeps_the_training_metrics(small_archive_val, tmp_path):

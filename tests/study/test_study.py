@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -17,12 +18,14 @@ import torch
 import yaml
 
 from models.metrics import auroc
+from models.trained import load_trained_model
 from scans.storage import locate
 from study.config import parse_config
 from study.report import export_best, write_results
 from study.results import choose_epoch, load_statuses, load_trials
 from study.run import build_tuner, run_uri
 from study.train import METRIC_NAMES
+from tests.pictures import drawn_png
 from tests.smoke_study import REPO, smoke
 from tests.study.drills import FaultDrill, InjectedFaultError
 
@@ -119,7 +122,7 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
     assert frame["objective"].max() == pytest.approx(max(t.best_epoch("max")["objective"] for t in trials))
     for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png", "learning_curves.png", "roc_object.png",
                 "roc_scan.png", "kinds_tp.png"):
-        assert read(run, "results", png, mode="rb")[:4] == b"\x89PNG"
+        drawn_png(read(run, "results", png, mode="rb"), min_side=200)
     from tests.browser import browser_available, is_blank, load_page
 
     if browser_available():  # the results page in a real browser (the report page's test skips with why)
@@ -150,8 +153,12 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
     assert card["test"]["object"]["auroc"]["value"] == pytest.approx(card["metrics"]["test_object_auroc"])
     assert card["data"]["input_pitch_mm"] == pytest.approx(500 / 48)
     assert "per anomaly kind" in read(run, "best", "model_card.md")
-    state = torch.load(os.path.join(run, "best", "model.pt"), weights_only=True)
-    assert state and json.loads(read(run, "best", "config.json"))["study"]["name"] == "smoke"
+    # best/ is the chosen checkpoint's model, byte for byte, and its card names its sha256
+    best_weights = read(run, "best", "model.pt", mode="rb")
+    assert best_weights == read(run, card["source_checkpoint"], "model.pt", mode="rb")
+    assert hashlib.sha256(best_weights).hexdigest() == card["model_sha256"]
+    assert json.loads(read(run, "best", "config.json"))["study"]["name"] == "smoke"
+    assert load_trained_model(os.path.join(run, "best"), "cpu").threshold == pytest.approx(card["threshold"])
     assert json.loads(read(run, "study_config.json"))["data"]["image_size"] == 48
 
 

@@ -57,10 +57,17 @@ def test_trains_a_step_and_predicts(tiny_batch):
     optimiser = torch.optim.SGD(model.parameters(), lr=2e-4, momentum=0.9)
     losses = model.loss(images, objects, flags)
     assert {"loss_classifier", "loss_mask", "loss_objectness", "loss_anomaly"} <= losses.keys()
+    assert all(torch.isfinite(v) for v in losses.values())
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimiser.zero_grad()
     losses["total"].backward()
     optimiser.step()
-    assert model.detector.backbone.body.conv1.weight.grad is not None
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    # the step reached the backbone, the detector's heads and the anomaly classifier alike
+    assert "detector.backbone.body.conv1.weight" in changed
+    assert any(name.startswith("detector.roi_heads") for name in changed)
+    assert any(name.startswith("detector.rpn") for name in changed)
+    assert any(not name.startswith("detector.") for name in changed), sorted(changed)[:5]
     model.eval()
     model.score_threshold = 0.0  # an untrained detector is unsure: keep everything it finds
     out = model(images)
