@@ -10,12 +10,9 @@ from jobs.commands import finished, summary_of
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the pretraining."""
-    import dataclasses
-
     from study.pretrain_config import PretrainConfig
 
-    default = argparse.Namespace(**{f.name: f.default for f in dataclasses.fields(PretrainConfig)
-                                    if f.default is not dataclasses.MISSING})
+    default = argparse.Namespace(**{name: f.default for name, f in PretrainConfig.model_fields.items()})
     parser = argparse.ArgumentParser("dualscan pretrain", add_help=add_help,
                                      description=summary_of("pretrain"))
     parser.add_argument("--out", required=True,

@@ -160,7 +160,8 @@ class ObjectiveConfig(Strict):
 
 class ItemStageConfig(Strict):
     """The item stage: one finder (ITEM_FINDERS) trained on the train split before any trial, in its
-    own ``modality``; ``scale`` shrinks scans for the light finder; AdamW ``steps`` of ``batch``."""
+    own ``modality``; ``scale`` shrinks scans for the light finder; AdamW ``steps`` of ``batch``
+    prepared scans at ``lr`` (one-cycle) with ``weight_decay``, random 90° turns and flips."""
 
     finder: str = "unet"
     modality: str = "hlz_log"
@@ -176,6 +177,7 @@ class ItemStageConfig(Strict):
     steps: int = Field(default=400, ge=1)
     batch: int = Field(default=8, ge=1)
     lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
 
     @field_validator("finder")
     @classmethod
@@ -205,7 +207,10 @@ class ItemStageConfig(Strict):
 
 
 class AugmentConfig(Strict):
-    """Augmentations X-ray allows (see study.tiles.Augment)."""
+    """What X-ray allows (study.tiles): 90° rotations and flips (a scan has no up), a gain jitter of
+    the attenuation (x → air + (x − air)·g, g within ±``gain``, on the channels that scale with
+    thickness), Gaussian noise of ``noise``, and the item mask grown or shrunk by up to ``mask_px``
+    pixels (found masks are never exact)."""
 
     rotate: bool = True
     gain: float = Field(default=0.05, ge=0, lt=1)

@@ -25,20 +25,10 @@ from study.data import split_ids
 from study.pipelines import PIPELINES
 
 
-@dataclass(frozen=True)
-class FinderRecipe:
-    """``steps`` AdamW steps at ``lr`` (cosine decay) on random batches of ``batch`` prepared
-    scans, with random 90° turns and flips."""
-
-    steps: int = 400
-    batch: int = 8
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-
-
-def train_finder(finder: nn.Module, images: torch.Tensor, objects: torch.Tensor, recipe: FinderRecipe,
+def train_finder(finder: nn.Module, images: torch.Tensor, objects: torch.Tensor, recipe: ItemStageConfig,
                  device: torch.device, seed: int = 0) -> list[float]:
-    """Fit ``finder`` on prepared scans (see the finder's ``prepare``); the loss of every step."""
+    """Fit ``finder`` on prepared scans (see the finder's ``prepare``) as the item stage's config
+    says (steps, batch, lr, weight_decay); the loss of every step."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(finder.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
@@ -138,8 +128,7 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     finder = build_finder(spec).to(device)
     start = time.perf_counter()
     images, objects = _prepared(finder, (archive.read(i) for i in ids["train"]), config.modality)
-    recipe = FinderRecipe(steps=config.steps, batch=config.batch, lr=config.lr)
-    losses = train_finder(finder, images, objects, recipe, device, seed=study.training.seed)
+    losses = train_finder(finder, images, objects, config, device, seed=study.training.seed)
     metrics: dict = {"train_seconds": time.perf_counter() - start,
                      "train_loss_last": float(np.mean(losses[-20:])),
                      "n_train_scans": len(ids["train"])}

@@ -4,38 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
+from study.config import RecipeConfig
 from study.item_data import ItemSet
-from study.tiles import Augment, TileSampler, augment, augment_crop
+from study.tiles import TileSampler, augment, augment_crop
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained: ``steps`` of ``batch`` tiles of ``tile``², a ``positive`` share
-    centred on anomalies and a ``hard`` share on mined hard negatives (``mine_items`` benign items
-    scored every ``mine_every`` steps), AdamW at ``lr`` with a one-cycle schedule (``warmup``
-    share of the steps rising, cosine decay after), evaluated every ``eval_every`` steps."""
+class Recipe(RecipeConfig):
+    """The study's recipe (RecipeConfig: its fields, defaults and checks) with what a trial sets:
+    ``batch`` tiles a step at AdamW ``lr`` (a one-cycle schedule: ``warmup`` share of the steps
+    rising, cosine decay after)."""
 
-    steps: int = 2000
-    batch: int = 16
-    tile: int = 96
-    positive: float = 0.5
-    hard: float = 0.25
-    mine_every: int = 100
-    mine_items: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup: float = 0.05
-    schedule: str = "onecycle"  # or "constant"
-    eval_every: int = 250
-    augment: Augment = field(default_factory=Augment)
+    batch: int = Field(default=16, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
 
 
 @dataclass

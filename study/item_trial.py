@@ -27,7 +27,6 @@ from study.item_stage import found_masks, found_splits
 from study.item_train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
 from study.pipelines import PIPELINES
-from study.tiles import Augment
 from study.train import TrainState, load_checkpoint, pick_device, train
 
 ITEM_SPLITS = ("train", "held_out", "val", "test", "val_true", "test_true")
@@ -139,11 +138,7 @@ def load_item_study_data(study: StudyConfig, modality: str) -> ItemStudyData:
 
 def recipe_of(study: StudyConfig, trial: ModelSpec) -> Recipe:
     """The study's recipe with the trial's learning rate and batch."""
-    r = study.recipe
-    return Recipe(steps=r.steps, batch=trial.batch_size, tile=r.tile, positive=r.positive, hard=r.hard,
-                  mine_every=r.mine_every, mine_items=r.mine_items, lr=trial.lr, weight_decay=r.weight_decay,
-                  warmup=r.warmup, schedule=r.schedule, eval_every=r.eval_every,
-                  augment=Augment(**r.augment.model_dump()))
+    return Recipe(**study.recipe.model_dump(), batch=trial.batch_size, lr=trial.lr)
 
 
 def _chosen(scores: ItemScores, rules: list[str]) -> ItemScores:

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from multiprocessing import get_context
 
 import numpy as np
@@ -24,9 +24,10 @@ from scans.modalities import build_input, modality_air, modality_channels, modal
 from scans.phantoms.items import ITEMS
 from scans.physics.forward import all_materials
 from scans.synth import SynthConfig, synth_scene
+from study.config import AugmentConfig
 from study.item_train import Recipe, build_item_optimizer, run_steps
 from study.pretrain_config import PretrainConfig
-from study.tiles import Augment, jittered, turned_alike
+from study.tiles import jittered, turned_alike
 
 WEIGHTS_FILE = "weights.pt"
 
@@ -94,7 +95,7 @@ def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int |
                           for k in ("images", "densities", "classes", "masks")))
 
 
-def _augmented(batch: list[torch.Tensor], how: Augment, fill: tuple[float, ...],
+def _augmented(batch: list[torch.Tensor], how: AugmentConfig, fill: tuple[float, ...],
                generator: torch.Generator, thickness: tuple[bool, ...]) -> list[torch.Tensor]:
     """Every tensor of a batch (images first, masks last) turned and flipped alike per tile; the
     images gain-jittered (the ``thickness`` channels) and noised, then set to air outside the masks again."""
@@ -169,7 +170,7 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
     run_steps(model, recipe, optimizer, schedule, 0, step_loss, on_eval)
     os.makedirs(out, exist_ok=True)
     torch.save(model.dense.state_dict(), os.path.join(out, WEIGHTS_FILE))
-    record = {"config": {**asdict(config), "augment": asdict(config.augment)},
+    record = {"config": config.model_dump(mode="json"),
               "data": {"train_tiles": len(train), "held_out_tiles": len(held_out), "simulate_s": simulated,
                        "materials": list(all_materials()), "item_classes": list(item_classes())},
               "curve": curve, "wall_s": time.perf_counter() - started}

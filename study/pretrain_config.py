@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pydantic import model_validator
 
+from models.catalog import DENSE_ENCODERS
 from scans.modalities import modality_channels
-
-if TYPE_CHECKING:
-    from study.tiles import Augment
+from study.config import AugmentConfig, Strict
 
 
-def _augment(**kwargs) -> Augment:
-    from study.tiles import Augment
-
-    return Augment(**kwargs)
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(Strict):
     """``scenes`` simulated scans of ``size``² (seed ``seed``), ``tiles_per_scene`` tiles of
     ``tile``² cut from each, centred on a random pixel of a random item and masked to that item
     (air outside, as the sub-component pipeline's item crops are); ``held_out`` more scenes measure
@@ -37,9 +28,10 @@ class PretrainConfig:
     lr: float = 1e-3
     class_weight: float = 0.1
     eval_every: int = 100
-    augment: Augment = field(default_factory=lambda: _augment(mask_px=0))
+    augment: AugmentConfig = AugmentConfig(mask_px=0)  # the tiles are cut by true masks
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _in_range(self) -> PretrainConfig:
         checks = {"scenes": self.scenes >= 1, "held_out": self.held_out >= 1,
                   "tile": 16 <= self.tile <= self.size, "tiles_per_scene": self.tiles_per_scene >= 1,
                   "steps": self.steps >= 1, "batch": self.batch >= 1, "lr": self.lr > 0,
@@ -48,8 +40,7 @@ class PretrainConfig:
             if not ok:
                 raise ValueError(f"pretrain config: {name}={getattr(self, name)!r} is out of range")
         modality_channels(self.modality)  # an unknown modality fails here, naming the valid ones
-        from models.backbones import DENSE_ENCODERS  # torch: only once a config is made
-
         if self.backbone not in DENSE_ENCODERS:
             raise ValueError(f"pretrain config: backbone {self.backbone!r} has no dense encoder; valid: "
                              f"{', '.join(sorted(DENSE_ENCODERS))}")
+        return self

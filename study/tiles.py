@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from models.items.frame import DISTANCE_CLIP, ItemAxes, frame_channels, stored_distance
+from study.config import AugmentConfig
 from study.item_data import ItemSet
 
 HARD_POOL = 512  # hard negatives remembered (the most recent)
@@ -31,19 +32,6 @@ class TileBatch:
     def to(self, device: torch.device) -> TileBatch:
         return TileBatch(*(None if t is None else t.to(device) for t in (
             self.images, self.masks, self.anomaly, self.parts, self.item_px, self.frames)))
-
-
-@dataclass(frozen=True)
-class Augment:
-    """What X-ray allows: 90° rotations and flips (a scan has no up), a gain jitter of the
-    attenuation (x → air + (x − air)·g, g within ±``gain``, on the channels that scale with
-    thickness), Gaussian noise of ``noise``, and the item mask grown or shrunk by up to
-    ``mask_px`` pixels (found masks are never exact)."""
-
-    rotate: bool = True
-    gain: float = 0.05
-    noise: float = 0.01
-    mask_px: int = 2
 
 
 class TileSampler:
@@ -161,7 +149,7 @@ def turned_alike(tensors: list[torch.Tensor], generator: torch.Generator) -> lis
     return [torch.stack([turn(t[i], i) for i in range(b)]) for t in tensors]
 
 
-def jittered(images: torch.Tensor, how: Augment, fill: tuple[float, ...], generator: torch.Generator,
+def jittered(images: torch.Tensor, how: AugmentConfig, fill: tuple[float, ...], generator: torch.Generator,
              thickness: tuple[bool, ...] | None = None) -> torch.Tensor:
     """(B, C, T, T) images with each tile's attenuation gain-jittered about air (only the channels
     ``thickness`` marks, all when None) and Gaussian noise added."""
@@ -176,7 +164,7 @@ def jittered(images: torch.Tensor, how: Augment, fill: tuple[float, ...], genera
     return images
 
 
-def augment(batch: TileBatch, how: Augment, fill: tuple[float, ...], generator: torch.Generator,
+def augment(batch: TileBatch, how: AugmentConfig, fill: tuple[float, ...], generator: torch.Generator,
             thickness: tuple[bool, ...] | None = None) -> TileBatch:
     """A randomly rotated, flipped, gain-jittered, noised copy with jittered masks (not yet
     masked: the model's item input decides what the pixels outside the mask read)."""
@@ -193,7 +181,7 @@ def augment(batch: TileBatch, how: Augment, fill: tuple[float, ...], generator: 
     return TileBatch(images, masks, anomaly, parts, batch.item_px, tensors[4] if len(tensors) > 4 else None)
 
 
-def augment_crop(image: torch.Tensor, mask: torch.Tensor, how: Augment, fill: tuple[float, ...],
+def augment_crop(image: torch.Tensor, mask: torch.Tensor, how: AugmentConfig, fill: tuple[float, ...],
                  generator: torch.Generator, thickness: tuple[bool, ...] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """One (C, h, w) item crop (unmasked) and its (h, w) mask → a randomly turned, flipped,

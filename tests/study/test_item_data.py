@@ -8,9 +8,10 @@ import torch
 from models.items.inputs import ITEM_INPUTS
 from scans.archive import Archive
 from scans.modalities import build_input, modality_air
+from study.config import AugmentConfig
 from study.item_data import ItemSet, ItemSetBuilder, read_items
 from study.item_eval import ItemScores, choose_rule, level_scores
-from study.tiles import Augment, TileSampler, augment
+from study.tiles import TileSampler, augment
 
 
 def _first_scan(small_archive):
@@ -67,7 +68,8 @@ def test_tiles_are_balanced_augmented_and_what_lies_outside_the_mask_is_the_item
     sampler.remember(int(which[0]), 5, 5)
     _, picked = sampler.sample(8, positive=0.0, hard=1.0)
     assert (picked == which[0]).all()
-    out = augment(tiles, Augment(gain=0.05, noise=0.01, mask_px=1), fill, torch.Generator().manual_seed(0))
+    how = AugmentConfig(gain=0.05, noise=0.01, mask_px=1)
+    out = augment(tiles, how, fill, torch.Generator().manual_seed(0))
     assert out.images.shape == tiles.images.shape and out.frames is None
     outside = ~out.masks
     air = torch.tensor(fill).view(1, 3, 1, 1).expand_as(out.images)

@@ -10,8 +10,9 @@ import torch
 
 from models.items.frame import DISTANCE_SCALE, item_frame
 from scans.modalities import modality_air, modality_thickness
+from study.config import AugmentConfig
 from study.item_data import ItemSet
-from study.tiles import Augment, TileSampler, jittered
+from study.tiles import TileSampler, jittered
 
 
 def _item_set(n: int, side: int = 160) -> ItemSet:
@@ -64,7 +65,7 @@ def test_frame_tiles_are_windows_of_the_items_frame():
 
 def test_the_gain_jitter_leaves_effective_z_alone():
     images = torch.full((64, 3, 8, 8), 0.5)
-    out = jittered(images, Augment(gain=0.2, noise=0.0), modality_air("hlz_log"),
+    out = jittered(images, AugmentConfig(gain=0.2, noise=0.0), modality_air("hlz_log"),
                    torch.Generator().manual_seed(0), modality_thickness("hlz_log"))
     assert torch.equal(out[:, 2], images[:, 2])
     assert out[:, 0].std() > 0.01 and torch.equal(out[:, 0], out[:, 1])

@@ -9,7 +9,8 @@ import torch
 from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, center_focal_loss, center_targets
 from scans.archive import Archive
 from scans.modalities import build_input
-from study.item_stage import FinderRecipe, find_and_score, train_finder
+from study.config import ItemStageConfig
+from study.item_stage import find_and_score, train_finder
 
 
 def test_center_targets_peak_at_each_item_centroid_and_point_there():
@@ -34,7 +35,7 @@ def test_unet_finder_finds_the_items_of_a_tiny_archive(small_archive):
     y = torch.from_numpy(np.stack([s.objects for s in scans]).astype(np.int64))
     small, objects = finder.prepare(x, y)
     assert small.shape[-1] == x.shape[-1] and objects.shape == small.shape[:1] + small.shape[-2:]
-    recipe = FinderRecipe(steps=200, batch=6, lr=3e-3)
+    recipe = ItemStageConfig(steps=200, batch=6, lr=3e-3)
     losses = train_finder(finder, small, objects, recipe, torch.device("cpu"))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
     maps, score = find_and_score(finder, scans, "hlz", torch.device("cpu"))
