@@ -36,9 +36,9 @@ from benchmarks.item_quality import CONFIG, evaluated_on, train_pipeline
 from benchmarks.pipeline_quality import paired_auroc_difference
 from study.config import load_config
 from study.evaluation import level_estimates
-from study.item_eval import choose_rule
-from study.item_stage import with_item_stage
-from study.item_trial import load_item_study_data
+from study.items.evaluation import choose_rule
+from study.items.stage import ensure_item_stage
+from study.items.trial import load_item_study_data
 from study.pipelines import PIPELINES
 
 # name: (the section it removes or adds, what changes, config overrides)
@@ -95,7 +95,7 @@ def main() -> None:
             print(f"{name}: kept from an earlier run under the same protocol", flush=True)
             continue
         section, what, overrides = VARIANTS[name]
-        config = with_item_stage(load_config(args.config, {**base, **overrides}), stage)
+        config = ensure_item_stage(load_config(args.config, {**base, **overrides}), stage)
         modality = config.space.modalities[0]
         data = evaluated_on(load_item_study_data(config, modality), args.val_scans, args.test_scans)
         started = time.perf_counter()

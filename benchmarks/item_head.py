@@ -26,9 +26,9 @@ from models.items.evidence import EVIDENCE_FEATURES
 from models.items.stage import ITEM_STAGE_DIR
 from study.config import load_config
 from study.evaluation import epoch_metrics
-from study.item_eval import choose_rule, fit_item_head, level_scores, score_items
-from study.item_stage import with_item_stage
-from study.item_trial import load_item_study_data
+from study.items.evaluation import choose_rule, fit_item_head, level_scores, score_items
+from study.items.stage import ensure_item_stage
+from study.items.trial import load_item_study_data
 from study.pipelines import PIPELINES
 from study.space import FIELDS
 from study.train import trial_from_config
@@ -49,7 +49,7 @@ def main() -> None:
                                        "storage": out})
     if not config.recipe.head_holdout:
         raise SystemExit(f"{args.config}: recipe.head_holdout is 0: no held-out items to fit a head on")
-    config = with_item_stage(config, os.path.join(out, ITEM_STAGE_DIR))
+    config = ensure_item_stage(config, os.path.join(out, ITEM_STAGE_DIR))
     trial = trial_from_config(config, {key: first_value(getattr(config.space, field))
                                        for field, key in FIELDS.items()})
     data = evaluated_on(load_item_study_data(config, trial.modality), args.val_scans, args.test_scans)

@@ -38,8 +38,8 @@ from scans.archive import Archive
 from scans.modalities import build_input
 from study.config import load_config
 from study.evaluation import kind_estimates, level_estimates
-from study.item_stage import with_item_stage
-from study.item_trial import ItemStudyData, load_item_study_data, train_item_trial
+from study.items.stage import ensure_item_stage
+from study.items.trial import ItemStudyData, load_item_study_data, train_item_trial
 from study.space import FIELDS
 from study.train import trial_from_config
 
@@ -164,7 +164,7 @@ def main() -> None:
     modality = args.modality or config.space.modalities[0]
     stage = os.path.join(os.path.abspath(args.out), ITEM_STAGE_DIR)
     started = time.perf_counter()
-    config = with_item_stage(config, stage)
+    config = ensure_item_stage(config, stage)
     with open(os.path.join(stage, "metrics.json"), encoding="utf-8") as f:
         stage_metrics = json.load(f)
     data = evaluated_on(load_item_study_data(config, modality), args.val_scans, args.test_scans)

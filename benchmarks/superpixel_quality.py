@@ -35,8 +35,8 @@ from models.ssn.model import connected_labels
 from models.subcomponent.items import grid_size
 from scans.archive import Archive
 from scans.modalities import modality_air
-from study.item_data import read_items
-from study.tiles import TileSampler
+from study.items.data import read_items
+from study.items.tiles import TileSampler
 
 BOUNDARY_PX = 2
 

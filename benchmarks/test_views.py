@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from benchmarks.pipeline_quality import paired_auroc_difference
-from jobs.model_eval import find_split_items
 from models.intervals import format_estimate
 from models.trained import load_trained_model
 from scans.archive import Archive
 from study.evaluation import kind_estimates, level_estimates
-from study.item_eval import level_scores
+from study.items.evaluation import level_scores
+from study.items.judge import find_split_items
 from study.pipelines import PIPELINES
 
 

@@ -33,9 +33,9 @@ import json, sys, time, torch
 from jobs.train import first_value
 from scans.archive import Archive
 from study.config import load_config
-from study.item_data import read_items
-from study.item_train import train_item_model
-from study.item_trial import recipe_of
+from study.items.data import read_items
+from study.items.train import train_item_model
+from study.items.trial import recipe_of
 from study.pipelines import PIPELINES
 from study.space import FIELDS
 from study.train import trial_from_config
@@ -71,15 +71,15 @@ def phase_profile(archive: str, ids: list[str], steps: int) -> tuple[dict[str, f
     wall time and the batch size."""
     import torch
 
-    import study.item_train as item_train
+    import study.items.train as item_train
     from jobs.train import first_value
     from scans.archive import Archive
     from study.config import load_config
-    from study.item_data import read_items
-    from study.item_trial import recipe_of
+    from study.items.data import read_items
+    from study.items.tiles import TileSampler
+    from study.items.trial import recipe_of
     from study.pipelines import PIPELINES
     from study.space import FIELDS
-    from study.tiles import TileSampler
     from study.train import trial_from_config
 
     config = load_config(os.path.join(REPO, CONFIG), {"data.archive": archive, "recipe.steps": steps,

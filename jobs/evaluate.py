@@ -23,9 +23,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from jobs.model_eval import evaluate_model
     from scans.errors import ArchiveError
     from scans.storage import locate
+    from study.items.judge import evaluate_model
 
     try:
         evaluation = evaluate_model(args.model, args.archive, args.split)

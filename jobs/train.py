@@ -44,7 +44,7 @@ def first_value(value):
 def main(args: argparse.Namespace) -> int:
     from study.config import ConfigError, load_config
     from study.data import split_ids
-    from study.item_trial import train_trial
+    from study.items.trial import train_trial
     from study.pipelines import PIPELINES
     from study.space import FIELDS
     from study.train import TrainState, save_checkpoint, trial_from_config
@@ -69,11 +69,11 @@ def main(args: argparse.Namespace) -> int:
         import tempfile
 
         from models.items.stage import ITEM_STAGE_DIR
-        from study.item_stage import with_item_stage
+        from study.items.stage import ensure_item_stage
 
         stage = (os.path.join(args.out, ITEM_STAGE_DIR) if args.out
                  else tempfile.mkdtemp(prefix="dualscan-items-"))
-        config = with_item_stage(config, stage)
+        config = ensure_item_stage(config, stage)
     print(f"training {json.dumps(choices)} for {trial.epochs} epochs")
 
     def report(metrics: dict, state: TrainState) -> None:

@@ -207,7 +207,7 @@ class ItemStageConfig(Strict):
 
 
 class AugmentConfig(Strict):
-    """What X-ray allows (study.tiles): 90° rotations and flips (a scan has no up), a gain jitter of
+    """What X-ray allows (study.items.tiles): 90° rotations and flips (a scan has no up), a gain jitter of
     the attenuation (x → air + (x − air)·g, g within ±``gain``, on the channels that scale with
     thickness), Gaussian noise of ``noise``, and the item mask grown or shrunk by up to ``mask_px``
     pixels (found masks are never exact)."""
@@ -219,7 +219,7 @@ class AugmentConfig(Strict):
 
 
 class RecipeConfig(Strict):
-    """How item pipelines train (study.item_train.Recipe): ``steps`` of the space's batch_size
+    """How item pipelines train (study.items.train.Recipe): ``steps`` of the space's batch_size
     tiles of ``tile``² (the object-level pipeline: whole items at training.crop_size²), a
     ``positive`` share on anomalies and a ``hard`` share on mined hard negatives, AdamW at the
     space's lr on a one-cycle schedule; val scored every ``eval_every`` steps (a study's epoch),

@@ -1,5 +1,5 @@
 """The pipelines as the study trains them: each model pipeline (models.pipelines: build, predict)
-with its loss or fitting and its scoring on labelled data; the item-first ones in study.item_pipelines."""
+with its loss or fitting and its scoring on labelled data; the item-first ones in study.items.pipelines."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from models.subcomponent.model import IGNORE, superpixel_targets
 from scans.registry import Registry
 from study.data import Batch
 from study.evaluation import LevelScores
-from study.item_pipelines import ObjectPipeline, SubcomponentPipeline
+from study.items.pipelines import ObjectPipeline, SubcomponentPipeline
 
 
 def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segments: Segments,

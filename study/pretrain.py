@@ -25,9 +25,9 @@ from scans.phantoms.items import ITEMS
 from scans.physics.forward import all_materials
 from scans.synth import SynthConfig, synth_scene
 from study.config import AugmentConfig
-from study.item_train import Recipe, build_item_optimizer, run_steps
+from study.items.tiles import jittered, turned_alike
+from study.items.train import Recipe, build_item_optimizer, run_steps
 from study.pretrain_config import PretrainConfig
-from study.tiles import jittered, turned_alike
 
 WEIGHTS_FILE = "weights.pt"
 

@@ -9,7 +9,7 @@ from ray import tune
 from models.items.stage import ITEM_STAGE_DIR
 from scans.storage import locate
 from study.config import StudyConfig
-from study.item_stage import with_item_stage
+from study.items.stage import ensure_item_stage
 from study.shared_data import share_training_data
 from study.space import param_space, scheduler, search_algorithm
 from study.trainable import EpochHook, trainable
@@ -50,7 +50,7 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
     if resume:
         if not tune.Tuner.can_restore(path):
             raise FileNotFoundError(f"--resume: no interrupted study at {path}")
-        config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}", train=False)
+        config = ensure_item_stage(config, f"{path}/{ITEM_STAGE_DIR}", train=False)
         return tune.Tuner.restore(path, trainable(config, share_training_data(config), after_epoch),
                                   resume_unfinished=True, resume_errored=True)
     root = locate(path)
@@ -60,7 +60,7 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
         raise RunExistsError(f"{path} already holds a study: --resume to continue it, --name for a new "
                              "one, or --overwrite to replace it")
     root.makedirs()
-    config = with_item_stage(config, f"{path}/{ITEM_STAGE_DIR}")
+    config = ensure_item_stage(config, f"{path}/{ITEM_STAGE_DIR}")
     root.write_bytes("study_config.json", config.to_json().encode())
     return tune.Tuner(
         trainable(config, share_training_data(config), after_epoch),

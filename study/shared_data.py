@@ -19,7 +19,7 @@ import torch
 
 from study.config import StudyConfig
 from study.data import forget_study_data, load_study_data
-from study.item_trial import forget_item_study_data, load_item_study_data
+from study.items.trial import forget_item_study_data, load_item_study_data
 from study.pipelines import PIPELINES
 
 OBJECT_STORE_SHARE = 0.5  # of the smallest node's object store: the rest is left to Ray Data and trials

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from jobs.cli import main
-from jobs.model_eval import evaluate_model
 from models.trained import load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input
+from study.items.judge import evaluate_model
 
 
 @pytest.fixture(scope="module")

@@ -53,8 +53,8 @@ EASY_ITEMS = SynthConfig(n=200, size=128, seed=12, split=0.7, val=0.2, anomaly_r
 
 @pytest.mark.slow
 def test_the_item_first_pipeline_learns_large_dense_anomalies_end_to_end(tmp_path):
-    from study.item_stage import with_item_stage
-    from study.item_trial import train_item_trial
+    from study.items.stage import ensure_item_stage
+    from study.items.trial import train_item_trial
 
     synthesise(EASY_ITEMS, str(tmp_path / "easy"), workers=1, progress=False)
     config = parse_config({"name": "easy", "storage": str(tmp_path),
@@ -66,7 +66,7 @@ def test_the_item_first_pipeline_learns_large_dense_anomalies_end_to_end(tmp_pat
     torch.set_num_threads(2)
     epochs = []
     try:
-        config = with_item_stage(config, str(tmp_path / "items"))
+        config = ensure_item_stage(config, str(tmp_path / "items"))
         trial = trial_from_config(config, {"pipeline": "subcomponent", "backbone": "resnet18",
                                            "modality": "hlz_log", "k": 40, "lr": 2e-3, "batch_size": 8})
         train_item_trial(config, trial, lambda metrics, state: epochs.append(dict(metrics)))

@@ -10,7 +10,7 @@ from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, center_fo
 from scans.archive import Archive
 from scans.modalities import build_input
 from study.config import ItemStageConfig
-from study.item_stage import find_and_score, train_finder
+from study.items.stage import find_and_score, train_finder
 
 
 def test_center_targets_peak_at_each_item_centroid_and_point_there():

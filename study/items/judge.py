@@ -17,7 +17,7 @@ from models.trained import TrainedModel, load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
 from study.evaluation import LevelScores, kind_estimates, level_estimates
-from study.item_data import ItemSet, ItemSetBuilder
+from study.items.data import ItemSet, ItemSetBuilder
 
 
 @dataclass

@@ -8,13 +8,13 @@ import torch
 from torch import nn
 
 from models.pipelines import ItemObjectPipeline, ItemSubcomponentPipeline
-from study.item_data import ItemSet
-from study.item_eval import ItemScores, score_items, score_objects
-from study.item_train import Recipe, StepLog, train_item_model, train_object_model
+from study.items.data import ItemSet
+from study.items.evaluation import ItemScores, score_items, score_objects
+from study.items.train import Recipe, StepLog, train_item_model, train_object_model
 
 
 class SubcomponentPipeline(ItemSubcomponentPipeline):
-    """The sub-component pipeline on items, trained on tiles of item crops (study.item_train)."""
+    """The sub-component pipeline on items, trained on tiles of item crops (study.items.train)."""
 
     def fit(self, model: nn.Module, train: ItemSet, recipe: Recipe, device: torch.device,
             on_eval: Callable[[int, StepLog], None], **resume) -> None:

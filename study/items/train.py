@@ -14,8 +14,8 @@ from pydantic import Field
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
 from study.config import RecipeConfig
-from study.item_data import ItemSet
-from study.tiles import TileSampler, augment, augment_crop
+from study.items.data import ItemSet
+from study.items.tiles import TileSampler, augment, augment_crop
 
 
 class Recipe(RecipeConfig):

@@ -14,7 +14,7 @@ from models.metrics import auroc
 from models.subcomponent.items import ItemSubcomponentModel
 from models.subcomponent.model import IGNORE
 from study.evaluation import LevelScores
-from study.item_data import ItemSet
+from study.items.data import ItemSet
 
 
 @dataclass

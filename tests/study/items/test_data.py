@@ -9,9 +9,9 @@ from models.items.inputs import ITEM_INPUTS
 from scans.archive import Archive
 from scans.modalities import build_input, modality_air
 from study.config import AugmentConfig
-from study.item_data import ItemSet, ItemSetBuilder, read_items
-from study.item_eval import ItemScores, choose_rule, level_scores
-from study.tiles import TileSampler, augment
+from study.items.data import ItemSet, ItemSetBuilder, read_items
+from study.items.evaluation import ItemScores, choose_rule, level_scores
+from study.items.tiles import TileSampler, augment
 
 
 def _first_scan(small_archive):

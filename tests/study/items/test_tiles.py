@@ -11,8 +11,8 @@ import torch
 from models.items.frame import DISTANCE_SCALE, item_frame
 from scans.modalities import modality_air, modality_thickness
 from study.config import AugmentConfig
-from study.item_data import ItemSet
-from study.tiles import TileSampler, jittered
+from study.items.data import ItemSet
+from study.items.tiles import TileSampler, jittered
 
 
 def _item_set(n: int, side: int = 160) -> ItemSet:

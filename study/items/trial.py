@@ -21,10 +21,10 @@ from scans.storage import locate
 from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
 from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
-from study.item_data import STORED_MARGIN, ItemSet, ItemSetBuilder
-from study.item_eval import ItemScores, choose_rule, fit_item_head, level_scores
-from study.item_stage import found_masks, found_splits
-from study.item_train import Recipe, build_item_optimizer
+from study.items.data import STORED_MARGIN, ItemSet, ItemSetBuilder
+from study.items.evaluation import ItemScores, choose_rule, fit_item_head, level_scores
+from study.items.stage import found_masks, found_splits
+from study.items.train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
 from study.pipelines import PIPELINES
 from study.train import TrainState, load_checkpoint, pick_device, train

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from models.items.frame import DISTANCE_CLIP, ItemAxes, frame_channels, stored_distance
 from study.config import AugmentConfig
-from study.item_data import ItemSet
+from study.items.data import ItemSet
 
 HARD_POOL = 512  # hard negatives remembered (the most recent)
 

@@ -193,7 +193,7 @@ def found_masks(directory: str, split: str) -> dict[str, list[np.ndarray]]:
         return out
 
 
-def with_item_stage(config: StudyConfig, directory: str, train: bool = True) -> StudyConfig:
+def ensure_item_stage(config: StudyConfig, directory: str, train: bool = True) -> StudyConfig:
     """The config with ``items.directory`` set when the space has item-first pipelines: the one
     given, else ``directory``, trained there first unless it holds a trained stage already."""
     if config.items.directory or not any(PIPELINES[p].item_first for p in config.space.pipelines):

@@ -14,8 +14,8 @@ from scans.archive import Archive
 from study.config import parse_config
 from study.data import split_ids
 from study.evaluation import read_scores_npz
-from study.item_stage import finder_spec, found_masks, found_splits, refind_items, with_item_stage
-from study.item_trial import load_item_study_data, train_item_trial
+from study.items.stage import ensure_item_stage, finder_spec, found_masks, found_splits, refind_items
+from study.items.trial import load_item_study_data, train_item_trial
 from study.pipelines import PIPELINES
 from study.train import save_checkpoint, trial_from_config
 
@@ -81,21 +81,21 @@ def test_val_chooses_and_test_is_scored_once_on_the_chosen_weights(small_archive
 
 
 def test_the_item_head_learns_on_held_out_train_items_only(small_archive_val, tmp_path, monkeypatch):
-    import study.item_trial
+    import study.items.trial
 
     config = item_config(small_archive_val, tmp_path, "subcomponent", **NEW_DETECTOR)
     trial = trial_from_config(config, {"pipeline": "subcomponent", "backbone": "resnet18", "modality": "hlz",
                                        "k": 20, "lr": 1e-3, "batch_size": 4})
     assert trial.item_head and trial.item_input == "frame" and trial.small_anomalies
     fitted_on, val_rules = [], []
-    fit, choose = study.item_trial.fit_item_head, study.item_trial.choose_rule
-    monkeypatch.setattr(study.item_trial, "fit_item_head",
+    fit, choose = study.items.trial.fit_item_head, study.items.trial.choose_rule
+    monkeypatch.setattr(study.items.trial, "fit_item_head",
                         lambda model, items, device: (fitted_on.append(items), fit(model, items, device)))
     def recorded_choice(items, scores):
         val_rules.append(set(scores.by_rule))
         return choose(items, scores)
 
-    monkeypatch.setattr(study.item_trial, "choose_rule", recorded_choice)
+    monkeypatch.setattr(study.items.trial, "choose_rule", recorded_choice)
     reported = []
     train_item_trial(config, trial, lambda metrics, state: reported.append((metrics, state)))
     data = load_item_study_data(config, "hlz")
@@ -128,8 +128,8 @@ def test_a_stage_without_found_train_items_finds_them_when_the_recipe_needs_them
     config = trained.model_copy(update={"items": trained.items.model_copy(update={"directory": None}),
                                         "recipe": trained.recipe.model_copy(update={"train_masks": "found"})})
     with pytest.raises(FileNotFoundError, match="found no train items"):
-        with_item_stage(config, stage, train=False)
-    with_item_stage(config, stage)
+        ensure_item_stage(config, stage, train=False)
+    ensure_item_stage(config, stage)
     assert set(found_masks(stage, "train")) == set(split_ids(config.data)["train"])
     assert set(found_masks(stage, "val")) == set(split_ids(config.data)["val"])
 
@@ -206,10 +206,10 @@ def test_a_half_written_item_stage_is_not_taken_for_a_trained_one(small_archive_
     config = item_config(small_archive_val, tmp_path, "subcomponent")
     untrained = config.model_copy(update={"items": config.items.model_copy(update={"directory": None})})
     stage = tmp_path / "items"
-    assert with_item_stage(untrained, str(stage), train=False).items.directory == str(stage)
+    assert ensure_item_stage(untrained, str(stage), train=False).items.directory == str(stage)
     (stage / "metrics.json").unlink()  # a stage cut short before its last file
     with pytest.raises(FileNotFoundError, match="no trained item stage"):
-        with_item_stage(untrained, str(stage), train=False)
+        ensure_item_stage(untrained, str(stage), train=False)
 
 
 def test_the_stage_config_reaches_the_finder_it_builds():
