@@ -8,7 +8,7 @@ from models.metrics import LEVELS
 from models.model_dir import ITEM_STAGE_DIR, WEIGHTS_FILE, ModelDirectory
 from pages.plots import kind_bars, learning_curves, objective_vs_k_lambda, roc_curves, tp_fp_bars
 from scans.storage import Location, locate
-from study.evaluation import kind_estimates, level_estimates
+from study.model_card import card_of, write_card
 from study.results import ChosenEpoch, choose_epoch, load_statuses, load_trials
 from study.tables import (
     COLUMNS,
@@ -128,64 +128,6 @@ def roc_inputs(chosen: list[ChosenEpoch], frame, mode: str, level: str) -> list[
     return out
 
 
-def _figures(estimates) -> dict:
-    return {name: e.as_dict() for name, e in estimates.items()}
-
-
-def model_card(config: dict, metrics: dict, sha256: str, source: str, scores: dict | None = None) -> dict:
-    """What a user of the exported model needs: data and pitch, trial, the operating threshold
-    chosen on val, the val objective that chose the epoch, and test figures at that threshold with
-    95 % intervals, per level and per anomaly kind."""
-    study, trial = config["study"], config["trial"]
-    objective = study.get("objective", {})
-    card = {"model_sha256": sha256, "source_checkpoint": source, "trial": trial,
-            "data": {**study.get("data", {}), **config.get("data", {})}, "objective": objective,
-            "threshold": metrics["threshold"],
-            "operating_point": {"threshold": metrics["threshold"], "chosen_on": "val",
-                                "fp_target": objective.get("fp_target"),
-                                "level": objective.get("metric", "object_").split("_", 1)[0]},
-            "val_objective": metrics["objective"], "metrics": metrics, "test": {}, "kinds": []}
-    test = (scores or {}).get("test")
-    if test is not None:
-        threshold = float(metrics["threshold"])
-        card["test"] = {level: _figures(level_estimates(test, threshold, level)) for level in LEVELS}
-        card["kinds"] = [{"kind": k.kind, "items": k.n_items,
-                          **_figures({"auroc": k.auroc, "tp_pct": k.tp_pct})}
-                         for k in kind_estimates(test, threshold)]
-    return card
-
-
-def _card_markdown(card: dict) -> str:
-    trial, objective, data = card["trial"], card["objective"], card["data"]
-    op = card["operating_point"]
-    pitch = data.get("input_pitch_mm")
-    lines = [f"# DualScan model: {trial['pipeline']} · {trial['backbone']} · {trial['modality']}", "",
-             f"* checkpoint: `{card['source_checkpoint']}` (sha256 {card['model_sha256'][:16]}…)",
-             f"* data: `{data.get('archive')}` resized to {data.get('image_size')}², "
-             f"split {data.get('split')}"
-             f" ({data.get('n_train')} train / {data.get('n_val')} val / {data.get('n_test')} test scans)",
-             "* pixel pitch the model saw: "
-             + (f"{pitch:.3g} mm (archive {data['archive_pitch_mm']:.3g} mm)" if pitch
-                else "unknown (the archive records none)"),
-             f"* chosen on val: epoch {card['metrics'].get('epoch')} by val {objective.get('metric')} = "
-             f"{card['val_objective']:.4f}; threshold {op['threshold']:.4f} keeps val {op['level']}-level "
-             f"FP% ≤ {op['fp_target']}", "",
-             "Test, at that threshold (95 % bootstrap intervals over items):", "",
-             "| level | A | P | F1 | TP% | FP% | AUROC |", "|---|---|---|---|---|---|---|"]
-    for level, figures in card["test"].items():
-        cells = [cell(figures[m]["value"], t, figures[m]["low"], figures[m]["high"])
-                 for m, t in COLUMNS.items()]
-        lines.append(f"| {level} | " + " | ".join(cells) + " |")
-    if card["kinds"]:
-        lines += ["", "Test, object level per anomaly kind (each kind against every benign item):", "",
-                  "| kind | items | AUROC | TP% |", "|---|---|---|---|"]
-        for k in card["kinds"]:
-            lines.append(f"| {k['kind']} | {k['items']} | "
-                         f"{cell(k['auroc']['value'], 'AUROC', k['auroc']['low'], k['auroc']['high'])} | "
-                         f"{cell(k['tp_pct']['value'], 'TP%', k['tp_pct']['low'], k['tp_pct']['high'])} |")
-    return "\n".join(lines) + "\n"
-
-
 def export_best(run_uri: str) -> dict:
     """Copy the checkpoint with the best val objective over all trials to best/ with a model card
     (test figures at its val-chosen threshold); returns the card."""
@@ -201,10 +143,6 @@ def export_best(run_uri: str) -> dict:
     stage = ModelDirectory(run.uri_of(ITEM_STAGE_DIR))
     if stage.has(WEIGHTS_FILE):  # item-first: best/ carries its item stage
         stage.copy_to(exported.item_stage_dir)
-    sha = exported.sha256()
-    card = model_card(json.loads(run.read_bytes("best/config.json")), best.metrics, sha, best.checkpoint,
-                      best.scores)
-    card_json = json.dumps(card, indent=2, sort_keys=True, default=float)
-    run.write_bytes("best/model_card.json", card_json.encode())
-    run.write_bytes("best/model_card.md", _card_markdown(card).encode())
+    card = card_of(exported, best.checkpoint, best.scores)
+    write_card(exported, card)
     return card
