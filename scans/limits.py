@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+
+from pydantic import BaseModel, field_validator
 
 from scans.errors import ScanFormatError
+from scans.schema import STRICT
 
 # DUALSCAN_MAX_PIXELS=N (and the others) raise or lower a limit for every reader in a process,
 # Ray workers included when the variable is in the job's runtime environment.
@@ -18,10 +20,11 @@ ENVIRONMENT = {
 }
 
 
-@dataclass(frozen=True)
-class ReadLimits:
+class ReadLimits(BaseModel):
     """Bounds on one file: pixels per image array (H×W), bytes of the file, items per scan, zip
     entries and characters per label. A file beyond one is refused before it is decoded."""
+
+    model_config = STRICT
 
     max_pixels: int = 8192 * 8192
     max_file_bytes: int = 2 * 1024**3
@@ -29,11 +32,16 @@ class ReadLimits:
     max_entries: int = 64
     max_label_chars: int = 256
 
-    def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"read limit {field.name} must be a positive integer, got {value!r}")
+    @field_validator("*", mode="before")
+    @classmethod
+    def _positive_integer(cls, value: object, info) -> object:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"read limit {info.field_name} must be a positive integer, got {value!r}")
+        return value
+
+    def with_max_pixels(self, max_pixels: int | None) -> ReadLimits:
+        """These limits with ``max_pixels`` instead, when given (validated as any limit is)."""
+        return self if max_pixels is None else ReadLimits(**{**self.model_dump(), "max_pixels": max_pixels})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ReadLimits:
@@ -48,7 +56,7 @@ class ReadLimits:
                 changes[name] = int(text.replace("_", ""))
             except ValueError:
                 raise ValueError(f"{variable}={text!r}: expected a positive integer") from None
-        return replace(cls(), **changes) if changes else cls()
+        return cls(**changes)
 
     def check_file_size(self, size: int, file: str) -> None:
         """Raise ScanFormatError naming ``file`` when ``size`` bytes is above ``max_file_bytes``."""

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -29,6 +28,7 @@ from models.catalog import (
 )
 from models.metrics import LEVELS, METRICS
 from scans.modalities import parse_modality
+from scans.schema import STRICT
 from study.data_config import DataConfig
 
 OPTIMIZERS = ("sgd", "adam")
@@ -46,7 +46,7 @@ def known(value: str, registry, kind: str) -> str:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
 class _Range(Strict):

@@ -6,8 +6,9 @@ import contextlib
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+
+from pydantic import BaseModel, model_validator
 
 from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
 from jobs.scoring.overlays import GROUPS, write_overlays
@@ -22,13 +23,15 @@ from jobs.shared_paths import check_shared_paths
 from models.trained import load_trained_model
 from scans.limits import ReadLimits
 from scans.progress import is_terminal
+from scans.schema import STRICT
 from scans.storage import Location, locate
 
 
-@dataclass
-class ScoreOptions:
-    """Everything a scoring job is asked to do (the CLI's flags); resolved values are recorded in
-    the report's metadata and _SUCCESS."""
+class ScoreOptions(BaseModel):
+    """Everything a scoring job is asked to do (the CLI's flags), validated when made; resolved
+    values are recorded in the report's metadata and _SUCCESS."""
+
+    model_config = STRICT
 
     archive: str
     model: str
@@ -39,14 +42,15 @@ class ScoreOptions:
     max_workers: int | None = None  # None: the cluster's configured maximum, else what it has now
     gpus_per_worker: float | None = None  # None: 1 when the cluster has or may get GPUs, else 0
     cpus_per_worker: float = 1.0
-    worker_resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per actor
+    worker_resources: dict[str, float] = {}  # custom Ray resources per actor
     threshold: float | None = None
     overlays: int = 0
     torch_threads: int | None = None
     progress: bool = True
     max_pixels: int | None = None  # per image array; None: DUALSCAN_MAX_PIXELS, else 8192 × 8192
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _in_range(self) -> ScoreOptions:
         checks = {"batch_size": self.batch_size >= 1, "workers": self.workers is None or self.workers >= 1,
                   "min_workers": self.min_workers >= 1,
                   "max_workers": self.max_workers is None or self.max_workers >= self.min_workers,
@@ -61,11 +65,11 @@ class ScoreOptions:
                 raise ValueError(f"--worker-resource {name}={amount}: a custom resource's name and an amount "
                                  "above 0 (CPUs and GPUs have --cpus-per-worker and --gpus-per-worker)")
         self.read_limits()  # a bad --max-pixels or DUALSCAN_* fails here, before any work
+        return self
 
     def read_limits(self) -> ReadLimits:
         """What one input file may ask of a reader: the environment's limits and ``--max-pixels``."""
-        limits = ReadLimits.from_env()
-        return replace(limits, max_pixels=self.max_pixels) if self.max_pixels is not None else limits
+        return ReadLimits.from_env().with_max_pixels(self.max_pixels)
 
 
 def _input_blocks(n_files: int, batch_size: int, workers: int) -> int:
@@ -100,11 +104,11 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
     warnings = [w for w in (pitch_warning(root.uri, inputs, model.input_pitch_mm, model.image_size),) if w]
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    config = {**asdict(options), "threshold": model.threshold,
+    config = {**options.model_dump(), "threshold": model.threshold,
               "workers": resources.workers, "min_workers": resources.min_workers,
               "max_workers": resources.max_workers, "gpus_per_worker": resources.gpus,
               "cpus_per_worker": resources.cpus, "torch_threads": resources.torch_threads,
-              "archive": root.uri, "out": out.uri, "model": model.uri, "read_limits": asdict(limits)}
+              "archive": root.uri, "out": out.uri, "model": model.uri, "read_limits": limits.model_dump()}
     metadata = report_metadata(model.sha256, config)
     tmp = Location(out.fs, f"{out.path.rstrip('/')}.tmp-{uuid.uuid4().hex[:12]}",
                    f"{out.uri.rstrip('/')}.tmp")
