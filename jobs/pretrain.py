@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from jobs.commands import finished, summary_of
+from scans.schema import reason
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -51,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
                                 tiles_per_scene=args.tiles_per_scene, tile=args.tile, seed=args.seed,
                                 steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every)
     except (KeyError, ValueError) as err:
-        print(f"dualscan pretrain: {err}", file=sys.stderr)
+        print(f"dualscan pretrain: {reason(err)}", file=sys.stderr)
         return 2
     record = pretrain(config, args.out, workers=args.workers)
     last = record["curve"][-1]

@@ -7,6 +7,7 @@ import sys
 
 from jobs.commands import finished, summary_of
 from jobs.ray_connect import connect, refuse_relative_paths
+from scans.schema import reason
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -89,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
         connect(args.local)
         success = run_scoring(options)
     except (OSError, ValueError, RuntimeError) as err:
-        print(f"dualscan score: {err}", file=sys.stderr)
+        print(f"dualscan score: {reason(err)}", file=sys.stderr)
         return 2
     print(summary_line(success, args.out))
     return 0

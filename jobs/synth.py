@@ -9,6 +9,7 @@ import time
 from jobs.commands import finished, summary_of
 from scans.phantoms.anomalies import ANOMALIES
 from scans.phantoms.items import ITEMS
+from scans.schema import reason
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -68,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
                              pitch_mm=args.pitch_mm, item_classes=items,
                              max_items=args.max_items, previews=not args.no_previews)
     except ValueError as err:
-        print(f"dualscan synth: {err}", file=sys.stderr)
+        print(f"dualscan synth: {reason(err)}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     root = synthesise(config, args.out, workers=args.workers, progress=not args.quiet)

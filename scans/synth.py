@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
 from functools import cache
 from multiprocessing import get_context
 
 import numpy as np
+from pydantic import BaseModel, model_validator
 
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.phantoms.anomalies import ANOMALIES
@@ -22,14 +22,16 @@ from scans.physics.spectrum import ScannerModel
 from scans.preview import png_bytes
 from scans.progress import progress_of
 from scans.record import Scan
+from scans.schema import STRICT
 from scans.storage import Location
 
 GENERATOR = "dualscan-synth"
 
 
-@dataclass(frozen=True)
-class SynthConfig:
+class SynthConfig(BaseModel):
     """Everything that determines a synthetic archive: the same config gives the same bytes."""
+
+    model_config = STRICT
 
     n: int = 64
     size: int = 256
@@ -46,10 +48,11 @@ class SynthConfig:
     fov_cm: float = DEFAULT_FOV_CM  # the tray's field of view, filling the image unless pitch_mm is set
     pitch_mm: float | None = None  # detector pitch; the image then spans size × pitch_mm
     previews: bool = True
-    scanner: ScannerModel = field(default_factory=ScannerModel)
-    noise: DetectorNoise = field(default_factory=DetectorNoise)
+    scanner: ScannerModel = ScannerModel()
+    noise: DetectorNoise = DetectorNoise()
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _in_range(self) -> SynthConfig:
         checks = {
             "n": self.n >= 1,
             "size": 16 <= self.size <= 4096,
@@ -68,6 +71,7 @@ class SynthConfig:
             for name in names:
                 if name not in registry:
                     raise ValueError(f"synth config: {what} {name!r}; valid: {', '.join(sorted(registry))}")
+        return self
 
     @property
     def resolved_pitch_mm(self) -> float:
@@ -174,7 +178,7 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
 
 
 def _config_dict(config: SynthConfig) -> dict:
-    data = asdict(config)
+    data = config.model_dump()
     data["anomaly_kinds"], data["item_classes"] = list(config.anomaly_kinds), list(config.item_classes)
     data["scanner"] = config.scanner.as_dict()
     data["noise"] = config.noise.as_dict()

@@ -28,7 +28,7 @@ from models.catalog import (
 )
 from models.metrics import LEVELS, METRICS
 from scans.modalities import parse_modality
-from scans.schema import STRICT
+from scans.schema import STRICT, reason
 from study.data_config import DataConfig
 
 OPTIMIZERS = ("sgd", "adam")
@@ -381,15 +381,6 @@ class StudyConfig(Strict):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
 
 
-def _field_errors(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("list[", "function-")))
-        message = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {message}" if where else message)
-    return "; ".join(lines)
-
-
 def parse_config(data: dict, source: str = "<config>") -> StudyConfig:
     """A validated StudyConfig from plain data; errors name ``source`` and each bad field."""
     if not isinstance(data, dict):
@@ -397,7 +388,7 @@ def parse_config(data: dict, source: str = "<config>") -> StudyConfig:
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {_field_errors(err)}") from None
+        raise ConfigError(f"{source}: {reason(err)}") from None
 
 
 def read_config_data(path: str, overrides: dict | None = None) -> dict:
