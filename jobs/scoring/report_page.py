@@ -11,6 +11,7 @@ import pyarrow.dataset as pads
 from jobs.scoring.summary import summarise, summary_png
 from models.intervals import format_estimate
 from models.metrics import auroc
+from models.model_dir import CARD_FILE, METRICS_FILE, ModelDirectory
 from pages.html_page import definition_list, esc, image, page, table
 from pages.plots import roc_curves
 from scans.archive import Archive
@@ -90,11 +91,11 @@ def _model_section(success: dict) -> str:
     facts = [(k, model.get(k)) for k in ("pipeline", "backbone", "modality", "threshold", "sha256", "uri")]
     html = definition_list(facts)
     try:
-        where = locate(model["uri"])
-        if where.exists("model_card.md"):
-            html += f"<pre>{esc(where.read_bytes('model_card.md').decode())}</pre>"
-        elif where.exists("metrics.json"):
-            metrics = json.loads(where.read_bytes("metrics.json"))
+        directory = ModelDirectory(model["uri"])
+        if directory.has(CARD_FILE):
+            html += f"<pre>{esc(directory.read(CARD_FILE).decode())}</pre>"
+        elif directory.has(METRICS_FILE):
+            metrics = directory.metrics()
             shown = {k: v for k, v in metrics.items() if k.startswith(("val_object", "test_object", "chosen",
                                                                       "item_score", "threshold", "step"))}
             html += definition_list(sorted(shown.items()))
