@@ -7,12 +7,11 @@ import sys
 
 from jobs.commands import finished, summary_of
 from scans.schema import reason
+from study.pretrain_config import PretrainConfig  # no torch: its defaults are the help's
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Arguments of the pretraining."""
-    from study.pretrain_config import PretrainConfig
-
     default = argparse.Namespace(**{name: f.default for name, f in PretrainConfig.model_fields.items()})
     parser = argparse.ArgumentParser("dualscan pretrain", add_help=add_help,
                                      description=summary_of("pretrain"))
@@ -44,7 +43,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     from study.pretrain import pretrain
-    from study.pretrain_config import PretrainConfig
 
     try:
         config = PretrainConfig(backbone=args.backbone, modality=args.modality, size=args.size,

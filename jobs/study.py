@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from jobs.commands import finished, summary_of
-
-if TYPE_CHECKING:
-    from study.config import StudyConfig
+from study.config import ConfigError, StudyConfig, parse_config, read_config_data  # no torch: a config
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -59,7 +56,6 @@ def main(args: argparse.Namespace) -> int:
 
     from jobs.ray_connect import connect, refuse_relative_paths
     from jobs.shared_paths import SharedPathError
-    from study.config import ConfigError, parse_config, read_config_data
     from study.data import split_ids
     from study.report import export_best, write_results
     from study.run import build_tuner, run_uri

@@ -9,6 +9,7 @@ import sys
 import time
 
 from jobs.commands import finished, summary_of
+from study.config import ConfigError, IntRange, LogRange, load_config  # no torch: a config
 
 # flag → ModelSpec field; types for argparse
 CHOICES = {"pipeline": str, "backbone": str, "modality": str, "k": int, "lam": float,
@@ -34,15 +35,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def first_value(value):
     """The first choice of a list, or the low end of a range."""
-    from study.config import IntRange, LogRange
-
     if isinstance(value, IntRange | LogRange):
         return value.low
     return value[0]
 
 
 def main(args: argparse.Namespace) -> int:
-    from study.config import ConfigError, load_config
     from study.data import split_ids
     from study.items.trial import train_trial
     from study.pipelines import PIPELINES

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
@@ -172,8 +173,7 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
     sign = 1 if objective.mode == "max" else -1
     best: dict = {"objective": -math.inf}
     if resume is not None:  # the checkpoint resumed from is the best so far that val has seen
-        with open(os.path.join(resume, "metrics.json"), encoding="utf-8") as f:
-            resumed = json.load(f)
+        resumed = ModelDirectory(resume).metrics()
         with open(os.path.join(resume, SCORES_FILE), "rb") as f:
             resumed_val = read_scores_npz(f.read())["val"]
         best.update(objective=sign * resumed["objective"], rule=resumed["item_score"], val=resumed_val,
