@@ -4,6 +4,7 @@ pipelines (``ssn``, ``maskrcnn``) score a batch resized to the spec's image size
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,13 +38,14 @@ class Prediction:
     scored: torch.Tensor  # (S,) bool
 
 
-class WholeScanPipeline:
+class WholeScanPipeline(ABC):
     """Scans resized to the spec's ``image_size``, scored a batch at a time."""
 
     item_first = False
 
+    @abstractmethod
     def predict(self, model: nn.Module, images: torch.Tensor) -> Prediction:
-        raise NotImplementedError
+        """Every segment of the batch, and its score."""
 
     def predict_scans(self, trained: TrainedModel, images: np.ndarray) -> list[ScanPrediction]:
         """Segments and scores of a (B, C, S, S) float32 batch at the model's image size."""
