@@ -12,11 +12,11 @@ import sys
 import tempfile
 import time
 
+from benchmarks.reference import REPO, checkout_at
 from jobs.commands import COMMANDS
 
 REFERENCE = "dc464af"  # the last revision with the eager parser
 CLI = "import sys\nfrom jobs.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def median_s(checkout: str, argv: list[str], repeats: int) -> float:
@@ -38,22 +38,16 @@ def main() -> None:
     parser.add_argument("--reference", default=REFERENCE, help="git revision of the eager CLI")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        old = os.path.join(tmp, "reference")
-        subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", old, args.reference], check=True,
-                       capture_output=True)
-        try:
-            commands = [name for name in COMMANDS if name in _commands_at(old)]
-            cases = [["--help"], *([name, "--help"] for name in commands),
-                     ["synth", "--out", "{out}", "--n", "2", "--size", "64", "--workers", "1", "--quiet"]]
-            print(f"median of {args.repeats} fresh interpreters each, seconds; reference {args.reference}\n")
-            print("| command | now | before (eager parser) | now / before |\n|---|---|---|---|")
-            for argv in cases:
-                shown = " ".join(argv) if "--help" in argv else "synth --n 2 --size 64 --workers 1"
-                now, before = median_s(REPO, argv, args.repeats), median_s(old, argv, args.repeats)
-                print(f"| `dualscan {shown}` | {now:.2f} | {before:.2f} | {now / before:.2f} |", flush=True)
-        finally:
-            subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", old], check=False)
+    with checkout_at(args.reference) as old:
+        commands = [name for name in COMMANDS if name in _commands_at(old)]
+        cases = [["--help"], *([name, "--help"] for name in commands),
+                 ["synth", "--out", "{out}", "--n", "2", "--size", "64", "--workers", "1", "--quiet"]]
+        print(f"median of {args.repeats} fresh interpreters each, seconds; reference {args.reference}\n")
+        print("| command | now | before (eager parser) | now / before |\n|---|---|---|---|")
+        for argv in cases:
+            shown = " ".join(argv) if "--help" in argv else "synth --n 2 --size 64 --workers 1"
+            now, before = median_s(REPO, argv, args.repeats), median_s(old, argv, args.repeats)
+            print(f"| `dualscan {shown}` | {now:.2f} | {before:.2f} | {now / before:.2f} |", flush=True)
 
 
 def _commands_at(checkout: str) -> set[str]:

@@ -23,7 +23,7 @@ from benchmarks.item_quality import CONFIG, bar_table, evaluated_on
 from benchmarks.pipeline_quality import Run, report
 from jobs.train import first_value
 from models.items.evidence import EVIDENCE_FEATURES
-from models.items.stage import ITEM_STAGE_DIR
+from models.model_dir import ITEM_STAGE_DIR
 from study.config import load_config
 from study.evaluation import epoch_metrics
 from study.items.evaluation import choose_rule, fit_item_head, level_scores, score_items

@@ -32,7 +32,8 @@ from matplotlib.figure import Figure
 from benchmarks.pipeline_quality import Run, fmt, report, save_runs
 from jobs.train import first_value
 from models.items.scan import score_scan
-from models.items.stage import ITEM_STAGE_DIR, load_finder
+from models.items.stage import load_finder
+from models.model_dir import ITEM_STAGE_DIR
 from pages.plots import png_of
 from scans.archive import Archive
 from scans.modalities import build_input

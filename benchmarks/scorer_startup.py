@@ -11,10 +11,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
+
+from benchmarks.reference import REPO, checkout_at
 
 REFERENCE = "07d03f1"  # the last revision where scoring loaded models through study.pipelines
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = """
 import json, sys, time
 start = time.perf_counter()
@@ -52,23 +52,17 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["demo/model", "detectors/quality"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        old = os.path.join(tmp, "reference")
-        subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", old, args.reference], check=True,
-                       capture_output=True)
-        try:
-            print(f"median of {args.repeats} fresh interpreters each, now and before taking turns; seconds; "
-                  f"reference {args.reference}\n")
-            print("| model | figure | now | before | now / before |\n|---|---|---|---|---|")
-            for model in args.models:
-                now, before = measure([REPO, old], model, args.repeats)
-                for key in ("import_s", "load_s", "total_s", "project_modules", "study_modules"):
-                    ratio = f"{now[key] / before[key]:.2f}" if before[key] else "—"
-                    shown = (lambda v: f"{v:.2f}") if key.endswith("_s") else (lambda v: f"{v:.0f}")
-                    print(f"| `{model}` | {key} | {shown(now[key])} | {shown(before[key])} | {ratio} |",
-                          flush=True)
-        finally:
-            subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", old], check=False)
+    with checkout_at(args.reference) as old:
+        print(f"median of {args.repeats} fresh interpreters each, now and before taking turns; seconds; "
+              f"reference {args.reference}\n")
+        print("| model | figure | now | before | now / before |\n|---|---|---|---|---|")
+        for model in args.models:
+            now, before = measure([REPO, old], model, args.repeats)
+            for key in ("import_s", "load_s", "total_s", "project_modules", "study_modules"):
+                ratio = f"{now[key] / before[key]:.2f}" if before[key] else "—"
+                shown = (lambda v: f"{v:.2f}") if key.endswith("_s") else (lambda v: f"{v:.0f}")
+                print(f"| `{model}` | {key} | {shown(now[key])} | {shown(before[key])} | {ratio} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

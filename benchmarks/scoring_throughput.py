@@ -35,7 +35,7 @@ import torch
 from jobs.scoring.inputs import list_inputs
 from jobs.scoring.run import ScoreOptions, run_scoring
 from jobs.scoring.stages import Scorer, decode_batch
-from models.pipelines import PIPELINES
+from models.catalog import PIPELINES
 from models.spec import ModelSpec
 from models.trained import export_model
 from scans.synth import SynthConfig, synthesise
