@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     if PIPELINES[trial.pipeline].item_first:
         import tempfile
 
-        from models.items.stage import ITEM_STAGE_DIR
+        from models.model_dir import ITEM_STAGE_DIR
         from study.items.stage import ensure_item_stage
 
         stage = (os.path.join(args.out, ITEM_STAGE_DIR) if args.out

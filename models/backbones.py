@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from models.catalog import BACKBONES, DENSE_ENCODERS
+from models.catalog import BACKBONES
 
 
 class Backbone(nn.Module):
@@ -62,7 +62,6 @@ MOBILENET_V3_SMALL = BackboneSpec(lambda: tvm.mobilenet_v3_small(weights=None), 
 MOBILENET_V3_SMALL_050 = BackboneSpec(  # half width: for models that must be tiny
     lambda: tvm.mobilenet_v3_small(weights=None, width_mult=0.5), lambda m: m.features, 288)
 TINY = BackboneSpec(_tiny, lambda m: m.features, 32)
-__all__ = ["BACKBONES", "DENSE_ENCODERS"]  # re-exported: the names live in models.catalog
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

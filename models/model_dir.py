@@ -37,6 +37,7 @@ class ModelDirectory:
 
     def __init__(self, where: str | Location):
         self.where = locate(where) if isinstance(where, str) else where
+        self._json: dict[str, dict] = {}  # what read_json read (a remote directory is read once)
 
     @property
     def uri(self) -> str:
@@ -62,13 +63,15 @@ class ModelDirectory:
         return self.where.read_bytes(name)
 
     def read_json(self, name: str) -> dict:
-        try:
-            content = json.loads(self.read(name))
-        except json.JSONDecodeError as err:
-            raise ModelDirError(f"{self.where.uri_of(name)}: not valid JSON ({err})") from None
-        if not isinstance(content, dict):
-            raise ModelDirError(f"{self.where.uri_of(name)}: a JSON object expected")
-        return content
+        if name not in self._json:
+            try:
+                content = json.loads(self.read(name))
+            except json.JSONDecodeError as err:
+                raise ModelDirError(f"{self.where.uri_of(name)}: not valid JSON ({err})") from None
+            if not isinstance(content, dict):
+                raise ModelDirError(f"{self.where.uri_of(name)}: a JSON object expected")
+            self._json[name] = content
+        return self._json[name]
 
     def config(self) -> dict:
         return self.read_json(CONFIG_FILE)
@@ -144,6 +147,7 @@ class ModelDirectory:
         self.where.write_bytes(WEIGHTS_FILE, buffer.getvalue())
 
     def write_json(self, name: str, content: dict) -> None:
+        self._json.pop(name, None)
         self.where.makedirs()
         self.where.write_bytes(name, json.dumps(content, indent=2, sort_keys=True, default=float).encode())
 
@@ -165,6 +169,7 @@ class ModelDirectory:
             if base == WEIGHTS_FILE and half:
                 into.write_weights(source.state_dict(), half=True)
             else:
+                into._json.pop(base, None)
                 into.where.makedirs()
                 into.where.write_bytes(base, source.read(base))
         return names

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.catalog import PIPELINES
 from models.inputs import autocast_for
 from models.items.object_model import ItemObjectModel
 from models.items.scan import score_scan
@@ -157,4 +156,3 @@ SUBCOMPONENT = ItemSubcomponentPipeline()
 OBJECT = ItemObjectPipeline()
 SSN = SSNPipeline()
 MASKRCNN = MaskRCNNPipeline()
-__all__ = ["PIPELINES"]  # re-exported: the names live in models.catalog

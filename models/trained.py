@@ -11,13 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.catalog import PIPELINES
 from models.items.stage import load_finder
 from models.model_dir import DEFAULT_THRESHOLD, WEIGHTS_FILE, ModelDirectory, ModelDirError
-from models.pipelines import PIPELINES
 from models.predictions import ScanPrediction
 from models.spec import ModelSpec
-
-__all__ = ["ModelDirError", "TrainedModel", "export_model", "load_trained_model"]
 
 
 @dataclass

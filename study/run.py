@@ -6,7 +6,7 @@ import os
 
 from ray import tune
 
-from models.items.stage import ITEM_STAGE_DIR
+from models.model_dir import ITEM_STAGE_DIR
 from scans.storage import locate
 from study.config import StudyConfig
 from study.items.stage import ensure_item_stage

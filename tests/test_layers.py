@@ -79,7 +79,7 @@ def test_scoring_reaches_no_training_code():
 
 
 def test_every_model_pipeline_is_trained_by_the_study_and_no_other():
-    from models.pipelines import PIPELINES as MODEL_PIPELINES
+    from models.catalog import PIPELINES as MODEL_PIPELINES
     from study.pipelines import PIPELINES
 
     assert list(PIPELINES) == list(MODEL_PIPELINES)

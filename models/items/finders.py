@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from models.backbones import DENSE_ENCODERS
-from models.catalog import ITEM_FINDERS
+from models.catalog import DENSE_ENCODERS
 from models.maskrcnn.model import build_detector
 from models.maskrcnn.targets import detection_targets, instance_map
 from scans.modalities import modality_air, modality_channels
@@ -241,4 +240,3 @@ class MaskRCNNFinder(nn.Module):
         return found
 
 
-__all__ = ["ITEM_FINDERS"]  # re-exported: the names live in models.catalog

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.catalog import ITEM_INPUTS
 from models.items.crops import CROP_MARGIN, masked
 from models.items.frame import FRAME_CHANNELS, item_frame
 
@@ -64,4 +63,3 @@ CONTEXT = ItemInput("context", f"the crop and {CONTEXT_MARGIN} px around it as s
                   "channel", CONTEXT_MARGIN, context=True, frame=False)
 FRAME = ItemInput("frame", "context, plus the item's frame: |coordinates| along its principal axes, signed "
                   "distance to its outline, its length and width", CONTEXT_MARGIN, context=True, frame=True)
-__all__ = ["ITEM_INPUTS"]  # re-exported: the names live in models.catalog

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.backbones import build_backbone
-from models.items.inputs import ITEM_INPUTS
+from models.catalog import ITEM_INPUTS
 from scans.modalities import modality_air, modality_channels, modality_thickness
 
 

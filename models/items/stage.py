@@ -7,10 +7,9 @@ import json
 import torch
 from torch import nn
 
-from models.items.finders import ITEM_FINDERS
-from models.model_dir import CONFIG_FILE, ITEM_STAGE_DIR, METRICS_FILE, WEIGHTS_FILE, ModelDirectory
+from models.catalog import ITEM_FINDERS
+from models.model_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, ModelDirectory
 
-__all__ = ["ITEM_STAGE_DIR", "STAGE_FILES", "build_finder", "load_finder"]
 # model.pt: the finder's state dict; config.json: {"finder": {"name", "kwargs"}, "items": the study's
 # item-stage config}; metrics.json: recall and mask IoU per split; found.npz: val's and test's items
 STAGE_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, "found.npz")

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.backbones import DENSE_ENCODERS, load_state_dict
+from models.backbones import load_state_dict
+from models.catalog import DENSE_ENCODERS
 
 __all__ = ["DENSE_ENCODERS", "DenseFeatures"]
 

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.backbones import build_backbone
+from models.catalog import CLASSIFY_MODES, ITEM_INPUTS
 from models.items.evidence import ItemHead
-from models.items.inputs import ITEM_INPUTS
 from models.scores import max_by
 from models.segments import Segments, segments_of
 from models.ssn import SSN
@@ -20,7 +20,6 @@ from models.ssn.losses import reconstruction_target
 from models.ssn.slic import Association
 from models.subcomponent.dense import DenseFeatures
 from models.subcomponent.model import IGNORE, sample_superpixels, superpixel_targets
-from models.subcomponent.modes import CLASSIFY_MODES
 from models.subcomponent.pooling import superpixel_pool
 from scans.modalities import modality_air, modality_channels, modality_thickness
 

@@ -10,11 +10,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.backbones import build_backbone
+from models.catalog import CLASSIFY_MODES
 from models.segments import Segments, segments_of
 from models.ssn import SSN, connected_labels
 from models.ssn.losses import reconstruction_target
 from models.ssn.slic import Association
-from models.subcomponent.modes import CLASSIFY_MODES
 from scans.modalities import modality_air, modality_channels
 
 ANOMALY = 1  # class index of the positive class; 0 is benign

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from models.backbones import Backbone
-from models.catalog import CLASSIFY_MODES
 from models.crops import masked_crops
 from models.segments import Segments
 from models.subcomponent.pooling import superpixel_pool
@@ -78,4 +77,3 @@ class PoolMode:
 # what models.catalog's CLASSIFY_MODES names
 CROP_MODE = CropMode()
 POOL_MODE = PoolMode()
-__all__ = ["CLASSIFY_MODES"]  # re-exported: the names live in models.catalog

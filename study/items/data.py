@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from models.catalog import ITEM_INPUTS
 from models.items.crops import Box, mask_box
-from models.items.inputs import ITEM_INPUTS
 from models.items.matching import match_items
 from scans.record import Scan
 

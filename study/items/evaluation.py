@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.item_scores import ITEM_SCORES, item_score
+from models.catalog import ITEM_SCORES
+from models.item_scores import item_score
 from models.items.object_model import ItemObjectModel
 from models.items.scan import item_superpixels
 from models.metrics import auroc

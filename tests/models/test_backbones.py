@@ -6,7 +6,8 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from models.backbones import BACKBONES, build_backbone
+from models.backbones import build_backbone
+from models.catalog import BACKBONES
 from scans.modalities import MODALITIES, modality_channels
 
 # every channel count a modality gives, plus a combination (pseudo+hlz: 6)

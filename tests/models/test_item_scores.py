@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.item_scores import ITEM_SCORES, item_score
+from models.catalog import ITEM_SCORES
+from models.item_scores import item_score
 
 PROBS = torch.tensor([0.9, 0.2, 0.1, 0.6, 0.5])
 AREA = torch.tensor([10.0, 50.0, 40.0, 20.0, 30.0])

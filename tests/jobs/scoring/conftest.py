@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.pipelines import PIPELINES
+from models.catalog import PIPELINES
 from models.spec import ModelSpec
 from models.trained import export_model
 from scans.npz import encode_npz

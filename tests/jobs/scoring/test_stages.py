@@ -13,9 +13,10 @@ from jobs.scoring.inputs import list_inputs
 from jobs.scoring.run import ScoreOptions
 from jobs.scoring.schema import SCANS_SCHEMA, STAGED_SCHEMA
 from jobs.scoring.stages import Scorer, _segment_columns, decode_batch, labels_at
+from models.model_dir import ModelDirError
 from models.predictions import ScanPrediction
 from models.spec import ModelSpec
-from models.trained import ModelDirError, load_trained_model
+from models.trained import load_trained_model
 from scans.limits import ReadLimits
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.items.finders import ITEM_FINDERS, FoundItems, UNetFinder, center_focal_loss, center_targets
+from models.catalog import ITEM_FINDERS
+from models.items.finders import FoundItems, UNetFinder, center_focal_loss, center_targets
 from scans.archive import Archive
 from scans.modalities import build_input
 from study.config import ItemStageConfig

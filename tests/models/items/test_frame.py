@@ -7,8 +7,8 @@ import math
 import numpy as np
 import torch
 
+from models.catalog import ITEM_INPUTS
 from models.items.frame import DISTANCE_SCALE, SIZE_SCALE, ItemAxes, item_frame, signed_distance
-from models.items.inputs import ITEM_INPUTS
 
 
 def _rectangle(height: int, width: int, length: float, breadth: float, angle_deg: float) -> np.ndarray:

@@ -7,9 +7,10 @@ import pytest
 import torch
 from skimage.measure import label as connected_components
 
+from models.catalog import SSN_FEATURES
 from models.ssn import SSN
 from models.ssn.connectivity import enforce_connectivity, enforce_connectivity_batch
-from models.ssn.features import SSN_FEATURES, build_features
+from models.ssn.features import build_features
 from models.ssn.losses import compactness_loss, reconstruction_target
 
 

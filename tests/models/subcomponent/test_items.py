@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.items.inputs import ITEM_INPUTS
+from models.catalog import ITEM_INPUTS
 from models.segments import segments_of
 from models.subcomponent.items import SMALL_ANOMALY_PX, ItemSubcomponentModel, grid_size, ignore_band
 from models.subcomponent.model import IGNORE, superpixel_targets

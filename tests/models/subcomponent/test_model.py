@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from models.catalog import CLASSIFY_MODES
 from models.segments import segments_of
 from models.subcomponent import SubcomponentModel
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, boundaries, render_contours
 from models.subcomponent.model import IGNORE, balanced_class_weights, sample_superpixels, superpixel_targets
-from models.subcomponent.modes import CLASSIFY_MODES
 from scans.archive import Archive
 from scans.modalities import ModalityError, build_input
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.items.inputs import ITEM_INPUTS
+from models.catalog import ITEM_INPUTS
 from scans.archive import Archive
 from scans.modalities import build_input, modality_air
 from study.config import AugmentConfig
