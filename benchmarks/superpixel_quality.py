@@ -35,7 +35,7 @@ from models.ssn.model import connected_labels
 from models.subcomponent.items import grid_size
 from scans.archive import Archive
 from scans.modalities import modality_air
-from study.items.data import read_items
+from study.items.data import TRAIN_DTYPE, read_items
 from study.items.tiles import TileSampler
 
 BOUNDARY_PX = 2
@@ -123,7 +123,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     archive = Archive(args.archive)
-    train = read_items(archive, archive.ids_in_split("train")[: args.train_scans], args.modality)
+    train = read_items(archive, archive.ids_in_split("train")[: args.train_scans], args.modality,
+                       dtype=TRAIN_DTYPE)
     val = read_items(archive, archive.ids_in_split("val")[: args.val_scans], args.modality)
     print(f"{len(train)} train items, {len(val)} val items; K {args.k} per item; torch threads "
           f"{torch.get_num_threads()}", flush=True)

@@ -33,7 +33,7 @@ import json, sys, time, torch
 from jobs.train import first_value
 from scans.archive import Archive
 from study.config import load_config
-from study.items.data import read_items
+from study.items.data import TRAIN_DTYPE, read_items
 from study.items.train import train_item_model
 from study.items.trial import recipe_of
 from study.pipelines import PIPELINES
@@ -45,7 +45,7 @@ torch.set_num_threads(args["threads"])
 config = load_config(args["config"], {"data.archive": args["archive"], "recipe.steps": args["steps"],
                                       "recipe.eval_every": args["steps"]})
 modality = config.space.modalities[0]
-items = read_items(Archive(args["archive"]), args["ids"], modality)
+items = read_items(Archive(args["archive"]), args["ids"], modality, dtype=TRAIN_DTYPE)
 choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
 trial = trial_from_config(config, choices)
 model = PIPELINES[trial.pipeline].build(trial)
@@ -75,7 +75,7 @@ def phase_profile(archive: str, ids: list[str], steps: int) -> tuple[dict[str, f
     from jobs.train import first_value
     from scans.archive import Archive
     from study.config import load_config
-    from study.items.data import read_items
+    from study.items.data import TRAIN_DTYPE, read_items
     from study.items.tiles import TileSampler
     from study.items.trial import recipe_of
     from study.pipelines import PIPELINES
@@ -85,7 +85,7 @@ def phase_profile(archive: str, ids: list[str], steps: int) -> tuple[dict[str, f
     config = load_config(os.path.join(REPO, CONFIG), {"data.archive": archive, "recipe.steps": steps,
                                                       "recipe.eval_every": steps})
     modality = config.space.modalities[0]
-    items = read_items(Archive(archive), ids, modality)
+    items = read_items(Archive(archive), ids, modality, dtype=TRAIN_DTYPE)
     trial = trial_from_config(config, {key: first_value(getattr(config.space, field))
                                        for field, key in FIELDS.items()})
     model = PIPELINES[trial.pipeline].build(trial)

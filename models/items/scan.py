@@ -60,6 +60,15 @@ def item_superpixels(model: ItemSubcomponentModel, image: torch.Tensor, mask: to
     return parts, targets
 
 
+@torch.no_grad()
+def item_object_probs(model: ItemObjectModel, images: list[torch.Tensor], masks: list[torch.Tensor]
+                      ) -> np.ndarray:
+    """Each unmasked (C, h, w) item crop (its box grown by the model's input margin) with its (h, w)
+    mask classified whole: (n,) float32 anomaly probabilities."""
+    inputs = model.prepare(images, masks).to(next(model.parameters()).device)
+    return torch.softmax(model(inputs).float(), 1)[:, 1].cpu().numpy().astype(np.float32)
+
+
 @dataclass
 class ScanItems:
     """A scan scored end to end: (H, W) labels 1..n of the scored segments (superpixels of found
@@ -91,8 +100,7 @@ def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_
         crop, crop_mask = image[:, rows, cols], torch.from_numpy(mask[rows, cols])
         region = labels[rows, cols]
         if isinstance(model, ItemObjectModel):
-            inputs = model.prepare([crop], [crop_mask]).to(next(model.parameters()).device)
-            prob = float(torch.softmax(model(inputs).float(), 1)[0, 1])
+            prob = float(item_object_probs(model, [crop], [crop_mask])[0])
             region[crop_mask.numpy()] = len(seg_scores) + 1
             seg_scores.append(prob)
             seg_item.append(index)

@@ -41,7 +41,7 @@ class ItemSet:
     boxes: np.ndarray  # (n, 4) int64 x0, y0, x1, y1 in the scan
     shapes: np.ndarray  # (n, 2) int64 h, w
     offsets: np.ndarray  # (n + 1,) int64
-    image: np.ndarray  # (C, P) float16
+    image: np.ndarray  # (C, P) float16 (training sets) or float32 (sets scored as predict scores scans)
     mask: np.ndarray  # (P,) bool
     anomaly: np.ndarray  # (P,) bool
     parts: np.ndarray  # (P,) int16
@@ -94,10 +94,17 @@ class ItemSet:
         return cls(**{f.name: npz[f.name] for f in fields(cls)})
 
 
-class ItemSetBuilder:
-    """Accumulates the items of scans one scan at a time; ``build`` makes the ItemSet."""
+# training reads its crops in float16 (half the memory; augmentation adds more noise than the
+# rounding); a set that is scored keeps the scan's float32, so its items score as predict scores them
+TRAIN_DTYPE, SCORED_DTYPE = np.float16, np.float32
 
-    def __init__(self):
+
+class ItemSetBuilder:
+    """Accumulates the items of scans one scan at a time; ``build`` makes the ItemSet, its crops
+    stored as ``dtype``."""
+
+    def __init__(self, dtype: type = SCORED_DTYPE):
+        self.dtype = dtype
         self.scan_ids: list[str] = []
         self.scan_anomalous: list[bool] = []
         self.items: list[tuple] = []
@@ -129,7 +136,7 @@ class ItemSetBuilder:
             box = mask_box(mask, STORED_MARGIN)
             known = t >= 0
             # copies, not views: a view would keep the whole scan's float32 input alive
-            self.items.append((index, box, image[:, box.y0:box.y1, box.x0:box.x1].astype(np.float16),
+            self.items.append((index, box, image[:, box.y0:box.y1, box.x0:box.x1].astype(self.dtype),
                                mask[box.slices()].copy(), scan.anomaly[box.slices()] > 0,
                                scan.parts[box.slices()].astype(np.int16),
                                bool(flags[t]) if known else False, str(kinds[t]) if known else "",
@@ -141,8 +148,8 @@ class ItemSetBuilder:
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         flat = {key: [it[k].reshape(*it[k].shape[:-2], -1) for it in self.items]
                 for key, k in (("image", 2), ("mask", 3), ("anomaly", 4), ("parts", 5))}
-        image = (np.concatenate(flat["image"], 1).astype(np.float16) if self.items
-                 else np.zeros((channels, 0), np.float16))
+        image = (np.concatenate(flat["image"], 1).astype(self.dtype) if self.items
+                 else np.zeros((channels, 0), self.dtype))
 
         def cat(key: str, dtype) -> np.ndarray:
             return np.concatenate(flat[key]).astype(dtype) if self.items else np.zeros(0, dtype)
@@ -167,12 +174,12 @@ def _boxes(boxes: list[Box]) -> np.ndarray:
 
 
 def read_items(archive, ids: list[str], modality: str,
-               found: dict[str, list[np.ndarray]] | None = None) -> ItemSet:
+               found: dict[str, list[np.ndarray]] | None = None, dtype: type = SCORED_DTYPE) -> ItemSet:
     """The items of scans ``ids`` of ``archive`` at native pitch in ``modality``: their true items,
-    or with ``found`` (scan id -> masks) the found ones, labelled by matching."""
+    or with ``found`` (scan id -> masks) the found ones, labelled by matching; crops as ``dtype``."""
     from scans.modalities import build_input, modality_channels
 
-    builder = ItemSetBuilder()
+    builder = ItemSetBuilder(dtype)
     for scan_id in ids:
         scan = archive.read(scan_id)
         if not scan.has_labels:

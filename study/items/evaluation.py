@@ -10,7 +10,7 @@ import torch
 from models.catalog import ITEM_SCORES
 from models.item_scores import item_score
 from models.items.object_model import ItemObjectModel
-from models.items.scan import item_superpixels
+from models.items.scan import item_object_probs, item_superpixels
 from models.metrics import auroc
 from models.subcomponent.items import ItemSubcomponentModel
 from models.subcomponent.model import IGNORE
@@ -32,7 +32,8 @@ class ItemScores:
 
 @torch.no_grad()
 def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.device) -> ItemScores:
-    """Each item's whole crop (as the model's item input shows it) through the model, one item at a time."""
+    """Each item's whole crop (as the model's item input shows it) through the model, one item at a
+    time: the per-item scoring that ``predict`` runs on a scan's found items."""
     model.eval()
     head = model.item_head
     rules = [r for r in ITEM_SCORES if r != "learned" or (head is not None and bool(head.fitted))]
@@ -65,13 +66,13 @@ def fit_item_head(model: ItemSubcomponentModel, held_out: ItemSet, device: torch
 @torch.no_grad()
 def score_objects(model: ItemObjectModel, items: ItemSet, device: torch.device,
                   batch: int = 32) -> ItemScores:
-    """Each item's masked crop classified whole; the item is its one segment (rule ``whole``)."""
+    """Each item's masked crop classified whole, as ``predict`` classifies a found item; the item is
+    its one segment (rule ``whole``)."""
     model.eval()
     probs = []
     for start in range(0, len(items), batch):
         crops = [items.crop(i, model.input.margin) for i in range(start, min(start + batch, len(items)))]
-        inputs = model.prepare([c.image for c in crops], [c.mask for c in crops]).to(device)
-        probs.append(torch.softmax(model(inputs).float(), 1)[:, 1].cpu().numpy())
+        probs.append(item_object_probs(model, [c.image for c in crops], [c.mask for c in crops]))
     scores = np.concatenate(probs).astype(np.float32) if probs else np.zeros(0, np.float32)
     return ItemScores({"whole": scores}, items.anomalous.copy(), scores)
 

@@ -22,7 +22,7 @@ from scans.storage import locate
 from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
 from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
-from study.items.data import STORED_MARGIN, ItemSet, ItemSetBuilder
+from study.items.data import SCORED_DTYPE, STORED_MARGIN, TRAIN_DTYPE, ItemSet, ItemSetBuilder
 from study.items.evaluation import ItemScores, choose_rule, fit_item_head, level_scores
 from study.items.stage import found_masks, found_splits
 from study.items.train import Recipe, build_item_optimizer
@@ -68,7 +68,8 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
     archive = Archive(study.data.archive)
     ids = split_ids(study.data, archive)
     stage = stage_directory(study)
-    builders = {name: ItemSetBuilder() for name in ITEM_SPLITS}
+    builders = {name: ItemSetBuilder(TRAIN_DTYPE if name == "train" else SCORED_DTYPE)
+                for name in ITEM_SPLITS}
     masks = study.recipe.train_masks
     found = {split: found_masks(stage, split) for split in found_splits(study)}
     n_held = round(len(ids["train"]) * study.recipe.head_holdout)
@@ -96,13 +97,14 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
             builders[split].add_scan(scan, image, found[split][scan_id])
             builders[f"{split}_true"].add_scan(scan, image)
     channels = modality_channels(modality)
-    sets = {name: builder.build(channels) for name, builder in builders.items()}
+    # each builder goes as its set is made: its crops are not held twice beside every other set's
+    sets = {name: builders.pop(name).build(channels) for name in ITEM_SPLITS}
     return ItemStudyData(**sets, archive_pitch_mm=archive.pitch_mm)
 
 
 def _cache_key(study: StudyConfig, modality: str) -> str:
     stage = locate(stage_directory(study))
-    identity = {"format": CACHE_FORMAT, "items": 2, "margin": STORED_MARGIN,
+    identity = {"format": CACHE_FORMAT, "items": 3, "margin": STORED_MARGIN,
                 "head_holdout": study.recipe.head_holdout,
                 "train_masks": study.recipe.train_masks, "archive": study.data.archive,
                 "modality": modality,

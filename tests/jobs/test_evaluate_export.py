@@ -3,6 +3,7 @@ scoring needs with a model card whose sha256 match the files."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from jobs.cli import main
 from models.trained import load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input
+from study.evaluation import SCORES_FILE, read_scores_npz
 from study.items.judge import evaluate_model
 
 
@@ -45,6 +47,11 @@ def test_evaluate_gives_the_figures_training_reported(item_model, small_archive_
         assert (float("nan") if value is None else value) == pytest.approx(trained[f"test_object_{name}"],
                                                                            nan_ok=True)
     assert evaluation.n_scans == 4 and len(evaluation.labels) == len(evaluation.scores) > 0
+    # item by item, the scores training judged test on are the ones predict gives the scans
+    with open(f"{item_model}/{SCORES_FILE}", "rb") as f:
+        labels, scores = read_scores_npz(f.read())["test"].arrays("object")
+    assert evaluation.labels == labels.tolist() and any(scores)
+    np.testing.assert_allclose(evaluation.scores, scores, rtol=0, atol=1e-6)
     out = tmp_path / "report" / "evaluation.json"
     assert main(["evaluate", "--model", item_model, "--archive", small_archive_val, "--out", str(out)]) == 0
     assert capsys.readouterr().out.startswith("test: object AUROC ")
@@ -117,6 +124,14 @@ def test_export_packs_half_precision_weights_with_their_sha256(item_model, small
         for name, value in getattr(trained, part).state_dict().items():
             expected = value.half().float() if value.is_floating_point() else value
             assert torch.equal(loaded[name], expected), (part, name)
-    half, full = (evaluate_model(m, small_archive_val, "test", "cpu") for m in (str(out), item_model))
-    assert half.n_scans == full.n_scans == 4 and half.n_found_items == full.n_found_items
-    assert half.scores == pytest.approx(full.scores, abs=3e-3) and half.labels == full.labels
+    # on the same found items the shipped classifier's scores move by that rounding only (a
+    # three-step finder's borderline peaks may flip under rounding, so its items are the trained one's)
+    same_items = dataclasses.replace(shipped, finder=trained.finder)
+    archive = Archive(small_archive_val)
+    for scan_id in archive.ids_in_split("test"):
+        image = build_input(archive.read(scan_id), trained.input_modality)
+        full, half = trained.predict([image])[0], same_items.predict([image])[0]
+        assert len(full.item_scores) > 0, scan_id
+        np.testing.assert_allclose(half.item_scores, full.item_scores, rtol=0, atol=3e-3)
+    judged = evaluate_model(str(out), small_archive_val, "test", "cpu")  # the shipped files end to end
+    assert judged.n_scans == 4 and judged.n_found_items > 0 and judged.model_sha256 == shipped.sha256

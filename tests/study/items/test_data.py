@@ -9,7 +9,7 @@ from models.catalog import ITEM_INPUTS
 from scans.archive import Archive
 from scans.modalities import build_input, modality_air
 from study.config import AugmentConfig
-from study.items.data import ItemSet, ItemSetBuilder, read_items
+from study.items.data import TRAIN_DTYPE, ItemSet, ItemSetBuilder, read_items
 from study.items.evaluation import ItemScores, choose_rule, level_scores
 from study.items.tiles import TileSampler, augment
 
@@ -26,8 +26,12 @@ def test_true_items_keep_native_pitch_and_round_trip(small_archive):
     crop = items.crop(0)
     x0, y0, x1, y1 = items.boxes[0]
     image = build_input(scan, "hlz")
-    # the crop is the scan's own pixels (float16), not resized
-    np.testing.assert_allclose(crop.image.numpy(), image[:, y0:y1, x0:x1], atol=2e-3)
+    # the crop is the scan's own float32 pixels (as predict scores them), not resized
+    np.testing.assert_array_equal(crop.image.numpy(), image[:, y0:y1, x0:x1])
+    # a training set keeps them in float16: half the memory, the pixels rounded
+    train = read_items(archive, archive.scan_ids[:3], "hlz", dtype=TRAIN_DTYPE)
+    assert train.image.dtype == np.float16 and train.image.nbytes * 2 == items.image.nbytes
+    np.testing.assert_allclose(train.crop(0).image.numpy(), image[:, y0:y1, x0:x1], atol=2e-3)
     assert torch.equal(crop.mask, torch.from_numpy(scan.objects[y0:y1, x0:x1] == 1))
     assert items.item_px()[0] == (scan.objects == 1).sum()
     again = ItemSet.from_npz(np.load(__import__("io").BytesIO(items.to_bytes()), allow_pickle=False))
