@@ -52,7 +52,7 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "no_head": ("−4", "no held-out scans, fixed item rules only (all train scans train the classifier)",
                 {"recipe.head_holdout": 0.0}),
     "pixel_ssn": ("−2", "plain SLIC: SSN on pixel features, nothing learned",
-                  {"space.ssn_features": ["pixel"]}),
+                  {"space.ssn_features": ["pixel"], "space.lam": None}),
     "learned_ssn": ("2 at 64", "the learned SSN at the paper's width (64), joint with the classifier",
                     {"space.ssn_features": ["paper"]}),
     "learned_ssn_narrow": ("2 at 16", "the learned SSN at width 16, joint (what quality.yaml ships)",

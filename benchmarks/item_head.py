@@ -21,7 +21,6 @@ import torch
 
 from benchmarks.item_quality import CONFIG, bar_table, evaluated_on
 from benchmarks.pipeline_quality import Run, report
-from jobs.train import first_value
 from models.items.evidence import EVIDENCE_FEATURES
 from models.model_dir import ITEM_STAGE_DIR
 from study.config import load_config
@@ -30,7 +29,7 @@ from study.items.evaluation import choose_rule, fit_item_head, level_scores, sco
 from study.items.stage import ensure_item_stage
 from study.items.trial import load_item_study_data
 from study.pipelines import PIPELINES
-from study.space import FIELDS
+from study.points import first_point
 from study.train import trial_from_config
 
 
@@ -50,8 +49,7 @@ def main() -> None:
     if not config.recipe.head_holdout:
         raise SystemExit(f"{args.config}: recipe.head_holdout is 0: no held-out items to fit a head on")
     config = ensure_item_stage(config, os.path.join(out, ITEM_STAGE_DIR))
-    trial = trial_from_config(config, {key: first_value(getattr(config.space, field))
-                                       for field, key in FIELDS.items()})
+    trial = trial_from_config(config, first_point(config.space))
     data = evaluated_on(load_item_study_data(config, trial.modality), args.val_scans, args.test_scans)
     model = PIPELINES[trial.pipeline].build(trial)
     missing, unexpected = model.load_state_dict(torch.load(args.weights, weights_only=True), strict=False)

@@ -30,7 +30,6 @@ import torch
 from matplotlib.figure import Figure
 
 from benchmarks.pipeline_quality import Run, fmt, report, save_runs
-from jobs.train import first_value
 from models.items.scan import score_scan
 from models.items.stage import load_finder
 from models.model_dir import ITEM_STAGE_DIR
@@ -41,7 +40,7 @@ from study.config import load_config
 from study.evaluation import kind_estimates, level_estimates
 from study.items.stage import ensure_item_stage
 from study.items.trial import ItemStudyData, load_item_study_data, train_item_trial
-from study.space import FIELDS
+from study.points import first_point
 from study.train import trial_from_config
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "study", "configs", "quality.yaml")
@@ -51,7 +50,7 @@ HARD_KINDS = ("blade", "metal_plate", "organic_block", "wire_bundle")
 def train_pipeline(config, pipeline: str, seed: int, modality: str, data) -> tuple[Run, object, dict]:
     """One pipeline × seed by the recipe: its Run (test at the chosen epoch), the trained model
     (the chosen weights) and the final report."""
-    choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
+    choices = first_point(config.space)
     trial = trial_from_config(config, {**choices, "pipeline": pipeline, "modality": modality})
     seeded = config.model_copy(update={"training": config.training.model_copy(update={"seed": seed})})
     curve: list[dict] = []

@@ -30,14 +30,13 @@ CONFIG = "study/configs/quality.yaml"
 # seconds of the steps themselves (the loop's own clock: reading items and setting up excluded)
 PROBE = """
 import json, sys, time, torch
-from jobs.train import first_value
+from study.points import first_point
 from scans.archive import Archive
 from study.config import load_config
 from study.items.data import TRAIN_DTYPE, read_items
 from study.items.train import train_item_model
 from study.items.trial import recipe_of
 from study.pipelines import PIPELINES
-from study.space import FIELDS
 from study.train import trial_from_config
 
 args = json.loads(sys.argv[1])
@@ -46,7 +45,7 @@ config = load_config(args["config"], {"data.archive": args["archive"], "recipe.s
                                       "recipe.eval_every": args["steps"]})
 modality = config.space.modalities[0]
 items = read_items(Archive(args["archive"]), args["ids"], modality, dtype=TRAIN_DTYPE)
-choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
+choices = first_point(config.space)
 trial = trial_from_config(config, choices)
 model = PIPELINES[trial.pipeline].build(trial)
 recipe = recipe_of(config, trial)
@@ -72,22 +71,20 @@ def phase_profile(archive: str, ids: list[str], steps: int) -> tuple[dict[str, f
     import torch
 
     import study.items.train as item_train
-    from jobs.train import first_value
     from scans.archive import Archive
     from study.config import load_config
     from study.items.data import TRAIN_DTYPE, read_items
     from study.items.tiles import TileSampler
     from study.items.trial import recipe_of
     from study.pipelines import PIPELINES
-    from study.space import FIELDS
+    from study.points import first_point
     from study.train import trial_from_config
 
     config = load_config(os.path.join(REPO, CONFIG), {"data.archive": archive, "recipe.steps": steps,
                                                       "recipe.eval_every": steps})
     modality = config.space.modalities[0]
     items = read_items(Archive(archive), ids, modality, dtype=TRAIN_DTYPE)
-    trial = trial_from_config(config, {key: first_value(getattr(config.space, field))
-                                       for field, key in FIELDS.items()})
+    trial = trial_from_config(config, first_point(config.space))
     model = PIPELINES[trial.pipeline].build(trial)
     recipe = recipe_of(config, trial)
     spent: dict[str, float] = defaultdict(float)

@@ -9,7 +9,8 @@ import sys
 import time
 
 from jobs.commands import finished, summary_of
-from study.config import ConfigError, IntRange, LogRange, load_config  # no torch: a config
+from study.config import ConfigError, load_config  # no torch: a config
+from study.points import first_point
 
 # flag → ModelSpec field; types for argparse
 CHOICES = {"pipeline": str, "backbone": str, "modality": str, "k": int, "lam": float,
@@ -29,22 +30,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "`dualscan score` takes it as it takes RUN_DIR/best")
     for name, kind in CHOICES.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind,
-                            help=f"default: the first value of the space's {name}")
+                            help=f"default: the space's first {name} (refused where the pipeline does "
+                            "not read it)")
     return parser
-
-
-def first_value(value):
-    """The first choice of a list, or the low end of a range."""
-    if isinstance(value, IntRange | LogRange):
-        return value.low
-    return value[0]
 
 
 def main(args: argparse.Namespace) -> int:
     from study.data import split_ids
     from study.items.trial import train_trial
     from study.pipelines import PIPELINES
-    from study.space import FIELDS
     from study.train import TrainState, save_checkpoint, trial_from_config
 
     started = time.perf_counter()
@@ -60,8 +54,11 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         print(f"{args.config}: {err}", file=sys.stderr)
         return 2
-    choices = {key: first_value(getattr(config.space, field)) for field, key in FIELDS.items()}
-    choices.update({k: getattr(args, k) for k in CHOICES if getattr(args, k) is not None})
+    try:
+        choices = first_point(config.space, {k: getattr(args, k) for k in CHOICES})
+    except ValueError as err:
+        print(f"--{err}", file=sys.stderr)
+        return 2
     trial = trial_from_config(config, choices)
     if PIPELINES[trial.pipeline].item_first:
         import tempfile

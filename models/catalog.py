@@ -10,14 +10,25 @@ from scans.registry import Lazy, Registry
 
 @dataclass(frozen=True)
 class LazyPipeline(Lazy):
-    """A pipeline, and whether it finds items first (what a config checks before anything is built)."""
+    """A pipeline as a config sees it before anything is built: whether it finds items first,
+    whether it over-segments into superpixels (and so reads K, λ, SSN features, mode and τ), and
+    the optimizer it trains with when the space names none (the loaded pipeline has the same
+    attributes)."""
 
     item_first: bool = False
+    superpixels: bool = False
+    default_optimizer: str = "sgd"
 
 
 PIPELINES: Registry = Registry("pipeline")
-for _name, _item_first in (("subcomponent", True), ("object", True), ("ssn", False), ("maskrcnn", False)):
-    PIPELINES.add(_name, LazyPipeline(f"models.pipelines:{_name.upper()}", _item_first))
+for _name, _item_first, _superpixels, _optimizer in (
+        ("subcomponent", True, True, "adamw"), ("object", True, False, "adamw"),  # the item recipe
+        ("ssn", False, True, "sgd"), ("maskrcnn", False, False, "sgd")):  # the paper's
+    PIPELINES.add(_name, LazyPipeline(f"models.pipelines:{_name.upper()}", _item_first, _superpixels,
+                                      _optimizer))
+
+# what a trial may train with: torch.optim's SGD (momentum), Adam and AdamW (decoupled weight decay)
+OPTIMIZERS = ("sgd", "adam", "adamw")
 
 BACKBONES: Registry = Registry("backbone")
 for _name in ("squeezenet1_1", "vgg16_bn", "resnet18", "resnet50", "mobilenet_v3_small",
@@ -32,10 +43,19 @@ for _name, _encoder in (("resnet18", "resnet18"), ("resnet50", "resnet50"), ("vg
                         ("mobilenet_v3_small_050", "tu-mobilenetv3_small_050")):
     DENSE_ENCODERS.add(_name, _encoder)
 
+@dataclass(frozen=True)
+class LazyFeatures(Lazy):
+    """SSN features, and whether they have parameters to learn: λ (the compactness loss's weight)
+    acts only through them (the loaded class says the same)."""
+
+    learned: bool = True
+
+
 SSN_FEATURES: Registry = Registry("SSN feature extractor")
-for _name, _target in (("pixel", "PixelFeatures"), ("paper", "PaperFeatures"),
-                       ("paper_narrow", "PaperNarrowFeatures"), ("smp_resnet18", "EncoderFeatures")):
-    SSN_FEATURES.add(_name, Lazy(f"models.ssn.features:{_target}"))
+for _name, _target, _learned in (("pixel", "PixelFeatures", False), ("paper", "PaperFeatures", True),
+                                 ("paper_narrow", "PaperNarrowFeatures", True),
+                                 ("smp_resnet18", "EncoderFeatures", True)):
+    SSN_FEATURES.add(_name, LazyFeatures(f"models.ssn.features:{_target}", _learned))
 
 CLASSIFY_MODES: Registry = Registry("classification mode")
 for _name in ("crop", "pool"):

@@ -152,10 +152,15 @@ class ModelDirectory:
         self.where.write_bytes(name, json.dumps(content, indent=2, sort_keys=True, default=float).encode())
 
     def write_model(self, state: dict[str, torch.Tensor], spec: ModelSpec, study: dict | None = None,
-                    data: dict | None = None, metrics: dict | None = None) -> None:
-        """Weights, config.json (the study, the spec, the data's pitch) and metrics.json."""
+                    data: dict | None = None, metrics: dict | None = None, training_run: dict | None = None
+                    ) -> None:
+        """Weights, config.json (the study, the spec, the data's pitch and, when given, the recipe
+        training ran: ``training_run``) and metrics.json."""
         self.write_weights(state)
-        self.write_json(CONFIG_FILE, {"study": study or {}, "trial": asdict(spec), "data": data or {}})
+        config = {"study": study or {}, "trial": asdict(spec), "data": data or {}}
+        if training_run is not None:
+            config["training_run"] = training_run
+        self.write_json(CONFIG_FILE, config)
         self.write_json(METRICS_FILE, metrics or {})
 
     def copy_to(self, target: ModelDirectory, half: bool = False) -> list[str]:

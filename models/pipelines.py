@@ -41,6 +41,7 @@ class WholeScanPipeline(ABC):
     """Scans resized to the spec's ``image_size``, scored a batch at a time."""
 
     item_first = False
+    default_optimizer = "sgd"  # the paper's, when the space names none
 
     @abstractmethod
     def predict(self, model: nn.Module, images: torch.Tensor) -> Prediction:
@@ -97,6 +98,7 @@ class ItemFirstPipeline:
     """Each scan at its own size: the item stage's finder finds the items, the model scores each."""
 
     item_first = True
+    default_optimizer = "adamw"  # the item recipe's, when the space names none
 
     def predict_scans(self, trained: TrainedModel, images: list[np.ndarray]) -> list[ScanPrediction]:
         """Segments and scores of each C×H×W scan (the model's channels, then the finder's when its

@@ -23,15 +23,16 @@ from models.catalog import (
     ITEM_FINDERS,
     ITEM_INPUTS,
     ITEM_SCORES,
+    OPTIMIZERS,
     PIPELINES,
     SSN_FEATURES,
 )
+from models.knobs import default_optimizer, modes_for
 from models.metrics import LEVELS, METRICS
+from models.spec import ModelSpec
 from scans.modalities import parse_modality
 from scans.schema import STRICT, reason
 from study.data_config import DataConfig
-
-OPTIMIZERS = ("sgd", "adam")
 
 
 class ConfigError(ValueError):
@@ -82,27 +83,30 @@ Names = Annotated[list[str], Field(min_length=1)]
 
 
 class SpaceConfig(Strict):
-    """The search space: lists are choices (a grid enumerates them), ranges are sampled."""
+    """The search space: lists are choices (a grid enumerates them), ranges are sampled. A trial
+    chooses only the knobs its pipeline reads (models.knobs); a knob left out (None) takes the
+    model spec's default where it acts (K 100, λ 1e-4, pixel features, pool, τ 0.5) and the
+    pipeline's own optimizer (SGD for whole scans, the paper's; AdamW for the item recipe)."""
 
     pipelines: Names = ["ssn"]
     backbones: Names = ["resnet18"]
     modalities: Names = ["pseudo"]
-    k: list[int] | IntRange = [100]
-    lam: list[float] | LogRange = [1e-4]
-    ssn_features: Names = ["pixel"]
-    modes: Names = ["pool"]
+    k: list[int] | IntRange | None = None
+    lam: list[float] | LogRange | None = None
+    ssn_features: Names | None = None
+    modes: Names | None = None
     # τ: a superpixel is a positive example above this anomaly share, ignored between 0 and it
-    anomaly_fractions: list[float] = [0.5]
-    optimizers: Names = ["sgd"]
+    anomaly_fractions: list[float] | None = None
+    optimizers: Names | None = None
     lr: list[float] | LogRange = [2e-4]
     batch_size: list[int] = [64]
     epochs: int = Field(default=10, ge=1)
 
     @field_validator(*NAMED_FIELDS)
     @classmethod
-    def _registered(cls, v: list[str], info: ValidationInfo) -> list[str]:
+    def _registered(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
         registry, kind = NAMED_FIELDS[info.field_name]
-        return [known(value, registry, kind) for value in v]
+        return None if v is None else [known(value, registry, kind) for value in v]
 
     @field_validator("modalities")
     @classmethod
@@ -113,8 +117,8 @@ class SpaceConfig(Strict):
 
     @field_validator("anomaly_fractions")
     @classmethod
-    def _fractions(cls, v: list[float]) -> list[float]:
-        if not v or any(not 0 <= x < 1 for x in v):
+    def _fractions(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(not 0 <= x < 1 for x in v)):
             raise ValueError("must list at least one value, each in [0, 1)")
         return v
 
@@ -281,7 +285,7 @@ class ResourcesConfig(Strict):
 class TrainingConfig(Strict):
     """Settings every trial shares."""
 
-    momentum: float = Field(default=0.9, ge=0, lt=1)
+    momentum: float | None = Field(default=None, ge=0, lt=1)  # SGD's; default 0.9 (the paper's)
     weight_decay: float = Field(default=0.0, ge=0)
     crop_size: int = Field(default=64, ge=8, le=512)
     # crop mode, training only: superpixels classified per image (every positive, sampled negatives)
@@ -326,13 +330,42 @@ class StudyConfig(Strict):
 
     @model_validator(mode="after")
     def _dense_encoders(self) -> StudyConfig:
-        """Item sub-components in pool mode pool a U-Net's features: every backbone needs one."""
-        if "subcomponent" in self.space.pipelines and "pool" in self.space.modes:
-            missing = [b for b in self.space.backbones if b not in DENSE_ENCODERS]
+        """Item sub-components in pool mode pool a U-Net's features: a backbone without one needs
+        another mode listed (its trials take that one alone)."""
+        if "subcomponent" in self.space.pipelines:
+            modes = self.space.modes or [ModelSpec.mode]
+            missing = [b for b in self.space.backbones if not modes_for("subcomponent", b, modes)]
             if missing:
                 raise ValueError(f"space.backbones: {', '.join(missing)} has no dense (U-Net) encoder "
                                  "for the subcomponent pipeline's pool mode (valid: "
-                                 f"{', '.join(DENSE_ENCODERS)}); use modes: [crop] for it")
+                                 f"{', '.join(DENSE_ENCODERS)}); list crop in space.modes for it")
+        return self
+
+    @model_validator(mode="after")
+    def _space_knobs_act(self) -> StudyConfig:
+        """A knob the space sets must act on some trial: superpixel knobs need a superpixel
+        pipeline, λ learned SSN features, momentum SGD, crops_per_image the crop mode."""
+        space = self.space
+        superpixels = [p for p in space.pipelines if PIPELINES.declared(p).superpixels]
+        if not superpixels:
+            for field in ("k", "lam", "ssn_features", "modes", "anomaly_fractions"):
+                if getattr(space, field) is not None:
+                    raise ValueError(f"space.{field}: acts only on pipelines with superpixels (subcomponent, "
+                                     f"ssn); space.pipelines has {', '.join(space.pipelines)}")
+        features = space.ssn_features or [ModelSpec.ssn_feature]
+        if space.lam is not None and not any(SSN_FEATURES.declared(f).learned for f in features):
+            learned = ", ".join(f for f in SSN_FEATURES if SSN_FEATURES.declared(f).learned)
+            raise ValueError("space.lam: λ weighs the SSN's compactness loss, which trains only SSN "
+                             f"features with parameters ({learned}); space.ssn_features has "
+                             f"{', '.join(features)} only")
+        optimizers = space.optimizers or {default_optimizer(p) for p in space.pipelines}
+        if self.training.momentum is not None and "sgd" not in optimizers:
+            raise ValueError("training.momentum: acts on the sgd optimizer only, which no trial uses "
+                             f"(optimizers: {', '.join(sorted(optimizers))})")
+        crop = superpixels and "crop" in (space.modes or [ModelSpec.mode])
+        if self.training.crops_per_image != TrainingConfig().crops_per_image and not crop:
+            raise ValueError("training.crops_per_image: acts on the crop mode only, which the space does "
+                             "not search")
         return self
 
     @model_validator(mode="after")
@@ -347,7 +380,7 @@ class StudyConfig(Strict):
             if getattr(recipe, knob) and "subcomponent" not in self.space.pipelines:
                 raise ValueError(f"recipe.{knob}: acts on the subcomponent pipeline only, which "
                                  "space.pipelines does not list")
-        pooled = "subcomponent" in self.space.pipelines and "pool" in self.space.modes
+        pooled = "subcomponent" in self.space.pipelines and "pool" in (self.space.modes or [ModelSpec.mode])
         if recipe.test_views > 1 and not pooled:
             raise ValueError("recipe.test_views: averages the dense features of the subcomponent "
                              "pipeline's pool mode, which the space does not search")
@@ -357,10 +390,30 @@ class StudyConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _stage_knobs_act(self) -> StudyConfig:
+        """Sections only one kind of pipeline reads are refused, changed, where none is searched:
+        recipe and items (item-first pipelines), space.epochs and data.image_size (whole-scan ones)."""
+        item_first = [PIPELINES.declared(p).item_first for p in self.space.pipelines]
+        items_read, scans_read = any(item_first), not all(item_first)
+        checks = [("recipe", self.recipe, RecipeConfig(), RecipeConfig.model_fields, items_read),
+                  ("items", self.items, ItemStageConfig(), ("finder", "modality", "scale", "encoder", "steps",
+                                                             "batch", "lr", "weight_decay"), items_read),
+                  ("space", self.space, SpaceConfig(), ("epochs",), scans_read),
+                  ("data", self.data, DataConfig(archive=self.data.archive), ("image_size",), scans_read)]
+        for name, section, default, fields, read in checks:
+            changed = [f for f in fields if getattr(section, f) != getattr(default, f)]
+            if changed and not read:
+                readers = ("item-first pipelines (subcomponent, object)" if name in ("recipe", "items")
+                           else "whole-scan pipelines (ssn, maskrcnn)")
+                raise ValueError(f"{name}.{changed[0]}: acts on {readers} only; space.pipelines has "
+                                 f"{', '.join(self.space.pipelines)}")
+        return self
+
+    @model_validator(mode="after")
     def _grid_needs_lists(self) -> StudyConfig:
         if self.search.algorithm == "grid":
             for field in ("k", "lam", "lr"):
-                if not isinstance(getattr(self.space, field), list):
+                if isinstance(getattr(self.space, field), IntRange | LogRange):
                     raise ValueError(f"space.{field}: a grid search needs a list, not a range")
         return self
 

@@ -10,6 +10,7 @@ import hashlib
 from models.metrics import LEVELS
 from models.model_dir import CARD_FILE, ITEM_STAGE_DIR, SCORING_FILES, ModelDirectory
 from study.evaluation import LevelScores, kind_estimates, level_estimates
+from study.recipes import describe_run
 from study.tables import COLUMNS, cell
 
 CARD_JSON = "model_card.json"
@@ -31,7 +32,7 @@ def card_of(directory: ModelDirectory, source: str, scores: dict[str, LevelScore
     card = {"model_sha256": directory.sha256(), "source_checkpoint": source, "trial": trial,
             "data": {**study.get("data", {}), **config.get("data", {})}, "objective": objective,
             "items": study.get("items") if stage.has("config.json") else None,
-            "recipe": study.get("recipe"),
+            "recipe": study.get("recipe"), "training_run": config.get("training_run"),
             "item_stage": stage.metrics() if stage.has("metrics.json") else None,
             "threshold": metrics.get("threshold"),
             "operating_point": {"threshold": metrics.get("threshold"), "chosen_on": "val",
@@ -61,6 +62,7 @@ def _about(card: dict) -> list[str]:
             f"resized to {data.get('image_size')}², pitch {pitch:.3g} mm" if pitch else
             f"resized to {data.get('image_size')}², pitch unknown (the archive records none)")
     lines.append(f"* data: `{data.get('archive')}` {seen}")
+    lines.append(f"* training: {describe_run(card.get('training_run'))}")
     if items:
         lines.append(f"* item stage: {items.get('finder')} finder ({items.get('encoder', 'resnet18')} "
                      f"encoder, scans shrunk {items.get('scale')}×); K {trial['k']} superpixels per item")

@@ -52,6 +52,7 @@ class ChosenEpoch:
     checkpoint: str | None
     metrics: dict
     scores: dict[str, LevelScores] | None
+    training_run: dict | None = None  # the recipe it ran (config.json), when the checkpoint records it
 
 
 def choose_epoch(run: Location, trial: TrialRecord, mode: str) -> ChosenEpoch:
@@ -71,7 +72,9 @@ def choose_epoch(run: Location, trial: TrialRecord, mode: str) -> ChosenEpoch:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             raise ValueError(f"{run.uri_of(path)}: unreadable checkpoint scores "
                              f"({type(err).__name__}: {err})") from None
-    return ChosenEpoch(trial, directory, metrics, scores)
+    config = f"{directory}/config.json"
+    run_record = json.loads(run.read_bytes(config)).get("training_run") if run.exists(config) else None
+    return ChosenEpoch(trial, directory, metrics, scores, run_record)
 
 
 def checkpoints(run: Location, trial: TrialRecord) -> list[tuple[str, dict]]:

@@ -11,7 +11,7 @@ from scans.storage import locate
 from study.config import StudyConfig
 from study.items.stage import ensure_item_stage
 from study.shared_data import share_training_data
-from study.space import param_space, scheduler, search_algorithm
+from study.space import num_samples, param_space, scheduler, search_algorithm
 from study.trainable import EpochHook, trainable
 from study.tune_progress import study_reporter
 
@@ -67,7 +67,7 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
         param_space=param_space(config),
         tune_config=tune.TuneConfig(
             metric="objective", mode=config.objective.mode, search_alg=search_algorithm(config),
-            scheduler=scheduler(config), num_samples=config.search.num_samples,
+            scheduler=scheduler(config), num_samples=num_samples(config),
             max_concurrent_trials=(config.search.max_concurrent
                                    if config.search.algorithm == "optuna" else None),
             reuse_actors=True),

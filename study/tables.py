@@ -15,6 +15,8 @@ COLUMNS = {"accuracy": "A", "precision": "P", "f1": "F1", "tp_pct": "TP%", "fp_p
 LOWER_IS_BETTER = {"FP%"}
 POINT_FIELDS = ("pipeline", "modality", "backbone", "k", "lam", "ssn_feature", "mode", "optimizer", "lr",
                 "batch_size")
+# the recipe each trial ran, beside its point (config.json's training_run; empty when not recorded)
+RUN_FIELDS = ("schedule", "momentum", "weight_decay", "weights", "weights_sha256")
 KIND_COLUMNS = ("pipeline", "modality", "backbone", "trial", "kind", "items", "AUROC", "AUROC_lo",
                 "AUROC_hi", "TP%", "TP%_lo", "TP%_hi")
 
@@ -26,12 +28,13 @@ def _estimates(chosen: ChosenEpoch, level: str) -> dict[str, Estimate] | None:
 
 
 def trials_frame(chosen: list[ChosenEpoch]) -> pd.DataFrame:
-    """One row per trial: its point, the epoch val chose, the val objective that chose it and the
-    test metrics at its val-chosen threshold, each with a 95 % bootstrap interval over items
-    (``*_lo``, ``*_hi``; null for a checkpoint without scores)."""
+    """One row per trial: its point and the recipe it ran, the epoch val chose, the val objective
+    that chose it and the test metrics at its val-chosen threshold, each with a 95 % bootstrap
+    interval over items (``*_lo``, ``*_hi``; null for a checkpoint without scores)."""
     rows = []
     for c in chosen:
         row = {"trial": c.trial.directory, **{f: c.trial.point.get(f) for f in POINT_FIELDS},
+               **{f: (c.training_run or {}).get(f) for f in RUN_FIELDS},
                "epochs_run": len(c.trial.epochs), "best_epoch": c.metrics["epoch"],
                "objective": c.metrics["objective"], "threshold": c.metrics["threshold"]}
         for level in LEVELS:
@@ -45,8 +48,8 @@ def trials_frame(chosen: list[ChosenEpoch]) -> pd.DataFrame:
                     row[key], row[f"{key}_lo"], row[f"{key}_hi"] = e.value, e.interval.low, e.interval.high
         rows.append(row)
     metric_columns = [f"{lv}_{m}{s}" for lv in LEVELS for m in COLUMNS for s in ("", "_lo", "_hi")]
-    return pd.DataFrame(rows, columns=["trial", *POINT_FIELDS, "epochs_run", "best_epoch", "objective",
-                                       "threshold", *metric_columns])
+    return pd.DataFrame(rows, columns=["trial", *POINT_FIELDS, *RUN_FIELDS, "epochs_run", "best_epoch",
+                                       "objective", "threshold", *metric_columns])
 
 
 def errors_frame(statuses: list[TrialStatus]) -> pd.DataFrame:

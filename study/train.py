@@ -11,13 +11,15 @@ import torch
 from torch import nn
 
 from models.inputs import autocast_for
+from models.knobs import default_optimizer
 from models.metrics import LEVELS
 from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
-from study.config import StudyConfig, TrainingConfig
+from study.config import StudyConfig
 from study.data import SplitData, StudyData, load_study_data
 from study.evaluation import METRICS, SCORES_FILE, SPLITS, LevelScores, epoch_metrics, scores_npz
 from study.pipelines import PIPELINES
+from study.recipes import make_optimizer, recipe_run
 
 # every epoch reports exactly these names (undefined values as NaN; "objective" always finite):
 # the val-chosen threshold, the val objective, and every metric on val and on test at the threshold
@@ -35,6 +37,7 @@ class TrainState:
     data: dict | None = None  # split sizes and pitches, for the model card
     scores: dict[str, LevelScores] | None = None  # this epoch's val and test scores
     extra: dict[str, dict] | None = None  # more state dicts to checkpoint, by file name
+    run: dict | None = None  # the recipe as it runs (study.recipes.recipe_run), for config.json
 
 
 def pick_device() -> torch.device:
@@ -42,8 +45,10 @@ def pick_device() -> torch.device:
 
 
 def trial_from_config(study: StudyConfig, choices: dict) -> ModelSpec:
-    """A model spec from one point of the search space (``choices``) and the study's shared settings."""
+    """A model spec from one point of the search space (``choices``; without an optimizer, the
+    pipeline's own) and the study's shared settings."""
     item_first = PIPELINES[choices["pipeline"]].item_first
+    choices = {"optimizer": default_optimizer(choices["pipeline"]), **choices}
     recipe = study.recipe
     item = ({"item_input": recipe.item_input, "small_anomalies": recipe.small_anomalies,
              "item_head": recipe.head_holdout > 0} if item_first else {})
@@ -53,16 +58,6 @@ def trial_from_config(study: StudyConfig, choices: dict) -> ModelSpec:
                  crops_per_image=study.training.crops_per_image,
                  weights=study.training.weights,
                  epochs=study.recipe.evaluations if item_first else study.space.epochs, **item, **choices)
-
-
-def build_optimizer(trial: ModelSpec, training: TrainingConfig, params) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
-    if trial.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=trial.lr, momentum=training.momentum,
-                               weight_decay=training.weight_decay)
-    if trial.optimizer == "adam":
-        return torch.optim.Adam(params, lr=trial.lr, weight_decay=training.weight_decay)
-    raise ValueError(f"unknown optimizer {trial.optimizer!r}; valid: sgd, adam")
 
 
 @torch.no_grad()
@@ -87,8 +82,10 @@ def train(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainS
     data = data or load_study_data(study.data, trial.modality)
     pipeline = PIPELINES[trial.pipeline]
     model = pipeline.build(trial).to(device)
-    state = TrainState(model, build_optimizer(trial, study.training, model.parameters()),
-                       data=data.summary())
+    training = study.training
+    state = TrainState(model, make_optimizer(trial.optimizer, model.parameters(), trial.lr, training.momentum,
+                                             training.weight_decay),
+                       data=data.summary(), run=recipe_run(study, trial))
     if resume is not None:
         load_checkpoint(resume, state)
     amp = study.training.amp
@@ -120,10 +117,12 @@ def train(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainS
 def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial: ModelSpec,
                     metrics: dict) -> None:
     """model.pt and optimizer.pt (state dicts, loadable with weights_only=True), state.json,
-    config.json (the resolved study config and trial), metrics.json, and scores.npz (the epoch's
-    val and test scores, from which the report takes test intervals and per-kind figures)."""
+    config.json (the resolved study config, the trial and the recipe it ran), metrics.json, and
+    scores.npz (the epoch's val and test scores, from which the report takes test intervals and
+    per-kind figures)."""
     checkpoint = ModelDirectory(directory)
-    checkpoint.write_model(state.model.state_dict(), trial, json.loads(study.to_json()), state.data, metrics)
+    checkpoint.write_model(state.model.state_dict(), trial, json.loads(study.to_json()), state.data, metrics,
+                           state.run)
     torch.save(state.optimizer.state_dict(), os.path.join(directory, "optimizer.pt"))
     for name, value in (state.extra or {}).items():
         torch.save(value, os.path.join(directory, name))

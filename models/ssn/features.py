@@ -7,8 +7,6 @@ the scaled position the compactness loss reads.
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,6 +20,8 @@ LEARNED_CHANNELS = 15
 
 class PixelFeatures(nn.Module):
     """SSN_pix: the scaled input itself, no parameters."""
+
+    learned = False  # λ, the compactness loss's weight, has nothing to train here
 
     def __init__(self, in_channels: int):
         super().__init__()
@@ -44,6 +44,8 @@ class PaperFeatures(nn.Module):
     """SSN_deep: conv1–conv6 (3×3, 64, BN, ReLU) with max-pool by 2 after conv2 and conv4,
     conv4 and conv6 upsampled to full size, concat[input, conv2, conv4↑, conv6↑] → conv7 (15),
     output concat[input, conv7]: 20 channels for a 3-channel image."""
+
+    learned = True
 
     def __init__(self, in_channels: int, width: int = 64):
         super().__init__()
@@ -69,6 +71,8 @@ class EncoderFeatures(nn.Module):
     """A segmentation-models-pytorch encoder (random init): its stride-2/4/8 maps, each reduced
     to 32 channels by a 1×1 conv and upsampled, fused by a 3×3 conv into 15 learned channels."""
 
+    learned = True
+
     def __init__(self, in_channels: int, encoder: str = "resnet18", depth: int = 3, reduced: int = 32):
         super().__init__()
         from segmentation_models_pytorch.encoders import get_encoder
@@ -89,7 +93,11 @@ class EncoderFeatures(nn.Module):
 
 # the paper's layout at a quarter of its width (16): its conv stages cost about a quarter as
 # much, which puts a detector's learned SSN inside the quality bar's CPU budget (BENCHMARKS.md)
-PaperNarrowFeatures = partial(PaperFeatures, width=16)
+class PaperNarrowFeatures(PaperFeatures):
+    """SSN_deep at width 16."""
+
+    def __init__(self, in_channels: int):
+        super().__init__(in_channels, width=16)
 
 
 def build_features(name: str, *, in_channels: int) -> nn.Module:

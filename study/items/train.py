@@ -5,26 +5,32 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from models.catalog import OPTIMIZERS
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
 from study.config import RecipeConfig
 from study.items.data import ItemSet
 from study.items.tiles import TileSampler, augment, augment_crop
+from study.recipes import make_optimizer
 
 
 class Recipe(RecipeConfig):
     """The study's recipe (RecipeConfig: its fields, defaults and checks) with what a trial sets:
-    ``batch`` tiles a step at AdamW ``lr`` (a one-cycle schedule: ``warmup`` share of the steps
-    rising, cosine decay after)."""
+    ``batch`` tiles a step, ``optimizer`` (SGD with ``momentum``, Adam or AdamW) at ``lr`` on the
+    recipe's schedule (one-cycle: ``warmup`` share of the steps rising, cosine decay after; or
+    constant)."""
 
     batch: int = Field(default=16, ge=1)
     lr: float = Field(default=1e-3, gt=0)
+    optimizer: Literal[OPTIMIZERS] = "adamw"
+    momentum: float | None = Field(default=None, ge=0, lt=1)  # SGD's; None: 0.9
 
 
 @dataclass
@@ -37,9 +43,9 @@ class StepLog:
 
 
 def build_item_optimizer(model: torch.nn.Module, recipe: Recipe):
-    """AdamW and its schedule (stepped once per training step)."""
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.lr,
-                                  weight_decay=recipe.weight_decay)
+    """The recipe's optimizer and its schedule (stepped once per training step)."""
+    optimizer = make_optimizer(recipe.optimizer, model.parameters(), recipe.lr, recipe.momentum,
+                               recipe.weight_decay)
     if recipe.schedule == "onecycle":
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.steps,
                                                        pct_start=max(recipe.warmup, 1e-3))

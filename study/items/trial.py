@@ -28,6 +28,7 @@ from study.items.stage import found_masks, found_splits
 from study.items.train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
 from study.pipelines import PIPELINES
+from study.recipes import recipe_run
 from study.train import TrainState, load_checkpoint, pick_device, train
 
 ITEM_SPLITS = ("train", "held_out", "val", "test", "val_true", "test_true")
@@ -140,8 +141,9 @@ def load_item_study_data(study: StudyConfig, modality: str) -> ItemStudyData:
 
 
 def recipe_of(study: StudyConfig, trial: ModelSpec) -> Recipe:
-    """The study's recipe with the trial's learning rate and batch."""
-    return Recipe(**study.recipe.model_dump(), batch=trial.batch_size, lr=trial.lr)
+    """The study's recipe with the trial's optimizer, learning rate and batch."""
+    return Recipe(**study.recipe.model_dump(), batch=trial.batch_size, lr=trial.lr, optimizer=trial.optimizer,
+                  momentum=study.training.momentum)
 
 
 def _chosen(scores: ItemScores, rules: list[str]) -> ItemScores:
@@ -165,7 +167,7 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
     model = pipeline.build(trial).to(device)
     recipe = recipe_of(study, trial)
     optimizer, schedule = build_item_optimizer(model, recipe)
-    state = TrainState(model, optimizer, data=data.summary())
+    state = TrainState(model, optimizer, data=data.summary(), run=recipe_run(study, trial))
     if resume is not None:
         load_checkpoint(resume, state)
         schedule_file = os.path.join(resume, "schedule.pt")

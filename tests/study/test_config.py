@@ -7,7 +7,9 @@ import os
 import pytest
 
 from study.config import ConfigError, load_config, parse_config
-from study.space import grid_points, param_space, scheduler
+from study.points import grid_points, random_points
+from study.space import param_space, scheduler
+from study.train import trial_from_config
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "study", "configs")
 
@@ -20,7 +22,11 @@ def base(**sections) -> dict:
 def test_shipped_configs_validate(name):
     config = load_config(os.path.join(CONFIGS, name))
     assert config.name == name.removesuffix(".yaml")
-    assert param_space(config)["point"]
+    grid = config.search.algorithm == "grid"
+    points = grid_points(config.space) if grid else random_points(config.space, 8, seed=0)
+    assert points and all(trial_from_config(config, point) for point in points)
+    if grid:
+        assert param_space(config)["point"]
 
 
 def test_paper_grid_is_two_pipelines_three_backbones_five_modalities():
@@ -31,22 +37,29 @@ def test_paper_grid_is_two_pipelines_three_backbones_five_modalities():
     assert {p["modality"] for p in points} == {"pseudo", "high", "low", "zeff", "hlz"}
     assert all(p["optimizer"] == "sgd" and p["lr"] == 2e-4 and p["batch_size"] == 64 for p in points)
     assert config.training.momentum == 0.9 and config.space.lam == [1e-4]
+    assert config.recipe.schedule == "constant"  # the paper's plain SGD: no one-cycle
 
 
 def test_item_pipelines_report_one_epoch_per_evaluation_of_the_recipe():
-    config = parse_config(base(space={"pipelines": ["subcomponent", "object"], "epochs": 3},
+    config = parse_config(base(space={"pipelines": ["subcomponent", "object"]},
                                recipe={"steps": 1000, "eval_every": 300}))
     assert config.recipe.evaluations == 4 and config.epochs == 4
+    with pytest.raises(ConfigError, match=r"space\.epochs: acts on whole-scan pipelines \(ssn, maskrcnn\)"):
+        parse_config(base(space={"pipelines": ["subcomponent", "object"], "epochs": 3}))
     mixed = parse_config(base(space={"pipelines": ["subcomponent", "ssn"], "epochs": 9}))
     assert mixed.epochs == max(9, mixed.recipe.evaluations)
 
 
 def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
     config = parse_config(base(space={"pipelines": ["ssn", "maskrcnn"], "k": [50, 100, 200],
-                                      "lam": [1e-4, 1e-3]}))
+                                      "lam": [1e-4, 1e-3], "ssn_features": ["pixel", "paper"]}))
     points = grid_points(config.space)
-    assert sum(p["pipeline"] == "ssn" for p in points) == 6
-    assert sum(p["pipeline"] == "maskrcnn" for p in points) == 1
+    # λ only where the SSN learns: 3 K × (pixel + paper × 2 λ)
+    assert sum(p["pipeline"] == "ssn" for p in points) == 9
+    assert all(("lam" in p) == (p.get("ssn_feature") == "paper") for p in points)
+    assert [p for p in points if p["pipeline"] == "maskrcnn"] == [
+        {"pipeline": "maskrcnn", "backbone": "resnet18", "modality": "pseudo", "optimizer": "sgd", "lr": 2e-4,
+         "batch_size": 64}]  # no superpixel knob at all
     items = parse_config(base(space={"pipelines": ["subcomponent", "object"], "k": [100, 300],
                                      "anomaly_fractions": [0.25, 0.5]}))
     points = grid_points(items.space)
@@ -127,9 +140,7 @@ def test_scheduler_and_space_follow_the_search_settings():
                                        "asha": {"grace_period": 2}}, space={"epochs": 6}))
     asha = scheduler(config)
     assert type(asha).__name__ == "AsyncHyperBandScheduler" and asha._max_t == 6
-    assert set(param_space(config)["point"]) == {"pipeline", "backbone", "modality", "optimizer", "lr",
-                                                 "batch_size", "k", "lam", "ssn_feature", "mode",
-                                                 "anomaly_fraction"}
+    assert param_space(config) == {}  # Optuna chooses each point, define-by-run (test_space.py)
 
 
 @pytest.mark.parametrize(("recipe", "pipelines", "message"), [

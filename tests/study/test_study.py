@@ -167,7 +167,7 @@ def test_a_crashing_trial_is_retried_from_its_checkpoint(ray_session, study_arch
     data = smoke(study_archive, tmp_path, "retry", search={"algorithm": "grid", "scheduler": "none",
                                                              "num_samples": 1},
                  retries=1)
-    data["space"].update(modalities=["pseudo"], k=[40], lam=[1e-4])
+    data["space"].update(modalities=["pseudo"], k=[40], ssn_features=["pixel"], lam=None)
     config = parse_config(data)
     results = build_tuner(config, after_epoch=FaultDrill(epoch=1, marker=str(marker))).fit()
     assert marker.exists()  # it did crash once
@@ -181,7 +181,7 @@ def test_a_trial_out_of_memory_is_recorded_as_errored_and_the_study_goes_on(ray_
     data = smoke(study_archive, tmp_path, "oom", search={"algorithm": "grid", "scheduler": "none",
                                                          "num_samples": 1},
                  retries=1)
-    data["space"].update(modalities=["pseudo", "hlz"], k=[40], lam=[1e-4])
+    data["space"].update(modalities=["pseudo", "hlz"], k=[40], ssn_features=["pixel"], lam=None)
     config = parse_config(data)
     results = build_tuner(config, after_epoch=FaultDrill(epoch=1, kind="oom", when={"modality": "hlz"})).fit()
     assert len(results.errors) == 1  # retried once, failed again: errored
@@ -215,7 +215,8 @@ def test_the_study_schema_has_no_fault_drill():
 def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_archive, tmp_path):
     data = smoke(study_archive, tmp_path, "resume", search={"algorithm": "grid", "scheduler": "none",
                                                               "max_concurrent": 1, "num_samples": 1})
-    data["space"].update(modalities=["pseudo", "hlz"], k=[30, 60], lam=[1e-4], epochs=6)  # 4 trials
+    data["space"].update(modalities=["pseudo", "hlz"], k=[30, 60], ssn_features=["pixel"], lam=None,
+                         epochs=6)  # 4 trials
     config_path = tmp_path / "resume.yaml"
     config_path.write_text(yaml.safe_dump(data))
     config = parse_config(data)
@@ -247,13 +248,15 @@ def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_
 
 def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_session, small_archive_val,
                                                                       tmp_path):
-    config = parse_config(smoke(
+    data = smoke(
         small_archive_val, tmp_path, "items",
         space={"pipelines": ["subcomponent", "object"], "backbones": ["resnet18"], "modalities": ["hlz"],
-               "k": [20], "lam": [1e-4], "lr": [1e-3], "batch_size": [4]},
+               "k": [20], "ssn_features": ["pixel"], "lam": None, "lr": [1e-3], "batch_size": [4]},
         search={"algorithm": "grid", "num_samples": 1, "scheduler": "none"},
         items={"steps": 3, "batch": 2, "min_item_px": 10},
-        recipe={"steps": 2, "eval_every": 1, "tile": 32}))
+        recipe={"steps": 2, "eval_every": 1, "tile": 32})
+    del data["space"]["epochs"], data["data"]["image_size"]  # whole-scan knobs: refused for item pipelines
+    config = parse_config(data)
     results = build_tuner(config).fit()
     assert not results.errors and len(results) == 2
     run = run_uri(config)

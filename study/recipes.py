@@ -1,0 +1,77 @@
+"""The recipe a trial trains by, as it runs: its optimizer (SGD with momentum, Adam or AdamW), its
+schedule, learning rate, weight decay, batch, budget and weight file; built and recorded in one place."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+
+import torch
+
+from models.catalog import PIPELINES
+from models.spec import ModelSpec
+from study.config import StudyConfig
+
+PAPER_MOMENTUM = 0.9  # SGD's momentum when training.momentum is left out
+
+
+def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, momentum: float | None,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    """``name`` (sgd, adam, adamw) over the parameters that train; SGD takes ``momentum`` (0.9 when None)."""
+    params = [p for p in params if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=PAPER_MOMENTUM if momentum is None else momentum,
+                               weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; valid: sgd, adam, adamw")
+
+
+def file_sha256(path: str) -> str:
+    """The sha256 of a local file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recipe_run(study: StudyConfig, trial: ModelSpec) -> dict:
+    """What the trial trains by, as recorded beside its weights (config.json's ``training_run``) and
+    shown in the study's results and the model card."""
+    item_first = PIPELINES.declared(trial.pipeline).item_first
+    if item_first:
+        recipe = study.recipe
+        run = {"optimizer": trial.optimizer, "schedule": recipe.schedule, "lr": trial.lr,
+               "weight_decay": recipe.weight_decay, "batch": trial.batch_size, "steps": recipe.steps,
+               "warmup": recipe.warmup if recipe.schedule == "onecycle" else None}
+    else:
+        run = {"optimizer": trial.optimizer, "schedule": "constant", "lr": trial.lr,
+               "weight_decay": study.training.weight_decay, "batch": trial.batch_size,
+               "epochs": trial.epochs}
+    run["momentum"] = ((PAPER_MOMENTUM if study.training.momentum is None else study.training.momentum)
+                       if trial.optimizer == "sgd" else None)
+    run["weights"] = trial.weights
+    run["weights_sha256"] = (file_sha256(trial.weights) if trial.weights and os.path.isfile(trial.weights)
+                             else None)
+    return run
+
+
+def describe_run(run: dict | None) -> str:
+    """One line for people: ``SGD (momentum 0.9), lr 0.0002 constant, weight decay 0, batch 64, 15000
+    steps; random init``."""
+    if not run:
+        return "training recipe not recorded (the model was trained before recipes were recorded)"
+    optimizer = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(run["optimizer"], run["optimizer"])
+    if run.get("momentum") is not None:
+        optimizer += f" (momentum {run['momentum']:g})"
+    budget = f"{run['steps']} steps" if run.get("steps") is not None else f"{run.get('epochs')} epochs"
+    schedule = run["schedule"] + (f" ({run['warmup']:g} warm-up)" if run.get("warmup") else "")
+    weights = ("random init" if not run.get("weights") else
+               f"from `{run['weights']}`" + (f" (sha256 {run['weights_sha256'][:16]}…)"
+                                             if run.get("weights_sha256") else ""))
+    return (f"{optimizer}, lr {run['lr']:g} {schedule}, weight decay {run['weight_decay']:g}, "
+            f"batch {run['batch']}, {budget}; {weights}")
