@@ -270,6 +270,16 @@ def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_sessi
         # test is scored once, at the end, on the weights val chose
         assert chosen.metrics["epoch"] == 2 and set(chosen.scores) >= {"val", "test"}
     write_results(run)
+    # each trial's row says the recipe it ran: smoke.yaml's Adam on the item recipe's one-cycle
+    trials_table = pd.read_csv(os.path.join(run, "results", "trials.csv"))
+    assert sorted(trials_table["pipeline"]) == ["object", "subcomponent"]
+    assert set(trials_table["optimizer"]) == {"adam"} and set(trials_table["schedule"]) == {"onecycle"}
+    assert trials_table["momentum"].isna().all() and set(trials_table["weight_decay"]) == {1e-4}
     card = export_best(run)
     assert card["trial"]["pipeline"] in ("subcomponent", "object")
+    assert card["training_run"] == {"optimizer": "adam", "schedule": "onecycle", "lr": 1e-3,
+                                    "weight_decay": 1e-4, "batch": 4, "steps": 2, "warmup": 0.05,
+                                    "momentum": None, "weights": None, "weights_sha256": None}
+    assert ("* training: Adam, lr 0.001 onecycle (0.05 warm-up), weight decay 0.0001, batch 4, 2 steps; "
+            "random init") in read(run, "best", "model_card.md")
     assert os.path.exists(os.path.join(run, "best", "items", "model.pt"))
