@@ -11,6 +11,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from models.catalog import BACKBONES
+from models.weight_files import adapt_conv_weight, load_fitted, load_state_dict
 
 
 class Backbone(nn.Module):
@@ -55,6 +56,7 @@ def _tiny() -> nn.Module:
 
 # what models.catalog's BACKBONES names
 SQUEEZENET1_1 = BackboneSpec(lambda: tvm.squeezenet1_1(weights=None), lambda m: m.features, 512)
+VGG16 = BackboneSpec(lambda: tvm.vgg16(weights=None), lambda m: m.features, 512)  # the paper's
 VGG16_BN = BackboneSpec(lambda: tvm.vgg16_bn(weights=None), lambda m: m.features, 512)
 RESNET18 = BackboneSpec(lambda: tvm.resnet18(weights=None), _resnet_features, 512)
 RESNET50 = BackboneSpec(lambda: tvm.resnet50(weights=None), _resnet_features, 2048)
@@ -64,34 +66,9 @@ MOBILENET_V3_SMALL_050 = BackboneSpec(  # half width: for models that must be ti
 TINY = BackboneSpec(_tiny, lambda m: m.features, 32)
 
 
-def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state dict from a local file, loaded with ``weights_only=True``; errors name the file."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file {path!r} does not exist (weights are never downloaded)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for a bad file
-        raise ValueError(f"weights file {path!r} is not a loadable state dict ({err})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"weights file {path!r} does not hold a state dict of tensors")
-    return state
-
-
-def _load_into(module: nn.Module, state: dict[str, torch.Tensor], path: str, name: str) -> None:
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1:3]
-        raise ValueError(f"weights file {path!r} does not match backbone {name!r}: "
-                         f"{' '.join(s.strip() for s in first)}") from None
-
-
 def adapt_first_conv(features: nn.Module, in_channels: int) -> None:
-    """Rebuild the first convolution for ``in_channels``; pretrained filters are averaged (1
-    channel) or repeated and rescaled (more than 3), so activations keep their scale."""
+    """Rebuild the first convolution for ``in_channels``, its filters adapted by
+    models.weight_files.adapt_conv_weight (mean for one channel, repeated and rescaled for more)."""
     for parent in features.modules():
         for child_name, conv in parent.named_children():
             if isinstance(conv, nn.Conv2d):
@@ -100,12 +77,7 @@ def adapt_first_conv(features: nn.Module, in_channels: int) -> None:
                 new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                                 conv.padding, conv.dilation, conv.groups, conv.bias is not None)
                 with torch.no_grad():
-                    weight = conv.weight.mean(dim=1, keepdim=True)
-                    if in_channels > 1:
-                        repeats = -(-in_channels // conv.in_channels)
-                        weight = conv.weight.repeat(1, repeats, 1, 1)[:, :in_channels]
-                        weight = weight * conv.in_channels / in_channels
-                    new.weight.copy_(weight)
+                    new.weight.copy_(adapt_conv_weight(conv.weight, in_channels))
                     if conv.bias is not None:
                         new.bias.copy_(conv.bias)
                 setattr(parent, child_name, new)
@@ -128,10 +100,10 @@ def build_backbone(name: str, *, in_channels: int = 3, num_classes: int = 2,
     state = load_state_dict(weights) if weights is not None else None
     own_format = state is not None and "head.weight" in state
     if state is not None and not own_format:
-        _load_into(model, state, os.fspath(weights), name)
+        load_fitted(model, state, os.fspath(weights), f"backbone {name!r}")
     features = spec.features(model)
     adapt_first_conv(features, in_channels)
     backbone = Backbone(features, spec.feature_dim, num_classes)
     if own_format:
-        _load_into(backbone, state, os.fspath(weights), name)
+        load_fitted(backbone, state, os.fspath(weights), f"backbone {name!r}")
     return backbone

@@ -31,14 +31,15 @@ for _name, _item_first, _superpixels, _optimizer in (
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 BACKBONES: Registry = Registry("backbone")
-for _name in ("squeezenet1_1", "vgg16_bn", "resnet18", "resnet50", "mobilenet_v3_small",
+for _name in ("squeezenet1_1", "vgg16", "vgg16_bn", "resnet18", "resnet50", "mobilenet_v3_small",
               "mobilenet_v3_small_050", "tiny"):
     BACKBONES.add(_name, Lazy(f"models.backbones:{_name.upper()}"))
 
 # the backbones that have a segmentation-models-pytorch encoder of the same network (dense features,
 # the light item finder), and that encoder's name; timm's ("tu-") build offline with random weights
 DENSE_ENCODERS: Registry[str] = Registry("dense encoder")
-for _name, _encoder in (("resnet18", "resnet18"), ("resnet50", "resnet50"), ("vgg16_bn", "vgg16_bn"),
+for _name, _encoder in (("resnet18", "resnet18"), ("resnet50", "resnet50"), ("vgg16", "vgg16"),
+                        ("vgg16_bn", "vgg16_bn"),
                         ("mobilenet_v3_small", "tu-mobilenetv3_small_100"),
                         ("mobilenet_v3_small_050", "tu-mobilenetv3_small_050")):
     DENSE_ENCODERS.add(_name, _encoder)

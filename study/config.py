@@ -35,6 +35,11 @@ from scans.schema import STRICT, reason
 from study.data_config import DataConfig
 
 
+def absolute_path(path: str) -> str:
+    """A local path made absolute (a URI stays as it is)."""
+    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+
+
 class ConfigError(ValueError):
     """A study configuration is invalid; the message names the file and the field."""
 
@@ -182,6 +187,14 @@ class ItemStageConfig(Strict):
     batch: int = Field(default=8, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
+    # a local file the finder starts from: Mask R-CNN's own or torchvision's COCO checkpoint (class
+    # predictors re-initialised), the unet finder's own or its encoder's torchvision classifier
+    weights: str | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _absolute_weights(cls, v: str | None) -> str | None:
+        return None if v is None else absolute_path(v)
 
     @field_validator("finder")
     @classmethod
@@ -290,10 +303,24 @@ class TrainingConfig(Strict):
     crop_size: int = Field(default=64, ge=8, le=512)
     # crop mode, training only: superpixels classified per image (every positive, sampled negatives)
     crops_per_image: int = Field(default=16, ge=1)
-    weights: str | None = None  # local state dict for the backbones (never downloaded)
+    # local weight files, never downloaded: one per backbone ({resnet50: PATH, vgg16: PATH}), or one
+    # file when the space has one backbone (models.weight_files: torchvision's layouts fit)
+    weights: str | dict[str, str] | None = None
     seed: int = 0
     amp: bool = True  # on CUDA only
     torch_threads: int | None = Field(default=None, ge=1)  # per trial; default: its CPUs
+
+    @field_validator("weights")
+    @classmethod
+    def _absolute_weights(cls, v: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        """Weight files made absolute: Tune runs trials in other working directories."""
+        if isinstance(v, dict):
+            return {name: absolute_path(path) for name, path in v.items()}
+        return None if v is None else absolute_path(v)
+
+    def weights_for(self, backbone: str) -> str | None:
+        """The weight file a trial of ``backbone`` starts from (None: random init)."""
+        return self.weights.get(backbone) if isinstance(self.weights, dict) else self.weights
 
 
 class TrackingConfig(Strict):
@@ -390,6 +417,22 @@ class StudyConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _weights_per_backbone(self) -> StudyConfig:
+        """A weight file starts one backbone: a mapping names searched backbones only, and one file
+        for several backbones is refused (one network's weights fit no other)."""
+        weights, backbones = self.training.weights, self.space.backbones
+        if isinstance(weights, dict):
+            for name in weights:
+                known(name, BACKBONES, "backbone")
+                if name not in backbones:
+                    raise ValueError(f"training.weights.{name}: the space does not search backbone {name} "
+                                     f"(space.backbones: {', '.join(backbones)})")
+        elif weights is not None and len(backbones) > 1:
+            raise ValueError(f"training.weights: one file for {len(backbones)} backbones; give one per "
+                             f"backbone, e.g. {{{backbones[0]}: PATH}}")
+        return self
+
+    @model_validator(mode="after")
     def _stage_knobs_act(self) -> StudyConfig:
         """Sections only one kind of pipeline reads are refused, changed, where none is searched:
         recipe and items (item-first pipelines), space.epochs and data.image_size (whole-scan ones)."""
@@ -397,7 +440,8 @@ class StudyConfig(Strict):
         items_read, scans_read = any(item_first), not all(item_first)
         checks = [("recipe", self.recipe, RecipeConfig(), RecipeConfig.model_fields, items_read),
                   ("items", self.items, ItemStageConfig(), ("finder", "modality", "scale", "encoder", "steps",
-                                                             "batch", "lr", "weight_decay"), items_read),
+                                                             "batch", "lr", "weight_decay", "weights"),
+                   items_read),
                   ("space", self.space, SpaceConfig(), ("epochs",), scans_read),
                   ("data", self.data, DataConfig(archive=self.data.archive), ("image_size",), scans_read)]
         for name, section, default, fields, read in checks:

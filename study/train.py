@@ -56,7 +56,7 @@ def trial_from_config(study: StudyConfig, choices: dict) -> ModelSpec:
         item["test_views"] = recipe.test_views  # the views of the pool mode's dense features
     return ModelSpec(image_size=study.data.image_size, crop_size=study.training.crop_size,
                  crops_per_image=study.training.crops_per_image,
-                 weights=study.training.weights,
+                 weights=study.training.weights_for(choices["backbone"]),
                  epochs=study.recipe.evaluations if item_first else study.space.epochs, **item, **choices)
 
 

@@ -21,6 +21,7 @@ from torch import nn
 from models.catalog import DENSE_ENCODERS
 from models.maskrcnn.model import build_detector
 from models.maskrcnn.targets import detection_targets, instance_map
+from models.weight_files import load_encoder_weights, load_fitted, load_state_dict
 from scans.modalities import modality_air, modality_channels
 
 
@@ -124,7 +125,16 @@ class UNetFinder(nn.Module):
                 self.net.segmentation_head[0].bias[1] = -math.log(9.0)
         self.register_buffer("air", torch.tensor(modality_air(modality)).view(1, -1, 1, 1), persistent=False)
         if weights is not None:
-            self.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            self._load_weights(weights)
+
+    def _load_weights(self, path: str | os.PathLike) -> None:
+        """The finder's own state dict (``net.*``), or its U-Net encoder's weights (the encoder's own
+        or its torchvision classifier's: models.weight_files.load_encoder_weights)."""
+        state = load_state_dict(path)
+        if any(key.startswith("net.") for key in state):
+            load_fitted(self, state, os.fspath(path), "unet finder")
+        else:
+            load_encoder_weights(self.net.encoder, path, "unet finder's encoder")
 
     def prepare(self, images: torch.Tensor, objects: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -15,9 +15,13 @@ from models.model_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, ModelDirec
 STAGE_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, "found.npz")
 
 
-def build_finder(spec: dict) -> nn.Module:
-    """An untrained finder from ``{"name": ITEM_FINDERS name, "kwargs": {...}}``."""
-    return ITEM_FINDERS[spec["name"]](**spec.get("kwargs", {}))
+def build_finder(spec: dict, weights: str | None = None) -> nn.Module:
+    """An untrained finder from ``{"name": ITEM_FINDERS name, "kwargs": {...}}``, started from the
+    local file ``weights`` when given (not part of the spec: a trained stage rebuilds without it)."""
+    kwargs = dict(spec.get("kwargs", {}))
+    if weights is not None:
+        kwargs["weights"] = weights
+    return ITEM_FINDERS[spec["name"]](**kwargs)
 
 
 def load_finder(directory: str, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:

@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
 
-from models.backbones import adapt_first_conv, build_backbone, load_state_dict
+from models.backbones import adapt_first_conv, build_backbone
 from models.crops import masked_crops
 from models.inputs import check_channels
 from models.maskrcnn.targets import detection_targets, instance_map
 from models.segments import Segments, instances_as_segments
 from models.subcomponent.model import ANOMALY, balanced_class_weights
+from models.weight_files import load_fitted, load_state_dict
 from scans.modalities import modality_air, parse_modality
 
 # per-channel mean and std of each base modality over synthetic scans (256², 24 scans), used to
@@ -48,24 +49,27 @@ def modality_stats(modality: str) -> tuple[list[float], list[float]]:
     return ([m for n in names for m in XRAY_STATS[n][0]], [s for n in names for s in XRAY_STATS[n][1]])
 
 
+# Mask R-CNN's class-specific predictors: a checkpoint for other classes (torchvision's COCO one, 91)
+# leaves them to a fresh initialisation for {background, item}
+CLASS_PREDICTORS = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.mask_fcn_logits.")
+
+
 def build_detector(*, modality: str = "pseudo", min_size: int = 512, max_size: int = 1024,
                    weights: str | os.PathLike | None = None) -> nn.Module:
     """``maskrcnn_resnet50_fpn_v2`` with classes {background, item}, nothing downloaded, the first
     conv adapted to the modality's channels, X-ray normalisation, proposal and RoI budgets sized for
     a few items per scan, and images resized so their short side is ``min_size`` (set it to the
-    scans' size to keep them as they are)."""
+    scans' size to keep them as they are). ``weights`` is a local file: the detector's own state
+    dict, or torchvision's (the COCO checkpoint of ``maskrcnn_resnet50_fpn_v2``), whose first
+    convolution is adapted (models.weight_files) and whose class-specific predictors start afresh."""
     mean, std = modality_stats(modality)
     detector = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=2,
                                         min_size=min_size, max_size=max_size, image_mean=mean, image_std=std,
                                         **XRAY_DETECTOR_SETTINGS)
     adapt_first_conv(detector.backbone.body, len(mean))
     if weights is not None:
-        state = load_state_dict(weights)
-        try:
-            detector.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise ValueError(f"weights file {os.fspath(weights)!r} does not match the Mask R-CNN "
-                             f"detector for {modality!r}: {str(err).splitlines()[1].strip()}") from None
+        load_fitted(detector, load_state_dict(weights), os.fspath(weights),
+                    f"Mask R-CNN detector for {modality!r}", reinit=CLASS_PREDICTORS)
     return detector
 
 

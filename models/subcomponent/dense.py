@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.backbones import load_state_dict
 from models.catalog import DENSE_ENCODERS
+from models.weight_files import load_encoder_weights
 
 __all__ = ["DENSE_ENCODERS", "DenseFeatures"]
 
@@ -45,19 +45,12 @@ class DenseFeatures(nn.Module):
             self._load_weights(weights)
 
     def _load_weights(self, path: str | os.PathLike) -> None:
-        """Encoder weights from a local state dict (an ``encoder.``-prefixed one, or the bare
-        encoder's); with ``decoder.`` keys (a DenseFeatures' own state dict, e.g. from physics
-        pretraining) the decoder's too, all of them. Nothing is downloaded."""
-        state = load_state_dict(path)
-        encoder = {k.removeprefix("encoder."): v for k, v in state.items()
-                   if k.startswith("encoder.") or not any(k.startswith(p) for p in ("decoder.", "head"))}
-        expected = set(self.encoder.state_dict())  # smp's encoders return nothing from load_state_dict
-        missing, unexpected = expected - set(encoder), set(encoder) - expected
-        if unexpected or len(missing) == len(expected):
-            raise ValueError(f"weights file {os.fspath(path)!r} does not match the dense encoder "
-                             f"({len(missing)} missing, {len(unexpected)} unexpected keys)")
-        self.encoder.load_state_dict(encoder, strict=False)
-        decoder = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
+        """Encoder weights from a local file (models.weight_files.load_encoder_weights: its own,
+        ``encoder.``-prefixed or bare, or the torchvision classifier's, first convolution adapted);
+        with ``decoder.`` keys (a DenseFeatures' own state dict, e.g. from physics pretraining) the
+        decoder's too. Nothing is downloaded."""
+        rest = load_encoder_weights(self.encoder, path, "dense encoder")
+        decoder = {k.removeprefix("decoder."): v for k, v in rest.items() if k.startswith("decoder.")}
         if decoder:
             try:
                 self.decoder.load_state_dict(decoder)

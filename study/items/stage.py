@@ -125,7 +125,7 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     archive = Archive(study.data.archive)
     ids = split_ids(study.data, archive)
     spec = finder_spec(config)
-    finder = build_finder(spec).to(device)
+    finder = build_finder(spec, config.weights).to(device)
     start = time.perf_counter()
     images, objects = _prepared(finder, (archive.read(i) for i in ids["train"]), config.modality)
     losses = train_finder(finder, images, objects, config, device, seed=study.training.seed)

@@ -60,7 +60,7 @@ def test_missing_or_mismatched_weights_are_clear_errors(tmp_path):
         build_backbone("resnet18", weights=tmp_path / "nope.pth")
     path = tmp_path / "r18.pth"
     torch.save(tvm.resnet18(weights=None).state_dict(), path)
-    with pytest.raises(ValueError, match="does not match backbone 'resnet50'"):
+    with pytest.raises(ValueError, match="does not match the backbone 'resnet50'"):
         build_backbone("resnet50", weights=path)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")

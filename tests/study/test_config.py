@@ -33,7 +33,7 @@ def test_paper_grid_is_two_pipelines_three_backbones_five_modalities():
     config = load_config(os.path.join(CONFIGS, "paper.yaml"))
     points = grid_points(config.space)
     assert len(points) == 2 * 3 * 5
-    assert {p["backbone"] for p in points} == {"squeezenet1_1", "vgg16_bn", "resnet50"}
+    assert {p["backbone"] for p in points} == {"squeezenet1_1", "vgg16", "resnet50"}
     assert {p["modality"] for p in points} == {"pseudo", "high", "low", "zeff", "hlz"}
     assert all(p["optimizer"] == "sgd" and p["lr"] == 2e-4 and p["batch_size"] == 64 for p in points)
     assert config.training.momentum == 0.9 and config.space.lam == [1e-4]
@@ -153,3 +153,28 @@ def test_scheduler_and_space_follow_the_search_settings():
 def test_item_recipe_knobs_that_cannot_act_are_refused(recipe, pipelines, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(base(space={"pipelines": pipelines}, recipe=recipe))
+
+
+def test_weights_are_given_per_backbone_and_recorded_with_their_sha256(tmp_path, monkeypatch):
+    import hashlib
+
+    from study.points import first_point
+    from study.recipes import recipe_run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r50.pth").write_bytes(b"resnet50 weights")
+    space = {"pipelines": ["ssn"], "backbones": ["resnet50", "vgg16"]}
+    weights = {"resnet50": "r50.pth", "vgg16": "/w/vgg.pth"}
+    config = parse_config(base(space=space, training={"weights": weights}))
+    trials = {b: trial_from_config(config, first_point(config.space, {"backbone": b}))
+              for b in space["backbones"]}
+    assert trials["resnet50"].weights == str(tmp_path / "r50.pth")  # absolute: trials run elsewhere
+    assert trials["vgg16"].weights == "/w/vgg.pth"
+    run = recipe_run(config, trials["resnet50"])
+    assert run["weights_sha256"] == hashlib.sha256(b"resnet50 weights").hexdigest()
+    for training, message in (({"weights": "/w/one.pth"}, "training.weights: one file for 2 backbones"),
+                              ({"weights": {"resnet18": "/w/r18.pth"}},
+                               "training.weights.resnet18: the space does not search backbone resnet18"),
+                              ({"weights": {"resnet99": "/w/x.pth"}}, "unknown backbone 'resnet99'")):
+        with pytest.raises(ConfigError, match=message):
+            parse_config(base(space=space, training=training))

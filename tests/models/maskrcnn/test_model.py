@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torchvision
 
 from models.maskrcnn import ObjectModel, build_detector
 from models.maskrcnn.model import modality_stats
@@ -86,7 +87,13 @@ def test_detector_weights_come_from_a_file(tmp_path):
     torch.save(detector.state_dict(), path)
     loaded = build_detector(modality="high", min_size=64, max_size=64, weights=path)
     torch.testing.assert_close(loaded.backbone.body.conv1.weight, detector.backbone.body.conv1.weight)
-    with pytest.raises(ValueError, match="does not match the Mask R-CNN detector for 'pseudo'"):
-        build_detector(modality="pseudo", weights=path)
+    # another modality's first convolution is adapted by the one rule: 1 channel to 3, filters / 3
+    pseudo = build_detector(modality="pseudo", min_size=64, max_size=64, weights=path)
+    torch.testing.assert_close(pseudo.backbone.body.conv1.weight,
+                               detector.backbone.body.conv1.weight.repeat(1, 3, 1, 1) / 3)
+    other = tmp_path / "classifier.pt"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), other)
+    with pytest.raises(ValueError, match=r"classifier\.pt' does not match the Mask R-CNN detector"):
+        build_detector(modality="pseudo", weights=other)
     with pytest.raises(FileNotFoundError, match="never downloaded"):
         build_detector(weights=tmp_path / "missing.pt")
