@@ -167,6 +167,11 @@ class ObjectiveConfig(Strict):
         return known(v, [f"{level}_{m}" for level in LEVELS for m in METRICS], "metric")
 
 
+class ResourcesConfig(Strict):
+    cpu: float = Field(default=1, gt=0)
+    gpu: float = Field(default=0, ge=0)  # fractional: trials share a GPU
+
+
 class ItemStageConfig(Strict):
     """The item stage: one finder (ITEM_FINDERS) trained on the train split before any trial, in its
     own ``modality``; ``scale`` shrinks scans for the light finder; AdamW ``steps`` of ``batch``
@@ -190,6 +195,8 @@ class ItemStageConfig(Strict):
     # a local file the finder starts from: Mask R-CNN's own or torchvision's COCO checkpoint (class
     # predictors re-initialised), the unet finder's own or its encoder's torchvision classifier
     weights: str | None = None
+    # what the stage's Ray task asks for: a study trains the stage on a worker, never the driver
+    resources: ResourcesConfig = ResourcesConfig()
 
     @field_validator("weights")
     @classmethod
@@ -288,11 +295,6 @@ class RecipeConfig(Strict):
     def evaluations(self) -> int:
         """How many times val is scored: a study's epochs for item pipelines."""
         return -(-self.steps // self.eval_every)
-
-
-class ResourcesConfig(Strict):
-    cpu: float = Field(default=1, gt=0)
-    gpu: float = Field(default=0, ge=0)  # fractional: trials share a GPU
 
 
 class TrainingConfig(Strict):
@@ -440,7 +442,8 @@ class StudyConfig(Strict):
         items_read, scans_read = any(item_first), not all(item_first)
         checks = [("recipe", self.recipe, RecipeConfig(), RecipeConfig.model_fields, items_read),
                   ("items", self.items, ItemStageConfig(), ("finder", "modality", "scale", "encoder", "steps",
-                                                             "batch", "lr", "weight_decay", "weights"),
+                                                             "batch", "lr", "weight_decay", "weights",
+                                                             "resources"),
                    items_read),
                   ("space", self.space, SpaceConfig(), ("epochs",), scans_read),
                   ("data", self.data, DataConfig(archive=self.data.archive), ("image_size",), scans_read)]

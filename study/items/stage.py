@@ -3,9 +3,13 @@ its found items cut for every trial (never trained once per trial)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -21,25 +25,47 @@ from scans.modalities import build_input
 from scans.progress import progress_of
 from scans.storage import locate
 from study.config import ItemStageConfig, StudyConfig
-from study.data import split_ids
+from study.data import CACHE_FORMAT, split_ids
+from study.node_cache import cache_root, cached_rows
 from study.pipelines import PIPELINES
 
+# a stage checkpoints its finder this often (a tenth of its steps), so a restarted stage resumes
+CHECKPOINTS_PER_STAGE = 10
+CHECKPOINT_DIR = "checkpoint"
 
-def train_finder(finder: nn.Module, images: torch.Tensor, objects: torch.Tensor, recipe: ItemStageConfig,
-                 device: torch.device, seed: int = 0) -> list[float]:
-    """Fit ``finder`` on prepared scans (see the finder's ``prepare``) as the item stage's config
-    says (steps, batch, lr, weight_decay); the loss of every step."""
+
+def _rows(array, index: np.ndarray) -> torch.Tensor:
+    """Rows ``index`` of a tensor or a (memory-mapped) array, as a tensor: only they are read."""
+    if isinstance(array, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(array[index]))
+    return array[torch.from_numpy(index)]
+
+
+def train_finder(finder: nn.Module, images, objects, recipe: ItemStageConfig, device: torch.device,
+                 seed: int = 0, checkpoint: Callable[[int, dict], None] | None = None,
+                 resume: dict | None = None) -> list[float]:
+    """Fit ``finder`` on prepared scans (see the finder's ``prepare``: tensors, or memory-mapped
+    arrays read a batch at a time) as the item stage's config says (steps, batch, lr,
+    weight_decay); the loss of every step. ``checkpoint(step, state)`` is called every tenth of
+    the steps with what ``resume`` takes back (the finder, optimiser and schedule states)."""
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(finder.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, recipe.lr, total_steps=recipe.steps,
                                                    pct_start=0.1)
+    start = 0
+    if resume is not None:
+        finder.load_state_dict(resume["finder"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["schedule"])
+        start = int(resume["step"])
+    generator = torch.Generator().manual_seed(seed + start)  # a resumed stage samples on from its step
+    every = max(1, recipe.steps // CHECKPOINTS_PER_STAGE)
     finder.train()
     losses = []
-    bar = progress_of("item stage", recipe.steps, "steps")
-    for _ in range(recipe.steps):
-        index = torch.randint(0, len(images), (min(recipe.batch, len(images)),), generator=generator)
-        x, y = images[index].float().to(device), objects[index].long().to(device)
+    bar = progress_of("item stage", recipe.steps - start, "steps")
+    for step in range(start, recipe.steps):
+        index = torch.randint(0, len(images), (min(recipe.batch, len(images)),), generator=generator).numpy()
+        x, y = _rows(images, index).float().to(device), _rows(objects, index).long().to(device)
         turns, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
         x, y = torch.rot90(x, turns, (-2, -1)), torch.rot90(y, turns, (-2, -1))
         if flip % 2:
@@ -51,6 +77,9 @@ def train_finder(finder: nn.Module, images: torch.Tensor, objects: torch.Tensor,
         schedule.step()
         losses.append(loss.item())
         bar.update()
+        if checkpoint is not None and (step + 1) % every == 0 and step + 1 < recipe.steps:
+            checkpoint(step + 1, {"finder": finder.state_dict(), "optimizer": optimizer.state_dict(),
+                                  "schedule": schedule.state_dict()})
     bar.close()
     return losses
 
@@ -104,38 +133,85 @@ def finder_spec(config: ItemStageConfig) -> dict:
     return {"name": config.finder, "kwargs": kwargs}
 
 
-def _prepared(finder: nn.Module, scans, modality: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The finder's training inputs of ``scans`` (an iterable: one scan in memory at a time)."""
-    images, objects = [], []
-    for scan in scans:
-        image = torch.from_numpy(build_input(scan, modality))[None]
-        small, labels = finder.prepare(image, torch.from_numpy(scan.objects.astype(np.int64))[None])
-        images.append(small[0].half())
-        objects.append(labels[0].to(torch.int16))
-    return torch.stack(images), torch.stack(objects)
+def prepared_scans(study: StudyConfig, finder: nn.Module, spec: dict, ids: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The finder's training inputs of scans ``ids`` (prepared by its ``prepare``: shrunk for the
+    light finder) in the node's cache, written one scan at a time and memory-mapped: training reads
+    a batch at a time, and no process holds the split."""
+    archive = Archive(study.data.archive)
+    modality = spec["kwargs"]["modality"]
+    identity = {"format": CACHE_FORMAT, "prepared": 1, "archive": archive.uri, "ids": ids, "finder": spec}
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+    def rows():
+        for scan_id in ids:
+            scan = archive.read(scan_id)
+            image = torch.from_numpy(build_input(scan, modality))[None]
+            small, labels = finder.prepare(image, torch.from_numpy(scan.objects.astype(np.int64))[None])
+            yield {"images": small[0].half().numpy(), "objects": labels[0].to(torch.int16).numpy()}
+
+    try:
+        arrays = cached_rows(cache_root(study.data.cache), f"dualscan-finder-{key}", rows, len(ids))
+    except ValueError as err:
+        raise ValueError(f"{archive.uri}: the item stage's train scans must share one size ({err})") from None
+    return arrays["images"], arrays["objects"]
+
+
+def _checkpointer(directory: str) -> Callable[[int, dict], None]:
+    """Writes the stage's checkpoint: the finder's weights, optimiser and schedule, and the step."""
+    checkpoint = ModelDirectory(f"{directory.rstrip('/')}/{CHECKPOINT_DIR}")
+
+    def save(step: int, state: dict) -> None:
+        checkpoint.write_weights(state["finder"])
+        for name in ("optimizer", "schedule"):
+            buffer = io.BytesIO()
+            torch.save(state[name], buffer)
+            checkpoint.where.write_bytes(f"{name}.pt", buffer.getvalue())
+        checkpoint.write_json("state.json", {"step": step})  # last: the checkpoint is whole
+
+    return save
+
+
+def _resumable(directory: str, spec: dict) -> dict | None:
+    """The stage's checkpoint, when a run of the same finder left one (its step, states)."""
+    checkpoint = ModelDirectory(f"{directory.rstrip('/')}/{CHECKPOINT_DIR}")
+    config = ModelDirectory(directory)
+    if not (checkpoint.has("state.json") and config.has("config.json")):
+        return None
+    if config.config().get("finder") != spec:  # another finder's: start afresh
+        return None
+    load = {"map_location": "cpu", "weights_only": True}
+    return {"step": checkpoint.read_json("state.json")["step"], "finder": checkpoint.state_dict(),
+            **{name: torch.load(io.BytesIO(checkpoint.read(f"{name}.pt")), **load)
+               for name in ("optimizer", "schedule")}}
 
 
 def run_item_stage(study: StudyConfig, directory: str, device: torch.device | None = None) -> dict:
     """Train the study's item finder on its train scans, find the items of val and test, and write
     ``directory``: model.pt, config.json, metrics.json (recall at IoU ≥ 0.5, mask IoU, spurious
-    items, seconds per scan, per split) and found.npz (each val and test scan's found instance
-    map, key ``SPLIT/SCAN_ID``). Every trial of the study cuts its items from these."""
+    items, seconds per scan, per split; where and on what it trained) and found.npz (each val and
+    test scan's found instance map, key ``SPLIT/SCAN_ID``). Every trial of the study cuts its items
+    from these. A stage cut short resumes from its last checkpoint (``checkpoint/``)."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = study.items
     archive = Archive(study.data.archive)
     ids = split_ids(study.data, archive)
     spec = finder_spec(config)
     finder = build_finder(spec, config.weights).to(device)
-    start = time.perf_counter()
-    images, objects = _prepared(finder, (archive.read(i) for i in ids["train"]), config.modality)
-    losses = train_finder(finder, images, objects, config, device, seed=study.training.seed)
-    metrics: dict = {"train_seconds": time.perf_counter() - start,
-                     "train_loss_last": float(np.mean(losses[-20:])),
-                     "n_train_scans": len(ids["train"])}
     stage = ModelDirectory(directory)
-    stage.write_weights(finder.state_dict())
+    resume = _resumable(directory, spec)
     stage.write_json("config.json", {"finder": spec, "items": config.model_dump(mode="json"),
                                      "archive": archive.uri})
+    start = time.perf_counter()
+    images, objects = prepared_scans(study, finder, spec, ids["train"])
+    losses = train_finder(finder, images, objects, config, device, seed=study.training.seed,
+                          checkpoint=_checkpointer(directory), resume=resume)
+    metrics: dict = {"train_seconds": time.perf_counter() - start,
+                     "train_loss_last": float(np.mean(losses[-20:])) if losses else None,
+                     "n_train_scans": len(ids["train"]),
+                     "resumed_from_step": resume["step"] if resume else 0,
+                     "trained_on": {"host": socket.gethostname(), "pid": os.getpid(), "device": str(device)}}
+    stage.write_weights(finder.state_dict())
     return _find_splits(finder, config.modality, study, directory, metrics, device)
 
 
@@ -193,9 +269,14 @@ def found_masks(directory: str, split: str) -> dict[str, list[np.ndarray]]:
         return out
 
 
-def ensure_item_stage(config: StudyConfig, directory: str, train: bool = True) -> StudyConfig:
+StageRunner = Callable[[StudyConfig, str], dict]
+
+
+def ensure_item_stage(config: StudyConfig, directory: str, train: bool = True,
+                      runner: StageRunner | None = None) -> StudyConfig:
     """The config with ``items.directory`` set when the space has item-first pipelines: the one
-    given, else ``directory``, trained there first unless it holds a trained stage already."""
+    given, else ``directory``, trained there first (by ``runner``, default this process: a study
+    runs it as a Ray task) unless it holds a trained stage already; one cut short resumes."""
     if config.items.directory or not any(PIPELINES[p].item_first for p in config.space.pipelines):
         return config
     where = locate(directory)
@@ -204,7 +285,7 @@ def ensure_item_stage(config: StudyConfig, directory: str, train: bool = True) -
             raise FileNotFoundError(f"{directory}: no trained item stage to resume with")
         print(f"item stage: training the {config.items.finder} finder on the train split → {directory}",
               flush=True)
-        metrics = run_item_stage(config, directory)
+        metrics = (runner or run_item_stage)(config, directory)
         print("item stage: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in metrics.items()), flush=True)
     elif "train" in found_splits(config) and not found_masks(directory, "train"):

@@ -4,10 +4,11 @@ handing every trial the same copy without one of its own."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from benchmarks.shared_data_memory import unique_bytes
 from study.config import parse_config
-from study.node_cache import COMPLETE, cached_arrays
+from study.node_cache import COMPLETE, cached_arrays, cached_rows
 from study.shared_data import data_key, nbytes, share_training_data, trial_data
 
 
@@ -29,6 +30,28 @@ def test_the_node_cache_is_built_once_and_memory_mapped(tmp_path):
     (tmp_path / "c" / COMPLETE).unlink()  # an interrupted write is rebuilt
     cached_arrays(str(tmp_path), "c", build)
     assert len(calls) == 2
+
+
+def test_rows_are_written_one_at_a_time_and_read_back_memory_mapped(tmp_path):
+    made = []
+
+    def rows():
+        for i in range(5):
+            made.append(i)
+            yield {"images": np.full((2, 3, 3), i, np.float16), "objects": np.full((3, 3), i, np.int16)}
+
+    arrays = cached_rows(str(tmp_path), "rows", rows, 5)
+    assert isinstance(arrays["images"], np.memmap) and arrays["images"].shape == (5, 2, 3, 3)
+    assert arrays["objects"][[4, 1]][:, 0, 0].tolist() == [4, 1] and len(made) == 5
+    assert cached_rows(str(tmp_path), "rows", rows, 5)["images"][3, 0, 0, 0] == 3 and len(made) == 5  # once
+
+    def uneven():
+        yield {"images": np.zeros((2, 3, 3), np.float16)}
+        yield {"images": np.zeros((2, 4, 3), np.float16)}
+
+    with pytest.raises(ValueError, match=r"row 1: images is \(2, 4, 3\), the first row's \(2, 3, 3\)"):
+        cached_rows(str(tmp_path), "uneven", uneven, 2)
+    assert not (tmp_path / "uneven").exists()  # nothing half written is left as the cache
 
 
 def _config(archive: str, tmp_path):

@@ -246,17 +246,23 @@ def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_
     assert all(epochs == list(range(1, 7)) for epochs in after.values()), after  # all completed
 
 
-def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_session, small_archive_val,
-                                                                      tmp_path):
+def item_study(archive: str, tmp_path: Path, name: str, pipelines: list[str], **items) -> dict:
+    """The smoke study on item-first ``pipelines`` (tiny resnet18 trials, two recipe steps), its item
+    stage changed by ``items``."""
     data = smoke(
-        small_archive_val, tmp_path, "items",
-        space={"pipelines": ["subcomponent", "object"], "backbones": ["resnet18"], "modalities": ["hlz"],
+        archive, tmp_path, name,
+        space={"pipelines": pipelines, "backbones": ["resnet18"], "modalities": ["hlz"],
                "k": [20], "ssn_features": ["pixel"], "lam": None, "lr": [1e-3], "batch_size": [4]},
         search={"algorithm": "grid", "num_samples": 1, "scheduler": "none"},
-        items={"steps": 3, "batch": 2, "min_item_px": 10},
+        items={"steps": 3, "batch": 2, "min_item_px": 10, **items},
         recipe={"steps": 2, "eval_every": 1, "tile": 32})
     del data["space"]["epochs"], data["data"]["image_size"]  # whole-scan knobs: refused for item pipelines
-    config = parse_config(data)
+    return data
+
+
+def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_session, small_archive_val,
+                                                                      tmp_path):
+    config = parse_config(item_study(small_archive_val, tmp_path, "items", ["subcomponent", "object"]))
     results = build_tuner(config).fit()
     assert not results.errors and len(results) == 2
     run = run_uri(config)
@@ -283,3 +289,52 @@ def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_sessi
     assert ("* training: Adam, lr 0.001 onecycle (0.05 warm-up), weight decay 0.0001, batch 4, 2 steps; "
             "random init") in read(run, "best", "model_card.md")
     assert os.path.exists(os.path.join(run, "best", "items", "model.pt"))
+
+
+def test_the_item_stage_trains_in_a_worker_never_in_the_driver(ray_session, small_archive_val, tmp_path,
+                                                              monkeypatch):
+    import study.items.stage
+
+    def driver_trains(*args, **kwargs):
+        raise AssertionError("the driver trained the item finder")
+
+    monkeypatch.setattr(study.items.stage, "train_finder", driver_trains)  # this process only
+    config = parse_config(item_study(small_archive_val, tmp_path, "worker", ["subcomponent"]))
+    results = build_tuner(config).fit()
+    assert not results.errors and len(results) == 1
+    metrics = json.loads(read(run_uri(config), "items", "metrics.json"))
+    assert metrics["trained_on"]["pid"] != os.getpid() and metrics["resumed_from_step"] == 0
+    # it read the train scans from the node's cache, memory-mapped, a batch at a time
+    assert len(list((tmp_path / "cache").glob("dualscan-finder-*/images.npy"))) == 1
+
+
+def test_a_study_killed_in_its_item_stage_resumes_the_stage(ray_session, small_archive_val, tmp_path):
+    data = item_study(small_archive_val, tmp_path, "killed", ["subcomponent"], steps=600,
+                      encoder="mobilenet_v3_small_050")
+    config_path = tmp_path / "killed.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+    config = parse_config(data)
+    run = run_uri(config)
+    checkpoint = Path(run, "items", "checkpoint", "state.json")
+    # a driver that joined the cluster, as `ray job submit` runs one; killed outright mid-stage
+    env = {**os.environ, "PYTHONPATH": REPO, "RAY_ADDRESS": ray_session.get_runtime_context().gcs_address}
+    process = subprocess.Popen([sys.executable, "-m", "jobs.study", "--config", str(config_path)], cwd=REPO,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not checkpoint.exists() and process.poll() is None:
+            time.sleep(0.05)
+        process.kill()
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert checkpoint.exists(), process.stderr.read().decode()[-2000:]
+    assert not Path(run, "items", "metrics.json").exists()  # cut short in the stage: no trial ran
+    step = json.loads(checkpoint.read_text())["step"]
+    results = build_tuner(config, resume=True).fit()
+    assert not results.errors and len(results) == 1
+    metrics = json.loads(read(run, "items", "metrics.json"))
+    assert metrics["resumed_from_step"] >= step > 0  # the stage went on from its checkpoint
+    assert [e["epoch"] for e in load_trials(locate(run))[0].epochs] == [1, 2]
