@@ -8,6 +8,7 @@ import sys
 
 from jobs.commands import finished, summary_of
 from study.config import ConfigError, StudyConfig, parse_config, read_config_data  # no torch: a config
+from study.rehearsal import rehearsal
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -23,6 +24,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--data", help="archive directory or URI (overrides data.archive)")
     parser.add_argument("--num-samples", type=int, help="trials to sample (grid: repeats)")
     parser.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.5")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a rehearsal: the same grid shape with sizes and steps cut to minutes on a "
+                             "CPU, run as NAME-smoke; its figures mean nothing (study/rehearsal.py)")
     parser.add_argument("--local", action="store_true",
                         help="start Ray on this machine (its GPU if any, else CPU) instead of joining "
                              "the cluster of RAY_ADDRESS / `ray job submit`")
@@ -65,6 +69,13 @@ def main(args: argparse.Namespace) -> int:
         overrides["resources.gpu"] = 1.0
     try:
         data = read_config_data(args.config, overrides)
+        if args.smoke:  # on the GPUs a local machine has, a quarter of one per trial
+            share = args.gpus_per_trial
+            if share is None:
+                share = 0.25 if args.local and torch.cuda.is_available() else 0.0
+            data = rehearsal(data, share)
+            print(f"{args.config}: a rehearsal (--smoke) as {data['name']}: every combination for two "
+                  "steps on a few scans; its figures test the plumbing and mean nothing", flush=True)
         raw = data.get("data")
         refuse_relative_paths({"storage": data.get("storage"),
                                "data.archive": raw.get("archive") if isinstance(raw, dict) else None})

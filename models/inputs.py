@@ -36,6 +36,12 @@ def resize_square(array: np.ndarray, size: int, labels: bool) -> np.ndarray:
     return F.interpolate(tensor[None], size=(size, size), mode=mode)[0].numpy().astype(np.float32)
 
 
+def numerics_of(device: torch.device, enabled: bool) -> str:
+    """The precision a model's scores are computed in on ``device`` (what autocast_for does): one
+    policy for training, validation, evaluation and scoring."""
+    return "bfloat16 autocast" if device.type == "cuda" and enabled else "float32"
+
+
 def autocast_for(device: torch.device, enabled: bool):
     """bf16 autocast on CUDA (SSN clustering stays fp32 inside), nothing on CPU."""
     if device.type == "cuda" and enabled:

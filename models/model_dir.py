@@ -146,6 +146,21 @@ class ModelDirectory:
         self.where.makedirs()
         self.where.write_bytes(WEIGHTS_FILE, buffer.getvalue())
 
+    def write_state(self, name: str, state: dict) -> None:
+        """A training state beside the weights (an optimiser's, a schedule's) as ``name``."""
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        self.where.makedirs()
+        self.where.write_bytes(name, buffer.getvalue())
+
+    def read_state(self, name: str) -> dict:
+        """A training state written by write_state, on the CPU, ``weights_only``."""
+        import torch
+
+        return torch.load(io.BytesIO(self.read(name)), map_location="cpu", weights_only=True)
+
     def write_json(self, name: str, content: dict) -> None:
         self._json.pop(name, None)
         self.where.makedirs()

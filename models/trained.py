@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from models.catalog import PIPELINES
+from models.inputs import numerics_of
 from models.items.stage import load_finder
 from models.model_dir import DEFAULT_THRESHOLD, WEIGHTS_FILE, ModelDirectory, ModelDirError
 from models.predictions import ScanPrediction
@@ -33,6 +34,20 @@ class TrainedModel:
     finder: nn.Module | None = None  # item-first models: the item stage's finder
     finder_modality: str | None = None
     item_score: str = "max"  # item-first sub-component models: the rule val chose
+    chosen_numerics: str | None = None  # the precision val's threshold was chosen in, when recorded
+
+    @property
+    def numerics(self) -> str:
+        """The precision this model's scores are computed in here (models.inputs.numerics_of)."""
+        return numerics_of(self.device, self.amp)
+
+    def numerics_warning(self) -> str | None:
+        """A warning when this device scores in another precision than val chose the threshold in."""
+        if self.chosen_numerics is None or self.chosen_numerics == self.numerics:
+            return None
+        return (f"{self.uri}: its threshold was chosen on val with scores in {self.chosen_numerics}; "
+                f"here ({self.device.type}) they are computed in {self.numerics}, so a score near the "
+                "threshold may fall on the other side of it")
 
     @property
     def modality(self) -> str:
@@ -83,9 +98,12 @@ def load_trained_model(uri: str, device: torch.device | str | None = None,
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     chosen = threshold if threshold is not None else directory.threshold()
+    config = directory.config()
+    amp = bool((config.get("study") or {}).get("training", {}).get("amp", True))
     scoring = TrainedModel(model.to(device).eval(), spec, DEFAULT_THRESHOLD if chosen is None else chosen,
-                           hashlib.sha256(weights).hexdigest(), directory.uri, device,
-                           input_pitch_mm=directory.input_pitch_mm())
+                           hashlib.sha256(weights).hexdigest(), directory.uri, device, amp=amp,
+                           input_pitch_mm=directory.input_pitch_mm(),
+                           chosen_numerics=(config.get("training_run") or {}).get("numerics"))
     if PIPELINES[spec.pipeline].item_first:
         stage = directory.item_stage()
         try:

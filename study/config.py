@@ -197,6 +197,8 @@ class ItemStageConfig(Strict):
     weights: str | None = None
     # what the stage's Ray task asks for: a study trains the stage on a worker, never the driver
     resources: ResourcesConfig = ResourcesConfig()
+    image_size: int = Field(default=512, ge=32, le=2048)  # Mask R-CNN's input: scans resized to it
+    score_threshold: float = Field(default=0.5, ge=0, le=1)  # Mask R-CNN's detections kept as items
 
     @field_validator("weights")
     @classmethod
@@ -227,6 +229,11 @@ class ItemStageConfig(Strict):
                      if getattr(self, name) != type(self).model_fields[name].default]  # a dump keeps defaults
         if self.finder != "unet" and unet_only:
             raise ValueError(f"{', '.join(unet_only)} act only on the unet finder, not {self.finder!r}")
+        maskrcnn_only = [name for name in ("image_size", "score_threshold")
+                         if getattr(self, name) != type(self).model_fields[name].default]
+        if self.finder != "maskrcnn" and maskrcnn_only:
+            raise ValueError(f"{', '.join(maskrcnn_only)} act only on the maskrcnn finder, not "
+                             f"{self.finder!r}")
         return self
 
 
@@ -443,7 +450,7 @@ class StudyConfig(Strict):
         checks = [("recipe", self.recipe, RecipeConfig(), RecipeConfig.model_fields, items_read),
                   ("items", self.items, ItemStageConfig(), ("finder", "modality", "scale", "encoder", "steps",
                                                              "batch", "lr", "weight_decay", "weights",
-                                                             "resources"),
+                                                             "resources", "image_size", "score_threshold"),
                    items_read),
                   ("space", self.space, SpaceConfig(), ("epochs",), scans_read),
                   ("data", self.data, DataConfig(archive=self.data.archive), ("image_size",), scans_read)]

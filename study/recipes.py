@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import torch
 
 from models.catalog import PIPELINES
+from models.inputs import numerics_of
 from models.spec import ModelSpec
 from study.config import StudyConfig
 
@@ -39,9 +40,10 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def recipe_run(study: StudyConfig, trial: ModelSpec) -> dict:
-    """What the trial trains by, as recorded beside its weights (config.json's ``training_run``) and
-    shown in the study's results and the model card."""
+def recipe_run(study: StudyConfig, trial: ModelSpec, device: torch.device) -> dict:
+    """What the trial trains by on ``device``, as recorded beside its weights (config.json's
+    ``training_run``: with ``numerics``, the precision its scores, and so val's threshold, were
+    computed in) and shown in the study's results and the model card."""
     item_first = PIPELINES.declared(trial.pipeline).item_first
     if item_first:
         recipe = study.recipe
@@ -54,6 +56,7 @@ def recipe_run(study: StudyConfig, trial: ModelSpec) -> dict:
                "epochs": trial.epochs}
     run["momentum"] = ((PAPER_MOMENTUM if study.training.momentum is None else study.training.momentum)
                        if trial.optimizer == "sgd" else None)
+    run["numerics"] = numerics_of(device, study.training.amp)
     run["weights"] = trial.weights
     run["weights_sha256"] = (file_sha256(trial.weights) if trial.weights and os.path.isfile(trial.weights)
                              else None)
@@ -73,5 +76,6 @@ def describe_run(run: dict | None) -> str:
     weights = ("random init" if not run.get("weights") else
                f"from `{run['weights']}`" + (f" (sha256 {run['weights_sha256'][:16]}…)"
                                              if run.get("weights_sha256") else ""))
+    numerics = f"; scores in {run['numerics']}" if run.get("numerics") else ""
     return (f"{optimizer}, lr {run['lr']:g} {schedule}, weight decay {run['weight_decay']:g}, "
-            f"batch {run['batch']}, {budget}; {weights}")
+            f"batch {run['batch']}, {budget}; {weights}{numerics}")

@@ -85,7 +85,7 @@ def train(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainS
     training = study.training
     state = TrainState(model, make_optimizer(trial.optimizer, model.parameters(), trial.lr, training.momentum,
                                              training.weight_decay),
-                       data=data.summary(), run=recipe_run(study, trial))
+                       data=data.summary(), run=recipe_run(study, trial, device))
     if resume is not None:
         load_checkpoint(resume, state)
     amp = study.training.amp

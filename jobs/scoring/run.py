@@ -101,7 +101,8 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
     resources = scorer_resources(options, len(inputs), ray.cluster_resources(), configured_maximum())
     if resources.note:
         print(f"note: {resources.note}")
-    warnings = [w for w in (pitch_warning(root.uri, inputs, model.input_pitch_mm, model.image_size),) if w]
+    warnings = [w for w in (pitch_warning(root.uri, inputs, model.input_pitch_mm, model.image_size),
+                            model.numerics_warning()) if w]
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     config = {**options.model_dump(), "threshold": model.threshold,

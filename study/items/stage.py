@@ -130,6 +130,8 @@ def finder_spec(config: ItemStageConfig) -> dict:
     if config.finder == "unet":
         kwargs.update(scale=config.scale, min_item_px=config.min_item_px, encoder=config.encoder,
                       peak_relative=config.peak_relative, center_loss=config.center_loss)
+    else:
+        kwargs.update(image_size=config.image_size, score_threshold=config.score_threshold)
     return {"name": config.finder, "kwargs": kwargs}
 
 
@@ -164,9 +166,7 @@ def _checkpointer(directory: str) -> Callable[[int, dict], None]:
     def save(step: int, state: dict) -> None:
         checkpoint.write_weights(state["finder"])
         for name in ("optimizer", "schedule"):
-            buffer = io.BytesIO()
-            torch.save(state[name], buffer)
-            checkpoint.where.write_bytes(f"{name}.pt", buffer.getvalue())
+            checkpoint.write_state(f"{name}.pt", state[name])
         checkpoint.write_json("state.json", {"step": step})  # last: the checkpoint is whole
 
     return save
@@ -180,10 +180,8 @@ def _resumable(directory: str, spec: dict) -> dict | None:
         return None
     if config.config().get("finder") != spec:  # another finder's: start afresh
         return None
-    load = {"map_location": "cpu", "weights_only": True}
     return {"step": checkpoint.read_json("state.json")["step"], "finder": checkpoint.state_dict(),
-            **{name: torch.load(io.BytesIO(checkpoint.read(f"{name}.pt")), **load)
-               for name in ("optimizer", "schedule")}}
+            **{name: checkpoint.read_state(f"{name}.pt") for name in ("optimizer", "schedule")}}
 
 
 def run_item_stage(study: StudyConfig, directory: str, device: torch.device | None = None) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from models.inputs import autocast_for
 from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
 from scans.archive import Archive
@@ -167,7 +168,7 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
     model = pipeline.build(trial).to(device)
     recipe = recipe_of(study, trial)
     optimizer, schedule = build_item_optimizer(model, recipe)
-    state = TrainState(model, optimizer, data=data.summary(), run=recipe_run(study, trial))
+    state = TrainState(model, optimizer, data=data.summary(), run=recipe_run(study, trial, device))
     if resume is not None:
         load_checkpoint(resume, state)
         schedule_file = os.path.join(resume, "schedule.pt")
@@ -230,8 +231,10 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
 
     start_step = state.epoch * recipe.eval_every
     if start_step < recipe.steps:
-        pipeline.fit(model, data.train, recipe, device, on_eval, seed=study.training.seed + start_step,
-                     start_step=start_step, optimizer=optimizer, schedule=schedule)
+        # one numeric policy: training, val and test under the autocast scoring uses (none on a CPU)
+        with autocast_for(device, study.training.amp):
+            pipeline.fit(model, data.train, recipe, device, on_eval, seed=study.training.seed + start_step,
+                         start_step=start_step, optimizer=optimizer, schedule=schedule)
     return metrics
 
 

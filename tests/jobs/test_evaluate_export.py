@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 
 import duckdb
 import numpy as np
@@ -135,3 +136,23 @@ def test_export_packs_half_precision_weights_with_their_sha256(item_model, small
         np.testing.assert_allclose(half.item_scores, full.item_scores, rtol=0, atol=3e-3)
     judged = evaluate_model(str(out), small_archive_val, "test", "cpu")  # the shipped files end to end
     assert judged.n_scans == 4 and judged.n_found_items > 0 and judged.model_sha256 == shipped.sha256
+
+
+def test_scores_are_computed_in_the_precision_val_chose_the_threshold_in(ray_session, item_model,
+                                                                        small_archive_val, tmp_path):
+    with open(f"{item_model}/config.json", encoding="utf-8") as f:
+        assert json.load(f)["training_run"]["numerics"] == "float32"  # trained, and chosen, on this CPU
+    model = load_trained_model(item_model, "cpu")
+    assert model.numerics == "float32" and model.numerics_warning() is None
+    # a model whose threshold val chose under CUDA's bfloat16 autocast, scored on this CPU: the report says so
+    moved = tmp_path / "from_gpu"
+    shutil.copytree(item_model, moved)
+    config = json.loads((moved / "config.json").read_text())
+    config["training_run"]["numerics"] = "bfloat16 autocast"
+    (moved / "config.json").write_text(json.dumps(config))
+    report = tmp_path / "report"
+    assert main(["score", "--archive", small_archive_val, "--model", str(moved), "--out", str(report),
+                 "--batch-size", "2", "--no-progress"]) == 0
+    warnings = json.loads((report / "_SUCCESS").read_text())["warnings"]
+    assert any("chosen on val with scores in bfloat16 autocast" in w and "computed in float32" in w
+               for w in warnings), warnings

@@ -158,6 +158,8 @@ def test_item_recipe_knobs_that_cannot_act_are_refused(recipe, pipelines, messag
 def test_weights_are_given_per_backbone_and_recorded_with_their_sha256(tmp_path, monkeypatch):
     import hashlib
 
+    import torch
+
     from study.points import first_point
     from study.recipes import recipe_run
 
@@ -170,7 +172,7 @@ def test_weights_are_given_per_backbone_and_recorded_with_their_sha256(tmp_path,
               for b in space["backbones"]}
     assert trials["resnet50"].weights == str(tmp_path / "r50.pth")  # absolute: trials run elsewhere
     assert trials["vgg16"].weights == "/w/vgg.pth"
-    run = recipe_run(config, trials["resnet50"])
+    run = recipe_run(config, trials["resnet50"], torch.device("cpu"))
     assert run["weights_sha256"] == hashlib.sha256(b"resnet50 weights").hexdigest()
     for training, message in (({"weights": "/w/one.pth"}, "training.weights: one file for 2 backbones"),
                               ({"weights": {"resnet18": "/w/r18.pth"}},

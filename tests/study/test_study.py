@@ -285,9 +285,10 @@ def test_an_item_first_study_trains_its_item_stage_once_and_exports_it(ray_sessi
     assert card["trial"]["pipeline"] in ("subcomponent", "object")
     assert card["training_run"] == {"optimizer": "adam", "schedule": "onecycle", "lr": 1e-3,
                                     "weight_decay": 1e-4, "batch": 4, "steps": 2, "warmup": 0.05,
-                                    "momentum": None, "weights": None, "weights_sha256": None}
+                                    "momentum": None, "weights": None, "weights_sha256": None,
+                                    "numerics": "float32"}
     assert ("* training: Adam, lr 0.001 onecycle (0.05 warm-up), weight decay 0.0001, batch 4, 2 steps; "
-            "random init") in read(run, "best", "model_card.md")
+            "random init; scores in float32") in read(run, "best", "model_card.md")
     assert os.path.exists(os.path.join(run, "best", "items", "model.pt"))
 
 
@@ -338,3 +339,29 @@ def test_a_study_killed_in_its_item_stage_resumes_the_stage(ray_session, small_a
     metrics = json.loads(read(run, "items", "metrics.json"))
     assert metrics["resumed_from_step"] >= step > 0  # the stage went on from its checkpoint
     assert [e["epoch"] for e in load_trials(locate(run))[0].epochs] == [1, 2]
+
+
+def test_the_papers_grid_rehearses_in_a_cut_and_writes_its_two_tables(ray_session, study_archive, tmp_path):
+    from study.config import read_config_data
+    from study.rehearsal import rehearsal
+
+    data = rehearsal(read_config_data(os.path.join(REPO, "study", "configs", "paper.yaml"),
+                                      {"data.archive": study_archive, "storage": str(tmp_path),
+                                       "data.cache": str(tmp_path / "cache")}))
+    data["space"].update(backbones=["squeezenet1_1"], modalities=["pseudo", "high"])  # CI's cut: 4 trials
+    config = parse_config(data)
+    assert config.name == "paper-smoke" and config.items.finder == "maskrcnn"
+    assert config.recipe.schedule == "constant" and config.space.optimizers == ["sgd"]  # the paper's recipe
+    results = build_tuner(config).fit()
+    assert not results.errors and len(results) == 4
+    run = run_uri(config)
+    stage = json.loads(read(run, "items", "metrics.json"))
+    assert stage["test_n_found"] > 0  # Mask R-CNN's items reach the trials
+    write_results(run)
+    for level in ("object", "segment"):  # the paper's Tables I and II: data × network per pipeline
+        table = pd.read_csv(os.path.join(run, "results", f"table_{level}.csv"))
+        assert sorted(zip(table["pipeline"], table["modality"], table["backbone"], strict=True)) == [
+            (p, m, "squeezenet1_1") for p in ("object", "subcomponent") for m in ("high", "pseudo")]
+        assert {"A", "P", "F1", "TP%", "FP%"} <= set(table.columns)
+    trials_table = pd.read_csv(os.path.join(run, "results", "trials.csv"))
+    assert set(trials_table["optimizer"]) == {"sgd"} and set(trials_table["momentum"]) == {0.9}
