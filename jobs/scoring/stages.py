@@ -101,6 +101,18 @@ def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width:
             "cx": (sum_x / safe)[keep].astype(np.float32), "cy": (sum_y / safe)[keep].astype(np.float32)}
 
 
+def _model_error(source: str, err: Exception) -> str:
+    """The error row's message for a scan the model failed on."""
+    what = "ran out of memory" if isinstance(err, torch.OutOfMemoryError) else "failed"
+    return f"{source}: the model {what} on this scan ({type(err).__name__}: {err})"
+
+
+def _free_device_memory(err: Exception) -> None:
+    """After an out-of-memory error on a GPU, hand its cached blocks back before the next try."""
+    if isinstance(err, torch.OutOfMemoryError) and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _list_column(values: list[np.ndarray], type_: pa.DataType) -> pa.ListArray:
     offsets = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int32)
     flat = np.concatenate(values) if values else np.zeros(0)
@@ -117,6 +129,30 @@ class Scorer:
             torch.set_num_threads(torch_threads)
         self.model = load_trained_model(model_uri, device, threshold)
 
+    def predict(self, images, scan_ids: list[str]) -> list[ScanPrediction]:
+        """The model's predictions of decoded scans ``images`` (a (B, C, S, S) array or a list of
+        C×H×W ones), whose ids are ``scan_ids``."""
+        return self.model.predict(images)
+
+    def _predict_each(self, images, scan_ids: list[str], sources: list[str]) -> list[ScanPrediction | str]:
+        """The batch's predictions; when the model fails on the batch (an out-of-memory error
+        first frees the device's cache), each scan alone, and a scan the model still fails on
+        becomes its error message, naming the file and the cause: one row lost, not the job."""
+        try:
+            return list(self.predict(images, scan_ids))
+        except Exception as err:  # whatever the model raises: the scans are retried one by one
+            if len(scan_ids) == 1:
+                return [_model_error(sources[0], err)]
+            _free_device_memory(err)
+        out: list[ScanPrediction | str] = []
+        for i, (scan_id, source) in enumerate(zip(scan_ids, sources, strict=True)):
+            try:
+                out.append(self.predict(images[i:i + 1], [scan_id])[0])
+            except Exception as err:  # this scan alone fails: its row says why
+                _free_device_memory(err)
+                out.append(_model_error(source, err))
+        return out
+
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
         model, n = self.model, len(batch["scan_id"])
         ok = np.array([not e for e in batch["error"]], dtype=bool)
@@ -126,7 +162,9 @@ class Scorer:
             chosen = images[ok]
         else:  # native-size scans: one array each
             chosen = [x for x, keep in zip(images, ok, strict=True) if keep]
-        predictions = iter(model.predict(chosen) if ok.any() else [])
+        chosen_ids = [str(batch["scan_id"][i]) for i in np.flatnonzero(ok)]
+        chosen_sources = [str(batch["source"][i]) for i in np.flatnonzero(ok)]
+        predictions = iter(self._predict_each(chosen, chosen_ids, chosen_sources) if ok.any() else [])
         model_ms = 1000 * (time.perf_counter() - start) / max(int(ok.sum()), 1)
         now = datetime.now(UTC)
         rows, segments = [], {f.name: [] for f in SEGMENT_FIELDS}
@@ -135,9 +173,13 @@ class Scorer:
                    "pipeline": model.pipeline, "modality": model.modality, "model_sha256": model.sha256,
                    "threshold": model.threshold, "scored_at": now,
                    "latency_ms": float(batch["decode_ms"][i]) + (model_ms if ok[i] else 0.0)}
-            if ok[i]:
+            pred = next(predictions) if ok[i] else None
+            if isinstance(pred, str):  # the model failed on this scan
+                columns = {f.name: np.zeros(0, f.type.to_pandas_dtype()) for f in SEGMENT_FIELDS}
+                row.update(status="error", error=pred, height=int(batch["height"][i]),
+                           width=int(batch["width"][i]))
+            elif pred is not None:
                 height, width = int(batch["height"][i]), int(batch["width"][i])
-                pred = next(predictions)
                 columns = _segment_columns(pred, model.threshold, height, width)
                 anomalous = columns["is_anomalous"]
                 score = pred.scan_score if pred.scan_score is not None else (

@@ -1,8 +1,11 @@
-"""Fault drills for scoring jobs: a scorer whose worker process dies once, at its first batch."""
+"""Fault drills for scoring jobs: a scorer whose worker process dies once, at its first batch; one
+whose model fails on chosen scans."""
 
 from __future__ import annotations
 
 import os
+
+import torch
 
 from jobs.scoring.stages import Scorer
 
@@ -20,3 +23,19 @@ def dying_scorer(marker: str) -> type[Scorer]:
             return super().__call__(batch)
 
     return DyingScorer
+
+
+def failing_scorer(fails: set[str], out_of_memory: set[str]) -> type[Scorer]:
+    """A Scorer whose model raises on a batch holding a scan of ``fails`` (alone too: the scan
+    cannot be scored) or, like a GPU out of memory, on a batch of several scans holding one of
+    ``out_of_memory`` (alone it fits). Defined in a function, so Ray pickles the class by value."""
+
+    class FailingScorer(Scorer):
+        def predict(self, images, scan_ids):
+            if fails & set(scan_ids):
+                raise RuntimeError("drilled model failure")
+            if len(scan_ids) > 1 and out_of_memory & set(scan_ids):
+                raise torch.OutOfMemoryError("drilled: tried to allocate 8 GiB")
+            return super().predict(images, scan_ids)
+
+    return FailingScorer

@@ -20,7 +20,7 @@ from jobs.scoring.stages import Scorer
 from scans.archive import Archive
 from scans.modalities import ModalityError
 from tests.jobs.scoring.conftest import MISSING_INDEX, PLANTED, WRONG_SIZE_INDEX
-from tests.jobs.scoring.drills import dying_scorer
+from tests.jobs.scoring.drills import dying_scorer, failing_scorer
 
 pytestmark = pytest.mark.slow
 N_FILES = 6 + len(PLANTED)
@@ -162,6 +162,20 @@ def test_a_killed_worker_is_retried_and_every_file_is_scored_once(ray_session, b
     scans = pd.read_parquet(tmp_path / "report" / "scans")
     assert len(scans) == N_FILES and scans.scan_id.is_unique
     assert success["counts"]["ok"] == 4 and success["counts"]["error"] == N_FILES - 4
+
+
+def test_a_scan_the_model_fails_on_is_an_error_row_and_the_job_goes_on(ray_session, bad_archive, model_dir,
+                                                                     tmp_path):
+    listed = [f"scan_{i:06d}" for i in range(6)]  # 2..5 decode; the model fails on 3, runs out of memory
+    drill = failing_scorer({listed[3]}, {listed[4]})  # on 4 in a batch (alone it fits)
+    success = _score(bad_archive, model_dir, tmp_path / "report", drill)
+    scans = pd.read_parquet(tmp_path / "report" / "scans").set_index("scan_id")
+    assert len(scans) == N_FILES and scans.index.is_unique
+    assert success["counts"]["ok"] == 3 and success["counts"]["error"] == N_FILES - 3
+    message = "the model failed on this scan (RuntimeError: drilled model failure)"
+    assert scans.loc[listed[3], "error"].endswith(message)
+    assert f"scans/{listed[3]}.npz" in scans.loc[listed[3], "error"]
+    assert (scans.loc[[listed[2], listed[4], listed[5]], "status"] == "ok").all()
 
 
 def test_fail_fast_before_any_work(ray_session, small_archive, hlz_model_dir, model_dir, tmp_path):

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from jobs.scoring.inputs import list_inputs
 from jobs.scoring.run import ScoreOptions
@@ -18,6 +19,7 @@ from models.predictions import ScanPrediction
 from models.spec import ModelSpec
 from models.trained import load_trained_model
 from scans.limits import ReadLimits
+from tests.jobs.scoring.drills import failing_scorer
 
 
 def _batch(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -89,6 +91,28 @@ def test_scorer_predictions_match_the_model_run_directly(model_dir):
         np.testing.assert_allclose(row["segment_score"], pred.scores, rtol=1e-5)
         assert row["threshold"] == 0.5
         assert row["is_anomalous"] == bool((pred.scores >= 0.5).any())
+
+
+def test_a_model_failure_costs_one_row_and_an_out_of_memory_batch_is_retried_scan_by_scan(model_dir):
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0, 1, (4, 3, 64, 64)).astype(np.float32)
+    ids = np.array(["a", "b", "c", "d"], dtype=object)
+    batch = {"scan_id": ids, "source": np.array([f"in/{i}.npz" for i in ids], dtype=object), "image": images,
+             "height": np.full(4, 64), "width": np.full(4, 64), "error": np.array([""] * 4, dtype=object),
+             "decode_ms": np.zeros(4, np.float32)}
+    plain = Scorer(model_dir)(batch).to_pylist()
+    rows = failing_scorer({"b"}, {"c"})(model_dir)(batch).to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "error", "ok", "ok"]
+    assert rows[1]["error"] == ("in/b.npz: the model failed on this scan (RuntimeError: drilled model "
+                                "failure)") and rows[1]["segment_id"] == [] and rows[1]["height"] == 64
+    for row, expected in zip(rows, plain, strict=True):  # the others: as scored in one batch
+        if row["status"] == "ok":
+            np.testing.assert_allclose(row["segment_score"], expected["segment_score"], rtol=1e-5)
+    alone = failing_scorer(set(), {"a"})(model_dir)  # out of memory even alone: the scan's row says so
+    alone.predict = lambda images, scan_ids: (_ for _ in ()).throw(torch.OutOfMemoryError("8 GiB"))
+    single = {key: value[:1] for key, value in batch.items()}
+    assert alone(single).to_pylist()[0]["error"] == (
+        "in/a.npz: the model ran out of memory on this scan (OutOfMemoryError: 8 GiB)")
 
 
 def test_model_directory_errors_name_the_file(tmp_path, model_dir):
