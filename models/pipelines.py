@@ -106,8 +106,7 @@ class ItemFirstPipeline:
         one of the item's strongest; the scan's score is its highest item score."""
         return [self._predict_scan(trained, np.asarray(image, np.float32)) for image in images]
 
-    @staticmethod
-    def _predict_scan(trained: TrainedModel, image: np.ndarray) -> ScanPrediction:
+    def _predict_scan(self, trained: TrainedModel, image: np.ndarray) -> ScanPrediction:
         channels = modality_channels(trained.modality)
         x = torch.from_numpy(np.ascontiguousarray(image[:channels]))
         separate = image.shape[0] > channels
@@ -123,7 +122,12 @@ class ItemFirstPipeline:
         flagged = np.concatenate([[False], item_flag[result.segment_item] & strong])
         scan_score = float(result.item_scores.max()) if len(result.item_scores) else 0.0
         return prediction_of(result.labels, scores, np.arange(n + 1) > 0, flagged, scan_score,
-                             result.item_boxes, result.item_scores, result.item_masks)
+                             result.item_boxes, result.item_scores, result.item_masks,
+                             item_detection=result.item_detection,
+                             segment_item=np.concatenate([[-1], result.segment_item]).astype(np.int64),
+                             score_rule="highest item score (" + (f"each item by rule {trained.item_score}"
+                                                                  if self.superpixels else
+                                                                  "each item classified whole") + ")")
 
 
 class ItemSubcomponentPipeline(ItemFirstPipeline):

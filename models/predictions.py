@@ -27,6 +27,9 @@ class ScanPrediction:
     item_boxes: np.ndarray | None = None  # (m, 4) x0, y0, x1, y1 of each found item, scan pixels
     item_scores: np.ndarray | None = None  # (m,) float32: each found item's score by the model's rule
     item_masks: list[np.ndarray] | None = None  # (H, W) bool of each found item (not in reports)
+    item_detection: np.ndarray | None = None  # (m,) float32: the item finder's confidence in each
+    segment_item: np.ndarray | None = None  # (n,) int64: the item each segment lies in, −1 for none
+    score_rule: str | None = None  # how the scan's score came from its parts, in words
 
 
 def segment_boxes(labels: np.ndarray, n: int) -> np.ndarray:
@@ -47,8 +50,9 @@ def segment_boxes(labels: np.ndarray, n: int) -> np.ndarray:
 def prediction_of(labels: np.ndarray, scores: np.ndarray, scored: np.ndarray,
                    flagged: np.ndarray | None = None, scan_score: float | None = None,
                    item_boxes: np.ndarray | None = None, item_scores: np.ndarray | None = None,
-                   item_masks: list[np.ndarray] | None = None) -> ScanPrediction:
-    """A ScanPrediction from (H, W) labels 0..n−1 (ids without pixels allowed) and per-id values."""
+                   item_masks: list[np.ndarray] | None = None, **items) -> ScanPrediction:
+    """A ScanPrediction from (H, W) labels 0..n−1 (ids without pixels allowed) and per-id values;
+    ``items``: item_detection, segment_item, score_rule."""
     n = len(scores)
     width = labels.shape[1]
     flat = labels.ravel()
@@ -58,6 +62,6 @@ def prediction_of(labels: np.ndarray, scores: np.ndarray, scored: np.ndarray,
     centroid = np.stack([np.bincount(flat, xs + 0.5, n) / safe, np.bincount(flat, ys + 0.5, n) / safe], 1)
     return ScanPrediction(labels.astype(np.int32), scores.astype(np.float32), scored.astype(bool), area,
                           segment_boxes(labels, n).astype(np.float32), centroid.astype(np.float32),
-                          flagged, scan_score, item_boxes, item_scores, item_masks)
+                          flagged, scan_score, item_boxes, item_scores, item_masks, **items)
 
 

@@ -1,4 +1,4 @@
-"""Report v1 finishing: the write tasks' parts checked from their manifests, then published atomically."""
+"""Report finishing: the write tasks' parts checked from their manifests, then published atomically."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from jobs.scoring.schema import REPORT_TABLES, REPORT_VERSION
 from jobs.scoring.sink import KEY_SPACE, PartManifest, keys_fingerprint
 from scans.storage import Location
 
@@ -71,7 +72,7 @@ def finish_parts(tmp: Location, manifests: list[PartManifest], expected: list[tu
         result.counts.anomalous += m.anomalous
         top.extend(m.top)
     parts = {m.part for m in manifests if m.part is not None}
-    for table in ("scans", "segments"):
+    for table in REPORT_TABLES:
         for info in tmp.fs.get_file_info(pafs.FileSelector(tmp.join(table), allow_not_found=True)):
             if info.is_file and info.base_name not in parts:
                 tmp.fs.delete_file(info.path)
@@ -104,7 +105,7 @@ def _mismatch(tmp: Location, parts: list[str], expected: list[tuple[str, str]], 
 
 def write_success(tmp: Location, counts: Counts, details: dict) -> dict:
     """_SUCCESS (JSON: counts, timings, model, config), the last file of a report."""
-    content = {"report_version": 1, "counts": asdict(counts), **details}
+    content = {"report_version": REPORT_VERSION, "counts": asdict(counts), **details}
     tmp.write_bytes(SUCCESS, (json.dumps(content, indent=2, sort_keys=True, default=str) + "\n").encode())
     return content
 

@@ -1,5 +1,6 @@
-"""The report's writer on the cluster: each write task splits its scored rows into a `scans` and a
-`segments` part file and returns a small manifest; the driver never holds or re-reads the rows."""
+"""The report's writer on the cluster: each write task splits its scored rows into a `scans`, a
+`segments` and an `items` part file and returns a small manifest; the driver never holds or
+re-reads the rows."""
 
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ from ray.data import Datasink
 from ray.data.block import Block, BlockAccessor
 
 from jobs.scoring.schema import (
+    ITEM_FIELDS,
+    ITEMS_SCHEMA,
+    REPORT_TABLES,
     SCANS_SCHEMA,
     SEGMENT_FIELDS,
     SEGMENTS_SCHEMA,
     STAGED_SCHEMA,
+    staged_item_name,
     staged_name,
     with_metadata,
 )
@@ -64,14 +69,23 @@ def _keep(heap: list, entry: tuple, n: int) -> None:
     (heapq.heappush if len(heap) < n else heapq.heappushpop)(heap, entry)
 
 
+def _explode(staged: pa.Table, fields: list[pa.Field], name_of, schema: pa.Schema) -> pa.Table:
+    """One row per list element of the staged columns of ``fields``, with its scan's id."""
+    parents = pc.list_parent_indices(staged.column(name_of(fields[0].name)))
+    columns = {"scan_id": pc.take(staged.column("scan_id"), parents)}
+    for f in fields:
+        columns[f.name] = pc.list_flatten(staged.column(name_of(f.name)))
+    return pa.table(columns).cast(schema)
+
+
 def explode_segments(staged: pa.Table) -> pa.Table:
     """The segments table of staged rows: one row per list element, with its scan's id."""
-    first = staged.column(staged_name(SEGMENT_FIELDS[0].name))
-    parents = pc.list_parent_indices(first)
-    columns = {"scan_id": pc.take(staged.column("scan_id"), parents)}
-    for f in SEGMENT_FIELDS:
-        columns[f.name] = pc.list_flatten(staged.column(staged_name(f.name)))
-    return pa.table(columns).cast(SEGMENTS_SCHEMA)
+    return _explode(staged, SEGMENT_FIELDS, staged_name, SEGMENTS_SCHEMA)
+
+
+def explode_items(staged: pa.Table) -> pa.Table:
+    """The items table of staged rows: one row per found item, with its scan's id."""
+    return _explode(staged, ITEM_FIELDS, staged_item_name, ITEMS_SCHEMA)
 
 
 def count_rows(scans: pa.Table, manifest: PartManifest, top_n: int,
@@ -98,10 +112,10 @@ def count_rows(scans: pa.Table, manifest: PartManifest, top_n: int,
 
 
 class ReportSink(Datasink[PartManifest]):
-    """Writes scored rows as ``tmp/scans/<part>`` and ``tmp/segments/<part>`` (report metadata in
-    each file's schema), one pair per write task, named uniquely per attempt: a retried task's
-    abandoned attempt leaves files no manifest names, and ``manifests`` (on the driver, after the
-    write) names only those that count."""
+    """Writes scored rows as ``tmp/scans/<part>``, ``tmp/segments/<part>`` and ``tmp/items/<part>``
+    (report metadata in each file's schema), one set per write task, named uniquely per attempt:
+    a retried task's abandoned attempt leaves files no manifest names, and ``manifests`` (on the
+    driver, after the write) names only those that count."""
 
     def __init__(self, tmp: Location, metadata: dict[str, str], top_n: int,
                  truth: dict[str, bool] | None = None, counter=None):
@@ -110,17 +124,18 @@ class ReportSink(Datasink[PartManifest]):
         self.counter = counter  # a ScanCounter actor, told how many scans each block wrote
         self.scans_schema = with_metadata(SCANS_SCHEMA, metadata)
         self.segments_schema = with_metadata(SEGMENTS_SCHEMA, metadata)
+        self.items_schema = with_metadata(ITEMS_SCHEMA, metadata)
         self.top_n = top_n
         self.manifests: list[PartManifest] = []
 
     def on_write_start(self, schema: pa.Schema | None = None) -> None:
-        self.tmp.makedirs("scans")
-        self.tmp.makedirs("segments")
+        for table in REPORT_TABLES:
+            self.tmp.makedirs(table)
 
     def write(self, blocks: Iterable[Block], ctx) -> PartManifest:
         manifest = PartManifest()
         part = f"part-{ctx.task_idx:05d}-{uuid.uuid4().hex[:12]}.parquet"
-        writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
+        writers: tuple[pq.ParquetWriter, pq.ParquetWriter, pq.ParquetWriter] | None = None
         try:
             for block in blocks:
                 table = BlockAccessor.for_block(block).to_arrow()
@@ -131,11 +146,14 @@ class ReportSink(Datasink[PartManifest]):
                     writers = (pq.ParquetWriter(self.tmp.join("scans", part), self.scans_schema,
                                                 filesystem=self.tmp.fs),
                                pq.ParquetWriter(self.tmp.join("segments", part), self.segments_schema,
+                                                filesystem=self.tmp.fs),
+                               pq.ParquetWriter(self.tmp.join("items", part), self.items_schema,
                                                 filesystem=self.tmp.fs))
                 scans = staged.select(SCANS_SCHEMA.names).cast(self.scans_schema)
                 segments = explode_segments(staged).cast(self.segments_schema)
                 writers[0].write_table(scans)
                 writers[1].write_table(segments)
+                writers[2].write_table(explode_items(staged).cast(self.items_schema))
                 manifest.segments += segments.num_rows
                 count_rows(scans, manifest, self.top_n, self.truth)
                 if self.counter is not None:

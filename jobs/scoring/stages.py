@@ -14,7 +14,7 @@ import pyarrow as pa
 import torch
 
 from jobs.scoring.inputs import InputFile, decode_scan, model_input, read_payloads
-from jobs.scoring.schema import SCANS_SCHEMA, SEGMENT_FIELDS, staged_name
+from jobs.scoring.schema import ITEM_FIELDS, SCANS_SCHEMA, SEGMENT_FIELDS, staged_item_name, staged_name
 from models.predictions import ScanPrediction, segment_boxes
 from models.trained import load_trained_model
 from scans.errors import ScanFormatError
@@ -92,13 +92,39 @@ def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width:
     else:  # an image smaller than the model input: some model pixels cover none, measure directly
         x0, y0, x1, y1 = segment_boxes(labels_at(pred.labels, height, width), n)[keep].T
     flagged = pred.flagged if pred.flagged is not None else pred.scores >= threshold
-    return {"segment_id": np.flatnonzero(keep).astype(np.int32),
+    item_id = (pred.segment_item[keep] + 1 if pred.segment_item is not None  # −1: no item → 0 → null
+               else np.zeros(int(keep.sum()), np.int64))
+    return {"segment_id": np.flatnonzero(keep).astype(np.int32), "item_id": item_id.astype(np.int32),
             "score": pred.scores[keep].astype(np.float32),
             "is_anomalous": flagged[keep],
             "area_px": area[keep].astype(np.int32),
             "x0": x0.astype(np.int32), "y0": y0.astype(np.int32),
             "x1": x1.astype(np.int32), "y1": y1.astype(np.int32),
             "cx": (sum_x / safe)[keep].astype(np.float32), "cy": (sum_y / safe)[keep].astype(np.float32)}
+
+
+def _item_columns(pred: ScanPrediction, threshold: float) -> dict:
+    """One scan's found items (item-first models; none for whole-scan ones), ids 1..m as its
+    segments' ``item_id`` names them."""
+    if pred.item_scores is None:
+        return _empty(ITEM_FIELDS)
+    m = len(pred.item_scores)
+    boxes = np.asarray(pred.item_boxes, np.int64).reshape(-1, 4)
+    area = np.array([int(mask.sum()) for mask in pred.item_masks or []], np.int64)
+    detection = (pred.item_detection if pred.item_detection is not None
+                 else np.full(m, np.nan, np.float32))
+    return {"item_id": np.arange(1, m + 1, dtype=np.int32), "x0": boxes[:, 0].astype(np.int32),
+            "y0": boxes[:, 1].astype(np.int32), "x1": boxes[:, 2].astype(np.int32),
+            "y1": boxes[:, 3].astype(np.int32), "area_px": area.astype(np.int32),
+            "detection_score": np.asarray(detection, np.float32),
+            "score": np.asarray(pred.item_scores, np.float32),
+            "is_anomalous": np.asarray(pred.item_scores) >= threshold,
+            "item_class": np.full(m, "", dtype=object)}
+
+
+def _empty(fields: list[pa.Field]) -> dict:
+    return {f.name: np.zeros(0, object if pa.types.is_string(f.type) else f.type.to_pandas_dtype())
+            for f in fields}
 
 
 def _model_error(source: str, err: Exception) -> str:
@@ -113,10 +139,18 @@ def _free_device_memory(err: Exception) -> None:
         torch.cuda.empty_cache()
 
 
-def _list_column(values: list[np.ndarray], type_: pa.DataType) -> pa.ListArray:
+# staged list columns whose zeros (ids) or empty strings (classes) stand for null
+NULL_WHEN = {"item_id": 0, "item_class": ""}
+
+
+def _list_column(values: list[np.ndarray], field: pa.Field) -> pa.ListArray:
     offsets = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int32)
-    flat = np.concatenate(values) if values else np.zeros(0)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=type_))
+    empty = np.zeros(0, object if pa.types.is_string(field.type) else None)
+    flat = np.concatenate(values) if values else empty
+    mask = (flat == NULL_WHEN[field.name]) if field.name in NULL_WHEN and len(flat) else None
+    if field.name == "detection_score" and len(flat):
+        mask = np.isnan(flat.astype(np.float64))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=field.type, mask=mask))
 
 
 class Scorer:
@@ -167,15 +201,17 @@ class Scorer:
         predictions = iter(self._predict_each(chosen, chosen_ids, chosen_sources) if ok.any() else [])
         model_ms = 1000 * (time.perf_counter() - start) / max(int(ok.sum()), 1)
         now = datetime.now(UTC)
-        rows, segments = [], {f.name: [] for f in SEGMENT_FIELDS}
+        rows, segments, items = [], {f.name: [] for f in SEGMENT_FIELDS}, {f.name: [] for f in ITEM_FIELDS}
         for i in range(n):
             row = {"scan_id": str(batch["scan_id"][i]), "source": str(batch["source"][i]),
                    "pipeline": model.pipeline, "modality": model.modality, "model_sha256": model.sha256,
                    "threshold": model.threshold, "scored_at": now,
                    "latency_ms": float(batch["decode_ms"][i]) + (model_ms if ok[i] else 0.0)}
             pred = next(predictions) if ok[i] else None
+            found = (_item_columns(pred, model.threshold) if isinstance(pred, ScanPrediction)
+                     else _empty(ITEM_FIELDS))
             if isinstance(pred, str):  # the model failed on this scan
-                columns = {f.name: np.zeros(0, f.type.to_pandas_dtype()) for f in SEGMENT_FIELDS}
+                columns = _empty(SEGMENT_FIELDS)
                 row.update(status="error", error=pred, height=int(batch["height"][i]),
                            width=int(batch["width"][i]))
             elif pred is not None:
@@ -185,17 +221,21 @@ class Scorer:
                 score = pred.scan_score if pred.scan_score is not None else (
                     float(columns["score"].max()) if len(anomalous) else 0.0)
                 row.update(status="ok", error=None, height=height, width=width, score=score,
+                           score_rule=pred.score_rule or "highest segment score",
                            is_anomalous=bool(anomalous.any()), n_segments=len(anomalous),
                            n_anomalous_segments=int(anomalous.sum()),
                            anomalous_area_frac=float(columns["area_px"][anomalous].sum()) / (height * width))
             else:
-                columns = {f.name: np.zeros(0, f.type.to_pandas_dtype()) for f in SEGMENT_FIELDS}
+                columns = _empty(SEGMENT_FIELDS)
                 row.update(status="error", error=str(batch["error"][i]))
             rows.append(row)
             for name, values in columns.items():
                 segments[name].append(values)
+            for name, values in found.items():
+                items[name].append(values)
         table = pa.Table.from_pylist(rows, schema=SCANS_SCHEMA)
         for field in SEGMENT_FIELDS:
-            values = _list_column(segments[field.name], field.type)
-            table = table.append_column(staged_name(field.name), values)
+            table = table.append_column(staged_name(field.name), _list_column(segments[field.name], field))
+        for field in ITEM_FIELDS:
+            table = table.append_column(staged_item_name(field.name), _list_column(items[field.name], field))
         return table

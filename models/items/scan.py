@@ -81,6 +81,7 @@ class ScanItems:
     item_scores: np.ndarray  # (m,) float32
     item_boxes: np.ndarray | None = None  # (m, 4) int64 x0, y0, x1, y1 (exclusive) of each found mask
     item_masks: list[np.ndarray] | None = None  # (H, W) bool of each found item
+    item_detection: np.ndarray | None = None  # (m,) float32: the item finder's confidence in each
 
 
 @torch.no_grad()
@@ -119,7 +120,8 @@ def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_
     relabel[1:][present] = np.arange(1, int(present.sum()) + 1)
     return ScanItems(relabel[labels], np.asarray(seg_scores, np.float32)[present],
                      np.asarray(seg_item, np.int64)[present], np.asarray(item_scores, np.float32),
-                     np.array([tight_box(mask) for mask in masks], np.int64).reshape(-1, 4), list(masks))
+                     np.array([tight_box(mask) for mask in masks], np.int64).reshape(-1, 4), list(masks),
+                     found.scores.float().cpu().numpy().astype(np.float32))
 
 
 def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:

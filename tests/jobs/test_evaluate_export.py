@@ -156,3 +156,36 @@ def test_scores_are_computed_in_the_precision_val_chose_the_threshold_in(ray_ses
     warnings = json.loads((report / "_SUCCESS").read_text())["warnings"]
     assert any("chosen on val with scores in bfloat16 autocast" in w and "computed in float32" in w
                for w in warnings), warnings
+
+
+def test_the_report_has_an_items_table_a_reader_queries_with_duckdb(ray_session, item_model,
+                                                                   small_archive_val, tmp_path):
+    report = tmp_path / "report"
+    assert main(["score", "--archive", small_archive_val, "--model", item_model, "--out", str(report),
+                 "--batch-size", "2", "--no-progress"]) == 0
+    success = json.loads((report / "_SUCCESS").read_text())
+    assert success["report_version"] == 2
+    threshold = success["config"]["threshold"]
+    items = duckdb.sql(f"SELECT * FROM read_parquet('{report}/items/*.parquet')").df()
+    scans = duckdb.sql(f"SELECT * FROM read_parquet('{report}/scans/*.parquet') WHERE status = 'ok'").df()
+    assert len(items) > 0 and items["detection_score"].between(0, 1).all()
+    assert items["item_class"].isna().all()  # this model names no item classes
+    assert ((items["x1"] > items["x0"]) & (items["y1"] > items["y0"]) & (items["area_px"] > 0)).all()
+    assert (items["is_anomalous"] == (items["score"] >= threshold)).all()
+    # the README's first query: flagged items per scan; a scan is flagged exactly when one of its items is
+    flagged = dict(duckdb.sql(
+        f"SELECT scan_id, count(*) FILTER (WHERE is_anomalous) FROM read_parquet('{report}/items/*.parquet') "
+        "GROUP BY scan_id").fetchall())
+    for row in scans.itertuples():
+        assert row.is_anomalous == (flagged.get(row.scan_id, 0) > 0), row.scan_id
+        mine = items[items["scan_id"] == row.scan_id]
+        assert row.score == pytest.approx(mine["score"].max() if len(mine) else 0.0)
+        assert row.score_rule.startswith("highest item score (each item by rule ")
+    # the README's second query: the segments of one item lie inside its box
+    one = items.sort_values("score").iloc[-1]
+    inside = duckdb.sql(
+        f"SELECT s.x0, s.y0, s.x1, s.y1 FROM read_parquet('{report}/segments/*.parquet') s "
+        f"WHERE s.scan_id = '{one.scan_id}' AND s.item_id = {int(one.item_id)}").df()
+    assert len(inside) > 0
+    assert ((inside.x0 >= one.x0) & (inside.x1 <= one.x1)).all()
+    assert ((inside.y0 >= one.y0) & (inside.y1 <= one.y1)).all()

@@ -15,7 +15,7 @@ import pytest
 
 from jobs.scoring.report import ReportError
 from jobs.scoring.run import ScoreOptions, run_scoring
-from jobs.scoring.schema import REPORT_VERSION, SCANS_SCHEMA, SEGMENTS_SCHEMA
+from jobs.scoring.schema import ITEMS_SCHEMA, REPORT_VERSION, SCANS_SCHEMA, SEGMENTS_SCHEMA
 from jobs.scoring.stages import Scorer
 from scans.archive import Archive
 from scans.modalities import ModalityError
@@ -56,11 +56,27 @@ def test_every_file_has_one_row_with_its_status(report):
     assert on_disk["counts"] == success["counts"] and on_disk["model"]["pipeline"] == "ssn"
 
 
-def test_report_files_follow_format_v1_with_metadata(report, model_dir):
+# what a reader of report v1 reads: v2 keeps every column, in place, and adds after them
+V1_COLUMNS = {
+    "scans": ["scan_id", "source", "status", "error", "pipeline", "modality", "model_sha256", "threshold",
+              "score", "is_anomalous", "n_segments", "n_anomalous_segments", "anomalous_area_frac", "height",
+              "width", "latency_ms", "scored_at"],
+    "segments": ["scan_id", "segment_id", "score", "is_anomalous", "area_px", "x0", "y0", "x1", "y1", "cx",
+                 "cy"]}
+
+
+def test_report_files_follow_format_v2_with_metadata(report, model_dir):
     out, success = report
-    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "overlays", "scans", "segments"]
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "items", "overlays", "scans", "segments"]
     assert not list(out.parent.glob("bad.tmp-*"))
-    for table, schema in (("scans", SCANS_SCHEMA), ("segments", SEGMENTS_SCHEMA)):
+    assert success["report_version"] == REPORT_VERSION == 2
+    for table, columns in V1_COLUMNS.items():  # a v1 reader's columns, read as before
+        read = pq.read_table(out / table, columns=columns)
+        assert read.column_names == columns and read.num_rows > 0
+    assert pq.read_table(out / "items").num_rows == 0  # a whole-scan model finds no items
+    assert pq.read_table(out / "segments", columns=["item_id"]).column("item_id").null_count == \
+        pq.read_table(out / "segments").num_rows
+    for table, schema in (("scans", SCANS_SCHEMA), ("segments", SEGMENTS_SCHEMA), ("items", ITEMS_SCHEMA)):
         files = sorted((out / table).iterdir())
         assert files and all(f.name.startswith("part-") and f.suffix == ".parquet" for f in files)
         for file in files:
