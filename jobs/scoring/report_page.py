@@ -133,6 +133,10 @@ def write_report_page(report_uri: str, top_n: int = 10) -> str:
             top["truth"] = [("anomalous" if truth[s] else "benign") if s in truth else "—"
                             for s in top["scan_id"]]
         sections.append(("Top scans", table(top.drop(columns=["source"]))))
+    if summary.top_items:
+        items = pd.DataFrame(summary.top_items)
+        items.insert(0, "rank", range(1, len(items) + 1))
+        sections.append(("Top flagged items (box in scan pixels, exclusive ends)", table(items)))
     groups = success.get("overlay_groups", {"top": success.get("overlays", [])})
     for group in sorted(groups, key=lambda g: list(GROUP_TITLES).index(g) if g in GROUP_TITLES else 99):
         names = groups[group]

@@ -1,4 +1,5 @@
-"""A report at a glance: counts, the score histogram and the top anomalous scans, as text and a PNG."""
+"""A report at a glance: counts, the score histogram, the top anomalous scans and (report v2) the
+top flagged items, as text and a PNG."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scans.storage import Location
 
 BINS = 10
 BAR_WIDTH = 40
+ITEM_COLUMNS = ["scan_id", "item_id", "score", "detection_score", "x0", "y0", "x1", "y1", "is_anomalous"]
 
 
 @dataclass
@@ -27,6 +29,7 @@ class ReportSummary:
     top: list[dict]  # scan_id, score, n_anomalous_segments, source; best first
     errors: list[dict]  # scan_id, error (the first few)
     success: dict
+    top_items: list[dict] | None = None  # report v2: the highest-scoring flagged items; None for v1
 
 
 def summarise(report: Location, top_n: int = 10) -> ReportSummary:
@@ -49,14 +52,24 @@ def summarise(report: Location, top_n: int = 10) -> ReportSummary:
     threshold = float(ok["threshold"].iloc[0]) if len(ok) else None
     return ReportSummary(counts, threshold, histogram,
                          top[["scan_id", "score", "n_anomalous_segments", "source"]].to_dict("records"),
-                         errors[["scan_id", "error"]].to_dict("records"), success)
+                         errors[["scan_id", "error"]].to_dict("records"), success, _top_items(report, top_n))
+
+
+def _top_items(report: Location, top_n: int) -> list[dict] | None:
+    """The ``top_n`` highest-scoring flagged items of a v2 report (None for a v1 report: no items)."""
+    if not report.exists("items"):
+        return None
+    items = pads.dataset(report.join("items"), filesystem=report.fs, format="parquet").to_table(
+        columns=ITEM_COLUMNS, filter=pads.field("is_anomalous"), use_threads=False).to_pandas()
+    top = items.sort_values("score", ascending=False).head(top_n)
+    return top.drop(columns="is_anomalous").to_dict("records")
 
 
 def summary_text(summary: ReportSummary) -> str:
     """The terminal summary: counts, a text histogram, the top scans and the first errors."""
     c = summary.counts
     lines = [f"{c['files']} files: {c['ok']} ok, {c['error']} error, {c['anomalous']} anomalous"
-             + (f" (threshold {summary.threshold:g})" if summary.threshold is not None else ""), "",
+             + (f" (threshold {summary.threshold:.3f})" if summary.threshold is not None else ""), "",
              "score histogram (ok scans):"]
     peak = max(int(summary.histogram.max()), 1)
     for i, count in enumerate(summary.histogram):
@@ -66,6 +79,11 @@ def summary_text(summary: ReportSummary) -> str:
         lines += ["", "top scans:"]
         lines += [f"  {row['score']:.3f}  {row['scan_id']}  ({row['n_anomalous_segments']} anomalous "
                   f"segments)" for row in summary.top]
+    if summary.top_items:
+        lines += ["", "top flagged items:"]
+        lines += [f"  {row['score']:.3f}  {row['scan_id']} item {row['item_id']}  at x {row['x0']}–"
+                  f"{row['x1']}, y {row['y0']}–{row['y1']} (found with confidence "
+                  f"{row['detection_score']:.3f})" for row in summary.top_items]
     if summary.errors:
         lines += ["", "errors (first few):"]
         lines += [f"  {row['error']}" for row in summary.errors]

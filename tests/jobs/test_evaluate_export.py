@@ -189,3 +189,26 @@ def test_the_report_has_an_items_table_a_reader_queries_with_duckdb(ray_session,
     assert len(inside) > 0
     assert ((inside.x0 >= one.x0) & (inside.x1 <= one.x1)).all()
     assert ((inside.y0 >= one.y0) & (inside.y1 <= one.y1)).all()
+
+
+def test_the_summary_and_the_page_show_the_top_flagged_items(ray_session, item_model, small_archive_val,
+                                                             tmp_path):
+    from jobs.scoring.report_page import write_report_page
+    from jobs.scoring.summary import summarise, summary_text
+    from scans.storage import locate
+
+    report = tmp_path / "report"  # at threshold 0 every found item is flagged
+    assert main(["score", "--archive", small_archive_val, "--model", item_model, "--out", str(report),
+                 "--batch-size", "2", "--no-progress", "--threshold", "0"]) == 0
+    summary = summarise(locate(str(report)), top_n=3)
+    n_items = duckdb.sql(f"SELECT count(*) FROM read_parquet('{report}/items/*.parquet')").fetchall()[0][0]
+    assert len(summary.top_items) == min(3, n_items) > 0
+    scores = [row["score"] for row in summary.top_items]
+    assert scores == sorted(scores, reverse=True)
+    text = summary_text(summary)
+    first = summary.top_items[0]
+    assert "top flagged items:" in text and f"{first['scan_id']} item {first['item_id']}" in text
+    assert "(threshold 0.000)" in text
+    write_report_page(str(report))
+    page = (report / "index.html").read_text(encoding="utf-8")
+    assert "Top flagged items" in page and first["scan_id"] in page

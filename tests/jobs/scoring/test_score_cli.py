@@ -25,7 +25,7 @@ def test_score_then_summarise(ray_session, bad_archive, model_dir, tmp_path, cap
     assert "scans/s" in line
     assert main(["report-summary", str(out), "--top", "3"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith(f"14 files: 4 ok, 10 error, {counts['anomalous']} anomalous (threshold 0.3)")
+    assert text.startswith(f"14 files: 4 ok, 10 error, {counts['anomalous']} anomalous (threshold 0.300)")
     assert "score histogram" in text and "top scans:" in text
     errors = text.split("errors (first few):\n")[1].split("\n\n")[0].splitlines()
     assert len(errors) == 3 and all(f"{bad_archive}/scans/" in e for e in errors)
