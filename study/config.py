@@ -448,10 +448,8 @@ class StudyConfig(Strict):
         item_first = [PIPELINES.declared(p).item_first for p in self.space.pipelines]
         items_read, scans_read = any(item_first), not all(item_first)
         checks = [("recipe", self.recipe, RecipeConfig(), RecipeConfig.model_fields, items_read),
-                  ("items", self.items, ItemStageConfig(), ("finder", "modality", "scale", "encoder", "steps",
-                                                             "batch", "lr", "weight_decay", "weights",
-                                                             "resources", "image_size", "score_threshold"),
-                   items_read),
+                  ("items", self.items, ItemStageConfig(),
+                   [f for f in ItemStageConfig.model_fields if f != "directory"], items_read),
                   ("space", self.space, SpaceConfig(), ("epochs",), scans_read),
                   ("data", self.data, DataConfig(archive=self.data.archive), ("image_size",), scans_read)]
         for name, section, default, fields, read in checks:
@@ -510,7 +508,12 @@ def read_config_data(path: str, overrides: dict | None = None) -> dict:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a study config must be a mapping, got {type(data).__name__}")
-    for dotted, value in (overrides or {}).items():
+    return with_dotted(data, overrides or {})
+
+
+def with_dotted(data: dict, values: dict) -> dict:
+    """Raw config ``data`` with each dotted key of ``values`` (``items.steps``) set, in place."""
+    for dotted, value in values.items():
         node = data
         *parents, leaf = dotted.split(".")
         for key in parents:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import copy
 
+from models.catalog import PIPELINES
+from study.config import SpaceConfig, with_dotted
+
 # what a rehearsal cuts: dotted keys of the raw config, set where the section is read
 REHEARSAL = {
     "data.max_scans": 40,
@@ -29,8 +32,10 @@ def rehearsal(data: dict, gpu_share: float = 0.0) -> dict:
     NAME-smoke."""
     out = copy.deepcopy(data)
     space = out.get("space") or {}
-    pipelines = space.get("pipelines") or ["ssn"]
-    item_first = [p in ("subcomponent", "object") for p in pipelines]
+    # unknown names are the validation's to report, after the cuts
+    pipelines = [p for p in space.get("pipelines") or SpaceConfig.model_fields["pipelines"].default
+                 if p in PIPELINES]
+    item_first = [PIPELINES.declared(p).item_first for p in pipelines]
     cuts = {**REHEARSAL, "resources": {"cpu": 1, "gpu": gpu_share}}
     if any(item_first):
         cuts.update(ITEM_CUTS)
@@ -41,13 +46,8 @@ def rehearsal(data: dict, gpu_share: float = 0.0) -> dict:
         cuts.update(SCAN_CUTS)
     if "crop" in (space.get("modes") or []):
         cuts.update(CROP_CUTS)
-    if "k" not in space or not any(p in ("subcomponent", "ssn") for p in pipelines):
+    if "k" not in space or not any(PIPELINES.declared(p).superpixels for p in pipelines):
         cuts.pop("space.k")
-    for dotted, value in cuts.items():
-        node = out
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
+    with_dotted(out, cuts)
     out["name"] = f"{out.get('name', 'study')}-smoke"
     return out
