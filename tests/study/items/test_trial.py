@@ -214,6 +214,7 @@ def test_a_half_written_item_stage_is_not_taken_for_a_trained_one(small_archive_
 
 def test_the_stage_config_reaches_the_finder_it_builds():
     config = parse_config({"name": "t", "data": {"archive": "unused"},
+                           "space": {"pipelines": ["subcomponent"]},
                            "items": {"peak_relative": 0.25, "center_loss": "focal"}})
     finder = build_finder(finder_spec(config.items))
     assert finder.peak_relative == 0.25 and finder.center_loss == "focal"
