@@ -40,7 +40,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float,
                         help="anomaly threshold in [0, 1] (default: the study's chosen one, else 0.5)")
     parser.add_argument("--overlays", type=int, default=0, metavar="N",
-                        help="write PNG overlays of the N highest-scoring scans to REPORT/overlays/")
+                        help="write PNG overlays of the N highest-scoring scans to REPORT/overlays/ and, for "
+                             "item-first models, crops of the N highest-scoring flagged items to "
+                             "REPORT/item_crops/")
     parser.add_argument("--torch-threads", type=int,
                         help="torch threads per actor (default on CPU: the cluster's CPUs / workers; "
                              "on GPU: the actor's CPU share)")

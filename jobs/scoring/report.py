@@ -10,7 +10,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jobs.scoring.schema import REPORT_TABLES, REPORT_VERSION
-from jobs.scoring.sink import KEY_SPACE, PartManifest, keys_fingerprint
+from jobs.scoring.sink import KEY_SPACE, PartManifest, TopItem, keys_fingerprint
 from scans.storage import Location
 
 SUCCESS = "_SUCCESS"
@@ -38,6 +38,7 @@ class Assembly:
     top: list[tuple[float, str, str]] = field(default_factory=list)  # (score, source, scan_id), best first
     highest_benign: list[tuple[float, str, str]] = field(default_factory=list)  # highest first
     lowest_anomalous: list[tuple[float, str, str]] = field(default_factory=list)  # lowest first
+    top_items: list[TopItem] = field(default_factory=list)  # report v2: flagged items, best first
 
 
 def check_output(out: Location, archive: Location) -> None:
@@ -62,8 +63,9 @@ def finish_parts(tmp: Location, manifests: list[PartManifest], expected: list[tu
     exactly one row (the row count and the keys' fingerprint agree), remove part files no manifest
     names (a retried task's abandoned attempt), and gather the counts and the top ``top_n``. Only
     when the check fails are the key columns read back, to say which inputs are lost or doubled."""
-    result, top, benign, anomalous = Assembly(), [], [], []
+    result, top, benign, anomalous, items = Assembly(), [], [], [], []
     for m in manifests:
+        items.extend(m.top_items)
         benign.extend(m.highest_benign)
         anomalous.extend((-score, source, scan_id) for score, source, scan_id in m.lowest_anomalous)
         result.counts.files += m.rows
@@ -82,6 +84,7 @@ def finish_parts(tmp: Location, manifests: list[PartManifest], expected: list[tu
     result.top = sorted(top, reverse=True)[:top_n]
     result.highest_benign = sorted(benign, reverse=True)[:top_n]
     result.lowest_anomalous = sorted(anomalous)[:top_n]
+    result.top_items = sorted(items, reverse=True)[:top_n]
     return result
 
 

@@ -136,7 +136,9 @@ def write_report_page(report_uri: str, top_n: int = 10) -> str:
     if summary.top_items:
         items = pd.DataFrame(summary.top_items)
         items.insert(0, "rank", range(1, len(items) + 1))
-        sections.append(("Top flagged items (box in scan pixels, exclusive ends)", table(items)))
+        crops = "".join(image(c["file"], f"{c['scan_id']} item {c['item_id']}: score {c['score']:.3f}", 240)
+                        for c in success.get("item_crops", []))
+        sections.append(("Top flagged items (box in scan pixels, exclusive ends)", table(items) + crops))
     groups = success.get("overlay_groups", {"top": success.get("overlays", [])})
     for group in sorted(groups, key=lambda g: list(GROUP_TITLES).index(g) if g in GROUP_TITLES else 99):
         names = groups[group]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, model_validator
 
 from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
+from jobs.scoring.item_crops import write_item_crops
 from jobs.scoring.overlays import GROUPS, write_overlays
 from jobs.scoring.pitch import pitch_warning
 from jobs.scoring.progress import ScoringProgress
@@ -150,6 +151,7 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
         groups = {group: write_overlays(model, root, [by_key[(scan_id, source)] for _, source, scan_id in
                                                       getattr(assembly, group)], tmp, group, limits)
                   for group in GROUPS if getattr(assembly, group)}
+        crops = write_item_crops(root, by_key, assembly.top_items, tmp, limits)
         wall = time.perf_counter() - clock
         success = write_success(tmp, assembly.counts, {
             "timings": {"started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
@@ -160,7 +162,7 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
                       "backbone": model.spec.backbone, "modality": model.modality,
                       "image_size": model.image_size, "threshold": model.threshold},
             "config": config, "overlays": [name for names in groups.values() for name in names],
-            "overlay_groups": groups, "warnings": warnings,
+            "overlay_groups": groups, "item_crops": crops, "warnings": warnings,
             "dualscan_version": metadata["dualscan.version"]})
         publish(tmp, out)
     finally:

@@ -31,6 +31,8 @@ from jobs.scoring.schema import (
 from scans.storage import Location
 
 KEY_SPACE = 1 << 64
+# (score, source, scan_id, item_id, x0, y0, x1, y1): one flagged item, as a write task's manifest keeps it
+TopItem = tuple[float, str, str, int, int, int, int, int]
 
 
 def key_hash(scan_id: str, source: str) -> int:
@@ -62,6 +64,8 @@ class PartManifest:
     # (score negated: a min-heap keeps the lowest scores)
     highest_benign: list[tuple[float, str, str]] = field(default_factory=list)
     lowest_anomalous: list[tuple[float, str, str]] = field(default_factory=list)
+    # report v2: the top flagged items (score, source, scan_id, item_id, x0, y0, x1, y1)
+    top_items: list[TopItem] = field(default_factory=list)
 
 
 def _keep(heap: list, entry: tuple, n: int) -> None:
@@ -111,6 +115,19 @@ def count_rows(scans: pa.Table, manifest: PartManifest, top_n: int,
             manifest.error += 1
 
 
+def count_items(staged: pa.Table, items: pa.Table, manifest: PartManifest, top_n: int) -> None:
+    """Keep in ``manifest`` the ``top_n`` highest-scoring flagged items among ``items`` (the exploded
+    items of the ``staged`` rows), each with its scan's source."""
+    if top_n <= 0 or items.num_rows == 0:
+        return
+    parents = pc.list_parent_indices(staged.column(staged_item_name("score")))
+    sources = pc.take(staged.column("source"), parents)
+    flagged = pc.fill_null(items.column("is_anomalous"), False)
+    chosen = items.append_column("source", sources).filter(flagged)
+    for row in chosen.select(["score", "source", "scan_id", "item_id", "x0", "y0", "x1", "y1"]).to_pylist():
+        _keep(manifest.top_items, (float(row["score"]), *list(row.values())[1:]), top_n)
+
+
 class ReportSink(Datasink[PartManifest]):
     """Writes scored rows as ``tmp/scans/<part>``, ``tmp/segments/<part>`` and ``tmp/items/<part>``
     (report metadata in each file's schema), one set per write task, named uniquely per attempt:
@@ -153,7 +170,9 @@ class ReportSink(Datasink[PartManifest]):
                 segments = explode_segments(staged).cast(self.segments_schema)
                 writers[0].write_table(scans)
                 writers[1].write_table(segments)
-                writers[2].write_table(explode_items(staged).cast(self.items_schema))
+                items = explode_items(staged).cast(self.items_schema)
+                writers[2].write_table(items)
+                count_items(staged, items, manifest, self.top_n)
                 manifest.segments += segments.num_rows
                 count_rows(scans, manifest, self.top_n, self.truth)
                 if self.counter is not None:

@@ -13,6 +13,7 @@ import duckdb
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from jobs.cli import main
 from models.trained import load_trained_model
@@ -199,7 +200,7 @@ def test_the_summary_and_the_page_show_the_top_flagged_items(ray_session, item_m
 
     report = tmp_path / "report"  # at threshold 0 every found item is flagged
     assert main(["score", "--archive", small_archive_val, "--model", item_model, "--out", str(report),
-                 "--batch-size", "2", "--no-progress", "--threshold", "0"]) == 0
+                 "--batch-size", "2", "--no-progress", "--threshold", "0", "--overlays", "3"]) == 0
     summary = summarise(locate(str(report)), top_n=3)
     n_items = duckdb.sql(f"SELECT count(*) FROM read_parquet('{report}/items/*.parquet')").fetchall()[0][0]
     assert len(summary.top_items) == min(3, n_items) > 0
@@ -209,6 +210,14 @@ def test_the_summary_and_the_page_show_the_top_flagged_items(ray_session, item_m
     first = summary.top_items[0]
     assert "top flagged items:" in text and f"{first['scan_id']} item {first['item_id']}" in text
     assert "(threshold 0.000)" in text
+    # the crops are of the same top items, best first, each a PNG beside the page
+    crops = json.loads((report / "_SUCCESS").read_text())["item_crops"]
+    assert [(c["scan_id"], c["item_id"]) for c in crops] == [
+        (row["scan_id"], row["item_id"]) for row in summary.top_items]
+    for crop in crops:
+        with Image.open(report / crop["file"]) as picture:
+            assert picture.format == "PNG" and min(picture.size) >= 16
     write_report_page(str(report))
     page = (report / "index.html").read_text(encoding="utf-8")
     assert "Top flagged items" in page and first["scan_id"] in page
+    assert all(f'src="{crop["file"]}"' in page for crop in crops)

@@ -52,3 +52,27 @@ def test_the_truth_outline_is_drawn_when_labels_exist_and_not_otherwise(small_ar
     assert _count(unlabelled, TRUTH_RGB) == 0  # neither the outline nor its legend swatch
     # hlz is not pseudo-colour: a second panel shows the model's own input
     assert unlabelled.shape == labelled.shape and unlabelled.shape[1] > 1.5 * unlabelled.shape[0]
+
+
+def test_an_item_crop_holds_its_box_outlined_with_a_margin_and_refuses_a_box_outside_the_scan():
+    import pytest
+
+    from jobs.scoring.item_crops import MIN_CROP_PX, crop_name, item_crop
+
+    pseudo = np.full((100, 120, 3), 200, np.uint8)
+    pseudo[40:50, 60:80] = (0, 0, 255)  # the item, blue
+    crop = item_crop(pseudo, (60, 40, 80, 50))
+    assert max(crop.shape[:2]) >= MIN_CROP_PX
+    factor = crop.shape[1] // 30  # the box and its margin of 5 px each side, enlarged
+    red = np.all(crop == np.array(ANOMALOUS_RGB, np.uint8), axis=-1)
+    blue = np.all(crop == np.array((0, 0, 255), np.uint8), axis=-1)
+    assert blue.sum() == 20 * 10 * factor ** 2  # the outline covers none of the item
+    (red_rows, red_cols), (blue_rows, blue_cols) = np.nonzero(red), np.nonzero(blue)
+    assert red_rows.min() < blue_rows.min() and red_rows.max() > blue_rows.max()
+    assert red_cols.min() < blue_cols.min() and red_cols.max() > blue_cols.max()
+    assert (crop[0, 0] == 200).all()  # the margin shows the scan around it
+    edge = item_crop(pseudo, (0, 0, 10, 10))  # at the scan's corner the margin is cut, not padded
+    assert edge.shape[0] == edge.shape[1]
+    with pytest.raises(ValueError, match="does not lie in a 100×120 scan"):
+        item_crop(pseudo, (110, 0, 130, 10))
+    assert crop_name(2, "a/b c", 3) == "0002_a_b_c_item3.png"
