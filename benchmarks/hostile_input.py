@@ -160,7 +160,8 @@ def main() -> None:
             for rep in range(args.repeats):
                 for name, folder in (("valid", plain), ("hostile", hostile)):
                     out = os.path.join(tmp, f"report-{name}-{rep}")
-                    peak, wall = peak_memory(folder, DEMO_MODEL, out)
+                    # the raw pairs are the simulator's: Z_eff by its table, named as a user would
+                    peak, wall = peak_memory(folder, DEMO_MODEL, out, "--zeff-calibration", "simulator")
                     statuses = check_report(out, rows, valid_ids if name == "hostile" else [])
                     assert name == "hostile" or statuses == {"ok": rows}, statuses
                     peaks[name].append(peak)

@@ -127,10 +127,10 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def peak_memory(archive: str, model_dir: str, out: str) -> tuple[float, float]:
+def peak_memory(archive: str, model_dir: str, out: str, *flags: str) -> tuple[float, float]:
     """(peak summed RSS in MiB, wall seconds) of a whole `python -m jobs.score --local` job."""
     command = [sys.executable, "-m", "jobs.score", "--archive", archive, "--model", model_dir, "--out", out,
-               "--local", "--no-progress", "--batch-size", str(BATCH)]
+               "--local", "--no-progress", "--batch-size", str(BATCH), *flags]
     start, peak = time.perf_counter(), 0
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)

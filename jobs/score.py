@@ -50,6 +50,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="refuse (as an error row) any image array of more than N pixels, read from "
                              "its header before it is decoded (default: DUALSCAN_MAX_PIXELS, else "
                              "8192 × 8192 = 67108864)")
+    parser.add_argument("--raw-air", type=float, metavar="V",
+                        help="raw X_high/X_low images: the value with nothing in the beam, transmission 1 "
+                             "(default: the folder's raw_scale.json, else the bit depth's full scale)")
+    parser.add_argument("--raw-dark", type=float, metavar="V",
+                        help="raw images: the value with the beam off, transmission 0 (default 0)")
+    parser.add_argument("--zeff-calibration", metavar="FILE",
+                        help="the scanner's effective-Z calibration (docs/formats.md), to derive Z_eff from "
+                             "raw high/low that carry none; `simulator` for scans the simulator made "
+                             "(default: the folder's zeff_calibration.json, or the archive's own)")
     parser.add_argument("--no-progress", action="store_true", help="no Ray Data progress bars")
     parser.add_argument("--local", action="store_true",
                         help="start Ray on this machine instead of joining RAY_ADDRESS / `ray job submit`")
@@ -87,7 +96,8 @@ def main(args: argparse.Namespace) -> int:
                                worker_resources=worker_resources(args.worker_resource),
                                threshold=args.threshold, overlays=args.overlays,
                                torch_threads=args.torch_threads, progress=not args.no_progress,
-                               max_pixels=args.max_pixels)
+                               max_pixels=args.max_pixels, raw_air=args.raw_air, raw_dark=args.raw_dark,
+                               zeff_calibration=args.zeff_calibration)
         refuse_relative_paths({"--archive": args.archive, "--out": args.out, "--model": args.model})
         connect(args.local)
         success = run_scoring(options)

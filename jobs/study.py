@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
 
     from jobs.ray_connect import connect, refuse_relative_paths
     from jobs.shared_paths import SharedPathError
-    from study.data import split_ids
+    from study.archive_fit import check_archive
     from study.report import export_best, write_results
     from study.run import build_tuner, run_uri
 
@@ -88,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
               "CUDA GPU; use --gpus-per-trial 0", file=sys.stderr)
         return 2
     try:
-        split_ids(config.data)  # no val split: stop before any work, saying how to get one
+        check_archive(config)  # no val split, no Z, no parts: stop before any work, saying what to do
     except (ValueError, OSError) as err:
         print(f"{args.config}: {err}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from study.data import split_ids
+    from study.archive_fit import check_archive
     from study.items.trial import train_trial
     from study.pipelines import PIPELINES
     from study.train import TrainState, save_checkpoint, trial_from_config
@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return 2
     try:
-        split_ids(config.data)  # no val split: stop before any work, saying how to get one
+        check_archive(config)  # no val split, no Z, no parts: stop before any work, saying what to do
     except (ValueError, OSError) as err:
         print(f"{args.config}: {err}", file=sys.stderr)
         return 2

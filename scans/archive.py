@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from scans.errors import ArchiveError, ScanFormatError
 from scans.limits import ReadLimits
+from scans.modalities import ZEFF_CALIBRATION
 from scans.npz import decode_npz, encode_npz
 from scans.record import Scan
 from scans.storage import Location, locate
@@ -131,6 +132,29 @@ class Archive:
         return float(value) if isinstance(value, int | float) and value > 0 else None
 
     @property
+    def zeff_calibration(self):
+        """How Z_eff is derived from this archive's high/low where a scan stores none: "simulator"
+        for archives the simulator wrote, the table of the calibration file archive.json names
+        (``zeff_calibration: {"file": ..., "sha256": ...}``), or None: none given, Z not derivable."""
+        if not hasattr(self, "_zeff_calibration"):
+            named = self.info.get("zeff_calibration")
+            if named == "simulator" or (named is None and self.info.get("generator") == "dualscan-synth"):
+                self._zeff_calibration = "simulator"
+            elif isinstance(named, dict) and isinstance(named.get("file"), str):
+                from scans.zeff_calibration import read_calibration  # scipy: only when one is named
+
+                file = self.root.uri_of(named["file"])
+                try:
+                    data = self.root.read_bytes(named["file"])
+                except OSError as err:
+                    raise ArchiveError(f"{file}: archive.json names this Z_eff calibration, but it cannot "
+                                       f"be read ({err})") from None
+                self._zeff_calibration = read_calibration(data, file)
+            else:
+                self._zeff_calibration = None
+        return self._zeff_calibration
+
+    @property
     def scan_ids(self) -> list[str]:
         """Scan ids in manifest order."""
         return self.manifest.column("scan_id").to_pylist()
@@ -155,6 +179,8 @@ class Archive:
                                shape=(row["height"], row["width"]), split=row["split"], source=row["source"])
         if self.pitch_mm is not None:
             scan.meta["pitch_mm"] = self.pitch_mm
+        if scan.zeff is None and scan.has_raw and self.zeff_calibration is not None:
+            scan.meta[ZEFF_CALIBRATION] = self.zeff_calibration
         return scan
 
     def __iter__(self) -> Iterator[Scan]:

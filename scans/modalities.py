@@ -67,17 +67,29 @@ def register_modality(name: str, channels: int, needs_raw: bool, description: st
     return add
 
 
+ZEFF_CALIBRATION = "zeff_calibration"  # Scan.meta key: the scanner's Z table, or "simulator"
+
+
 def scan_zeff(scan: Scan) -> np.ndarray:
-    """The scan's Z_eff: stored, or derived from high/low by the scanner calibration."""
+    """The scan's Z_eff: stored, or derived from high/low by the calibration its scanner gave
+    (``scan.meta["zeff_calibration"]``: a table, or "simulator" for scans the simulator wrote).
+    Never by a calibration the scan does not name: Z from another scanner's table is wrong."""
     if scan.zeff is not None:
         return scan.zeff
     _require_raw(scan, "zeff")
+    calibration = scan.meta.get(ZEFF_CALIBRATION)
+    if calibration is None:
+        raise ModalityError(
+            f"scan {scan.scan_id!r} has high/low but no Z_eff, and no Z_eff calibration was given for its "
+            "scanner: give one (--zeff-calibration FILE, or zeff_calibration.json beside the scans; "
+            "docs/formats.md), or X_zeff images, or use a modality without Z (high, low, high_log, low_log)")
     from scans.physics.calibration import effective_z  # xraydb and scipy: only when Z is derived
     from scans.physics.detector import ZEFF_SMOOTH_MM
 
     pitch = scan.meta.get("pitch_mm")  # known: smooth over the scanner's window in mm, as synthesis does
     sigma = ZEFF_SMOOTH_MM / pitch if isinstance(pitch, int | float) and pitch > 0 else ZEFF_SMOOTH_SIGMA
-    zeff, _ = effective_z(scan.high, scan.low, smooth_sigma=sigma)
+    table = None if isinstance(calibration, str) else calibration  # "simulator": the simulated scanner's
+    zeff, _ = effective_z(scan.high, scan.low, smooth_sigma=sigma, calibration=table)
     return zeff
 
 
@@ -86,6 +98,23 @@ def scan_pseudo(scan: Scan) -> np.ndarray:
     if scan.pseudo is not None:
         return scan.pseudo
     return render_pseudo_colour(scan_zeff(scan), scan.high)
+
+
+def scan_picture(scan: Scan) -> np.ndarray:
+    """uint8 (H, W, 3) to show a person: the pseudo-colour image where the scan has or can render
+    one, else its high-energy transmission in grey (raw scans whose Z is unknown)."""
+    try:
+        return scan_pseudo(scan)
+    except ModalityError:
+        if scan.high is None:
+            raise
+        grey = (np.clip(scan.high, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def modality_needs_zeff(spec: str) -> bool:
+    """Whether a modality spec reads effective Z (zeff, hlz, hlz_log)."""
+    return any(source == "zeff" for name in parse_modality(spec) for source in MODALITIES[name].sources)
 
 
 def _require_raw(scan: Scan, modality: str) -> None:

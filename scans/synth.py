@@ -172,7 +172,8 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
                 rows.append(row)
                 bar.update()
     bar.close()
-    info = {"generator": GENERATOR, "pitch_mm": config.resolved_pitch_mm, "config": _config_dict(config)}
+    info = {"generator": GENERATOR, "pitch_mm": config.resolved_pitch_mm, "config": _config_dict(config),
+            "zeff_calibration": "simulator"}
     finish_archive(root, rows, info)
     return root
 

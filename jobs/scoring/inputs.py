@@ -14,16 +14,31 @@ import pyarrow.fs as pafs
 from models.inputs import resize_square
 from scans.archive import Archive, read_bounded, read_scan_bytes
 from scans.errors import ArchiveError, ScanFormatError
-from scans.images import RAW_MODES, open_image
+from scans.exports import (
+    EXPORT_EXTENSIONS,
+    RAW_SCALE_FILE,
+    ROLE_SUFFIXES,
+    ROLES,
+    ExportSettings,
+    RawScale,
+    assemble_scan,
+    group_exports,
+    read_raw_scale,
+)
+from scans.images import open_image
 from scans.limits import ReadLimits
-from scans.modalities import ModalityError, build_input, modality_needs_raw
+from scans.modalities import (
+    ZEFF_CALIBRATION,
+    ModalityError,
+    build_input,
+    modality_needs_raw,
+    modality_needs_zeff,
+)
 from scans.record import Scan
 from scans.storage import Location, locate
+from scans.zeff_calibration import CALIBRATION_FILE, load_calibration, read_calibration
 
-IMAGE_EXTENSIONS = (".png", ".tif", ".tiff")
-RAW_SUFFIXES = ("_high", "_low")  # X_high.png + X_low.png: one scan's 16-bit raw transmissions
 MIN_SIDE = 16  # the smallest scan side a model can segment
-RAW_FULL_SCALE = 65535.0  # a 16-bit raw value v is the transmission max(v, 1) / 65535
 PEEK_FILES = 5  # files read before any work to check that the archive can give the model's modality
 
 
@@ -35,19 +50,28 @@ class InputFile:
     scan_id: str
     source: str
     paths: tuple[str, ...]
-    kind: str  # "npz", "image" (pseudo-colour) or "raw_pair"
+    kind: str  # "npz", or "exports": a scanner's images of one scan, each path with its role
     height: int = -1
     width: int = -1
     pitch_mm: float = -1.0  # the archive's detector pitch, -1 when unknown (Z_eff is smoothed in mm)
+    roles: tuple[str, ...] = ()  # exports: each path's role (pseudo, high, low, zeff; scans.exports)
 
     def as_row(self) -> dict:
         """A row for ``ray.data.from_items``."""
-        return {**asdict(self), "paths": list(self.paths)}
+        return {**asdict(self), "paths": list(self.paths), "roles": list(self.roles)}
 
     @classmethod
     def from_row(cls, row: dict) -> InputFile:
         return cls(str(row["scan_id"]), str(row["source"]), tuple(str(p) for p in row["paths"]),
-                   str(row["kind"]), int(row["height"]), int(row["width"]), float(row.get("pitch_mm", -1.0)))
+                   str(row["kind"]), int(row["height"]), int(row["width"]), float(row.get("pitch_mm", -1.0)),
+                   tuple(str(r) for r in row.get("roles", ())))
+
+    @classmethod
+    def exports(cls, scan_id: str, source: str, files: dict[str, str]) -> InputFile:
+        """A scan of exported images: ``files`` maps each role to its path, the pseudo-colour image
+        (else the high image, else the first) named as the report's source."""
+        roles = tuple(role for role in ROLES if role in files)
+        return cls(scan_id, source, tuple(files[role] for role in roles), "exports", roles=roles)
 
 
 def _archive_inputs(root: Location) -> list[InputFile]:
@@ -80,27 +104,41 @@ def archive_truth(root: Location, inputs: list[InputFile]) -> dict[str, bool]:
 
 
 def _folder_inputs(root: Location) -> list[InputFile]:
-    """.npz files, pseudo-colour images, and X_high/X_low raw pairs anywhere under a folder."""
+    """.npz files and, by the naming scheme of scans.exports, each scan's exported images (X.png
+    pseudo-colour, X_high and X_low raw, X_zeff) anywhere under a folder."""
     files = root.fs.get_file_info(pafs.FileSelector(root.path, recursive=True))
-    inputs, pairs = [], {}
+    inputs, exported = [], []
     for info in sorted((f for f in files if f.is_file), key=lambda f: f.path):
         relative = info.path[len(root.path.rstrip("/")) + 1:]
         stem, dot, ext = relative.rpartition(".")
         stem, ext = (stem, f".{ext.lower()}") if dot else (relative, "")
         if ext == ".npz":
             inputs.append(InputFile(stem, root.uri_of(relative), (info.path,), "npz"))
-        elif ext in IMAGE_EXTENSIONS:
-            suffix = next((s for s in RAW_SUFFIXES if stem.endswith(s)), None)
-            if suffix is None:
-                inputs.append(InputFile(stem, root.uri_of(relative), (info.path,), "image"))
-            else:
-                pairs.setdefault(stem.removesuffix(suffix), {})[suffix] = (relative, info.path)
-    for scan_id, pair in sorted(pairs.items()):
-        high, low = pair.get("_high"), pair.get("_low")
-        first = high or low
-        paths = (high[1] if high else "", low[1] if low else "")
-        inputs.append(InputFile(scan_id, root.uri_of(first[0]), paths, "raw_pair"))
+        elif ext in EXPORT_EXTENSIONS:
+            exported.append((stem, relative))
+    for scan_id, by_role in group_exports(exported).items():
+        shown = by_role.get("pseudo") or by_role.get("high") or next(iter(by_role.values()))
+        inputs.append(InputFile.exports(scan_id, root.uri_of(shown),
+                                        {role: root.join(relative) for role, relative in by_role.items()}))
     return inputs
+
+
+def export_settings(root: Location, raw_scale: RawScale | None = None,
+                    zeff_calibration: str | None = None) -> ExportSettings:
+    """How to decode the inputs under ``root``: the raw scale given (else the folder's
+    raw_scale.json, else each bit depth's full scale) and the Z_eff calibration given (a file or
+    ``simulator``; else the folder's zeff_calibration.json, else an archive's own, else none)."""
+    if raw_scale is None and root.exists(RAW_SCALE_FILE):
+        raw_scale = read_raw_scale(root.read_bytes(RAW_SCALE_FILE), root.uri_of(RAW_SCALE_FILE))
+    if zeff_calibration is not None:
+        calibration = load_calibration(zeff_calibration)[0]
+    elif root.exists(CALIBRATION_FILE) and not root.exists("archive.json"):
+        calibration = read_calibration(root.read_bytes(CALIBRATION_FILE), root.uri_of(CALIBRATION_FILE))
+    elif root.exists("archive.json"):
+        calibration = Archive(root).zeff_calibration
+    else:
+        calibration = None
+    return ExportSettings(raw_scale or RawScale(), calibration)
 
 
 def list_inputs(uri: str) -> tuple[Location, list[InputFile]]:
@@ -113,50 +151,29 @@ def list_inputs(uri: str) -> tuple[Location, list[InputFile]]:
     found = _archive_inputs(root) if root.exists("archive.json") else _folder_inputs(root)
     inputs = list(dict.fromkeys(found))  # a manifest that lists a file twice scores it once
     if not inputs:
-        raise ArchiveError(f"{root.uri}: holds no scans (.npz, {', '.join(IMAGE_EXTENSIONS)} files)")
+        raise ArchiveError(f"{root.uri}: holds no scans (.npz, {', '.join(EXPORT_EXTENSIONS)} files)")
     return root, inputs
 
 
-def _pseudo_image(data: bytes, file: str, limits: ReadLimits) -> np.ndarray:
-    image = open_image(data, file, limits)
-    if image.mode in (*RAW_MODES, "F"):
-        raise ScanFormatError(file, f"a {image.mode} image is raw, not pseudo-colour: name a raw pair "
-                                    "X_high.png and X_low.png")
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
-
-
-def _raw_image(data: bytes, file: str, limits: ReadLimits) -> np.ndarray:
-    image = open_image(data, file, limits)
-    if image.mode not in RAW_MODES:
-        raise ScanFormatError(file, f"a raw transmission image must be 16-bit greyscale, not {image.mode}")
-    transmission = np.asarray(image).astype(np.float32)  # one copy: 16-bit values are exact in float32
-    low, high = float(transmission.min()), float(transmission.max())
-    if low < 0 or high > RAW_FULL_SCALE:
-        raise ScanFormatError(file, f"16-bit values out of range [{low:g}, {high:g}]")
-    np.maximum(transmission, 1.0, out=transmission)
-    transmission /= np.float32(RAW_FULL_SCALE)
-    return transmission
-
-
-def decode_scan(item: InputFile, payloads: list[bytes], limits: ReadLimits | None = None) -> Scan:
-    """The scan in ``payloads`` (the bytes of ``item.paths``), decoded within ``limits``;
-    ScanFormatError names the broken rule."""
-    limits = limits or ReadLimits.from_env()
+def decode_scan(item: InputFile, payloads: list[bytes], limits: ReadLimits | None = None,
+                settings: ExportSettings | None = None) -> Scan:
+    """The scan in ``payloads`` (the bytes of ``item.paths``), decoded within ``limits``, exported
+    images by ``settings`` (raw scale, Z_eff calibration); ScanFormatError names the broken rule."""
+    limits, settings = limits or ReadLimits.from_env(), settings or ExportSettings()
     if item.kind == "npz":
         shape = (item.height, item.width) if item.height >= 0 else None
         scan = read_scan_bytes(payloads[0], item.source, scan_id=item.scan_id, limits=limits, shape=shape,
                                source=item.source)
         if item.pitch_mm > 0:  # as Archive.read does, so Z_eff is derived as in training
             scan.meta["pitch_mm"] = item.pitch_mm
-    elif item.kind == "image":
-        scan = Scan(item.scan_id, pseudo=_pseudo_image(payloads[0], item.source, limits), source=item.source)
-    elif item.kind == "raw_pair":
-        high, low = (_raw_image(p, f"{item.scan_id}{s}", limits)
-                     for p, s in zip(payloads, RAW_SUFFIXES, strict=True))
-        if high.shape != low.shape:
-            raise ScanFormatError(item.source, f"high is {high.shape[0]}×{high.shape[1]} but low is "
-                                               f"{low.shape[0]}×{low.shape[1]}")
-        scan = Scan(item.scan_id, high=high, low=low, source=item.source)
+        if scan.zeff is None and scan.has_raw and settings.zeff_calibration is not None:
+            scan.meta[ZEFF_CALIBRATION] = settings.zeff_calibration
+    elif item.kind == "exports":
+        images = {}
+        for role, path, data in zip(item.roles, item.paths, payloads, strict=True):
+            file = item.source if path == item.paths[0] else path  # the source is the first file's URI
+            images[role] = (open_image(data, file, limits), file)
+        scan = assemble_scan(item.scan_id, images, settings, item.source)
     else:
         raise ValueError(f"unknown input kind {item.kind!r}")
     height, width = scan.shape  # a manifest's H×W (npz rows only) was checked from the headers
@@ -170,10 +187,10 @@ def read_payloads(root: Location, item: InputFile, limits: ReadLimits | None = N
     """The bytes of each of ``item``'s files; a file that cannot be read, or is larger than
     ``limits`` allow, is a ScanFormatError."""
     limits = limits or ReadLimits.from_env()
-    if item.kind == "raw_pair":
-        for path, suffix in zip(item.paths, RAW_SUFFIXES, strict=True):
-            if not path:
-                raise ScanFormatError(item.source, f"raw pair incomplete: {item.scan_id}{suffix} is missing")
+    if item.kind == "exports" and ("high" in item.roles) != ("low" in item.roles):
+        lack = "low" if "high" in item.roles else "high"
+        raise ScanFormatError(item.source, f"raw pair incomplete: {item.scan_id}{ROLE_SUFFIXES[lack]} "
+                                           "is missing")
     return [read_bounded(root.fs, path, item.source, limits) for path in item.paths]
 
 
@@ -183,21 +200,34 @@ def model_input(scan: Scan, modality: str, size: int) -> np.ndarray:
 
 
 def check_modality(root: Location, inputs: list[InputFile], modality: str,
-                   limits: ReadLimits | None = None) -> None:
-    """Fail before any work when the inputs cannot give ``modality`` (raw high/low it needs)."""
+                   limits: ReadLimits | None = None, settings: ExportSettings | None = None) -> None:
+    """Fail before any work when the inputs cannot give ``modality``: raw high/low it needs, or
+    effective Z it needs where the raw scans store none and no calibration was given."""
+    settings = settings or ExportSettings()
     if not modality_needs_raw(modality):
         return
-    if not any(item.kind in ("npz", "raw_pair") for item in inputs):
+    if not any(item.kind == "npz" or "high" in item.roles for item in inputs):
         raise ModalityError(f"{root.uri}: the model needs modality {modality!r} (raw high/low), but the "
                             "folder holds only pseudo-colour images; score it with a pseudo-colour model "
-                            "or provide X_high/X_low 16-bit pairs")
+                            "or provide X_high/X_low raw images (docs/formats.md)")
+    needs_z = modality_needs_zeff(modality) and settings.zeff_calibration is None
+    if needs_z and any(item.kind == "exports" and "high" in item.roles and "zeff" not in item.roles
+                       for item in inputs):
+        raise ModalityError(f"{root.uri}: the model needs effective Z (modality {modality!r}), but the raw "
+                            "scans have no X_zeff images and no Z_eff calibration was given: pass "
+                            "--zeff-calibration FILE (or `simulator` for scans the simulator made), or put "
+                            f"{CALIBRATION_FILE} in the folder (docs/formats.md)")
     for item in [i for i in inputs if i.kind == "npz"][:PEEK_FILES]:
         try:
-            scan = decode_scan(item, read_payloads(root, item, limits), limits)
+            scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
         except ScanFormatError:
             continue  # a bad file is reported in its row; look at the next one
         if not scan.has_raw:
             raise ModalityError(f"{root.uri}: the model needs modality {modality!r} (raw high/low), but "
                                 f"{item.source} has only pseudo-colour; score this archive with a "
                                 "pseudo-colour model")
+        if modality_needs_zeff(modality) and scan.zeff is None and ZEFF_CALIBRATION not in scan.meta:
+            raise ModalityError(f"{root.uri}: the model needs effective Z (modality {modality!r}), but "
+                                f"{item.source} stores none and no Z_eff calibration was given: pass "
+                                "--zeff-calibration FILE (docs/formats.md)")
         return

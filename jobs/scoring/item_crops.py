@@ -1,5 +1,4 @@
-"""Crops of a report's top flagged items, cut from their scans' pseudo-colour images with the item's
-box drawn, so that the report page shows each item an operator should open."""
+"""Crops of a report's top flagged items, cut from their scans' pictures with each item's box drawn."""
 
 from __future__ import annotations
 
@@ -11,8 +10,9 @@ from PIL import Image, ImageDraw
 from jobs.scoring.inputs import InputFile, decode_scan, read_payloads
 from jobs.scoring.sink import TopItem
 from models.subcomponent.figure import ANOMALOUS_RGB
+from scans.exports import ExportSettings
 from scans.limits import ReadLimits
-from scans.modalities import scan_pseudo
+from scans.modalities import scan_picture
 from scans.preview import png_bytes
 from scans.storage import Location
 
@@ -49,7 +49,8 @@ def crop_name(rank: int, scan_id: str, item_id: int) -> str:
 
 
 def write_item_crops(root: Location, inputs: dict[tuple[str, str], InputFile], top_items: list[TopItem],
-                     out: Location, limits: ReadLimits | None = None) -> list[dict]:
+                     out: Location, limits: ReadLimits | None = None,
+                     settings: ExportSettings | None = None) -> list[dict]:
     """PNG crops of ``top_items`` (best first) under ``out/item_crops/``, each scan read once; returns
     one entry per crop (file, scan_id, item_id, score). A scan that cannot be read again (changed
     since it was scored) gives no crop; the page shows the item without one."""
@@ -63,7 +64,8 @@ def write_item_crops(root: Location, inputs: dict[tuple[str, str], InputFile], t
         if key not in pseudo:
             try:
                 item = inputs[key]
-                pseudo[key] = scan_pseudo(decode_scan(item, read_payloads(root, item, limits), limits))
+                scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
+                pseudo[key] = scan_picture(scan)
             except (KeyError, OSError, ValueError):  # ScanFormatError, ModalityError are ValueErrors
                 pseudo[key] = None
         if pseudo[key] is None:

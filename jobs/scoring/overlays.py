@@ -15,8 +15,9 @@ from models.inputs import resize_square
 from models.predictions import ScanPrediction
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
 from models.trained import TrainedModel
+from scans.exports import ExportSettings
 from scans.limits import ReadLimits
-from scans.modalities import ATTENUATION_SCALE, build_input, parse_modality
+from scans.modalities import ATTENUATION_SCALE, ZEFF_CALIBRATION, build_input, parse_modality, scan_picture
 from scans.preview import png_bytes
 from scans.record import Scan
 from scans.storage import Location
@@ -99,11 +100,11 @@ def compose(panels: list[tuple[np.ndarray, str]], title: str, verdict: bool, tru
 
 
 def overlay_image(model: TrainedModel, root: Location, item: InputFile,
-                  limits: ReadLimits | None = None) -> np.ndarray:
+                  limits: ReadLimits | None = None, settings: ExportSettings | None = None) -> np.ndarray:
     """uint8 (H', W', 3): one scan's overlay. Anomalous superpixels are filled red and outlined,
     benign ones outlined green, found items boxed blue, the true anomaly outlined amber when the scan
     has labels; a second panel shows the model's own input when it is not pseudo-colour."""
-    scan = decode_scan(item, read_payloads(root, item, limits), limits)
+    scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
     figure = predict_for_overlay(model, scan)
     truth, line = scan.anomaly, max(1, max(scan.shape) // 256)
 
@@ -111,7 +112,8 @@ def overlay_image(model: TrainedModel, root: Location, item: InputFile,
         return render_figure(background, figure.labels, figure.pred.scored, figure.flagged,
                              figure.item_boxes, truth, line)
 
-    panels = [(draw(build_input(scan, "pseudo")), "pseudo-colour")]
+    panels = [(draw(scan_picture(scan)), "pseudo-colour" if scan.pseudo is not None or scan.zeff is not None
+               or ZEFF_CALIBRATION in scan.meta else "high energy (no Z_eff: no pseudo-colour)")]
     view = _model_view(model, scan)
     if view is not None:
         panels.append((draw(view[0]), view[1]))
@@ -129,12 +131,13 @@ def overlay_name(rank: int, scan_id: str, group: str = "top") -> str:
 
 
 def write_overlays(model: TrainedModel, root: Location, items: list[InputFile], out: Location,
-                   group: str = "top", limits: ReadLimits | None = None) -> list[str]:
+                   group: str = "top", limits: ReadLimits | None = None,
+                   settings: ExportSettings | None = None) -> list[str]:
     """PNG overlays of ``items`` (in order) under ``out/overlays/``; returns the file names."""
     out.makedirs("overlays")
     names = []
     for rank, item in enumerate(items, start=1):
         name = overlay_name(rank, item.scan_id, group)
-        out.write_bytes(f"overlays/{name}", png_bytes(overlay_image(model, root, item, limits)))
+        out.write_bytes(f"overlays/{name}", png_bytes(overlay_image(model, root, item, limits, settings)))
         names.append(name)
     return names

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, model_validator
 
-from jobs.scoring.inputs import archive_truth, check_modality, list_inputs
+from jobs.scoring.inputs import archive_truth, check_modality, export_settings, list_inputs
 from jobs.scoring.item_crops import write_item_crops
 from jobs.scoring.overlays import GROUPS, write_overlays
 from jobs.scoring.pitch import pitch_warning
@@ -22,6 +22,7 @@ from jobs.scoring.sink import ReportSink
 from jobs.scoring.stages import Scorer, decode_batch
 from jobs.shared_paths import check_shared_paths
 from models.trained import load_trained_model
+from scans.exports import RawScale, raw_scale_from_values
 from scans.limits import ReadLimits
 from scans.progress import is_terminal
 from scans.schema import STRICT
@@ -49,6 +50,9 @@ class ScoreOptions(BaseModel):
     torch_threads: int | None = None
     progress: bool = True
     max_pixels: int | None = None  # per image array; None: DUALSCAN_MAX_PIXELS, else 8192 × 8192
+    raw_air: float | None = None  # raw exports' value in air; None: raw_scale.json, else full scale
+    raw_dark: float | None = None  # raw exports' value with the beam off (default 0)
+    zeff_calibration: str | None = None  # a calibration file or "simulator"; None: the inputs' own
 
     @model_validator(mode="after")
     def _in_range(self) -> ScoreOptions:
@@ -66,7 +70,14 @@ class ScoreOptions(BaseModel):
                 raise ValueError(f"--worker-resource {name}={amount}: a custom resource's name and an amount "
                                  "above 0 (CPUs and GPUs have --cpus-per-worker and --gpus-per-worker)")
         self.read_limits()  # a bad --max-pixels or DUALSCAN_* fails here, before any work
+        self.raw_scale()
         return self
+
+    def raw_scale(self) -> RawScale | None:
+        """The raw scale --raw-air/--raw-dark give; None when neither is given."""
+        if self.raw_air is None and self.raw_dark is None:
+            return None
+        return raw_scale_from_values(self.raw_air, self.raw_dark)
 
     def read_limits(self) -> ReadLimits:
         """What one input file may ask of a reader: the environment's limits and ``--max-pixels``."""
@@ -98,7 +109,8 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
     root, inputs = list_inputs(options.archive)
     out = locate(options.out)
     check_output(out, root)
-    check_modality(root, inputs, model.input_modality, limits)
+    settings = export_settings(root, options.raw_scale(), options.zeff_calibration)
+    check_modality(root, inputs, model.input_modality, limits, settings)
     resources = scorer_resources(options, len(inputs), ray.cluster_resources(), configured_maximum())
     if resources.note:
         print(f"note: {resources.note}")
@@ -110,7 +122,11 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
               "workers": resources.workers, "min_workers": resources.min_workers,
               "max_workers": resources.max_workers, "gpus_per_worker": resources.gpus,
               "cpus_per_worker": resources.cpus, "torch_threads": resources.torch_threads,
-              "archive": root.uri, "out": out.uri, "model": model.uri, "read_limits": limits.model_dump()}
+              "archive": root.uri, "out": out.uri, "model": model.uri, "read_limits": limits.model_dump(),
+              "raw_scale": settings.raw_scale.describe(),
+              "zeff_calibration": options.zeff_calibration or (
+                  None if settings.zeff_calibration is None else
+                  "simulator" if isinstance(settings.zeff_calibration, str) else "the inputs' own")}
     metadata = report_metadata(model.sha256, config)
     tmp = Location(out.fs, f"{out.path.rstrip('/')}.tmp-{uuid.uuid4().hex[:12]}",
                    f"{out.uri.rstrip('/')}.tmp")
@@ -127,7 +143,7 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
         decoded = dataset.map_batches(
             decode_batch, batch_size=options.batch_size, num_cpus=1,
             fn_kwargs={"root": root, "modality": model.input_modality, "size": model.image_size,
-                       "limits": limits})
+                       "limits": limits, "settings": settings})
         scored = decoded.map_batches(
             scorer, batch_size=options.batch_size, batch_format="numpy",
             compute=pool, num_gpus=resources.gpus,
@@ -149,9 +165,10 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
         assembled = time.perf_counter()
         by_key = {(i.scan_id, i.source): i for i in inputs}
         groups = {group: write_overlays(model, root, [by_key[(scan_id, source)] for _, source, scan_id in
-                                                      getattr(assembly, group)], tmp, group, limits)
+                                                      getattr(assembly, group)], tmp, group, limits,
+                                         settings)
                   for group in GROUPS if getattr(assembly, group)}
-        crops = write_item_crops(root, by_key, assembly.top_items, tmp, limits)
+        crops = write_item_crops(root, by_key, assembly.top_items, tmp, limits, settings)
         wall = time.perf_counter() - clock
         success = write_success(tmp, assembly.counts, {
             "timings": {"started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),

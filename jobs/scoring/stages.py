@@ -18,6 +18,7 @@ from jobs.scoring.schema import ITEM_FIELDS, SCANS_SCHEMA, SEGMENT_FIELDS, stage
 from models.predictions import ScanPrediction, segment_boxes
 from models.trained import load_trained_model
 from scans.errors import ScanFormatError
+from scans.exports import ExportSettings
 from scans.limits import ReadLimits
 from scans.modalities import build_input, modality_channels
 from scans.storage import Location
@@ -31,8 +32,9 @@ def _error_text(item: InputFile, err: Exception) -> str:
 
 
 def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, size: int | None,
-                 limits: ReadLimits | None = None) -> dict:
-    """Read and decode every input row of ``batch`` within ``limits``: the model input (zeros on
+                 limits: ReadLimits | None = None, settings: ExportSettings | None = None) -> dict:
+    """Read and decode every input row of ``batch`` within ``limits`` (exported images by
+    ``settings``: raw scale, Z_eff calibration): the model input (zeros on
     error), the scan's size, the error message ("" when ok) and the time it took. Never raises for a
     bad file. ``size`` None: each scan at its own size (item-first models see native pitch)."""
     n = len(batch["scan_id"])
@@ -45,7 +47,7 @@ def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, si
         start = time.perf_counter()
         item = InputFile.from_row({key: values[i] for key, values in batch.items()})
         try:
-            scan = decode_scan(item, read_payloads(root, item, limits), limits)
+            scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
             heights[i], widths[i] = scan.shape
             images[i] = model_input(scan, modality, size) if size is not None else build_input(scan, modality)
         except Exception as err:  # a bad file becomes its row, whatever breaks in it

@@ -11,10 +11,12 @@ from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.errors import ScanFormatError
 from scans.images import IMPORT_FORMATS, RAW_MODES, open_image
 from scans.limits import ReadLimits
+from scans.modalities import ZEFF_CALIBRATION, scan_picture, scan_zeff
 from scans.preview import png_bytes
 from scans.record import Scan
 from scans.registry import Registry
 from scans.storage import Location
+from scans.zeff_calibration import CALIBRATION_FILE, SIMULATOR, load_calibration
 
 Importer = Callable[..., "ImportReport"]
 IMPORTERS: Registry[Importer] = Registry("import format")
@@ -56,20 +58,37 @@ def to_pseudo(image: np.ndarray, path: str) -> np.ndarray:
     return image
 
 
-def write_archive(out: str, scans: Iterable[Scan | ScanFormatError], info: dict) -> ImportReport:
-    """Write every scan to a new archive; errors are skipped and listed in archive.json."""
+def write_archive(out: str, scans: Iterable[Scan | ScanFormatError], info: dict,
+                  zeff_calibration: str | None = None) -> ImportReport:
+    """Write every scan to a new archive; errors are skipped and listed in archive.json.
+
+    With ``zeff_calibration`` (the scanner's calibration file, or ``simulator``) each raw scan that
+    brings no Z_eff gets it derived now, and the file is kept in the archive and named in
+    archive.json; without one such scans store no Z and modalities that read Z refuse them."""
     root: Location = prepare_archive(out)
     report = ImportReport(root.uri)
+    table, named = None, None
+    if zeff_calibration is not None:
+        table, provenance = load_calibration(zeff_calibration)
+        named = SIMULATOR if provenance == SIMULATOR else {"file": CALIBRATION_FILE, "sha256": provenance,
+                                                           "given": zeff_calibration}
+        if named != SIMULATOR:
+            with open(zeff_calibration, "rb") as f:
+                root.write_bytes(CALIBRATION_FILE, f.read())
     rows = []
     for item in scans:
         if isinstance(item, ScanFormatError):
             report.skipped.append({"file": item.file, "error": item.rule})
             continue
         try:
-            preview = png_bytes(item.pseudo) if item.pseudo is not None else None
+            if table is not None and item.has_raw and item.zeff is None:
+                item.meta[ZEFF_CALIBRATION] = SIMULATOR if named == SIMULATOR else table
+                item.zeff = scan_zeff(item)
+            preview = png_bytes(scan_picture(item)) if item.pseudo is not None or item.has_raw else None
             rows.append(write_scan(root, item, preview))
         except ScanFormatError as err:
             report.skipped.append({"file": err.file, "error": err.rule})
     report.written = len(rows)
-    finish_archive(root, rows, {**info, "skipped": report.skipped})
+    finish_archive(root, rows, {**info, "skipped": report.skipped,
+                                **({"zeff_calibration": named} if named is not None else {})})
     return report

@@ -67,7 +67,7 @@ def decode_segmentation(segmentation, height: int, width: int, where: str) -> np
     raise ScanFormatError(where, "segmentation must be a list of polygons or an RLE dict")
 
 
-def _annotations(path: str) -> tuple[dict[str, list[dict]], dict[int, str]]:
+def read_annotations(path: str) -> tuple[dict[str, list[dict]], dict[int, str]]:
     try:
         with open(path, encoding="utf-8") as f:
             coco = json.load(f)
@@ -81,17 +81,21 @@ def _annotations(path: str) -> tuple[dict[str, list[dict]], dict[int, str]]:
     return by_file, categories
 
 
-def _labels(anns: list[dict], categories: dict[int, str], anomaly_categories: set[str],
-            height: int, width: int, where: str) -> dict[str, np.ndarray]:
-    """Items and anomalies: an anomaly instance belongs to the item that holds most of it."""
-    masks, names, is_anomaly = [], [], []
+def coco_labels(anns: list[dict], categories: dict[int, str], anomaly_categories: set[str],
+                height: int, width: int, where: str,
+                part_categories: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """Items, sub-components and anomalies: an anomaly instance belongs to the item that holds most
+    of it; instances of ``part_categories`` are sub-components of their items (without any, each
+    item is one part)."""
+    masks, names, is_anomaly, is_part = [], [], [], []
     for ann in anns:
         name = categories.get(int(ann.get("category_id", -1)), "unknown")
         masks.append(decode_segmentation(ann.get("segmentation", []), height, width, where))
         names.append(name)
         is_anomaly.append(name in anomaly_categories
                           or bool(ann.get("attributes", {}).get("anomalous", False)))
-    items = [i for i in range(len(anns)) if not is_anomaly[i]]
+        is_part.append(name in part_categories and not is_anomaly[-1])
+    items = [i for i in range(len(anns)) if not is_anomaly[i] and not is_part[i]]
     items.sort(key=lambda i: -int(masks[i].sum()))  # large items first, small ones on top
     objects = np.zeros((height, width), dtype=np.int32)
     for object_id, i in enumerate(items, start=1):
@@ -101,6 +105,9 @@ def _labels(anns: list[dict], categories: dict[int, str], anomaly_categories: se
     parts = objects.copy()
     anomaly = np.zeros((height, width), dtype=np.uint8)
     next_part = len(items)
+    for i in (i for i in range(len(anns)) if is_part[i]):  # a sub-component within its item
+        next_part += 1
+        parts[masks[i] & (objects > 0)] = next_part
     for i in (i for i in range(len(anns)) if is_anomaly[i]):
         holders = np.bincount(objects[masks[i]], minlength=len(items) + 1)[1:]
         if holders.size and holders.max() > 0:
@@ -125,12 +132,21 @@ def _labels(anns: list[dict], categories: dict[int, str], anomaly_categories: se
     }
 
 
+def add_coco_labels(scan: Scan, anns: list[dict], categories: dict[int, str], anomaly_categories: set[str],
+                    where: str, part_categories: frozenset[str] = frozenset()) -> None:
+    """Set ``scan``'s label arrays from its COCO annotations (see coco_labels)."""
+    height, width = scan.shape
+    for key, value in coco_labels(anns, categories, anomaly_categories, height, width, where,
+                                  part_categories).items():
+        setattr(scan, key, value)
+
+
 def _scans(src: str, annotations: str | None, anomaly_categories: set[str],
            split: str) -> Iterator[Scan | ScanFormatError]:
     images = sorted(n for n in os.listdir(src) if n.lower().endswith(IMAGE_EXTENSIONS))
     if not images:
         raise ScanFormatError(src, "no images (png, jpg, tif, bmp) in the folder")
-    by_file, categories = _annotations(annotations) if annotations else ({}, {})
+    by_file, categories = read_annotations(annotations) if annotations else ({}, {})
     for name in images:
         path = os.path.join(src, name)
         try:
@@ -138,10 +154,8 @@ def _scans(src: str, annotations: str | None, anomaly_categories: set[str],
             scan = Scan(f"coco_{os.path.splitext(name)[0]}", pseudo=pseudo, split=split,
                         source=f"coco:{path}")
             if annotations is not None:
-                labels = _labels(by_file.get(name, []), categories, anomaly_categories,
-                                 pseudo.shape[0], pseudo.shape[1], f"{annotations} [{name}]")
-                for key, value in labels.items():
-                    setattr(scan, key, value)
+                add_coco_labels(scan, by_file.get(name, []), categories, anomaly_categories,
+                                f"{annotations} [{name}]")
             yield scan
         except ScanFormatError as err:
             yield err
@@ -159,5 +173,5 @@ def import_coco(src: str, out: str, annotations: str | None = None,
         found = sorted(n for n in os.listdir(src) if n.lower().endswith(".json"))
         annotations = os.path.join(src, found[0]) if found else None
     info = {"source": f"coco:{os.path.abspath(src)}", "annotations": annotations,
-            "anomaly_categories": list(anomaly_categories)}
+            "anomaly_categories": list(anomaly_categories), "parts_labelled": False}
     return write_archive(out, _scans(src, annotations, set(anomaly_categories), split), info)

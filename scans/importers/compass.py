@@ -78,10 +78,12 @@ def _scans(src: str, split: str) -> Iterator[Scan | ScanFormatError]:
 
 
 @IMPORTERS.register("compass")
-def import_compass(src: str, out: str, split: str = "") -> ImportReport:
+def import_compass(src: str, out: str, split: str = "", zeff_calibration: str | None = None) -> ImportReport:
     """Convert a COMPASS-XP style folder at ``src`` into an archive at ``out``.
 
     High/Low are 8- or 16-bit grey detector images (bright = air), scaled to transmissions;
-    Colour/ is the pseudo-colour image; meta.txt's ``dangerous`` gives the scan-level label.
+    Colour/ is the pseudo-colour image; meta.txt's ``dangerous`` gives the scan-level label; Z_eff
+    is derived at import with ``zeff_calibration`` (the scanner's file, or ``simulator``), else none.
     """
-    return write_archive(out, _scans(src, split), {"source": f"compass-xp:{os.path.abspath(src)}"})
+    return write_archive(out, _scans(src, split), {"source": f"compass-xp:{os.path.abspath(src)}"},
+                         zeff_calibration)

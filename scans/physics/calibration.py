@@ -61,9 +61,14 @@ def calibrate(
         valid = (high > 1e-7) & (x > 1e-6)
         curves.append(np.interp(x_grid, x[valid], r[valid]))
         z_ref[name] = material.z_eff
-    r_curves = np.stack(curves)  # (M, X)
-    z_values = np.array([z_ref[n] for n in references])
-    r_grid = np.linspace(r_curves.min() * 0.9, r_curves.max() * 1.1, grid[1])
+    return _table(x_grid, np.stack(curves), z_ref, grid[1])
+
+
+def _table(x_grid: np.ndarray, r_curves: np.ndarray, z_ref: dict[str, float],
+           n_ratios: int) -> ZeffCalibration:
+    """The Z table from each reference's ratio curve R_m(x) over ``x_grid`` ((M, X), in z_ref's order)."""
+    z_values = np.array(list(z_ref.values()))
+    r_grid = np.linspace(r_curves.min() * 0.9, r_curves.max() * 1.1, n_ratios)
     table = np.empty((x_grid.size, r_grid.size), dtype=np.float32)
     for i in range(x_grid.size):
         order = np.argsort(r_curves[:, i])
@@ -71,13 +76,34 @@ def calibrate(
     return ZeffCalibration(x_grid, r_grid, table, z_ref)
 
 
+def calibration_from_wedges(wedges: dict[str, tuple[float, np.ndarray, np.ndarray]],
+                            grid: tuple[int, int] = (256, 512)) -> ZeffCalibration:
+    """The Z table from measured step wedges: per reference material its Z and the high and low
+    transmissions through its steps (air-normalised, in (0, 1)), as a scanner's calibration gives them.
+
+    Each wedge's ratio R = ln T_L / ln T_H is interpolated over x = −ln T_H and held at its ends
+    beyond the measured range; the table is built as the simulator's is."""
+    x_max = -np.log(IMPENETRABLE_T)
+    x_grid = np.geomspace(AIR_ATTENUATION / 4, x_max, grid[0])
+    curves, z_ref = [], {}
+    for name, (z, high, low) in wedges.items():
+        x = -np.log(np.asarray(high, np.float64))
+        r = np.log(np.asarray(low, np.float64)) / np.log(np.asarray(high, np.float64))
+        order = np.argsort(x)
+        curves.append(np.interp(x_grid, x[order], r[order]))
+        z_ref[name] = float(z)
+    return _table(x_grid, np.stack(curves), z_ref, grid[1])
+
+
 def effective_z(
     high: np.ndarray,
     low: np.ndarray,
     scanner: ScannerModel = ScannerModel(),
     smooth_sigma: float = 0.0,
+    calibration: ZeffCalibration | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated effective Z per pixel, and the mask of impenetrable pixels.
+    """Calibrated effective Z per pixel, and the mask of impenetrable pixels, by ``calibration``
+    (a scanner's measured table) or, without one, by the simulated ``scanner``'s.
 
     Z is 0 where it cannot be measured: air (x < AIR_ATTENUATION) and impenetrable pixels
     (T_H < IMPENETRABLE_T); the mask tells the two apart. ``smooth_sigma`` > 0 averages the
@@ -93,5 +119,6 @@ def effective_z(
     zeff = np.zeros(np.shape(high), dtype=np.float32)
     if measurable.any():
         xm = x_high[measurable]
-        zeff[measurable] = calibrate(scanner).lookup(xm, x_low[measurable] / xm)
+        table = calibration if calibration is not None else calibrate(scanner)
+        zeff[measurable] = table.lookup(xm, x_low[measurable] / xm)
     return zeff, impenetrable

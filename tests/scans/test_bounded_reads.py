@@ -216,8 +216,8 @@ def test_scoring_inputs_of_every_kind_are_bounded():
     raw = image_bytes(np.full((32, 32), 30_000, np.uint16), "PNG")
     limits = ReadLimits(max_pixels=500)
     cases = [(InputFile("a", "a.npz", ("a.npz",), "npz"), [encode_npz(_good(32))]),
-             (InputFile("b", "b.png", ("b.png",), "image"), [rgb]),
-             (InputFile("c", "c_high.png", ("c_high.png", "c_low.png"), "raw_pair"), [raw, raw])]
+             (InputFile.exports("b", "b.png", {"pseudo": "b.png"}), [rgb]),
+             (InputFile.exports("c", "c_high.png", {"high": "c_high.png", "low": "c_low.png"}), [raw, raw])]
     for item, payloads in cases:
         assert decode_scan(item, payloads).shape == (32, 32)
         with pytest.raises(ScanFormatError, match="the limit is 500 pixels"):
@@ -225,7 +225,7 @@ def test_scoring_inputs_of_every_kind_are_bounded():
     lie = [lying_header((50_000, 50_000)), png_with_size(raw, 50_000, 50_000)]
     with pytest.raises(ScanFormatError, match="50000×50000"):
         decode_scan(cases[0][0], lie[:1])
-    with pytest.raises(ScanFormatError, match=r"c_low: image too large .*2500000000 pixels"):
+    with pytest.raises(ScanFormatError, match=r"c_low.png: image too large .*2500000000 pixels"):
         decode_scan(cases[2][0], [raw, lie[1]])
 
 

@@ -33,9 +33,10 @@ def seeds(small_archive) -> dict[str, list[tuple[InputFile, list[bytes]]]]:
     low = (np.clip(scan.low, 1 / 65535, 1) * 65535).astype(np.uint16)
     npz = [(InputFile("a", "a.npz", ("a.npz",), "npz", 96, 96), [encode_npz(scan.arrays())]),
            (InputFile("b", "b.npz", ("b.npz",), "npz"), [encode_npz(pseudo_only)])]
-    image = [(InputFile("c", f"c.{f.lower()}", (f"c.{f.lower()}",), "image"), [image_bytes(scan.pseudo, f)])
-             for f in ("PNG", "TIFF")]
-    raw = [(InputFile("d", f"d_high.{f.lower()}", (f"d_high.{f.lower()}", f"d_low.{f.lower()}"), "raw_pair"),
+    image = [(InputFile.exports("c", f"c.{f.lower()}", {"pseudo": f"c.{f.lower()}"}),
+              [image_bytes(scan.pseudo, f)]) for f in ("PNG", "TIFF")]
+    raw = [(InputFile.exports("d", f"d_high.{f.lower()}", {"high": f"d_high.{f.lower()}",
+                                                           "low": f"d_low.{f.lower()}"}),
             [image_bytes(high, f), image_bytes(low, f)]) for f in ("PNG", "TIFF")]
     for item, payloads in npz + image + raw:
         assert decode_scan(item, payloads, LIMITS).shape == (96, 96), item  # the seeds are valid

@@ -12,7 +12,7 @@ from scans.archive import Archive
 from scans.errors import ScanFormatError
 from scans.importers import IMPORTERS
 from scans.importers.coco import decode_segmentation, rle_counts_from_string
-from scans.modalities import build_input
+from scans.modalities import ModalityError, build_input
 
 
 def _compass_folder(root):
@@ -50,7 +50,17 @@ def test_compass_folder_imports_with_raw_channels_and_labels(tmp_path):
     high = np.asarray(Image.open(src / "High" / "0001.png"), dtype=np.float64) / 65535
     np.testing.assert_allclose(scan.high, high, atol=1e-6)
     assert scan.pseudo.shape == (20, 30, 3)
-    assert build_input(scan, "hlz").shape == (3, 20, 30)
+    assert build_input(scan, "high_log").shape == (1, 20, 30)
+    # no calibration given: no Z, and a modality that reads Z says what to give
+    assert scan.zeff is None and "zeff_calibration" not in archive.info
+    with pytest.raises(ModalityError, match="no Z_eff calibration was given for its scanner"):
+        build_input(scan, "hlz")
+    # the simulator's table only when named: Z derived at import and stored
+    IMPORTERS["compass"](str(src), str(tmp_path / "z"), zeff_calibration="simulator")
+    archive = Archive(str(tmp_path / "z"))
+    assert archive.info["zeff_calibration"] == "simulator"
+    assert archive.read("compass_0001").zeff is not None
+    assert build_input(archive.read("compass_0001"), "hlz").shape == (3, 20, 30)
 
 
 def test_compass_folder_without_images_is_a_clear_error(tmp_path):

@@ -16,6 +16,7 @@ from scans.modalities import (
     modality_channels,
     modality_needs_raw,
     parse_modality,
+    scan_picture,
 )
 from scans.record import Scan
 
@@ -54,14 +55,22 @@ def test_combinations_concatenate(scan):
     np.testing.assert_array_equal(x[3:], build_input(scan, "hlz"))
 
 
-def test_zeff_and_pseudo_are_derived_when_absent(scan):
-    bare = Scan(scan.scan_id, high=scan.high, low=scan.low, meta={"pitch_mm": scan.meta["pitch_mm"]})
+def test_zeff_and_pseudo_are_derived_when_absent_by_the_calibration_the_scan_names(scan):
+    simulator = {"zeff_calibration": "simulator"}
+    bare = Scan(scan.scan_id, high=scan.high, low=scan.low,
+                meta={"pitch_mm": scan.meta["pitch_mm"], **simulator})
     derived = build_input(bare, "zeff")
     stored = build_input(scan, "zeff")
     assert np.abs(derived - stored).mean() < 0.01  # the pitch known: the same smoothing in mm
-    unknown = build_input(Scan(scan.scan_id, high=scan.high, low=scan.low), "zeff")
+    unknown = build_input(Scan(scan.scan_id, high=scan.high, low=scan.low, meta=simulator), "zeff")
     assert np.abs(unknown - stored).mean() > np.abs(derived - stored).mean()  # 1 px, not the mm window
     assert build_input(bare, "pseudo").shape == (3, *scan.shape)
+    unnamed = Scan(scan.scan_id, high=scan.high, low=scan.low)  # no calibration: no Z, no pseudo-colour
+    for name in ("zeff", "hlz", "pseudo"):
+        with pytest.raises(ModalityError, match="no Z_eff calibration was given for its scanner"):
+            build_input(unnamed, name)
+    assert scan_picture(unnamed).shape == (*scan.shape, 3)  # shown as high energy in grey
+    assert (scan_picture(unnamed)[..., 0] == scan_picture(unnamed)[..., 1]).all()
 
 
 def test_raw_channel_of_a_pseudo_only_scan_is_a_clear_error(scan):

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.scoring.inputs import check_modality, decode_scan, list_inputs, model_input, read_payloads
+from jobs.scoring.inputs import (
+    check_modality,
+    decode_scan,
+    export_settings,
+    list_inputs,
+    model_input,
+    read_payloads,
+)
 from scans.errors import ScanFormatError
+from scans.exports import ExportSettings, raw_scale_from_values
 from scans.modalities import ModalityError
 from tests.jobs.scoring.conftest import MISSING_INDEX, PLANTED, WRONG_SIZE_INDEX
 
@@ -63,8 +71,9 @@ def test_folder_inputs_pair_raw_images_and_decode_each_kind(tmp_path):
     Image.fromarray(high).save(tmp_path / "lonely_high.png")
     (tmp_path / "notes.txt").write_text("ignored")
     root, inputs = list_inputs(str(tmp_path))
-    kinds = {i.scan_id: i.kind for i in inputs}
-    assert kinds == {"bag1": "image", "sub/bag2": "raw_pair", "lonely": "raw_pair"}
+    roles = {i.scan_id: (i.kind, i.roles) for i in inputs}
+    assert roles == {"bag1": ("exports", ("pseudo",)), "sub/bag2": ("exports", ("high", "low")),
+                     "lonely": ("exports", ("high",))}
     by_id = {i.scan_id: i for i in inputs}
     pseudo = _decode(root, by_id["bag1"])
     assert pseudo.pseudo.shape == (40, 50, 3) and not pseudo.has_raw
@@ -75,19 +84,35 @@ def test_folder_inputs_pair_raw_images_and_decode_each_kind(tmp_path):
         _decode(root, by_id["lonely"])
 
 
-def test_a_16_bit_image_alone_or_an_8_bit_raw_image_is_refused(tmp_path):
+def test_a_grey_image_is_never_pseudo_colour_and_8_bit_raw_images_read_at_their_scale(tmp_path):
     Image.fromarray(np.full((32, 32), 5000, np.uint16)).save(tmp_path / "raw.png")
-    Image.fromarray(np.full((32, 32), 50, np.uint8)).save(tmp_path / "x_high.png")
+    Image.fromarray(np.full((32, 32), 90, np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.full((32, 32), 51, np.uint8)).save(tmp_path / "x_high.png")
     Image.fromarray(np.full((32, 32), 40, np.uint8)).save(tmp_path / "x_low.png")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     root, inputs = list_inputs(str(tmp_path))
     by_id = {i.scan_id: i for i in inputs}
     with pytest.raises(ScanFormatError, match="is raw, not pseudo-colour"):
         _decode(root, by_id["raw"])
-    with pytest.raises(ScanFormatError, match="must be 16-bit greyscale"):
-        _decode(root, by_id["x"])
+    with pytest.raises(ScanFormatError, match=r"a grey \(L\) image is not pseudo-colour: name raw images"):
+        _decode(root, by_id["grey"])
     with pytest.raises(ScanFormatError, match="not a readable image"):
         _decode(root, by_id["broken"])
+    scan = _decode(root, by_id["x"])
+    np.testing.assert_allclose(scan.high, 51 / 255, rtol=1e-6)
+    air = ExportSettings(raw_scale_from_values(air=102, dark=0))  # --raw-air 102: 51 is half the air value
+    scan = decode_scan(by_id["x"], read_payloads(root, by_id["x"]), settings=air)
+    np.testing.assert_allclose(scan.high, 0.5, rtol=1e-6)
+    (tmp_path / "raw_scale.json").write_text('{"high": {"air": 204, "dark": 0}, "low": {"air": 80}}')
+    settings = export_settings(root)
+    scan = decode_scan(by_id["x"], read_payloads(root, by_id["x"]), settings=settings)
+    np.testing.assert_allclose([scan.high.max(), scan.low.max()], [0.25, 0.5], rtol=1e-6)
+    with pytest.raises(ScanFormatError, match="exceeds this 8-bit image's full scale"):
+        decode_scan(by_id["x"], read_payloads(root, by_id["x"]),
+                    settings=ExportSettings(raw_scale_from_values(air=1000, dark=0)))
+    (tmp_path / "raw_scale.json").write_text('{"high": {"air": 10, "dark": 20}}')
+    with pytest.raises(ScanFormatError, match=r"raw_scale.json: high: .*air \(10.0\) must exceed dark"):
+        export_settings(root)
 
 
 def test_an_archive_without_the_models_modality_fails_before_any_work(tmp_path, small_archive):

@@ -10,6 +10,7 @@ from jobs.scoring.overlays import overlay_image
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
 from models.trained import load_trained_model
 from scans.archive import Archive
+from scans.exports import ExportSettings
 from scans.npz import encode_npz
 
 
@@ -48,7 +49,7 @@ def test_the_truth_outline_is_drawn_when_labels_exist_and_not_otherwise(small_ar
     folder.mkdir()
     (folder / f"{scan_id}.npz").write_bytes(encode_npz({"high": scan.high, "low": scan.low}))
     root, inputs = list_inputs(str(folder))
-    unlabelled = overlay_image(model, root, inputs[0])
+    unlabelled = overlay_image(model, root, inputs[0], settings=ExportSettings(zeff_calibration="simulator"))
     assert _count(unlabelled, TRUTH_RGB) == 0  # neither the outline nor its legend swatch
     # hlz is not pseudo-colour: a second panel shows the model's own input
     assert unlabelled.shape == labelled.shape and unlabelled.shape[1] > 1.5 * unlabelled.shape[0]
