@@ -21,6 +21,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="archive directory or URI (s3://, gs://)")
     parser.add_argument("--n", type=int, default=64, help="number of scans (default 64)")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    parser.add_argument("--size-jitter", type=float, default=0.0, metavar="F",
+                        help="scans of differing sizes, as real ones are: each scan's height and width "
+                             "drawn in [size·(1 − F), size] at the same pitch (default 0: all size²)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--split", type=float, default=0.7,
                         help="fraction of scans in train and val together, the rest in test (default 0.7)")
@@ -63,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         kinds = tuple(k.strip() for k in args.anomaly_kinds.split(",") if k.strip())
         items = tuple(k.strip() for k in args.items.split(",") if k.strip())
-        config = SynthConfig(n=args.n, size=args.size, seed=args.seed, split=args.split,
+        config = SynthConfig(n=args.n, size=args.size, size_jitter=args.size_jitter, seed=args.seed,
+                             split=args.split,
                              val=args.val, anomaly_rate=args.anomaly_rate, anomaly_kinds=kinds,
                              anomaly_scale=args.anomaly_scale, anomaly_aligned=args.aligned_anomalies,
                              pitch_mm=args.pitch_mm, item_classes=items,

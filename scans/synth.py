@@ -35,6 +35,7 @@ class SynthConfig(BaseModel):
 
     n: int = 64
     size: int = 256
+    size_jitter: float = 0.0  # each scan's height and width drawn in [size·(1 − jitter), size], same pitch
     seed: int = 0
     split: float = 0.7  # fraction of scans in train; the rest test (val carved from train)
     val: float = 0.1  # fraction of all scans in val, carved from train
@@ -56,6 +57,7 @@ class SynthConfig(BaseModel):
         checks = {
             "n": self.n >= 1,
             "size": 16 <= self.size <= 4096,
+            "size_jitter": 0.0 <= self.size_jitter <= 0.9 and self.size * (1 - self.size_jitter) >= 16,
             "split": 0.0 <= self.split <= 1.0,
             "val": 0.0 <= self.val <= self.split,
             "anomaly_rate": 0.0 <= self.anomaly_rate <= 1.0,
@@ -106,6 +108,16 @@ def split_of(config: SynthConfig, index: int) -> str:
     return _splits(config.seed, config.n, config.split, config.val)[index]
 
 
+def scan_shape(config: SynthConfig, index: int) -> tuple[int, int]:
+    """(height, width) of scan ``index``: ``size`` square, or with ``size_jitter`` each side drawn
+    (from its own seeded stream, so that the scene's draws do not depend on it) at the same pitch."""
+    if config.size_jitter == 0:
+        return config.size, config.size
+    smallest = round(config.size * (1 - config.size_jitter))
+    height, width = np.random.default_rng([config.seed, index, 0x512E]).integers(smallest, config.size + 1, 2)
+    return int(height), int(width)
+
+
 def synth_scan(config: SynthConfig, index: int) -> Scan:
     """Scan ``index`` of the archive; depends only on (config, index), never on the worker."""
     return synth_scene(config, index)[0]
@@ -116,8 +128,9 @@ def synth_scene(config: SynthConfig, index: int) -> tuple[Scan, Scene]:
     the detector: what physics pretraining predicts)."""
     rng = np.random.default_rng([config.seed, index])
     pitch = config.resolved_pitch_mm
-    scene = compose_scene(rng, config.size, config.size, config.anomaly_rate,
-                          (config.min_items, config.max_items), fov_cm=config.field_cm,
+    height, width = scan_shape(config, index)
+    scene = compose_scene(rng, height, width, config.anomaly_rate,
+                          (config.min_items, config.max_items), fov_cm=pitch * max(height, width) / 10.0,
                           item_classes=config.item_classes or None,
                           anomaly_kinds=config.anomaly_kinds or None, anomaly_scale=config.anomaly_scale,
                           anomaly_aligned=config.anomaly_aligned)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.items.finders import FoundItems
@@ -21,7 +22,7 @@ from models.items.matching import match_items
 from models.items.stage import STAGE_FILES, build_finder, load_finder
 from models.model_dir import ModelDirectory
 from scans.archive import Archive
-from scans.modalities import build_input
+from scans.modalities import build_input, modality_air
 from scans.progress import progress_of
 from scans.storage import locate
 from study.config import ItemStageConfig, StudyConfig
@@ -142,21 +143,35 @@ def prepared_scans(study: StudyConfig, finder: nn.Module, spec: dict, ids: list[
     a batch at a time, and no process holds the split."""
     archive = Archive(study.data.archive)
     modality = spec["kwargs"]["modality"]
-    identity = {"format": CACHE_FORMAT, "prepared": 1, "archive": archive.uri, "ids": ids, "finder": spec}
+    identity = {"format": CACHE_FORMAT, "prepared": 2, "archive": archive.uri, "ids": ids, "finder": spec}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    sizes = {r["scan_id"]: (r["height"], r["width"]) for r in
+             archive.manifest.select(["scan_id", "height", "width"]).to_pylist()}
+    canvas = (max(sizes[i][0] for i in ids), max(sizes[i][1] for i in ids))
+    air = torch.tensor(modality_air(modality)).view(-1, 1, 1)
 
     def rows():
         for scan_id in ids:
             scan = archive.read(scan_id)
-            image = torch.from_numpy(build_input(scan, modality))[None]
-            small, labels = finder.prepare(image, torch.from_numpy(scan.objects.astype(np.int64))[None])
+            image, objects = on_canvas(torch.from_numpy(build_input(scan, modality)),
+                                       torch.from_numpy(scan.objects.astype(np.int64)), canvas, air)
+            small, labels = finder.prepare(image[None], objects[None])
             yield {"images": small[0].half().numpy(), "objects": labels[0].to(torch.int16).numpy()}
 
-    try:
-        arrays = cached_rows(cache_root(study.data.cache), f"dualscan-finder-{key}", rows, len(ids))
-    except ValueError as err:
-        raise ValueError(f"{archive.uri}: the item stage's train scans must share one size ({err})") from None
+    arrays = cached_rows(cache_root(study.data.cache), f"dualscan-finder-{key}", rows, len(ids))
     return arrays["images"], arrays["objects"]
+
+
+def on_canvas(image: torch.Tensor, objects: torch.Tensor, canvas: tuple[int, int], air: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A C×H×W scan and its H×W instance map padded to ``canvas`` (bottom and right): air (each
+    channel's value with nothing in the beam) and no item, so that scans of differing sizes train
+    together as the scanner would have seen them on a longer belt."""
+    pad_h, pad_w = canvas[0] - image.shape[-2], canvas[1] - image.shape[-1]
+    if pad_h == 0 and pad_w == 0:
+        return image, objects
+    padded = F.pad(image - air, (0, pad_w, 0, pad_h)) + air
+    return padded, F.pad(objects, (0, pad_w, 0, pad_h))
 
 
 def _checkpointer(directory: str) -> Callable[[int, dict], None]:
