@@ -1,8 +1,8 @@
 """A trained model's directory, the one place its files are named, written and read: the weights
 (``model.pt``), ``config.json`` (the study, the model spec, the data's pitch), ``metrics.json``
-(the threshold and item rule val chose, the figures), the item stage (``items/``, itself a model
-directory of the finder) and the model card. Training, study export, ``export-model``,
-evaluation, scoring and the report page go through it; local paths and URIs alike."""
+(the threshold, item rule and item-score calibration val chose, the figures), the item stage
+(``items/``, itself a model directory of the finder) and the model card. Training, study export,
+``export-model``, evaluation, scoring and the report page go through it; local paths and URIs alike."""
 
 from __future__ import annotations
 
@@ -113,6 +113,19 @@ class ModelDirectory:
         """The operating threshold val chose, when the metrics hold a finite one."""
         value = self.metrics().get("threshold")
         return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+    def calibration(self):
+        """The item-score calibration val fitted (metrics.json ``calibration``), None when the
+        scores are raw; ModelDirError naming the file when it cannot be read."""
+        from models.calibration import ScoreCalibration
+
+        content = self.metrics().get("calibration")
+        if content is None:
+            return None
+        try:
+            return ScoreCalibration.from_dict(content)
+        except ValueError as err:
+            raise ModelDirError(f"{self.uri_of(METRICS_FILE)}: {err}") from None
 
     def item_score(self) -> str:
         """The item-score rule val chose (item-first sub-component models); ``max`` when none."""

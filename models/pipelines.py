@@ -115,19 +115,23 @@ class ItemFirstPipeline:
             result = score_scan(trained.finder, trained.model, x, finder_x, trained.item_score)
         n = len(result.segment_scores)
         scores = np.concatenate([[0.0], result.segment_scores])  # segment 0: what no item covers
-        item_flag = result.item_scores >= trained.threshold
+        item_scores = trained.calibrated(result.item_scores)  # probabilities, when val fitted a map
+        item_flag = item_scores >= trained.threshold
         item_max = np.zeros(len(result.item_scores), np.float32)
         np.maximum.at(item_max, result.segment_item, result.segment_scores)
-        strong = result.segment_scores >= np.minimum(trained.threshold, item_max[result.segment_item])
+        strong = result.segment_scores >= np.minimum(trained.raw_threshold,  # superpixels: raw probabilities
+                                                     item_max[result.segment_item])
         flagged = np.concatenate([[False], item_flag[result.segment_item] & strong])
-        scan_score = float(result.item_scores.max()) if len(result.item_scores) else 0.0
+        scan_score = float(item_scores.max()) if len(item_scores) else 0.0
         return prediction_of(result.labels, scores, np.arange(n + 1) > 0, flagged, scan_score,
-                             result.item_boxes, result.item_scores, result.item_masks,
+                             result.item_boxes, item_scores, result.item_masks,
                              item_detection=result.item_detection,
                              segment_item=np.concatenate([[-1], result.segment_item]).astype(np.int64),
                              score_rule="highest item score (" + (f"each item by rule {trained.item_score}"
                                                                   if self.superpixels else
-                                                                  "each item classified whole") + ")")
+                                                                  "each item classified whole") + (
+                                 f", {trained.calibration.method}-calibrated on val"
+                                 if trained.calibration is not None else "") + ")")
 
 
 class ItemSubcomponentPipeline(ItemFirstPipeline):

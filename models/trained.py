@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 from torch import nn
 
+from models.calibration import ScoreCalibration
 from models.catalog import PIPELINES
 from models.inputs import numerics_of
 from models.items.stage import load_finder
@@ -35,6 +37,16 @@ class TrainedModel:
     finder_modality: str | None = None
     item_score: str = "max"  # item-first sub-component models: the rule val chose
     chosen_numerics: str | None = None  # the precision val's threshold was chosen in, when recorded
+    calibration: ScoreCalibration | None = None  # item-first models: raw item scores → probabilities
+
+    def calibrated(self, item_scores: np.ndarray) -> np.ndarray:
+        """Item scores as the model reports them: through its calibration, raw when it has none."""
+        return item_scores if self.calibration is None else self.calibration.apply(item_scores)
+
+    @cached_property
+    def raw_threshold(self) -> float:
+        """The threshold in raw classifier probabilities (what superpixel scores are compared with)."""
+        return self.threshold if self.calibration is None else self.calibration.invert(self.threshold)
 
     @property
     def numerics(self) -> str:
@@ -112,6 +124,7 @@ def load_trained_model(uri: str, device: torch.device | str | None = None,
             raise ModelDirError(f"{directory.uri}: its item stage {stage} cannot be loaded ({err})") from None
         scoring.finder_modality = finder_spec["kwargs"]["modality"]
         scoring.item_score = directory.item_score()
+        scoring.calibration = directory.calibration()
     return scoring
 
 

@@ -124,3 +124,26 @@ def kind_bars(kinds: pd.DataFrame) -> bytes:
     axis.set_title("test, object level, per anomaly kind", fontsize=9)
     axis.legend(fontsize=8)
     return png_of(figure)
+
+
+def reliability_diagram(bins: dict, title: str) -> bytes:
+    """A reliability diagram (models.calibration.reliability): each score bin's anomalous fraction
+    against its mean score, the diagonal where scores are probabilities, item counts below."""
+    figure = Figure(figsize=(4.6, 4.6))
+    top, bottom = figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    filled = [i for i, c in enumerate(bins["count"]) if c]
+    means = [bins["mean_score"][i] for i in filled]
+    fractions = [bins["anomalous_fraction"][i] for i in filled]
+    top.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1, label="calibrated")
+    top.plot(means, fractions, marker="o", color="#4a78a8", label="items")
+    top.set_ylabel("anomalous fraction")
+    top.set_ylim(0, 1)
+    top.set_title(f"{title}\nECE {bins['ece']:.3f}" if bins.get("ece") is not None else title, fontsize=9)
+    top.legend(fontsize=8, loc="upper left")
+    width = 1.0 / bins["bins"]
+    bottom.bar(np.arange(bins["bins"]) * width, bins["count"], width=width, align="edge", color="#4a78a8",
+               edgecolor="white")
+    bottom.set_xlabel("item score")
+    bottom.set_ylabel("items")
+    bottom.set_xlim(0, 1)
+    return png_of(figure)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
+from models.calibration import describe_calibration
 from models.metrics import LEVELS
 from models.model_dir import CARD_FILE, ITEM_STAGE_DIR, SCORING_FILES, ModelDirectory
 from study.evaluation import LevelScores, kind_estimates, level_estimates
@@ -73,8 +74,10 @@ def _about(card: dict) -> list[str]:
     else:
         lines.append(f"* chosen on val: epoch {metrics.get('epoch')} by val {objective.get('metric')} = "
                      f"{_number(card['val_objective'], 4)}")
-    lines.append(f"* threshold {_number(op['threshold'], 4)}: keeps val {op['level']}-level FP% ≤ "
+    lines.append(f"* threshold {_number(op['threshold'])}: keeps val {op['level']}-level FP% ≤ "
                  f"{op['fp_target']}")
+    if items:
+        lines.append(f"* item scores: {describe_calibration(metrics.get('calibration'))}")
     return lines
 
 

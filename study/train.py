@@ -38,6 +38,7 @@ class TrainState:
     scores: dict[str, LevelScores] | None = None  # this epoch's val and test scores
     extra: dict[str, dict] | None = None  # more state dicts to checkpoint, by file name
     run: dict | None = None  # the recipe as it runs (study.recipes.recipe_run), for config.json
+    calibration: dict | None = None  # item-first: the item-score calibration val fitted, for metrics.json
 
 
 def pick_device() -> torch.device:
@@ -121,6 +122,8 @@ def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial
     scores.npz (the epoch's val and test scores, from which the report takes test intervals and
     per-kind figures)."""
     checkpoint = ModelDirectory(directory)
+    if state.calibration is not None:
+        metrics = {**metrics, "calibration": state.calibration}
     checkpoint.write_model(state.model.state_dict(), trial, json.loads(study.to_json()), state.data, metrics,
                            state.run)
     torch.save(state.optimizer.state_dict(), os.path.join(directory, "optimizer.pt"))

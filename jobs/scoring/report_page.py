@@ -13,7 +13,7 @@ from models.intervals import format_estimate
 from models.metrics import auroc
 from models.model_dir import CARD_FILE, METRICS_FILE, ModelDirectory
 from pages.html_page import definition_list, esc, image, page, table
-from pages.plots import roc_curves
+from pages.plots import reliability_diagram, roc_curves
 from scans.archive import Archive
 from scans.errors import ArchiveError
 from scans.storage import Location, locate
@@ -63,14 +63,19 @@ def _labelled_section(scans: pd.DataFrame, labels: pd.DataFrame) -> str:
 
 def _evaluation_section(report: Location, evaluation: dict) -> str:
     """The object-level figures `dualscan evaluate --out REPORT_DIR/evaluation.json` wrote."""
-    obj = evaluation["object"]
+    obj, calibration = evaluation["object"], evaluation.get("calibration", "none")
     recall = evaluation.get("item_recall")
     facts = [("split", evaluation["split"]), ("scans", evaluation["n_scans"]),
              ("items judged", len(evaluation.get("labels", []))),
              ("item recall (IoU ≥ 0.5)", "—" if recall is None else f"{100 * recall:.1f} %"),
              ("object AUROC [95 %]", format_estimate(obj["auroc"], 3)),
              (f"TP% at threshold {evaluation['threshold']:.3f}", format_estimate(obj["tp_pct"], 1)),
-             ("FP% at that threshold", format_estimate(obj["fp_pct"], 1))]
+             ("FP% at that threshold", format_estimate(obj["fp_pct"], 1)),
+             ("item scores", "raw classifier scores" if calibration == "none" else
+              f"{calibration}-calibrated on val: they read as probabilities"),
+             ("found items' expected calibration error",
+              "—" if (evaluation.get("reliability") or {}).get("ece") is None
+              else f"{evaluation['reliability']['ece']:.3f}")]
     kinds = pd.DataFrame([{"kind": k["kind"], "items": k["n_items"],
                            "AUROC [95 %]": format_estimate(k["auroc"], 3),
                            "TP% [95 %]": format_estimate(k["tp_pct"], 1)}
@@ -83,12 +88,18 @@ def _evaluation_section(report: Location, evaluation: dict) -> str:
         report.write_bytes("evaluation_roc.png", roc_curves(
             [(evaluation["split"], labels, scores, evaluation["threshold"])], "object"))
         html += image("evaluation_roc.png", f"object-level ROC on {evaluation['split']}", 480)
+    bins = evaluation.get("reliability")
+    if bins and bins.get("ece") is not None:
+        what = f"{evaluation['split']}'s found items, {evaluation.get('calibration', 'none')} scores"
+        report.write_bytes("evaluation_reliability.png", reliability_diagram(bins, what))
+        html += image("evaluation_reliability.png", f"reliability on {what}: ECE {bins['ece']:.3f}", 400)
     return html
 
 
 def _model_section(success: dict) -> str:
     model = success.get("model", {})
-    facts = [(k, model.get(k)) for k in ("pipeline", "backbone", "modality", "threshold", "sha256", "uri")]
+    facts = [(k, f"{model[k]:.3f}" if k == "threshold" and isinstance(model.get(k), float) else model.get(k))
+             for k in ("pipeline", "backbone", "modality", "threshold", "sha256", "uri")]
     html = definition_list(facts)
     try:
         directory = ModelDirectory(model["uri"])
@@ -116,7 +127,8 @@ def write_report_page(report_uri: str, top_n: int = 10) -> str:
     c, timings = summary.counts, success.get("timings", {})
     sections = [("Counts", definition_list([
         ("files", c["files"]), ("scored", c["ok"]), ("errors", c["error"]),
-        ("flagged anomalous", c["anomalous"]), ("threshold", summary.threshold),
+        ("flagged anomalous", c["anomalous"]),
+        ("threshold", "—" if summary.threshold is None else f"{summary.threshold:.3f}"),
         ("wall time", f"{timings.get('wall_s', '—')} s"), ("scans per second", timings.get("scans_per_s")),
         ("archive", success.get("config", {}).get("archive"))]) + "".join(
         f'<p class="bad">warning: {esc(w)}</p>' for w in success.get("warnings", [])))]

@@ -99,7 +99,7 @@ def summary_png(summary: ReportSummary) -> bytes:
              edgecolor="white")
     if summary.threshold is not None:
         axis.axvline(summary.threshold, color="#c0392b", linestyle="--",
-                     label=f"threshold {summary.threshold:g}")
+                     label=f"threshold {summary.threshold:.3f}")
         axis.legend(fontsize=8)
     c = summary.counts
     axis.set_title(f"{c['ok']} ok scans, {c['anomalous']} anomalous, {c['error']} errors", fontsize=10)

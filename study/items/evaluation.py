@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from models.calibration import ScoreCalibration, reliability
 from models.catalog import ITEM_SCORES
 from models.item_scores import item_score
 from models.items.object_model import ItemObjectModel
@@ -28,6 +29,24 @@ class ItemScores:
     segment_labels: np.ndarray  # (S,) bool
     segment_scores: np.ndarray  # (S,) float32
     evidence: np.ndarray | None = None  # (n, F) float32
+
+
+def calibrated_scores(scores: ItemScores, rule: str, calibration: ScoreCalibration | None) -> ItemScores:
+    """``scores`` with the items' scores under ``rule`` through ``calibration`` (as the shipped model
+    reports them); unchanged without one."""
+    if calibration is None:
+        return scores
+    return replace(scores, by_rule={**scores.by_rule, rule: calibration.apply(scores.by_rule[rule])})
+
+
+def calibration_record(raw: np.ndarray, anomalous: np.ndarray, calibration: ScoreCalibration | None
+                       ) -> dict[str, float | str | None]:
+    """The expected calibration error of test's found items, raw and as reported (the same without
+    a calibration), and the method val chose ("none" when too few val items)."""
+    before = reliability(raw, anomalous)["ece"]
+    after = before if calibration is None else reliability(calibration.apply(raw), anomalous)["ece"]
+    return {"test_object_ece_raw": before, "test_object_ece": after,
+            "calibration_method": "none" if calibration is None else calibration.method}
 
 
 @torch.no_grad()

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from models.calibration import reliability
 from models.intervals import format_estimate
 from models.items.matching import match_items
 from models.metrics import auroc
@@ -45,6 +46,9 @@ class ModelEvaluation:
     scan_ids: list[str]  # each scan's score and flag, as a scoring job reports them
     scan_scores: list[float]
     scan_flagged: list[bool]
+    n_found_judged: int = 0  # the first n of labels/scores are found items (the rest missed, at 0)
+    calibration: str = "none"  # how the item scores read: the method val fitted, or none (raw)
+    reliability: dict | None = None  # the found items' reliability bins and ECE (models.calibration)
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()
@@ -53,9 +57,11 @@ class ModelEvaluation:
         """One line: object AUROC with its interval, TP% and FP% at the threshold, item recall."""
         auroc, tp, fp = (self.object[k] for k in ("auroc", "tp_pct", "fp_pct"))
         recall = "—" if self.item_recall is None else f"{100 * self.item_recall:.1f} %"
+        ece = (self.reliability or {}).get("ece")
         return (f"{self.split}: object AUROC {format_estimate(auroc, 3)} over {len(self.labels)} items "
                 f"of {self.n_scans} scans; at threshold {self.threshold:.3f} TP {format_estimate(tp, 1)} %, "
-                f"FP {format_estimate(fp, 1)} %; items found {recall}")
+                f"FP {format_estimate(fp, 1)} %; items found {recall}; found items' ECE "
+                f"{'—' if ece is None else f'{ece:.3f}'} ({self.calibration} scores)")
 
 
 @dataclass
@@ -100,6 +106,7 @@ class JudgedSplit:
     scan_ids: list[str]
     scan_scores: list[float]  # each scan's score as scoring reports it: its highest item score
     scan_flagged: list[bool]  # as scoring flags it: some segment of a flagged item
+    n_found_judged: int = 0  # the object level's first entries that are found items
 
 
 @torch.no_grad()
@@ -135,7 +142,8 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
     levels.add("object", np.array(found_labels + [m[0] for m in missed], bool),
                np.array(found_scores + [0.0] * len(missed), np.float32), found_kinds + [m[1] for m in missed])
     levels.add("scan", np.array(scan_labels, bool), np.array(scan_scores, np.float32))
-    return JudgedSplit(levels, n_true, n_matched, n_found, list(ids), scan_scores, scan_flagged)
+    return JudgedSplit(levels, n_true, n_matched, n_found, list(ids), scan_scores, scan_flagged,
+                       len(found_labels))
 
 
 @torch.no_grad()
@@ -164,4 +172,6 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
          for k in kind_estimates(levels, scoring.threshold)],
         scan_auroc, round(time.perf_counter() - start, 3),
         [bool(v) for v in labels], [float(v) for v in np.asarray(values, np.float64)],
-        judged.scan_ids, judged.scan_scores, judged.scan_flagged)
+        judged.scan_ids, judged.scan_scores, judged.scan_flagged, judged.n_found_judged,
+        "none" if scoring.calibration is None else scoring.calibration.method,
+        reliability(values[:judged.n_found_judged], labels[:judged.n_found_judged]))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from models.calibration import choose_calibration
 from models.inputs import autocast_for
 from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
@@ -24,7 +25,14 @@ from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
 from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
 from study.items.data import SCORED_DTYPE, STORED_MARGIN, TRAIN_DTYPE, ItemSet, ItemSetBuilder
-from study.items.evaluation import ItemScores, choose_rule, fit_item_head, level_scores
+from study.items.evaluation import (
+    ItemScores,
+    calibrated_scores,
+    calibration_record,
+    choose_rule,
+    fit_item_head,
+    level_scores,
+)
 from study.items.stage import found_masks, found_splits
 from study.items.train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
@@ -196,7 +204,7 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
         empty = LevelScores()
         record = epoch_metrics(val_levels, empty, objective.metric, objective.mode, objective.fp_target)
         if sign * record["objective"] > best["objective"]:
-            best.update(objective=sign * record["objective"], rule=rule, val=val_levels,
+            best.update(objective=sign * record["objective"], rule=rule, val=val_levels, items=val,
                         state=copy.deepcopy(model.state_dict()), epoch=math.ceil(step / recipe.eval_every))
         scores = {"val": val_levels, "test": empty}
         if step == recipe.steps:  # the end: val's choice is final, test is scored once with it
@@ -208,20 +216,28 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
                 # the item head learns on held-out train items (both kinds needed; else it stays
                 # unfitted and unchosen); val then chooses among every rule
                 fit_item_head(model, data.held_out, device)
-            if head or views > 1:
+            if head or views > 1 or "items" not in best:  # (a resumed best epoch kept no item scores)
                 val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
                 best["rule"], _ = choose_rule(data.val, val)
-                best["val"] = level_scores(data.val, val, best["rule"])
+                best["items"] = val
             rule = best["rule"]
-            test = level_scores(data.test, pipeline.score(model, data.test, device), rule)
-            val_true = level_scores(data.val_true, pipeline.score(model, data.val_true, device), rule)
-            test_true = level_scores(data.test_true, pipeline.score(model, data.test_true, device), rule)
+            # item scores as probabilities: a map fitted on val's found items, then val's threshold
+            calibration = choose_calibration(best["items"].by_rule[rule], data.val.anomalous, "val",
+                                             seed=study.training.seed)
+            state.calibration = None if calibration is None else calibration.as_dict()
+            best["val"] = level_scores(data.val, calibrated_scores(best["items"], rule, calibration), rule)
+            raw_test = pipeline.score(model, data.test, device)
+            test = level_scores(data.test, calibrated_scores(raw_test, rule, calibration), rule)
+            val_true, test_true = (level_scores(items, calibrated_scores(pipeline.score(model, items, device),
+                                                                         rule, calibration), rule)
+                                   for items in (data.val_true, data.test_true))
             scores = {"val": best["val"], "test": test, "val_true": val_true, "test_true": test_true}
             record = epoch_metrics(best["val"], test, objective.metric, objective.mode, objective.fp_target)
             true_record = epoch_metrics(val_true, test_true, objective.metric, objective.mode,
                                         objective.fp_target)
             record.update({f"true_{k}": v for k, v in true_record.items() if k.startswith(("val_", "test_"))})
             record["chosen_epoch"] = best["epoch"]
+            record.update(calibration_record(raw_test.by_rule[rule], data.test.anomalous, calibration))
         state.epoch = math.ceil(step / recipe.eval_every)
         state.scores = scores
         state.extra = {"schedule.pt": schedule.state_dict()}  # resumes the one-cycle schedule

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -221,3 +222,87 @@ def test_the_summary_and_the_page_show_the_top_flagged_items(ray_session, item_m
     page = (report / "index.html").read_text(encoding="utf-8")
     assert "Top flagged items" in page and first["scan_id"] in page
     assert all(f'src="{crop["file"]}"' in page for crop in crops)
+
+
+@pytest.fixture(scope="module")
+def finding_model(tmp_path_factory) -> tuple[str, str]:
+    """An archive whose val split has enough found items of both kinds to fit a calibration on (24
+    scans at 96², anomalies twice their size) and an item-first model on it whose item stage trains
+    long enough (60 steps) to find them: (model, archive)."""
+    root = tmp_path_factory.mktemp("finding_model")
+    archive = root / "archive"
+    assert main(["synth", "--out", str(archive), "--n", "24", "--size", "96", "--seed", "5", "--split", "0.6",
+                 "--val", "0.35", "--anomaly-scale", "2", "--quiet", "--no-previews"]) == 0
+    config = root / "items.yaml"
+    config.write_text(json.dumps({
+        "name": "t", "data": {"archive": str(archive), "cache": str(root / "cache")},
+        "space": {"pipelines": ["subcomponent"], "backbones": ["mobilenet_v3_small_050"],
+                  "modalities": ["hlz_log"], "k": [20], "lr": [1e-3], "batch_size": [2]},
+        "items": {"steps": 60, "batch": 2, "min_item_px": 10, "encoder": "mobilenet_v3_small_050"},
+        "recipe": {"steps": 2, "tile": 32, "eval_every": 2}}))
+    assert main(["train", "--config", str(config), "--out", str(root / "model")]) == 0
+    return str(root / "model"), str(archive)
+
+
+def test_training_fits_the_calibration_on_val_and_evaluation_gives_its_test_scores(finding_model):
+    model, archive = finding_model
+    metrics = json.loads((Path(model) / "metrics.json").read_text())
+    fitted = metrics["calibration"]["fitted_on"]
+    assert fitted["split"] == "val" and fitted["items"] >= 20 and 0 < fitted["anomalous"] < fitted["items"]
+    assert metrics["calibration_method"] == metrics["calibration"]["method"]
+    assert 0 <= metrics["test_object_ece"] <= 1 and 0 <= metrics["test_object_ece_raw"] <= 1
+    evaluation = evaluate_model(model, archive, "test", "cpu")
+    with open(Path(model) / SCORES_FILE, "rb") as f:
+        _, scores = read_scores_npz(f.read())["test"].arrays("object")
+    np.testing.assert_allclose(evaluation.scores, scores, rtol=0, atol=1e-6)  # calibrated in both
+    assert evaluation.threshold == metrics["threshold"]
+    assert evaluation.calibration == metrics["calibration_method"]
+    found = evaluation.n_found_judged
+    assert evaluation.reliability["ece"] == pytest.approx(metrics["test_object_ece"], abs=1e-6)
+    assert sum(evaluation.reliability["count"]) == found > 0
+
+
+def test_calibrate_refits_what_training_fitted_and_keeps_every_decision(ray_session, finding_model, tmp_path,
+                                                                        capsys):
+    model, archive = finding_model
+    trained = load_trained_model(model, "cpu")
+    raw = tmp_path / "raw"  # the same model with raw scores, as before this change
+    shutil.copytree(model, raw)
+    metrics = json.loads((raw / "metrics.json").read_text())
+    del metrics["calibration"]
+    metrics["threshold"] = trained.raw_threshold
+    (raw / "metrics.json").write_text(json.dumps(metrics))
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(raw, calibrated)
+    assert main(["calibrate", "--model", str(calibrated), "--archive", archive, "--split", "test"]) == 2
+    assert "test only reports" in capsys.readouterr().err
+    assert main(["calibrate", "--model", str(calibrated), "--archive", archive]) == 0
+    assert "item scores are probabilities" in capsys.readouterr().out
+    refitted = load_trained_model(str(calibrated), "cpu")
+    assert refitted.calibration.as_dict() == trained.calibration.as_dict()  # val's items, the same map
+    assert refitted.threshold == pytest.approx(trained.threshold, abs=1e-6)
+    raw_model = load_trained_model(str(raw), "cpu")
+    for scan_id in Archive(archive).ids_in_split("test")[:4]:
+        image = build_input(Archive(archive).read(scan_id), trained.input_modality)
+        before, after = raw_model.predict([image])[0], refitted.predict([image])[0]
+        mapped = trained.calibration.apply(before.item_scores)
+        np.testing.assert_allclose(after.item_scores, mapped, atol=1e-6)
+        np.testing.assert_array_equal(after.flagged, before.flagged)  # the same decisions, as probabilities
+    before, after = (evaluate_model(str(m), archive, "test", "cpu") for m in (raw, calibrated))
+    assert before.calibration == "none" and after.calibration == trained.calibration.method
+    for name in ("auroc", "tp_pct", "fp_pct"):
+        assert after.object[name]["value"] == pytest.approx(before.object[name]["value"], nan_ok=True)
+    # the report reads as probabilities: its rule says so, the page shows the reliability diagram
+    report = tmp_path / "report"
+    assert main(["score", "--archive", archive, "--model", str(calibrated), "--out", str(report),
+                 "--batch-size", "4", "--no-progress"]) == 0
+    assert main(["evaluate", "--model", str(calibrated), "--archive", archive,
+                 "--out", str(report / "evaluation.json")]) == 0
+    from jobs.scoring.report_page import write_report_page
+
+    write_report_page(str(report))
+    page = (report / "index.html").read_text(encoding="utf-8")
+    assert "evaluation_reliability.png" in page and "-calibrated on val: they read as probabilities" in page
+    rules = duckdb.sql(f"SELECT DISTINCT score_rule FROM read_parquet('{report}/scans/*.parquet') "
+                       "WHERE status = 'ok'").fetchall()
+    assert rules and all(f"{trained.calibration.method}-calibrated on val" in r for (r,) in rules)
