@@ -21,7 +21,7 @@ def _figures(estimates) -> dict:
     return {name: e.as_dict() for name, e in estimates.items()}
 
 
-def card_of(directory: ModelDirectory, source: str, scores: dict[str, LevelScores] | None = None
+def card_of(directory: ModelDirectory, source: str | None, scores: dict[str, LevelScores] | None = None
             ) -> dict:
     """What a user of the model needs, from its directory: data and pitch, spec, the operating
     threshold chosen on val and the val objective, the item stage's recall, and test figures at
@@ -58,7 +58,8 @@ def _about(card: dict) -> list[str]:
     """What the model is and what val chose, in a few lines."""
     trial, data, metrics, op = card["trial"], card["data"], card["metrics"], card["operating_point"]
     objective, items, pitch = card["objective"], card["items"], data.get("input_pitch_mm")
-    lines = [f"* from `{card['source_checkpoint']}`; weights sha256 {card['model_sha256'][:16]}…"]
+    source = card["source_checkpoint"]
+    lines = [f"* {f'from `{source}`; ' if source else ''}weights sha256 {card['model_sha256'][:16]}…"]
     seen = (f"at its native pitch, {pitch:.3g} mm" if items and pitch else
             f"resized to {data.get('image_size')}², pitch {pitch:.3g} mm" if pitch else
             f"resized to {data.get('image_size')}², pitch unknown (the archive records none)")

@@ -11,7 +11,7 @@ from models.model_dir import CARD_FILE, METRICS_FILE, ModelDirectory
 from models.trained import load_trained_model
 from scans.archive import Archive
 from study.items.judge import judge_split
-from study.model_card import CARD_JSON, write_card
+from study.model_card import CARD_JSON, card_of, write_card
 
 REBUILD_OPEN = "Rebuild:\n\n```\n"  # the card's rebuild block, kept when the card is rewritten
 
@@ -47,10 +47,13 @@ def calibrate_model(model_uri: str, archive_uri: str, split: str = "val", seed: 
         metrics["calibration"] = calibration.as_dict()
     metrics.update(threshold=threshold, threshold_raw=raw_threshold)
     directory.write_json(METRICS_FILE, metrics)
-    if directory.has(CARD_JSON):
-        card = directory.read_json(CARD_JSON)
-        card.update(metrics=metrics, threshold=threshold)
-        card["operating_point"]["threshold"] = threshold
+    if directory.has(CARD_JSON) or directory.has(CARD_FILE):
+        if directory.has(CARD_JSON):
+            card = directory.read_json(CARD_JSON)
+            card.update(metrics=metrics, threshold=threshold)
+            card["operating_point"]["threshold"] = threshold
+        else:  # a card written before model_card.json: made again from the directory, its source unknown
+            card = card_of(directory, None)
         text = directory.read(CARD_FILE).decode() if directory.has(CARD_FILE) else ""
         rebuild = text.split(REBUILD_OPEN, 1)[1].split("\n```", 1)[0] if REBUILD_OPEN in text else ""
         write_card(directory, card, rebuild, half="Weights are stored as float16" in text)

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def test_the_report_has_an_items_table_a_reader_queries_with_duckdb(ray_session,
     assert items["item_class"].isna().all()  # this model names no item classes
     assert ((items["x1"] > items["x0"]) & (items["y1"] > items["y0"]) & (items["area_px"] > 0)).all()
     assert (items["is_anomalous"] == (items["score"] >= threshold)).all()
-    # the README's first query: flagged items per scan; a scan is flagged exactly when one of its items is
+    # docs/formats.md's first item query: flagged items per scan; a scan is flagged exactly when an item is
     flagged = dict(duckdb.sql(
         f"SELECT scan_id, count(*) FILTER (WHERE is_anomalous) FROM read_parquet('{report}/items/*.parquet') "
         "GROUP BY scan_id").fetchall())
@@ -183,7 +184,7 @@ def test_the_report_has_an_items_table_a_reader_queries_with_duckdb(ray_session,
         mine = items[items["scan_id"] == row.scan_id]
         assert row.score == pytest.approx(mine["score"].max() if len(mine) else 0.0)
         assert row.score_rule.startswith("highest item score (each item by rule ")
-    # the README's second query: the segments of one item lie inside its box
+    # docs/formats.md's second item query: the segments of one item lie inside its box
     one = items.sort_values("score").iloc[-1]
     inside = duckdb.sql(
         f"SELECT s.x0, s.y0, s.x1, s.y1 FROM read_parquet('{report}/segments/*.parquet') s "
@@ -288,6 +289,22 @@ def test_calibrate_refits_what_training_fitted_and_keeps_every_decision(ray_sess
         mapped = trained.calibration.apply(before.item_scores)
         np.testing.assert_allclose(after.item_scores, mapped, atol=1e-6)
         np.testing.assert_array_equal(after.flagged, before.flagged)  # the same decisions, as probabilities
+    # a model whose card predates model_card.json (the shipped ones): the card is made again, true to
+    # every file, its rebuild command and float16 note kept
+    legacy = tmp_path / "legacy"
+    shutil.copytree(raw, legacy)
+    (legacy / "model_card.json").unlink(missing_ok=True)
+    (legacy / "model_card.md").write_text(
+        "# old card\n\nRebuild:\n\n```\nmake it\n```\n\nWeights are stored as float16 and loaded back "
+        "into float32.\n\n| metrics.json | 1 | " + "0" * 64 + " |\n")
+    assert main(["calibrate", "--model", str(legacy), "--archive", archive]) == 0
+    card = (legacy / "model_card.md").read_text()
+    assert "make it" in card and "float16" in card and "item scores: probabilities" in card
+    rows = re.findall(r"^\| (\S+) \| (\d+) \| ([0-9a-f]{64}) \|$", card, flags=re.MULTILINE)
+    assert {name for name, _, _ in rows} >= {"model.pt", "metrics.json", "model_card.json"}
+    for name, size, digest in rows:
+        data = (legacy / name).read_bytes()
+        assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, name
     before, after = (evaluate_model(str(m), archive, "test", "cpu") for m in (raw, calibrated))
     assert before.calibration == "none" and after.calibration == trained.calibration.method
     for name in ("auroc", "tp_pct", "fp_pct"):
