@@ -75,8 +75,10 @@ def _about(card: dict) -> list[str]:
     else:
         lines.append(f"* chosen on val: epoch {metrics.get('epoch')} by val {objective.get('metric')} = "
                      f"{_number(card['val_objective'], 4)}")
-    lines.append(f"* threshold {_number(op['threshold'])}: keeps val {op['level']}-level FP% ≤ "
-                 f"{op['fp_target']}")
+    raw = metrics.get("threshold_raw") if metrics.get("calibration") else None
+    lines.append(f"* threshold {_number(op['threshold'])}"
+                 f"{f' (raw score {_number(raw)})' if isinstance(raw, int | float) else ''}: keeps val "
+                 f"{op['level']}-level FP% ≤ {op['fp_target']}")
     if items:
         lines.append(f"* item scores: {describe_calibration(metrics.get('calibration'))}")
     return lines
