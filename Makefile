@@ -7,7 +7,7 @@ DEMO_DIR ?= out/demo
 DEMO_MODEL ?= demo/model
 QUALITY_MODEL ?= detectors/quality
 QUALITY_SCANS ?= 60
-# the demo's scans: 256² (1.95 mm), anomalies drawn twice their size, no loose screws (README, "Two commands")
+# the demo's scans: 256² (1.95 mm), anomalies drawn twice their size, no extra screws (README, "Two commands")
 DEMO_SCANS := --size 256 --anomaly-scale 2 --anomaly-kinds blade,metal_plate,organic_block,wire_bundle
 
 .PHONY: demo demo-model test lint bench clean

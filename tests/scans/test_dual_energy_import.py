@@ -149,3 +149,36 @@ def test_a_folder_of_raw_exports_is_scored_for_z_only_with_a_calibration(exports
     settings = export_settings(bare_root, zeff_calibration="simulator")
     check_modality(bare_root, bare_inputs, "hlz_log", settings=settings)
     assert json.loads((without / "raw_scale.json").read_text())["high"]["air"] == settings.raw_scale.high.air
+
+
+def test_the_import_command_draws_a_seeded_stratified_split_and_records_the_pitch(exports, tmp_path, capsys):
+    from jobs.cli import main
+
+    folder, scans = exports
+    out = str(tmp_path / "split")
+    assert len(scans) >= 8  # enough of each label to split
+    argv = ["import", "dual-energy", folder, "--out", out, "--anomaly-categories", "threat",
+            "--split", "random", "--val-fraction", "0.2", "--test-fraction", "0.3", "--seed", "4",
+            "--pitch-mm", "0.98"]
+    assert main(argv) == 0
+    assert "train" in capsys.readouterr().out
+    archive = Archive(out)
+    splits = dict(zip(archive.scan_ids, archive.manifest.column("split").to_pylist(), strict=True))
+    assert set(splits.values()) == {"train", "val", "test"}
+    anomalous = dict(zip(archive.scan_ids, archive.manifest.column("is_anomalous").to_pylist(), strict=True))
+    for label in (True, False):  # each label group is split by the fractions
+        group = [s for s in splits if anomalous[s] is label]
+        assert sum(splits[s] == "test" for s in group) == round(0.3 * len(group))
+        assert sum(splits[s] == "val" for s in group) == round(0.2 * len(group))
+    assert archive.info["splits"] == {"drawn": "random, stratified by is_anomalous", "val_fraction": 0.2,
+                                      "test_fraction": 0.3, "seed": 4}
+    assert archive.pitch_mm == 0.98 and archive.info["zeff_calibration"]["file"] == "zeff_calibration.json"
+    again = str(tmp_path / "again")
+    assert main([*argv[:4], again, *argv[5:]]) == 0  # the same seed draws the same split
+    assert Archive(again).manifest.column("split").to_pylist() == archive.manifest.column("split").to_pylist()
+    # a knob that cannot act is refused, and a bad fraction before anything is written
+    assert main(["import", "dual-energy", folder, "--out", str(tmp_path / "x"), "--seed", "1"]) == 2
+    assert "--seed acts only with --split random" in capsys.readouterr().err
+    assert main(["import", "dual-energy", folder, "--out", str(tmp_path / "y"), "--split", "random",
+                 "--val-fraction", "0.5", "--test-fraction", "0.5"]) == 2
+    assert "their sum below 1" in capsys.readouterr().err and not (tmp_path / "y").exists()
