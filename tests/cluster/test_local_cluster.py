@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pyarrow.parquet as pq
 import pytest
@@ -170,6 +172,9 @@ def test_cluster_has_token_auth_and_every_node(cluster):
         **without_token, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}, capture_output=True,
         text=True, timeout=60)
     assert refused.returncode != 0  # a wrong token is turned away
+    with pytest.raises(urllib.error.HTTPError) as no_token:  # and a request with none at all
+        urllib.request.urlopen(f"{cluster.dashboard_url}/api/jobs/", timeout=30)
+    assert no_token.value.code in (401, 403), no_token.value
 
 
 def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):

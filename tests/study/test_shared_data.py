@@ -9,7 +9,16 @@ import pytest
 from benchmarks.shared_data_memory import unique_bytes
 from study.config import parse_config
 from study.node_cache import COMPLETE, cached_arrays, cached_rows
-from study.shared_data import data_key, nbytes, share_training_data, trial_data
+from study.shared_data import (
+    NodeStore,
+    budget_of,
+    cluster_stores,
+    data_key,
+    estimated_store,
+    nbytes,
+    share_training_data,
+    trial_data,
+)
 
 
 def test_the_node_cache_is_built_once_and_memory_mapped(tmp_path):
@@ -97,3 +106,30 @@ def test_data_over_the_budget_stays_in_the_node_caches(ray_session, study_archiv
     assert any(p.name.startswith("dualscan-data-") for p in (tmp_path / "cache").iterdir())
 
 
+GIB = 2**30
+
+
+def test_a_cpu_only_head_with_no_workers_yet_is_budgeted_as_the_cluster_will_be():
+    # the launcher's shape at submit time: the driver on a head with CPU 0, min_workers 0
+    head = NodeStore("the driver's node 10.0.0.1", 9.6 * GIB)
+    gpu_type = NodeStore("node type 'gpu_worker'", estimated_store({"CPU": 8, "GPU": 1, "memory": 32 * GIB}))
+    assert gpu_type.store == pytest.approx(0.3 * 32 * GIB)  # Ray's default share of a node's memory
+    budget, why = budget_of(head, [gpu_type])
+    assert budget == pytest.approx(0.5 * 9.6 * GIB) and "the driver's node" in why  # the head holds it
+    small_head = NodeStore("the driver's node 10.0.0.1", 2 * GIB)
+    assert budget_of(small_head, [gpu_type])[0] == pytest.approx(1 * GIB)
+    big_head = NodeStore("the driver's node 10.0.0.1", 40 * GIB)
+    budget, why = budget_of(big_head, [gpu_type, NodeStore("node 10.0.0.7", 12 * GIB)])
+    assert budget == pytest.approx(0.5 * 0.3 * 32 * GIB) and "gpu_worker" in why  # each reader pulls a copy
+    unknown = NodeStore("node type 'cpu'", estimated_store({"CPU": 4}))
+    budget, why = budget_of(big_head, [gpu_type, unknown])
+    assert budget == 0 and "'cpu'" in why and "unknown" in why  # memory-mapped caches: always safe
+    assert estimated_store({"object_store_memory": 5 * GIB, "memory": 64 * GIB}) == 5 * GIB
+
+
+def test_the_budget_on_a_live_cluster_counts_the_driver_node(ray_session):
+    holder, readers = cluster_stores()
+    assert holder.store > 0 and readers  # one local node: it holds the data and runs the trials
+    budget, why = budget_of(holder, readers)
+    assert "object store" in why
+    assert budget == pytest.approx(0.5 * min(r.store for r in [holder, *readers]))
