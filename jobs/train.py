@@ -37,9 +37,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     from study.archive_fit import check_archive
-    from study.items.trial import train_trial
     from study.pipelines import PIPELINES
     from study.train import TrainState, save_checkpoint, trial_from_config
+    from study.trial import train_trial
 
     started = time.perf_counter()
     overrides = {k: v for k, v in {"data.archive": args.data, "space.epochs": args.epochs}.items()

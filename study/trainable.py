@@ -10,7 +10,7 @@ import torch
 from ray import tune
 
 from study.config import StudyConfig, parse_config
-from study.items.trial import train_trial
+from study.trial import train_trial
 from study.pipelines import PIPELINES
 from study.shared_data import trial_data
 from study.train import TrainState, save_checkpoint, trial_from_config

@@ -38,7 +38,7 @@ from study.items.train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
 from study.pipelines import PIPELINES
 from study.recipes import recipe_run
-from study.train import TrainState, load_checkpoint, pick_device, train
+from study.train import TrainState, load_checkpoint, pick_device
 
 ITEM_SPLITS = ("train", "held_out", "val", "test", "val_true", "test_true")
 _MEMORY: dict[str, ItemStudyData] = {}
@@ -253,11 +253,3 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
                          start_step=start_step, optimizer=optimizer, schedule=schedule)
     return metrics
 
-
-def train_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainState], None],
-                resume: str | None = None, data=None) -> dict:
-    """Train any trial: item-first pipelines by the recipe, whole-scan ones by epochs; ``data``
-    its training set when given (ItemStudyData or StudyData), else loaded from the node's cache."""
-    if PIPELINES[trial.pipeline].item_first:
-        return train_item_trial(study, trial, on_epoch, resume, data=data)
-    return train(study, trial, on_epoch, resume, data=data)
