@@ -101,3 +101,86 @@ def test_the_format_pages_examples_read_as_the_readers_read_them():
     for wedge in example["wedges"]:
         z, _ = effective_z(np.array([[wedge["high"][1]]]), np.array([[wedge["low"][1]]]), calibration=table)
         assert z[0, 0] == pytest.approx(wedge["z"], abs=0.5), wedge["material"]
+
+
+# sample values for the synopses' placeholders that a parser types (the others are free text)
+PLACEHOLDERS = {"N": "4", "S": "0", "F": "0.5", "T": "0.5", "V": "100", "P": "1.0", "W": "2",
+                "NAME=AMOUNT": "accelerator=1"}
+
+
+def _synopsis_items(words: list[str]) -> list[list[list[str]]]:
+    """A synopsis as a sequence of choices, each a list of alternatives (word lists): a plain word is
+    one alternative; ``a|b`` is one per word; ``[x y | z]`` is its alternatives or nothing; ``...``
+    (more of the same) is dropped."""
+    items, group = [], None
+    for word in words:
+        opens, word = word.startswith("["), word.removeprefix("[")
+        closes, word = word.endswith("]"), word.removesuffix("]")
+        if opens:
+            group = [[]]
+        if word == "|" and group is not None:
+            group.append([])
+        elif word and word != "...":
+            alternatives = [[w] for w in word.split("|")] if "|" in word else [[word]]
+            if group is None:
+                items.append(alternatives)
+            else:  # a|b inside a group: its first alternative stands for the rest
+                group[-1].append(alternatives[0][0])
+        if closes and group is not None:
+            if any(group):  # `[...]` alone stands for nothing
+                items.append([[], *[g for g in group if g]])
+            group = None
+    return items
+
+
+def command_lines(page: Path) -> list[tuple[str, list[list[str]]]]:
+    """Every ``dualscan ...`` line of ``page``'s code blocks (continuations joined, comments cut),
+    with argument lists its synopsis stands for: every optional group in, all of them out, and each
+    alternative once (the others in)."""
+    import shlex
+
+    found = []
+    for block in re.findall(r"```[a-z]*\n(.*?)```", page.read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = " ".join(line.split()).removeprefix("$ ")
+            if not line.startswith("dualscan "):
+                continue
+            items = _synopsis_items(shlex.split(line, comments=True)[1:])
+            every_in = [next(a for a in alternatives if a) for alternatives in items]
+            choices = [every_in, [alternatives[0] for alternatives in items]]
+            choices += [[*every_in[:i], a, *every_in[i + 1:]] for i, alts in enumerate(items) for a in alts]
+            argvs = {tuple(PLACEHOLDERS.get(w, w) for words in choice for w in words) for choice in choices}
+            found.append((line, [list(a) for a in sorted(argvs)]))
+    return found
+
+
+DOCUMENTED_LINES = [(page, line, argvs) for page in PAGES for line, argvs in command_lines(page)]
+
+
+def test_the_pages_hold_command_lines_of_every_kind():
+    lines = [line for _, line, _ in DOCUMENTED_LINES]
+    assert len(lines) > 30 and any("import dual-energy" in line for line in lines)
+    assert any(line.startswith("dualscan cluster") for line in lines)
+
+
+@pytest.mark.parametrize(("page", "line", "argvs"), DOCUMENTED_LINES,
+                         ids=[f"{p.relative_to(ROOT)}:{line[:50]}" for p, line, _ in DOCUMENTED_LINES])
+def test_every_documented_command_line_parses_with_its_commands_parser(page, line, argvs, monkeypatch,
+                                                                       capsys):
+    """Each line, every optional part in and out, parses with the command's real parser (nothing is
+    run); an option must be spelt in full (argparse would take an abbreviation)."""
+    import argparse
+
+    from jobs.cli import build_parser
+
+    full_names = argparse.ArgumentParser.__init__
+
+    def spelt_in_full(self, *args, **kwargs):
+        full_names(self, *args, **{**kwargs, "allow_abbrev": False})
+
+    monkeypatch.setattr(argparse.ArgumentParser, "__init__", spelt_in_full)
+    for argv in argvs:
+        try:
+            build_parser(argv[0]).parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{page.name}: `{line}` as {argv}: {capsys.readouterr().err.strip()}")
