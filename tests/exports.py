@@ -46,19 +46,24 @@ def raw_values(transmission: np.ndarray, air: float, dark: float) -> np.ndarray:
     return np.round(dark + np.clip(transmission, 0, 1) * (air - dark)).astype(np.uint16)
 
 
-def write_exports(scans: list[Scan], folder: str, air: float = 60000.0, dark: float = 500.0,
+# each energy's own detector levels (air, dark): a reader that swaps the two scales reads wrong values
+RAW_LEVELS = {"high": (60000.0, 500.0), "low": (41000.0, 1500.0)}
+
+
+def write_exports(scans: list[Scan], folder: str, levels: dict[str, tuple[float, float]] = RAW_LEVELS,
                   with_pseudo: bool = True) -> str:
     """Write each scan as X.png (pseudo-colour, unless ``with_pseudo`` is False), X_high.tif and
-    X_low.png (16-bit, ``air``/``dark`` levels, stated in raw_scale.json) and one annotations.json:
-    items by class, their sub-components as category "component", anomalies as category "threat"."""
+    X_low.png (16-bit, each at its ``levels`` (air, dark), stated in raw_scale.json) and one
+    annotations.json: items by class, their sub-components as category "component", anomalies as
+    category "threat"."""
     os.makedirs(folder, exist_ok=True)
     images, annotations, names = [], [], {"threat": 1, "component": 2}
     for image_id, scan in enumerate(scans, start=1):
         stem = scan.scan_id
         if with_pseudo:
             Image.fromarray(scan.pseudo).save(os.path.join(folder, f"{stem}.png"))
-        Image.fromarray(raw_values(scan.high, air, dark)).save(os.path.join(folder, f"{stem}_high.tif"))
-        Image.fromarray(raw_values(scan.low, air, dark)).save(os.path.join(folder, f"{stem}_low.png"))
+        Image.fromarray(raw_values(scan.high, *levels["high"])).save(os.path.join(folder, f"{stem}_high.tif"))
+        Image.fromarray(raw_values(scan.low, *levels["low"])).save(os.path.join(folder, f"{stem}_low.png"))
         height, width = scan.shape
         images.append({"id": image_id, "file_name": f"{stem}.png" if with_pseudo else f"{stem}_high.tif",
                        "height": height, "width": width})
@@ -83,5 +88,5 @@ def write_exports(scans: list[Scan], folder: str, air: float = 60000.0, dark: fl
     with open(os.path.join(folder, "annotations.json"), "w", encoding="utf-8") as f:
         json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
     with open(os.path.join(folder, "raw_scale.json"), "w", encoding="utf-8") as f:
-        json.dump({"high": {"air": air, "dark": dark}, "low": {"air": air, "dark": dark}}, f)
+        json.dump({energy: {"air": air, "dark": dark} for energy, (air, dark) in levels.items()}, f)
     return folder

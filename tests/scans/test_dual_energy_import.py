@@ -17,7 +17,7 @@ from scans.importers import IMPORTERS
 from scans.modalities import ModalityError, build_input
 from scans.physics.calibration import calibrate
 from scans.zeff_calibration import load_calibration, read_calibration
-from tests.exports import wedge_calibration, write_exports
+from tests.exports import RAW_LEVELS, wedge_calibration, write_exports
 
 
 def _measured(z: np.ndarray) -> np.ndarray:
@@ -73,13 +73,16 @@ def test_the_importer_reads_raw_values_at_their_scale_and_z_by_the_calibration(e
     assert report.written == len(scans) and not report.skipped
     archive = Archive(str(tmp_path / "a"))
     assert archive.info["parts_labelled"] is True
-    assert archive.info["raw_scale"]["high"] == {"air": 60000.0, "dark": 500.0}
+    for energy, (air, dark) in RAW_LEVELS.items():  # each energy at its own levels
+        assert archive.info["raw_scale"][energy] == {"air": air, "dark": dark}
     assert archive.info["zeff_calibration"]["file"] == "zeff_calibration.json"
     given = Path(folder, "zeff_calibration.json").read_bytes()
     assert (tmp_path / "a" / "zeff_calibration.json").read_bytes() == given
     for original in scans:
         scan = archive.read(original.scan_id)
-        np.testing.assert_allclose(scan.high, np.clip(original.high, 1 / 65535, 1), atol=1 / 59500)
+        for energy, (air, dark) in RAW_LEVELS.items():  # read back within a raw step (and float16)
+            expected = np.clip(getattr(original, energy), 1 / 65535, 1)
+            np.testing.assert_allclose(getattr(scan, energy), expected, atol=1 / (air - dark), rtol=1e-3)
         np.testing.assert_array_equal(scan.pseudo, original.pseudo)
         both = _measured(scan.zeff) & _measured(original.zeff)
         assert np.median(np.abs(scan.zeff[both] - original.zeff[both])) < 1.0
@@ -176,6 +179,13 @@ def test_the_import_command_draws_a_seeded_stratified_split_and_records_the_pitc
     again = str(tmp_path / "again")
     assert main([*argv[:4], again, *argv[5:]]) == 0  # the same seed draws the same split
     assert Archive(again).manifest.column("split").to_pylist() == archive.manifest.column("split").to_pylist()
+    other = str(tmp_path / "other")  # and another seed another split, by the same fractions
+    reseeded = [*argv[:4], other, *argv[5:]]
+    reseeded[reseeded.index("--seed") + 1] = "5"
+    assert main(reseeded) == 0
+    drawn = Archive(other).manifest.column("split").to_pylist()
+    assert drawn != archive.manifest.column("split").to_pylist()
+    assert sorted(drawn) == sorted(archive.manifest.column("split").to_pylist())
     # a knob that cannot act is refused, and a bad fraction before anything is written
     assert main(["import", "dual-energy", folder, "--out", str(tmp_path / "x"), "--seed", "1"]) == 2
     assert "--seed acts only with --split random" in capsys.readouterr().err
