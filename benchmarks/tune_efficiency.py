@@ -16,7 +16,6 @@ import os
 import tempfile
 import time
 
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
 
 import ray

@@ -54,7 +54,6 @@ def check_study_paths(config: StudyConfig) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's table, not pages of log lines
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     import torch
 

@@ -15,7 +15,7 @@ from study.items.stage import ensure_item_stage, run_item_stage
 from study.shared_data import share_training_data
 from study.space import num_samples, param_space, scheduler, search_algorithm
 from study.trainable import EpochHook, trainable
-from study.tune_progress import study_reporter
+from study.tune_progress import progress_callbacks, progress_verbosity
 
 STUDY_CONFIG = "study_config.json"  # the resolved config, in the run directory
 
@@ -103,6 +103,6 @@ def build_tuner(config: StudyConfig, resume: bool = False, overwrite: bool = Fal
                 num_to_keep=config.keep_checkpoints, checkpoint_score_attribute="objective",
                 checkpoint_score_order=config.objective.mode),
             failure_config=tune.FailureConfig(max_failures=config.retries),
-            callbacks=tracking_callbacks(config),
-            progress_reporter=study_reporter(config), verbose=1),
+            callbacks=[*tracking_callbacks(config), *progress_callbacks(config)],
+            verbose=progress_verbosity()),
     )

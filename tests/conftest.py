@@ -42,7 +42,6 @@ def study_archive(tmp_path_factory) -> str:
 def ray_session():
     """One Ray instance for the whole test session (2 CPUs, no dashboard), shut down at the end."""
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Ray workers inherit this environment: fake credentials (never real ones) let them sign requests
     # to the loopback S3 server that S3 tests start, and no one asks a cloud metadata service
     for key, value in S3_TEST_ENV.items():
