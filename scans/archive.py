@@ -175,13 +175,10 @@ class Archive:
             raise KeyError(f"{self.uri}: no scan {scan_id!r} in the manifest") from None
         file = self.root.uri_of(row["file"])
         data = read_bounded(self.root.fs, self.root.join(row["file"]), file, self.limits)
-        scan = read_scan_bytes(data, file, scan_id=scan_id, limits=self.limits,
-                               shape=(row["height"], row["width"]), split=row["split"], source=row["source"])
-        if self.pitch_mm is not None:
-            scan.meta["pitch_mm"] = self.pitch_mm
-        if scan.zeff is None and scan.has_raw and self.zeff_calibration is not None:
-            scan.meta[ZEFF_CALIBRATION] = self.zeff_calibration
-        return scan
+        return read_scan_bytes(data, file, scan_id=scan_id, limits=self.limits,
+                               shape=(row["height"], row["width"]), pitch_mm=self.pitch_mm,
+                               zeff_calibration=self.zeff_calibration, split=row["split"],
+                               source=row["source"])
 
     def __iter__(self) -> Iterator[Scan]:
         for scan_id in self.scan_ids:
@@ -200,12 +197,20 @@ def read_bounded(fs: pafs.FileSystem, path: str, file: str, limits: ReadLimits) 
 
 
 def read_scan_bytes(data: bytes, file: str, scan_id: str | None = None, limits: ReadLimits | None = None,
-                    shape: tuple[int, int] | None = None, **fields) -> Scan:
-    """Decode and validate the bytes of one scan file within ``limits`` (and, given a manifest row's
-    ``shape``, at that H×W); errors name ``file``."""
+                    shape: tuple[int, int] | None = None, pitch_mm: float | None = None,
+                    zeff_calibration: object = None, **fields) -> Scan:
+    """The one decoder of a scan file's bytes (archives and scoring alike): decoded and validated
+    within ``limits`` (and, given a manifest row's ``shape``, at that H×W), errors (ScanFormatError)
+    naming ``file``; the archive's detector ``pitch_mm`` and, for a raw scan that stores no Z_eff,
+    the ``zeff_calibration`` to derive it by go into its meta, so Z_eff is derived alike everywhere."""
     arrays = decode_npz(data, file, limits, shape)
     validate_arrays(arrays, file)
     if scan_id is None:
         scan_id = file.rsplit("/", 1)[-1].removesuffix(".npz")
-    return Scan.from_arrays(scan_id, arrays, **fields)
+    scan = Scan.from_arrays(scan_id, arrays, **fields)
+    if pitch_mm is not None and pitch_mm > 0:
+        scan.meta["pitch_mm"] = pitch_mm
+    if scan.zeff is None and scan.has_raw and zeff_calibration is not None:
+        scan.meta[ZEFF_CALIBRATION] = zeff_calibration
+    return scan
 

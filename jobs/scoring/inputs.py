@@ -155,43 +155,41 @@ def list_inputs(uri: str) -> tuple[Location, list[InputFile]]:
     return root, inputs
 
 
-def decode_scan(item: InputFile, payloads: list[bytes], limits: ReadLimits | None = None,
+def decode_scan(input_file: InputFile, payloads: list[bytes], limits: ReadLimits | None = None,
                 settings: ExportSettings | None = None) -> Scan:
-    """The scan in ``payloads`` (the bytes of ``item.paths``), decoded within ``limits``, exported
+    """The scan in ``payloads`` (the bytes of ``input_file.paths``), decoded within ``limits``, exported
     images by ``settings`` (raw scale, Z_eff calibration); ScanFormatError names the broken rule."""
     limits, settings = limits or ReadLimits.from_env(), settings or ExportSettings()
-    if item.kind == "npz":
-        shape = (item.height, item.width) if item.height >= 0 else None
-        scan = read_scan_bytes(payloads[0], item.source, scan_id=item.scan_id, limits=limits, shape=shape,
-                               source=item.source)
-        if item.pitch_mm > 0:  # as Archive.read does, so Z_eff is derived as in training
-            scan.meta["pitch_mm"] = item.pitch_mm
-        if scan.zeff is None and scan.has_raw and settings.zeff_calibration is not None:
-            scan.meta[ZEFF_CALIBRATION] = settings.zeff_calibration
-    elif item.kind == "exports":
+    if input_file.kind == "npz":
+        shape = (input_file.height, input_file.width) if input_file.height >= 0 else None
+        scan = read_scan_bytes(payloads[0], input_file.source, scan_id=input_file.scan_id, limits=limits,
+                               shape=shape, pitch_mm=input_file.pitch_mm,
+                               zeff_calibration=settings.zeff_calibration, source=input_file.source)
+    elif input_file.kind == "exports":
         images = {}
-        for role, path, data in zip(item.roles, item.paths, payloads, strict=True):
-            file = item.source if path == item.paths[0] else path  # the source is the first file's URI
+        for role, path, data in zip(input_file.roles, input_file.paths, payloads, strict=True):
+            # the source is the first file's URI
+            file = input_file.source if path == input_file.paths[0] else path
             images[role] = (open_image(data, file, limits), file)
-        scan = assemble_scan(item.scan_id, images, settings, item.source)
+        scan = assemble_scan(input_file.scan_id, images, settings, input_file.source)
     else:
-        raise ValueError(f"unknown input kind {item.kind!r}")
+        raise ValueError(f"unknown input kind {input_file.kind!r}")
     height, width = scan.shape  # a manifest's H×W (npz rows only) was checked from the headers
     if min(height, width) < MIN_SIDE:
-        raise ScanFormatError(item.source, f"scan is {height}×{width}; scoring needs at least "
+        raise ScanFormatError(input_file.source, f"scan is {height}×{width}; scoring needs at least "
                                            f"{MIN_SIDE}×{MIN_SIDE}")
     return scan
 
 
-def read_payloads(root: Location, item: InputFile, limits: ReadLimits | None = None) -> list[bytes]:
-    """The bytes of each of ``item``'s files; a file that cannot be read, or is larger than
+def read_payloads(root: Location, input_file: InputFile, limits: ReadLimits | None = None) -> list[bytes]:
+    """The bytes of each of ``input_file``'s files; a file that cannot be read, or is larger than
     ``limits`` allow, is a ScanFormatError."""
     limits = limits or ReadLimits.from_env()
-    if item.kind == "exports" and ("high" in item.roles) != ("low" in item.roles):
-        lack = "low" if "high" in item.roles else "high"
-        raise ScanFormatError(item.source, f"raw pair incomplete: {item.scan_id}{ROLE_SUFFIXES[lack]} "
-                                           "is missing")
-    return [read_bounded(root.fs, path, item.source, limits) for path in item.paths]
+    if input_file.kind == "exports" and ("high" in input_file.roles) != ("low" in input_file.roles):
+        lack = "low" if "high" in input_file.roles else "high"
+        raise ScanFormatError(input_file.source, f"raw pair incomplete: "
+                                                 f"{input_file.scan_id}{ROLE_SUFFIXES[lack]} is missing")
+    return [read_bounded(root.fs, path, input_file.source, limits) for path in input_file.paths]
 
 
 def model_input(scan: Scan, modality: str, size: int) -> np.ndarray:
@@ -206,28 +204,27 @@ def check_modality(root: Location, inputs: list[InputFile], modality: str,
     settings = settings or ExportSettings()
     if not modality_needs_raw(modality):
         return
-    if not any(item.kind == "npz" or "high" in item.roles for item in inputs):
+    if not any(f.kind == "npz" or "high" in f.roles for f in inputs):
         raise ModalityError(f"{root.uri}: the model needs modality {modality!r} (raw high/low), but the "
                             "folder holds only pseudo-colour images; score it with a pseudo-colour model "
                             "or provide X_high/X_low raw images (docs/formats.md)")
     needs_z = modality_needs_zeff(modality) and settings.zeff_calibration is None
-    if needs_z and any(item.kind == "exports" and "high" in item.roles and "zeff" not in item.roles
-                       for item in inputs):
+    if needs_z and any(f.kind == "exports" and "high" in f.roles and "zeff" not in f.roles for f in inputs):
         raise ModalityError(f"{root.uri}: the model needs effective Z (modality {modality!r}), but the raw "
                             "scans have no X_zeff images and no Z_eff calibration was given: pass "
                             "--zeff-calibration FILE (or `simulator` for scans the simulator made), or put "
                             f"{CALIBRATION_FILE} in the folder (docs/formats.md)")
-    for item in [i for i in inputs if i.kind == "npz"][:PEEK_FILES]:
+    for input_file in [i for i in inputs if i.kind == "npz"][:PEEK_FILES]:
         try:
-            scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
+            scan = decode_scan(input_file, read_payloads(root, input_file, limits), limits, settings)
         except ScanFormatError:
             continue  # a bad file is reported in its row; look at the next one
         if not scan.has_raw:
             raise ModalityError(f"{root.uri}: the model needs modality {modality!r} (raw high/low), but "
-                                f"{item.source} has only pseudo-colour; score this archive with a "
+                                f"{input_file.source} has only pseudo-colour; score this archive with a "
                                 "pseudo-colour model")
         if modality_needs_zeff(modality) and scan.zeff is None and ZEFF_CALIBRATION not in scan.meta:
             raise ModalityError(f"{root.uri}: the model needs effective Z (modality {modality!r}), but "
-                                f"{item.source} stores none and no Z_eff calibration was given: pass "
+                                f"{input_file.source} stores none and no Z_eff calibration was given: pass "
                                 "--zeff-calibration FILE (docs/formats.md)")
         return

@@ -63,8 +63,8 @@ def write_item_crops(root: Location, inputs: dict[tuple[str, str], InputFile], t
         key = (scan_id, source)
         if key not in pseudo:
             try:
-                item = inputs[key]
-                scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
+                input_file = inputs[key]
+                scan = decode_scan(input_file, read_payloads(root, input_file, limits), limits, settings)
                 pseudo[key] = scan_picture(scan)
             except (KeyError, OSError, ValueError):  # ScanFormatError, ModalityError are ValueErrors
                 pseudo[key] = None

@@ -99,12 +99,12 @@ def compose(panels: list[tuple[np.ndarray, str]], title: str, verdict: bool, tru
     return np.asarray(canvas)
 
 
-def overlay_image(model: TrainedModel, root: Location, item: InputFile,
+def overlay_image(model: TrainedModel, root: Location, input_file: InputFile,
                   limits: ReadLimits | None = None, settings: ExportSettings | None = None) -> np.ndarray:
     """uint8 (H', W', 3): one scan's overlay. Anomalous superpixels are filled red and outlined,
     benign ones outlined green, found items boxed blue, the true anomaly outlined amber when the scan
     has labels; a second panel shows the model's own input when it is not pseudo-colour."""
-    scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
+    scan = decode_scan(input_file, read_payloads(root, input_file, limits), limits, settings)
     figure = predict_for_overlay(model, scan)
     truth, line = scan.anomaly, max(1, max(scan.shape) // 256)
 
@@ -130,14 +130,15 @@ def overlay_name(rank: int, scan_id: str, group: str = "top") -> str:
     return f"{GROUPS[group]}{rank:04d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', scan_id)}.png"
 
 
-def write_overlays(model: TrainedModel, root: Location, items: list[InputFile], out: Location,
+def write_overlays(model: TrainedModel, root: Location, inputs: list[InputFile], out: Location,
                    group: str = "top", limits: ReadLimits | None = None,
                    settings: ExportSettings | None = None) -> list[str]:
-    """PNG overlays of ``items`` (in order) under ``out/overlays/``; returns the file names."""
+    """PNG overlays of ``inputs`` (in order) under ``out/overlays/``; returns the file names."""
     out.makedirs("overlays")
     names = []
-    for rank, item in enumerate(items, start=1):
-        name = overlay_name(rank, item.scan_id, group)
-        out.write_bytes(f"overlays/{name}", png_bytes(overlay_image(model, root, item, limits, settings)))
+    for rank, input_file in enumerate(inputs, start=1):
+        name = overlay_name(rank, input_file.scan_id, group)
+        image = overlay_image(model, root, input_file, limits, settings)
+        out.write_bytes(f"overlays/{name}", png_bytes(image))
         names.append(name)
     return names

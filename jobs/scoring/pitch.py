@@ -16,10 +16,10 @@ def pitch_warning(uri: str, inputs: list[InputFile], model_pitch_mm: float | Non
     at native pitch, as item-first models see them), have a pixel pitch more than 10 % away from
     the one the model was trained at; None when they agree or either is unknown (a folder of files,
     an archive or a model that records no pitch)."""
-    pitches = {item.pitch_mm for item in inputs if item.pitch_mm > 0}
+    pitches = {input_file.pitch_mm for input_file in inputs if input_file.pitch_mm > 0}
     if model_pitch_mm is None or len(pitches) != 1:
         return None
-    sides = np.array([max(item.height, item.width) for item in inputs])
+    sides = np.array([max(input_file.height, input_file.width) for input_file in inputs])
     seen = pitches.pop() if image_size is None else resized_pitch_mm(pitches.pop(), sides, image_size)
     if seen is None or abs(seen / model_pitch_mm - 1) <= TOLERANCE:
         return None

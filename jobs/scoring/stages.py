@@ -24,11 +24,11 @@ from scans.modalities import build_input, modality_channels
 from scans.storage import Location
 
 
-def _error_text(item: InputFile, err: Exception) -> str:
+def _error_text(input_file: InputFile, err: Exception) -> str:
     """A one-line message naming the file: ScanFormatError already does, others get the source."""
     if isinstance(err, ScanFormatError):
         return str(err)
-    return f"{item.source}: {type(err).__name__}: {err}"
+    return f"{input_file.source}: {type(err).__name__}: {err}"
 
 
 def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, size: int | None,
@@ -45,13 +45,13 @@ def decode_batch(batch: dict[str, np.ndarray], root: Location, modality: str, si
     errors, millis = [""] * n, np.zeros(n, np.float32)
     for i in range(n):
         start = time.perf_counter()
-        item = InputFile.from_row({key: values[i] for key, values in batch.items()})
+        input_file = InputFile.from_row({key: values[i] for key, values in batch.items()})
         try:
-            scan = decode_scan(item, read_payloads(root, item, limits), limits, settings)
+            scan = decode_scan(input_file, read_payloads(root, input_file, limits), limits, settings)
             heights[i], widths[i] = scan.shape
             images[i] = model_input(scan, modality, size) if size is not None else build_input(scan, modality)
         except Exception as err:  # a bad file becomes its row, whatever breaks in it
-            errors[i] = _error_text(item, err)
+            errors[i] = _error_text(input_file, err)
         millis[i] = 1000 * (time.perf_counter() - start)
     return {"scan_id": batch["scan_id"], "source": batch["source"], "image": images, "height": heights,
             "width": widths, "error": np.array(errors, dtype=object), "decode_ms": millis}
