@@ -8,6 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a prediction says of its scan at a threshold (ScanPrediction.verdict)."""
+
+    flagged: np.ndarray  # (n,) bool: the segments flagged anomalous (scored ones only)
+    score: float  # the scan's score
+    is_anomalous: bool  # any segment flagged
+
+
 @dataclass
 class ScanPrediction:
     """One scan's n segments at the model's input size S×S (label map numbered 0..n−1), their
@@ -30,6 +39,17 @@ class ScanPrediction:
     item_detection: np.ndarray | None = None  # (m,) float32: the item finder's confidence in each
     segment_item: np.ndarray | None = None  # (n,) int64: the item each segment lies in, −1 for none
     score_rule: str | None = None  # how the scan's score came from its parts, in words
+
+    def verdict(self, threshold: float) -> Verdict:
+        """The flag rule, the one place it is written: the scored segments flagged (the model's own
+        flags where it sets them, item-first models; else a score ≥ ``threshold``), the scan's score
+        (the model's own, else its highest scored segment's, 0 with none) and whether the scan is
+        anomalous (any segment flagged)."""
+        flagged = self.flagged if self.flagged is not None else self.scores >= threshold
+        flagged = np.asarray(flagged, bool) & self.scored
+        score = (self.scan_score if self.scan_score is not None
+                 else float(self.scores[self.scored].max()) if self.scored.any() else 0.0)
+        return Verdict(flagged, float(score), bool(flagged.any()))
 
 
 def segment_boxes(labels: np.ndarray, n: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from jobs.scoring.inputs import InputFile, decode_scan, read_payloads
 from jobs.scoring.stages import labels_at
 from models.inputs import resize_square
-from models.predictions import ScanPrediction
+from models.predictions import ScanPrediction, Verdict
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
 from models.trained import TrainedModel
 from scans.exports import ExportSettings
@@ -35,9 +35,8 @@ class OverlayFigure:
     scan: Scan
     pred: ScanPrediction
     labels: np.ndarray  # (H, W) segment ids
-    flagged: np.ndarray  # (n,) bool
     item_boxes: np.ndarray | None
-    score: float
+    verdict: Verdict  # flagged segments, the scan's score and verdict, as the report says
 
 
 def predict_for_overlay(model: TrainedModel, scan: Scan) -> OverlayFigure:
@@ -46,14 +45,12 @@ def predict_for_overlay(model: TrainedModel, scan: Scan) -> OverlayFigure:
     native = model.image_size is None
     pred = model.predict([image] if native else resize_square(image, model.image_size, labels=False)[None])[0]
     height, width = image.shape[1:]
-    flagged = pred.flagged if pred.flagged is not None else pred.scores >= model.threshold
     boxes = pred.item_boxes
     if boxes is None and model.pipeline == "maskrcnn":  # its segments are the items it found
         size_y, size_x = pred.labels.shape
         boxes = pred.boxes[pred.scored] * np.array([width / size_x, height / size_y] * 2)
-    score = pred.scan_score if pred.scan_score is not None else float(
-        pred.scores[pred.scored].max() if pred.scored.any() else 0.0)
-    return OverlayFigure(scan, pred, labels_at(pred.labels, height, width), flagged, boxes, score)
+    return OverlayFigure(scan, pred, labels_at(pred.labels, height, width), boxes,
+                         pred.verdict(model.threshold))
 
 
 def _model_view(model: TrainedModel, scan: Scan) -> tuple[np.ndarray, str] | None:
@@ -109,7 +106,7 @@ def overlay_image(model: TrainedModel, root: Location, input_file: InputFile,
     truth, line = scan.anomaly, max(1, max(scan.shape) // 256)
 
     def draw(background: np.ndarray) -> np.ndarray:
-        return render_figure(background, figure.labels, figure.pred.scored, figure.flagged,
+        return render_figure(background, figure.labels, figure.pred.scored, figure.verdict.flagged,
                              figure.item_boxes, truth, line)
 
     panels = [(draw(scan_picture(scan)), "pseudo-colour" if scan.pseudo is not None or scan.zeff is not None
@@ -117,8 +114,8 @@ def overlay_image(model: TrainedModel, root: Location, input_file: InputFile,
     view = _model_view(model, scan)
     if view is not None:
         panels.append((draw(view[0]), view[1]))
-    verdict = figure.score >= model.threshold
-    title = (f"{scan.scan_id}   score {figure.score:.3f}   threshold {model.threshold:.3f}   "
+    verdict = figure.verdict.is_anomalous
+    title = (f"{scan.scan_id}   score {figure.verdict.score:.3f}   threshold {model.threshold:.3f}   "
              f"{'ANOMALY' if verdict else 'benign'}")
     if scan.is_anomalous is not None:
         title += f"   (truth: {'anomalous' if scan.is_anomalous else 'benign'})"

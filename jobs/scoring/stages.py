@@ -75,9 +75,9 @@ def labels_at(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     return labels[(np.arange(height) * size_y // height)[:, None], (np.arange(width) * size_x // width)]
 
 
-def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width: int) -> dict:
+def _segment_columns(pred: ScanPrediction, flagged: np.ndarray, height: int, width: int) -> dict:
     """One scan's scored segments measured exactly in the original image's pixels (each original
-    pixel belongs to the model pixel it was resized into)."""
+    pixel belongs to the model pixel it was resized into), ``flagged`` as its verdict says."""
     size_y, size_x = pred.labels.shape
     n = len(pred.scores)
     row_count, row_centres, row_first = _axis_map(size_y, height)
@@ -93,7 +93,6 @@ def _segment_columns(pred: ScanPrediction, threshold: float, height: int, width:
         x0, y0, x1, y1 = col_first[x0], row_first[y0], col_first[x1], row_first[y1]
     else:  # an image smaller than the model input: some model pixels cover none, measure directly
         x0, y0, x1, y1 = segment_boxes(labels_at(pred.labels, height, width), n)[keep].T
-    flagged = pred.flagged if pred.flagged is not None else pred.scores >= threshold
     item_id = (pred.segment_item[keep] + 1 if pred.segment_item is not None  # −1: no item → 0 → null
                else np.zeros(int(keep.sum()), np.int64))
     return {"segment_id": np.flatnonzero(keep).astype(np.int32), "item_id": item_id.astype(np.int32),
@@ -218,13 +217,12 @@ class Scorer:
                            width=int(batch["width"][i]))
             elif pred is not None:
                 height, width = int(batch["height"][i]), int(batch["width"][i])
-                columns = _segment_columns(pred, model.threshold, height, width)
+                verdict = pred.verdict(model.threshold)
+                columns = _segment_columns(pred, verdict.flagged, height, width)
                 anomalous = columns["is_anomalous"]
-                score = pred.scan_score if pred.scan_score is not None else (
-                    float(columns["score"].max()) if len(anomalous) else 0.0)
-                row.update(status="ok", error=None, height=height, width=width, score=score,
+                row.update(status="ok", error=None, height=height, width=width, score=verdict.score,
                            score_rule=pred.score_rule or "highest segment score",
-                           is_anomalous=bool(anomalous.any()), n_segments=len(anomalous),
+                           is_anomalous=verdict.is_anomalous, n_segments=len(anomalous),
                            n_anomalous_segments=int(anomalous.sum()),
                            anomalous_area_frac=float(columns["area_px"][anomalous].sum()) / (height * width))
             else:

@@ -4,9 +4,13 @@ superpixels filled red, the model's own input beside the pseudo-colour panel."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from jobs.scoring.inputs import list_inputs
-from jobs.scoring.overlays import overlay_image
+from jobs.scoring.overlays import overlay_image, predict_for_overlay
+from jobs.scoring.schema import staged_name
+from jobs.scoring.stages import Scorer
+from models.predictions import ScanPrediction, prediction_of
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
 from models.trained import load_trained_model
 from scans.archive import Archive
@@ -56,8 +60,6 @@ def test_the_truth_outline_is_drawn_when_labels_exist_and_not_otherwise(small_ar
 
 
 def test_an_item_crop_holds_its_box_outlined_with_a_margin_and_refuses_a_box_outside_the_scan():
-    import pytest
-
     from jobs.scoring.item_crops import MIN_CROP_PX, crop_name, item_crop
 
     pseudo = np.full((100, 120, 3), 200, np.uint8)
@@ -77,3 +79,35 @@ def test_an_item_crop_holds_its_box_outlined_with_a_margin_and_refuses_a_box_out
     with pytest.raises(ValueError, match="does not lie in a 100×120 scan"):
         item_crop(pseudo, (110, 0, 130, 10))
     assert crop_name(2, "a/b c", 3) == "0002_a_b_c_item3.png"
+
+
+def _prediction(case: str) -> ScanPrediction:
+    """A hand-made prediction of a 16×16 model input, four segments (0 unscored): whole-scan (no
+    flags of its own), or item-first with flags and a scan score that the segments do not show."""
+    labels = np.repeat(np.arange(4), 64).reshape(16, 16)
+    scores, scored = np.array([0.9, 0.2, 0.7, 0.4], np.float32), np.array([False, True, True, True])
+    if case == "whole_scan":
+        return prediction_of(labels, scores, scored)
+    # item-first: an item scored 0.8 flagged, none of its segments strong (the finder's item
+    # without segments of its own), or flags where the scan's score lies below the threshold
+    flagged = np.zeros(4, bool) if case == "item_without_segments" else np.array([True, False, True, False])
+    scan_score = 0.8 if case == "item_without_segments" else 0.3
+    return prediction_of(labels, scores, scored, flagged, scan_score)
+
+
+@pytest.mark.parametrize("case", ["whole_scan", "item_without_segments", "flags_below_threshold"])
+def test_the_report_row_and_the_overlay_apply_one_flag_rule(model_dir, small_archive, case):
+    scorer = Scorer(model_dir)
+    scorer.model.predict = lambda images: [_prediction(case) for _ in images]
+    scan = Archive(small_archive).read(Archive(small_archive).scan_ids[0])
+    figure = predict_for_overlay(scorer.model, scan)
+    image = np.zeros((1, 3, 64, 64), np.float32)
+    batch = {"scan_id": np.array(["a"], dtype=object), "source": np.array(["a"], dtype=object),
+             "image": image, "height": np.array([16]), "width": np.array([16]),
+             "error": np.array([""], dtype=object), "decode_ms": np.zeros(1, np.float32)}
+    row = scorer(batch).to_pylist()[0]
+    assert row["is_anomalous"] == figure.verdict.is_anomalous
+    assert row["score"] == pytest.approx(figure.verdict.score)
+    segments = dict(zip(row[staged_name("segment_id")], row[staged_name("is_anomalous")], strict=True))
+    assert segments == {i: bool(figure.verdict.flagged[i]) for i in np.flatnonzero(figure.pred.scored)}
+    assert not figure.verdict.flagged[0]  # an unscored segment is never flagged

@@ -146,7 +146,7 @@ def test_segments_are_measured_exactly_in_original_pixels(height, width):
                        ys[labels == i].max() + 1] for i in range(n)], np.float32)
     pred = ScanPrediction(labels, np.linspace(0, 1, n).astype(np.float32), np.ones(n, bool),
                           np.bincount(labels.ravel()), boxes, np.zeros((n, 2), np.float32))
-    columns = _segment_columns(pred, 0.5, height, width)
+    columns = _segment_columns(pred, pred.verdict(0.5).flagged, height, width)
     fy, fx = np.mgrid[:height, :width]
     for i in range(n):
         mask = full == i
