@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 
 from PIL import Image, UnidentifiedImageError
 
@@ -20,34 +19,41 @@ def open_image(source: bytes | str, file: str, limits: ReadLimits | None = None,
     """The decoded first frame of an image file (its bytes or its path) in one of ``formats``
     (Pillow's names; the content decides, not the file name); ScanFormatError naming ``file`` when
     it is empty, unreadable, another format, or larger than ``limits.max_pixels``, refused from its
-    header before the pixels are decoded."""
+    header before the pixels are decoded. Thread-safe: Pillow's process-wide bomb check
+    (``Image.MAX_IMAGE_PIXELS``) is left as the process set it, a second bound beside ours."""
     limits = limits or ReadLimits.from_env()
     if isinstance(source, bytes) and not source:
         raise ScanFormatError(file, "file is empty (0 bytes)")
-    image, pillow_limit = None, Image.MAX_IMAGE_PIXELS
-    # Pillow's own bomb check (at open) at the same limit for this read: it warns above it, raises above 2×
-    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    image = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # Image.open reads the header only, and refuses a size above the limit (the warning)
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=formats)
-            image.load()
+        # Image.open reads the header only: its width × height is checked before any pixel is decoded
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=formats)
+        check_pixels(image.size, file, limits)
+        image.load()
         return image
     except Exception as err:
         if image is not None:
             image.close()
         raise _format_error(err, file, limits, formats) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def check_pixels(size: tuple[int, int], file: str, limits: ReadLimits) -> None:
+    """Raise ScanFormatError naming ``file`` when an image of ``size`` (width, height) has more
+    pixels than ``limits`` allow."""
+    width, height = size
+    if width * height > limits.max_pixels:
+        raise ScanFormatError(file, f"image too large ({width}×{height} is {width * height} pixels); "
+                                    f"{limits.pixel_limit_text()}")
 
 
 def _format_error(err: Exception, file: str, limits: ReadLimits, formats: tuple[str, ...]) -> ScanFormatError:
     """What an image read that failed with ``err`` tells the user."""
     if isinstance(err, ScanFormatError):
         return err
-    if isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
-        return ScanFormatError(file, f"image too large ({err}); {limits.pixel_limit_text()}")
+    if isinstance(err, Image.DecompressionBombError):  # Pillow's own: 2 × its global, above ours by default
+        lower = Image.MAX_IMAGE_PIXELS is not None and limits.max_pixels > 2 * Image.MAX_IMAGE_PIXELS
+        below = "; Pillow's own limit (PIL.Image.MAX_IMAGE_PIXELS) is lower" if lower else ""
+        return ScanFormatError(file, f"image too large ({err}); {limits.pixel_limit_text()}{below}")
     if isinstance(err, UnidentifiedImageError):
         return ScanFormatError(file, f"not a readable image in {'/'.join(formats)} ({err})")
     # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error, IndexError ... on corrupt data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
 import zipfile
 
 import numpy as np
@@ -200,15 +201,64 @@ def test_image_headers_are_bounded_before_pixels_are_decoded(monkeypatch):
         small_lie = rewrite(image_bytes(rgb, format_), 64, 64)  # within the limit, the data too short
         with pytest.raises(ScanFormatError, match="not a readable image"):
             np.asarray(open_image(small_lie, "bag.png"))
-    # Pillow's own bomb check runs at the same limit: it warns above it (refused too) and raises above 2×
-    limits, default = ReadLimits(max_pixels=1000), Image.MAX_IMAGE_PIXELS
+    # the header's width × height against the read's own limit, however far below Pillow's it is
+    limits = ReadLimits(max_pixels=1000)
     for side in (32, 50):
         big = image_bytes(np.zeros((side, side, 3), np.uint8), "PNG")
-        with pytest.raises(ScanFormatError, match=f"too large .*{side * side} pixels.*the limit is 1,000"):
+        with pytest.raises(ScanFormatError, match=f"too large \\({side}×{side} is {side * side} pixels\\).*"
+                                                   "the limit is 1,000"):
             open_image(big, "bag.png", limits)
-        assert default == Image.MAX_IMAGE_PIXELS  # set for the read only
     assert open_image(image_bytes(rgb[:31, :31], "PNG"), "bag.png", limits).size == (31, 31)
     assert np.asarray(open_image(image_bytes(rgb, "PNG"), "bag.png")).shape == (32, 32, 3)
+
+
+class _WatchedPillow:
+    """PIL.Image as scans.images sees it, recording every module attribute set through it."""
+
+    def __init__(self):
+        object.__setattr__(self, "assigned", [])
+
+    def __getattr__(self, name):
+        return getattr(Image, name)
+
+    def __setattr__(self, name, value):
+        self.assigned.append(name)
+        setattr(Image, name, value)
+
+
+def test_image_reads_leave_pillows_process_wide_limit_alone(monkeypatch):
+    # Image.MAX_IMAGE_PIXELS is one per process: a read that swapped it would change the limit of
+    # every read in another thread at that moment
+    watched = _WatchedPillow()
+    monkeypatch.setattr("scans.images.Image", watched)
+    small, large = (image_bytes(np.zeros((side, side, 3), np.uint8), "PNG") for side in (20, 40))
+    assert open_image(small, "small.png", ReadLimits(max_pixels=1000)).size == (20, 20)
+    with pytest.raises(ScanFormatError, match=r"large\.png: image too large"):
+        open_image(large, "large.png", ReadLimits(max_pixels=1000))
+    assert open_image(large, "large.png", ReadLimits(max_pixels=10**10)).size == (40, 40)
+    assert watched.assigned == []
+
+
+def test_threads_reading_images_each_keep_their_own_limit():
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = image_bytes(np.zeros((40, 40, 3), np.uint8), "PNG")
+
+    def verdict(strict: bool) -> bool:
+        try:
+            open_image(data, "x.png", ReadLimits(max_pixels=1000 if strict else 10**6))
+            return True
+        except ScanFormatError:
+            return False
+
+    plan = [i % 2 == 0 for i in range(400)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: a limit swapped around a read would leak across
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(verdict, plan)) == [not strict for strict in plan]
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_scoring_inputs_of_every_kind_are_bounded():
