@@ -25,17 +25,26 @@ def dying_scorer(marker: str) -> type[Scorer]:
     return DyingScorer
 
 
-def failing_scorer(fails: set[str], out_of_memory: set[str]) -> type[Scorer]:
-    """A Scorer whose model raises on a batch holding a scan of ``fails`` (alone too: the scan
-    cannot be scored) or, like a GPU out of memory, on a batch of several scans holding one of
-    ``out_of_memory`` (alone it fits). Defined in a function, so Ray pickles the class by value."""
+def failing_scorer(fails: set[str], out_of_memory: set[str], log: str | None = None) -> type[Scorer]:
+    """A Scorer whose model, like a GPU out of memory, raises on a batch of several scans holding
+    one of ``out_of_memory`` (alone it fits), and otherwise raises on a batch holding a scan of
+    ``fails`` (alone too: the scan cannot be scored). Each drilled error appends a line to ``log``
+    ("out_of_memory a,b" or "failed b"), so a test can see that its drill fired. Defined in a
+    function, so Ray pickles the class by value."""
+
+    def record(what: str, scan_ids: list[str]) -> None:
+        if log is not None:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"{what} {','.join(scan_ids)}\n")
 
     class FailingScorer(Scorer):
         def predict(self, images, scan_ids):
-            if fails & set(scan_ids):
-                raise RuntimeError("drilled model failure")
             if len(scan_ids) > 1 and out_of_memory & set(scan_ids):
+                record("out_of_memory", scan_ids)
                 raise torch.OutOfMemoryError("drilled: tried to allocate 8 GiB")
+            if fails & set(scan_ids):
+                record("failed", scan_ids)
+                raise RuntimeError("drilled model failure")
             return super().predict(images, scan_ids)
 
     return FailingScorer

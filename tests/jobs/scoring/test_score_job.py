@@ -183,8 +183,12 @@ def test_a_killed_worker_is_retried_and_every_file_is_scored_once(ray_session, b
 def test_a_scan_the_model_fails_on_is_an_error_row_and_the_job_goes_on(ray_session, bad_archive, model_dir,
                                                                      tmp_path):
     listed = [f"scan_{i:06d}" for i in range(6)]  # 2..5 decode; the model fails on 3, runs out of memory
-    drill = failing_scorer({listed[3]}, {listed[4]})  # on 4 in a batch (alone it fits)
+    log = tmp_path / "drilled"
+    drill = failing_scorer({listed[3]}, {listed[4]}, str(log))  # on 4 in a batch (alone it fits)
     success = _score(bad_archive, model_dir, tmp_path / "report", drill)
+    drilled = log.read_text().splitlines()  # both drills fired, on the actors
+    assert any(d.startswith("out_of_memory ") and listed[4] in d.split(" ")[1].split(",") for d in drilled)
+    assert f"failed {listed[3]}" in drilled, drilled
     scans = pd.read_parquet(tmp_path / "report" / "scans").set_index("scan_id")
     assert len(scans) == N_FILES and scans.index.is_unique
     assert success["counts"]["ok"] == 3 and success["counts"]["error"] == N_FILES - 3

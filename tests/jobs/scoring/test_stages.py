@@ -93,7 +93,8 @@ def test_scorer_predictions_match_the_model_run_directly(model_dir):
         assert row["is_anomalous"] == bool((pred.scores >= 0.5).any())
 
 
-def test_a_model_failure_costs_one_row_and_an_out_of_memory_batch_is_retried_scan_by_scan(model_dir):
+def test_a_model_failure_costs_one_row_and_an_out_of_memory_batch_is_retried_scan_by_scan(model_dir,
+                                                                                          tmp_path):
     rng = np.random.default_rng(2)
     images = rng.uniform(0, 1, (4, 3, 64, 64)).astype(np.float32)
     ids = np.array(["a", "b", "c", "d"], dtype=object)
@@ -101,7 +102,10 @@ def test_a_model_failure_costs_one_row_and_an_out_of_memory_batch_is_retried_sca
              "height": np.full(4, 64), "width": np.full(4, 64), "error": np.array([""] * 4, dtype=object),
              "decode_ms": np.zeros(4, np.float32)}
     plain = Scorer(model_dir)(batch).to_pylist()
-    rows = failing_scorer({"b"}, {"c"})(model_dir)(batch).to_pylist()
+    log = tmp_path / "drilled"
+    rows = failing_scorer({"b"}, {"c"}, str(log))(model_dir)(batch).to_pylist()
+    # the batch ran out of memory, then each scan went alone: b failed, the others (c too) were scored
+    assert log.read_text().splitlines() == ["out_of_memory a,b,c,d", "failed b"]
     assert [r["status"] for r in rows] == ["ok", "error", "ok", "ok"]
     assert rows[1]["error"] == ("in/b.npz: the model failed on this scan (RuntimeError: drilled model "
                                 "failure)") and rows[1]["segment_id"] == [] and rows[1]["height"] == 64
