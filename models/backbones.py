@@ -66,9 +66,10 @@ MOBILENET_V3_SMALL_050 = BackboneSpec(  # half width: for models that must be ti
 TINY = BackboneSpec(_tiny, lambda m: m.features, 32)
 
 
-def adapt_first_conv(features: nn.Module, in_channels: int) -> None:
+def adapt_first_conv(features: nn.Module, in_channels: int, extra_channels: int = 0) -> None:
     """Rebuild the first convolution for ``in_channels``, its filters adapted by
-    models.weight_files.adapt_conv_weight (mean for one channel, repeated and rescaled for more)."""
+    models.weight_files.adapt_conv_weight (summed for one channel, repeated and rescaled for more,
+    the last ``extra_channels`` at zero)."""
     for parent in features.modules():
         for child_name, conv in parent.named_children():
             if isinstance(conv, nn.Conv2d):
@@ -77,7 +78,7 @@ def adapt_first_conv(features: nn.Module, in_channels: int) -> None:
                 new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                                 conv.padding, conv.dilation, conv.groups, conv.bias is not None)
                 with torch.no_grad():
-                    new.weight.copy_(adapt_conv_weight(conv.weight, in_channels))
+                    new.weight.copy_(adapt_conv_weight(conv.weight, in_channels, extra_channels))
                     if conv.bias is not None:
                         new.bias.copy_(conv.bias)
                 setattr(parent, child_name, new)
@@ -86,11 +87,12 @@ def adapt_first_conv(features: nn.Module, in_channels: int) -> None:
 
 
 def build_backbone(name: str, *, in_channels: int = 3, num_classes: int = 2,
-                   weights: str | os.PathLike | None = None) -> Backbone:
+                   weights: str | os.PathLike | None = None, extra_channels: int = 0) -> Backbone:
     """A registered backbone for ``in_channels`` inputs and ``num_classes`` outputs.
 
     ``weights`` is None (random init, the default) or a local file holding either the
-    torchvision model's state dict (3 channels, ImageNet head: adapted here) or a state dict
+    torchvision model's state dict (3 channels, ImageNet head: adapted here, the last
+    ``extra_channels`` of the inputs, an item's mask and frame, starting at zero) or a state dict
     of this Backbone as built (same channels and classes).
     """
     spec = BACKBONES[name]
@@ -102,7 +104,7 @@ def build_backbone(name: str, *, in_channels: int = 3, num_classes: int = 2,
     if state is not None and not own_format:
         load_fitted(model, state, os.fspath(weights), f"backbone {name!r}")
     features = spec.features(model)
-    adapt_first_conv(features, in_channels)
+    adapt_first_conv(features, in_channels, extra_channels if state is not None and not own_format else 0)
     backbone = Backbone(features, spec.feature_dim, num_classes)
     if own_format:
         load_fitted(backbone, state, os.fspath(weights), f"backbone {name!r}")

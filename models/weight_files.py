@@ -30,26 +30,37 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def adapt_conv_weight(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
-    """A convolution's (out, in, kh, kw) filters for ``in_channels`` inputs, by one rule: for one
-    channel the filters' mean over their inputs; for more, the inputs' filters repeated in turn
-    (R, G, B, R, ...) and scaled by in/new, so that an input whose channels are equal gives the
-    activation the original filters gave it."""
-    if weight.shape[1] == in_channels:
-        return weight
-    if in_channels == 1:
-        return weight.mean(dim=1, keepdim=True)
-    repeats = -(-in_channels // weight.shape[1])
-    return weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (weight.shape[1] / in_channels)
+def adapt_conv_weight(weight: torch.Tensor, in_channels: int, extra_channels: int = 0) -> torch.Tensor:
+    """A convolution's (out, in, kh, kw) filters for ``in_channels`` inputs, by the convention of
+    timm's ``adapt_input_conv`` and smp's ``patch_first_conv``: for one image channel the filters'
+    sum over their inputs (a grey pixel activates as the same grey in every colour did); for more,
+    the inputs' filters repeated in turn (R, G, B, R, ...) and scaled by in/new, so that an input
+    whose channels are equal gives the activation the original filters gave it. The last
+    ``extra_channels`` (an item input's mask and frame channels) start at zero: a pretrained
+    encoder first sees what it was trained on, and learns what they add."""
+    image_channels = in_channels - extra_channels
+    if image_channels < 1:
+        raise ValueError(f"{in_channels} input channels leave none for the image beside "
+                         f"{extra_channels} extra")
+    if weight.shape[1] == image_channels:
+        adapted = weight
+    elif image_channels == 1:
+        adapted = weight.sum(dim=1, keepdim=True)
+    else:
+        repeats = -(-image_channels // weight.shape[1])
+        adapted = weight.repeat(1, repeats, 1, 1)[:, :image_channels] * (weight.shape[1] / image_channels)
+    if not extra_channels:
+        return adapted
+    return torch.cat([adapted, adapted.new_zeros(weight.shape[0], extra_channels, *weight.shape[2:])], 1)
 
 
 def fit_state_dict(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor], source: str, what: str,
-                   reinit: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+                   reinit: tuple[str, ...] = (), extra_channels: int = 0) -> dict[str, torch.Tensor]:
     """``state`` (from weight file ``source``) made to fit a module whose state dict is ``target``:
     the first convolution, where it differs only in its input channels, is adapted to the module's
-    (adapt_conv_weight: to the modality), and tensors under the ``reinit`` prefixes whose shapes differ
-    (class-specific predictors) keep the module's fresh initialisation. Any other difference is an
-    error naming the file and the key."""
+    (adapt_conv_weight: to the modality, its last ``extra_channels`` at zero), and tensors under the
+    ``reinit`` prefixes whose shapes differ (class-specific predictors) keep the module's fresh
+    initialisation. Any other difference is an error naming the file and the key."""
     first_conv = next((key for key, value in target.items() if value.dim() == 4), None)
     fitted = {}
     for key, value in state.items():
@@ -57,7 +68,7 @@ def fit_state_dict(state: dict[str, torch.Tensor], target: dict[str, torch.Tenso
         if want is None or value.shape == want.shape:
             fitted[key] = value  # an unexpected key is the strict load's to report
         elif key == first_conv and value.shape[0] == want.shape[0] and value.shape[2:] == want.shape[2:]:
-            fitted[key] = adapt_conv_weight(value, want.shape[1])
+            fitted[key] = adapt_conv_weight(value, want.shape[1], extra_channels)
         elif key.startswith(reinit):
             fitted[key] = want
         else:
@@ -67,10 +78,10 @@ def fit_state_dict(state: dict[str, torch.Tensor], target: dict[str, torch.Tenso
 
 
 def load_fitted(module: nn.Module, state: dict[str, torch.Tensor], source: str, what: str,
-                reinit: tuple[str, ...] = ()) -> None:
+                reinit: tuple[str, ...] = (), extra_channels: int = 0) -> None:
     """``state`` fitted to ``module`` (fit_state_dict) and loaded strictly: a missing or unknown
     key is an error naming the file."""
-    fitted = fit_state_dict(state, module.state_dict(), source, what, reinit)
+    fitted = fit_state_dict(state, module.state_dict(), source, what, reinit, extra_channels)
     try:
         module.load_state_dict(fitted, strict=True)
     except RuntimeError as err:
@@ -78,10 +89,12 @@ def load_fitted(module: nn.Module, state: dict[str, torch.Tensor], source: str, 
         raise ValueError(f"weights file {source!r} does not match the {what}: {detail}") from None
 
 
-def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
+def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike, what: str, extra_channels: int = 0
+                         ) -> dict[str, torch.Tensor]:
     """A U-Net encoder's weights from ``path``: its own state dict (``encoder.``-prefixed, or bare),
     or the torchvision classifier it is built on (ResNet, VGG: the same keys, whose ImageNet head is
-    dropped), the first convolution adapted to the encoder's channels. Returns what the file holds
+    dropped), the first convolution adapted to the encoder's channels (the last ``extra_channels``
+    at zero). Returns what the file holds
     beside the encoder (``decoder.*`` and other keys, for the caller)."""
     source = os.fspath(path)
     state = load_state_dict(path)
@@ -90,6 +103,6 @@ def load_encoder_weights(encoder: nn.Module, path: str | os.PathLike, what: str)
                      if prefixed else
                      {k: v for k, v in state.items() if not k.startswith((*CLASSIFIER_PREFIXES, "decoder.",
                                                                           "head"))})
-    load_fitted(encoder, encoder_state, source, what)
+    load_fitted(encoder, encoder_state, source, what, extra_channels=extra_channels)
     return {k: v for k, v in state.items() if not k.startswith("encoder.")} if prefixed else {
         k: v for k, v in state.items() if k.startswith("decoder.")}

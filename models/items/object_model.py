@@ -41,7 +41,8 @@ class ItemObjectModel(nn.Module):
         self.fill = self.input.fill(self.air)
         self.thickness = modality_thickness(modality)
         channels = modality_channels(modality) + self.input.extra_channels
-        self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights)
+        self.backbone = build_backbone(backbone, in_channels=channels, num_classes=2, weights=weights,
+                                       extra_channels=self.input.extra_channels)
 
     def prepare(self, crops: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
         """(B, C', S, S) inputs from unmasked (C, h, w) item crops of any sizes and their (h, w) masks."""

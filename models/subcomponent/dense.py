@@ -27,7 +27,7 @@ class DenseFeatures(nn.Module):
 
     def __init__(self, backbone: str, in_channels: int, fill: Sequence[float],
                  depth: int = ENCODER_DEPTH, decoder_channels: Sequence[int] = DECODER_CHANNELS,
-                 weights: str | os.PathLike | None = None):
+                 weights: str | os.PathLike | None = None, extra_channels: int = 0):
         super().__init__()
         import segmentation_models_pytorch as smp  # heavy: only where a dense model is built
 
@@ -42,14 +42,15 @@ class DenseFeatures(nn.Module):
         self.register_buffer("fill", torch.as_tensor(tuple(fill), dtype=torch.float32).view(1, -1, 1, 1),
                              persistent=False)
         if weights is not None:
-            self._load_weights(weights)
+            self._load_weights(weights, extra_channels)
 
-    def _load_weights(self, path: str | os.PathLike) -> None:
+    def _load_weights(self, path: str | os.PathLike, extra_channels: int = 0) -> None:
         """Encoder weights from a local file (models.weight_files.load_encoder_weights: its own,
-        ``encoder.``-prefixed or bare, or the torchvision classifier's, first convolution adapted);
+        ``encoder.``-prefixed or bare, or the torchvision classifier's, first convolution adapted,
+        the last ``extra_channels`` at zero);
         with ``decoder.`` keys (a DenseFeatures' own state dict, e.g. from physics pretraining) the
         decoder's too. Nothing is downloaded."""
-        rest = load_encoder_weights(self.encoder, path, "dense encoder")
+        rest = load_encoder_weights(self.encoder, path, "dense encoder", extra_channels)
         decoder = {k.removeprefix("decoder."): v for k, v in rest.items() if k.startswith("decoder.")}
         if decoder:
             try:

@@ -136,14 +136,16 @@ class ItemSubcomponentModel(nn.Module):
         self.ssn_learns = any(p.requires_grad for p in self.ssn.parameters())
         in_channels = channels + self.input.extra_channels
         if mode == "pool":
-            self.dense = DenseFeatures(backbone, in_channels, self.fill, weights=weights)
+            self.dense = DenseFeatures(backbone, in_channels, self.fill, weights=weights,
+                                       extra_channels=self.input.extra_channels)
             width = self.dense.out_channels
             self.pixel_head = nn.Conv2d(width, 1, 1)
             logit_stats = 2 if small_anomalies else 1  # the mean pixel logit, and the max
             self.head = nn.Sequential(nn.Linear(width + logit_stats, 64), nn.ReLU(inplace=True),
                                       nn.Linear(64, 2))
         else:
-            self.backbone = build_backbone(backbone, in_channels=in_channels, num_classes=2, weights=weights)
+            self.backbone = build_backbone(backbone, in_channels=in_channels, num_classes=2, weights=weights,
+                                           extra_channels=self.input.extra_channels)
         # a learned item score on each item's evidence, fitted after training on held-out items
         self.item_head = ItemHead() if item_head else None
 

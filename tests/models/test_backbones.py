@@ -36,7 +36,7 @@ def test_pretrained_file_is_adapted_to_channels(tmp_path):
     torch.save(reference.state_dict(), path)
     first = reference.conv1.weight.detach()
     one = build_backbone("resnet18", in_channels=1, weights=path)
-    torch.testing.assert_close(one.features[0].weight, first.mean(dim=1, keepdim=True))
+    torch.testing.assert_close(one.features[0].weight, first.sum(dim=1, keepdim=True))
     six = build_backbone("resnet18", in_channels=6, weights=path)
     torch.testing.assert_close(six.features[0].weight, torch.cat([first, first], 1) / 2)
     three = build_backbone("resnet18", in_channels=3, weights=path)

@@ -28,18 +28,44 @@ def resnet18_file(tmp_path_factory):
 
 def test_the_first_convolution_is_adapted_by_one_rule():
     weight = torch.randn(8, 3, 3, 3)
+    pixel = torch.rand(1, 1, 3, 3)  # a grey patch: its channels are equal
     assert torch.equal(adapt_conv_weight(weight, 3), weight)
-    torch.testing.assert_close(adapt_conv_weight(weight, 1), weight.mean(1, keepdim=True))
+    one = adapt_conv_weight(weight, 1)  # timm's adapt_input_conv, smp's patch_first_conv: the sum
+    torch.testing.assert_close(one, weight.sum(1, keepdim=True))
+    torch.testing.assert_close((one * pixel).sum((1, 2, 3)), (weight * pixel).sum((1, 2, 3)))
     six = adapt_conv_weight(weight, 6)  # R, G, B, R, G, B, each at half strength
     torch.testing.assert_close(six, torch.cat([weight, weight], 1) / 2)
-    pixel = torch.rand(1, 1, 3, 3)  # a pixel whose channels are equal activates as before
-    torch.testing.assert_close((six * pixel).sum(), (weight * pixel).sum())
+    torch.testing.assert_close((six * pixel).sum((1, 2, 3)), (weight * pixel).sum((1, 2, 3)))
+    # an item input's mask and frame channels start at zero: the image channels see what they saw
+    framed = adapt_conv_weight(weight, 1 + 5, extra_channels=5)
+    torch.testing.assert_close(framed[:, :1], one)
+    assert torch.equal(framed[:, 1:], torch.zeros(8, 5, 3, 3))
+    with pytest.raises(ValueError, match="none for the image"):
+        adapt_conv_weight(weight, 2, extra_channels=2)
+
+
+@pytest.mark.parametrize("item_input", ["context", "frame"])
+@pytest.mark.parametrize(("pipeline", "mode"), [("subcomponent", "crop"), ("subcomponent", "pool"),
+                                                ("object", "crop")])
+def test_an_item_inputs_mask_and_frame_channels_start_at_zero(resnet18_file, pipeline, mode, item_input):
+    from models.catalog import PIPELINES
+    from models.spec import ModelSpec
+
+    path, state = resnet18_file
+    spec = ModelSpec(pipeline=pipeline, backbone="resnet18", modality="high", mode=mode, k=20,
+                     item_input=item_input, weights=str(path))
+    model = PIPELINES[pipeline].build(spec)
+    conv = model.dense.encoder.conv1 if mode == "pool" else model.backbone.features[0]
+    extra = model.input.extra_channels
+    assert conv.in_channels == 1 + extra and extra >= 1
+    torch.testing.assert_close(conv.weight[:, :1], state["conv1.weight"].sum(1, keepdim=True))
+    assert not conv.weight[:, 1:].any()
 
 
 def test_a_torchvision_resnet_starts_the_classifier_and_the_dense_encoder(resnet18_file):
     path, state = resnet18_file
     crop = build_backbone("resnet18", in_channels=1, weights=path)  # the crop mode's classifier, high
-    torch.testing.assert_close(crop.features[0].weight, state["conv1.weight"].mean(1, keepdim=True))
+    torch.testing.assert_close(crop.features[0].weight, state["conv1.weight"].sum(1, keepdim=True))
     torch.testing.assert_close(crop.features[4][0].conv1.weight, state["layer1.0.conv1.weight"])
     for channels in (3, 1, 6):  # hlz, high, pseudo+hlz
         dense = DenseFeatures("resnet18", channels, [0.0] * channels, weights=path)
@@ -64,7 +90,7 @@ def test_the_papers_plain_vgg16_beside_vgg16_bn(tmp_path):
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in build_backbone("vgg16_bn").modules())
     torch.testing.assert_close(classifier.features[28].weight, vgg.features[28].weight)
     dense = DenseFeatures("vgg16", 1, [1.0], weights=path)
-    torch.testing.assert_close(dense.encoder.features[0].weight, vgg.features[0].weight.mean(1, keepdim=True))
+    torch.testing.assert_close(dense.encoder.features[0].weight, vgg.features[0].weight.sum(1, keepdim=True))
     with pytest.raises(ValueError, match=r"vgg16\.pth' does not match the backbone 'vgg16_bn'"):
         build_backbone("vgg16_bn", weights=path)
 
@@ -78,7 +104,7 @@ def test_mask_rcnn_starts_from_a_coco_checkpoint_with_its_class_predictors_afres
     detector = build_detector(modality="high", min_size=64, max_size=64, weights=path)
     loaded = detector.state_dict()
     torch.testing.assert_close(loaded["backbone.body.conv1.weight"],
-                               state["backbone.body.conv1.weight"].mean(1, keepdim=True))
+                               state["backbone.body.conv1.weight"].sum(1, keepdim=True))
     for key in ("backbone.body.layer3.2.conv2.weight", "backbone.fpn.layer_blocks.0.0.weight",
                 "rpn.head.conv.0.0.weight", "roi_heads.box_head.0.0.weight",
                 "roi_heads.mask_head.0.0.weight"):
