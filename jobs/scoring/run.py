@@ -86,10 +86,9 @@ class ScoreOptions(BaseModel):
 
 def _input_blocks(n_files: int, batch_size: int, workers: int) -> int:
     """How many blocks the file list is cut into: about eight batches each (fewer blocks mean fewer
-    write tasks, staged files and scheduling rounds: on 2 cores this took the driver's CPU time from
-    2.3 to 1.0 s for 2,000 scans), but at least four per actor so every actor stays busy, and a
-    multiple of the actors so that they run out of work together rather than one finishing the last
-    block alone."""
+    write tasks, staged files and scheduling rounds: less driver CPU, BENCHMARKS.md Batch scoring),
+    but at least four per actor so every actor stays busy, and a multiple of the actors so that they
+    run out of work together rather than one finishing the last block alone."""
     blocks = min(max(n_files // (batch_size * 8), min(4 * workers, n_files // batch_size)), 256)
     blocks = -(-blocks // workers) * workers
     return max(1, min(blocks, n_files))

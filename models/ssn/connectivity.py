@@ -140,7 +140,7 @@ def enforce_connectivity_batch(labels: torch.Tensor, min_size: int | torch.Tenso
 def connect_labels(labels: torch.Tensor, min_size: int | torch.Tensor) -> torch.Tensor:
     """Connectivity enforcement of a batch (B, H, W) where it is fastest, with the same labels
     either way: on a GPU the batched torch pass (the labels never leave the device); on the CPU
-    the per-image numpy one (about 7× faster there than the torch pass, BENCHMARKS.md)."""
+    the per-image numpy one (faster there than the torch pass: BENCHMARKS.md)."""
     if labels.is_cuda:
         return enforce_connectivity_batch(labels, min_size)
     if labels.shape[0] == 0:

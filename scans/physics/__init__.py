@@ -1,7 +1,8 @@
 """Dual-energy X-ray physics: materials, spectra, forward model, Z calibration, colour, noise.
 
-Names are imported from their submodules on first use: the materials tables (xraydb) cost about
-0.25 s to import, which a process that only reads stored channels (a scoring actor) never needs.
+Names are imported from their submodules on first use: the materials tables (xraydb) are slow to
+import (BENCHMARKS.md, Batch scoring), and a process that only reads stored channels (a scoring
+actor) never needs them.
 """
 
 from importlib import import_module

@@ -57,7 +57,7 @@ def _absorbed(formula: str, density: float, mm: float, energies_kev: np.ndarray)
 @cache
 def detector_response(scanner: ScannerModel = ScannerModel()) -> DetectorResponse:
     """Tube spectrum (spekpy) times each channel's absorbed-energy response, on a coarse grid."""
-    import spekpy  # slow import (about 1 s): only when a response is first needed
+    import spekpy  # a slow import (BENCHMARKS.md, Synthesis): only when a response is first needed
 
     spek = spekpy.Spek(kvp=scanner.kvp, th=scanner.anode_angle_deg, dk=scanner.energy_bin_kev)
     spek.filter("Al", scanner.tube_filter_al_mm)
