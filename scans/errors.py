@@ -11,6 +11,9 @@ class ScanFormatError(ValueError):
         self.file = file
         self.rule = rule
 
+    def __reduce__(self):  # pickled by its two fields (a worker process's error reaches its caller)
+        return type(self), (self.file, self.rule)
+
 
 class ArchiveError(ValueError):
     """An archive as a whole is unusable (missing or wrong archive.json or manifest)."""

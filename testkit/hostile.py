@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import io
+import multiprocessing
+import pickle
 import struct
 import time
 import tracemalloc
@@ -11,7 +13,9 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -144,6 +148,55 @@ def measure(call: Callable[[], object]) -> Cost:
     tracemalloc.stop()
     rss = None if rss_before is None else peak_since(rss_before)
     return Cost(value, raised, traced, rss, seconds)
+
+
+def _sendable(value: object) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # whatever pickling raises: the value stays in the worker
+        return False
+    return True
+
+
+def _measured_call(call: Callable, args: tuple) -> Cost:
+    """measure(call(*args)) in the measuring process, made fit to send back: a value that does not
+    pickle is left out, an error that does not is described by a RuntimeError."""
+    cost = measure(functools.partial(call, *args))
+    if not _sendable(cost.value):
+        cost = replace(cost, value=None)
+    if cost.raised is not None and not _sendable(cost.raised):
+        cost = replace(cost, raised=RuntimeError(f"{type(cost.raised).__name__}: {cost.raised}"))
+    return cost
+
+
+class IsolatedMeasure:
+    """measure() in a process of its own (spawned, one worker), so that the peak resident memory
+    is the call's and not whatever the test process's other threads allocated meanwhile. ``call``
+    must be importable (a module's function) and its arguments picklable. Use it as a context."""
+
+    def __init__(self, timeout: float = 120.0):
+        self.timeout = timeout
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> IsolatedMeasure:
+        self._start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def _start(self) -> None:
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+    def __call__(self, call: Callable, *args) -> Cost:
+        """The cost of ``call(*args)``; a call that kills its process is a RuntimeError raised in
+        the Cost (and the next call gets a fresh process)."""
+        try:
+            return self._pool.submit(_measured_call, call, args).result(timeout=self.timeout)
+        except BrokenProcessPool as err:
+            self._start()
+            return Cost(None, RuntimeError(f"the measured call killed its process: {err}"), 0, None, 0.0)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Fuzzing every reader a scoring job uses: each mutated file is a valid Scan or a ScanFormatError,
-read within a time and memory bound; nothing else escapes. ``--fuzz-n N`` for long runs."""
+read within a time and memory bound (measured in a process of its own); nothing else escapes.
+``--fuzz-n N`` for long runs."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from scans.errors import ScanFormatError
 from scans.limits import ReadLimits
 from scans.npz import encode_npz
 from scans.validate import validate_arrays
-from testkit.hostile import IMAGE_MUTATIONS, Cost, image_bytes, measure, mutate, npz_mutations
+from testkit.hostile import IMAGE_MUTATIONS, Cost, IsolatedMeasure, image_bytes, mutate, npz_mutations
 
 LIMITS = ReadLimits(max_pixels=1024 * 1024)  # the suite's limit: bombs above it are quick to build
-SECONDS_PER_FILE = 2.0
+SECONDS_PER_FILE = 10.0  # a file that inflates a bomb's gigabytes shows in its memory first
 PEAK_BYTES_PER_FILE = 128 * 1024**2  # 1 Mpx × the format's 24 bytes per pixel, with room for copies;
 # traced (Python, numpy) and peak RSS growth (Pillow's and zlib's buffers too) are both held to it
 SEED = 2026
@@ -43,19 +44,21 @@ def seeds(small_archive) -> dict[str, list[tuple[InputFile, list[bytes]]]]:
     return {"npz": npz, "image": image, "raw_pair": raw}
 
 
-def _read(item: InputFile, payloads: list[bytes]) -> tuple[str, Cost]:
-    """The outcome ("scan", "refused" or "escaped") of reading a mutated file, and its cost."""
-    def read() -> None:
-        scan = decode_scan(item, payloads, LIMITS)
-        validate_arrays(scan.arrays(), item.source)  # what was read is a valid scan
+def decode_and_validate(item: InputFile, payloads: list[bytes]) -> None:
+    """Read a file as scoring does; what was read must be a valid scan."""
+    scan = decode_scan(item, payloads, LIMITS)
+    validate_arrays(scan.arrays(), item.source)
 
-    cost = measure(read)
+
+def _read(item: InputFile, payloads: list[bytes], measure: IsolatedMeasure) -> tuple[str, Cost]:
+    """The outcome ("scan", "refused" or "escaped") of reading a mutated file, and its cost."""
+    cost = measure(decode_and_validate, item, payloads)
     if cost.raised is None:
         return "scan", cost
     return ("refused" if isinstance(cost.raised, ScanFormatError) else "escaped"), cost
 
 
-def test_every_mutated_file_is_read_or_refused_within_bounds(seeds, fuzz_n):
+def test_every_mutated_file_is_read_or_refused_within_bounds(seeds, fuzz_n, measure_alone):
     rng = np.random.default_rng(SEED)
     kinds = list(seeds)
     outcomes, mutations, problems = Counter(), Counter(), []
@@ -66,7 +69,7 @@ def test_every_mutated_file_is_read_or_refused_within_bounds(seeds, fuzz_n):
         name, mutated = mutate(payloads[target], "npz" if kind == "npz" else "image", rng, LIMITS.max_pixels)
         mutations[name] += 1
         payloads = [mutated if i == target else p for i, p in enumerate(payloads)]
-        outcome, cost = _read(item, payloads)
+        outcome, cost = _read(item, payloads, measure_alone)
         outcomes[outcome] += 1
         where, error = f"case {case} ({kind}, {name}, seed {SEED})", cost.raised
         if outcome == "escaped":
