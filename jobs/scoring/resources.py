@@ -24,7 +24,8 @@ def configured_maximum() -> dict[str, float] | None:
     """The most resources the cluster's autoscaler may bring up (each node type's max_workers ×
     its resources), or None on a cluster without an autoscaler config (a fixed or hand-made one)."""
     try:
-        from ray._private.state import state  # no public API for this in Ray 2.60
+        # ray._private: no public Ray 2.x API gives the autoscaler's maximum (Ray Data reads it so too)
+        from ray._private.state import state
 
         return state.get_max_resources_from_cluster_config()
     except Exception:
