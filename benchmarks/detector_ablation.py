@@ -101,19 +101,20 @@ def main() -> None:
         started = time.perf_counter()
         run, model, final = train_pipeline(config, "subcomponent", 0, modality, data)
         labels, scores = final["scores"]["val"].arrays("object")
+        scans = final["scores"]["val"].scan_ids("object")
         interval = level_estimates(final["scores"]["val"], run.threshold, "object")["auroc"].interval
         result = {"section": section, "what": what, "overrides": overrides, "val_auroc": run.val_auroc,
                   "interval": (interval.low, interval.high), "rule": final["metrics"]["item_score"],
                   "curve": [round(c["objective"], 4) for c in run.curve],
                   "train_seconds": run.curve[-1]["train_seconds"], "wall_s": time.perf_counter() - started,
                   "protocol": protocol}
-        np.savez(scores_path(args.out, name), labels=labels, scores=scores)
+        np.savez(scores_path(args.out, name), labels=labels, scores=scores, scans=scans)
         if name == "detector":
-            reference = (labels, scores)
+            reference = (labels, scores, scans)
             result["rules"] = rules_on_val(model, data)
         else:
             assert np.array_equal(labels, reference[0]), "variants must be judged on the same val items"
-            diff = paired_auroc_difference(labels, scores, reference[1])
+            diff = paired_auroc_difference(labels, scores, reference[1], reference[2])
             result["difference"] = [float(np.nanmean(diff)), float(np.nanpercentile(diff, 2.5)),
                                     float(np.nanpercentile(diff, 97.5))]
         results[name] = result
@@ -153,9 +154,10 @@ def kept_results(out: str, protocol: dict) -> dict[str, dict]:
     return kept if "detector" in kept else {}
 
 
-def kept_scores(out: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+def kept_scores(out: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A variant's kept val labels, scores and scans (None where kept before scans were)."""
     with np.load(scores_path(out, name), allow_pickle=False) as saved:
-        return saved["labels"], saved["scores"]
+        return saved["labels"], saved["scores"], saved["scans"] if "scans" in saved.files else None
 
 
 def table(results: dict[str, dict], args: argparse.Namespace) -> str:

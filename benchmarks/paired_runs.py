@@ -44,7 +44,7 @@ def main() -> None:
         if not np.array_equal(labels, other):
             print(f"{split}: the runs judged different items ({len(labels)} against {len(other)}): skipped")
             continue
-        diff = paired_auroc_difference(labels, a, b)
+        diff = paired_auroc_difference(labels, a, b, first[split].scan_ids("object"))
         kinds = first[split].object_kinds()
         per_kind = ", ".join(f"{k} {kind_auroc(labels, a, kinds, k) - kind_auroc(labels, b, kinds, k):+.3f}"
                              for k in sorted(set(kinds[labels]) - {""}))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.intervals import bootstrap_counts, interval_of, weighted_auroc
+from models.intervals import interval_of, paired_difference
 from scans.synth import SynthConfig, synthesise
 from study.config import parse_config
 from study.data import load_study_data
@@ -92,12 +92,10 @@ def train_one(config, pipeline: str, seed: int, args, data) -> Run:
 
 
 def paired_auroc_difference(labels: np.ndarray, first: np.ndarray, second: np.ndarray,
-                            rounds: int = 2000) -> np.ndarray:
-    """AUROC(first) − AUROC(second) on the same test items resampled with replacement."""
-    out = []
-    for counts in bootstrap_counts(labels.size, rounds, seed=1):
-        out.append(weighted_auroc(counts, labels, first) - weighted_auroc(counts, labels, second))
-    return np.concatenate(out)
+                            scans: np.ndarray | None = None, rounds: int = 2000) -> np.ndarray:
+    """AUROC(first) − AUROC(second) on the same test items, resampling the same scans for both
+    (``scans``: each item's scan; None: each item alone)."""
+    return paired_difference(labels, first, second, scans, rounds=rounds, seed=1)
 
 
 def fmt(estimate: Estimate, digits: int) -> str:
@@ -154,10 +152,10 @@ def report(runs: list[Run]) -> str:
                 if not same:  # both score every test item with pixels, in order: this should hold
                     lines.append(f"\n{a} and {b} (seed {seed}) scored different items: no paired bootstrap")
                     continue
-                diffs = paired_auroc_difference(labels, sa, sb)
+                diffs = paired_auroc_difference(labels, sa, sb, ra.test.scan_ids("object"))
                 ci = interval_of(diffs)
                 lines.append(f"\nseed {seed}: AUROC {a} − {b} over the same {labels.size} test items, paired "
-                             f"bootstrap (2,000 rounds): {np.nanmean(diffs):+.3f}, 95 % interval "
+                             f"bootstrap over scans (2,000 rounds): {np.nanmean(diffs):+.3f}, 95 % interval "
                              f"[{ci.low:+.3f}, {ci.high:+.3f}]; share of rounds with {a} not above {b}: "
                              f"{np.mean(diffs <= 0):.3f}")
     return "\n".join(lines)

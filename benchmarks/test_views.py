@@ -61,7 +61,7 @@ def main() -> None:
             first = (labels, values)
         else:
             assert np.array_equal(first[0], labels)
-            diff = paired_auroc_difference(labels, values, first[1])
+            diff = paired_auroc_difference(labels, values, first[1], levels.scan_ids("object"))
             line += (f"; against views {args.views[0]}: {np.mean(diff):+.3f} "
                      f"[{np.quantile(diff, 0.025):+.3f}, {np.quantile(diff, 0.975):+.3f}]")
         print(line, flush=True)

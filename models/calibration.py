@@ -1,18 +1,24 @@
-"""Item scores as probabilities: a monotone map fitted on val (temperature or isotonic, chosen by
-cross-validated log loss), its expected calibration error and reliability bins."""
+"""Item scores as probabilities: a monotone map fitted on val (temperature, Platt or isotonic,
+chosen by cross-validated log loss), its expected calibration error and reliability bins."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+from scipy.optimize import isotonic_regression, minimize
 
-METHODS = ("temperature", "isotonic")
+METHODS = ("temperature", "platt", "isotonic")
 FOLDS = 5
 MIN_ITEMS = 20  # fewer val items, or one class only: no calibration is fitted
 BINS = 10
 EPS = 1e-12  # probabilities are clipped to [EPS, 1 − EPS] for logits and log loss
 STRICT_SLOPE = 1e-4  # isotonic maps are blended with the identity this much: strictly increasing
+PLATT_SLOPES = (1e-3, 1e3)  # a Platt slope stays positive (the map increasing) and finite
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # 1 / (1 + e^−x) without overflow
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -30,20 +36,26 @@ def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
 @dataclass(frozen=True)
 class ScoreCalibration:
     """A strictly increasing map of raw item scores to probabilities: ``temperature`` divides the
-    logit by T; ``isotonic`` interpolates the pool-adjacent-violators fit between its knots (raw
-    score ``xs`` → probability ``ys``, held at the ends), blended with the identity by STRICT_SLOPE."""
+    logit by T; ``platt`` maps the logit to slope · logit + intercept (it can shift scores, which a
+    temperature cannot); ``isotonic`` interpolates the pool-adjacent-violators fit between its knots
+    (raw score ``xs`` → probability ``ys``, held at the ends), blended with the identity by
+    STRICT_SLOPE."""
 
     method: str
     temperature: float = 1.0
     xs: list[float] = field(default_factory=list)
     ys: list[float] = field(default_factory=list)
     fitted_on: dict = field(default_factory=dict)  # what chose it: split, items, each method's CV log loss
+    slope: float = 1.0  # platt
+    intercept: float = 0.0  # platt
 
     def apply(self, scores: np.ndarray) -> np.ndarray:
         """float32 calibrated probabilities of raw scores in [0, 1] (order kept strictly)."""
         raw = np.asarray(scores, np.float64)
         if self.method == "temperature":
-            out = 1.0 / (1.0 + np.exp(-_logit(raw) / self.temperature))
+            out = _sigmoid(_logit(raw) / self.temperature)
+        elif self.method == "platt":
+            out = _sigmoid(self.slope * _logit(raw) + self.intercept)
         elif self.method == "isotonic":
             out = (1 - STRICT_SLOPE) * np.interp(raw, self.xs, self.ys) + STRICT_SLOPE * raw
         else:
@@ -71,13 +83,18 @@ class ScoreCalibration:
         try:
             calibration = cls(str(content["method"]), float(content.get("temperature", 1.0)),
                               [float(x) for x in content.get("xs", [])],
-                              [float(y) for y in content.get("ys", [])], dict(content.get("fitted_on", {})))
+                              [float(y) for y in content.get("ys", [])], dict(content.get("fitted_on", {})),
+                              float(content.get("slope", 1.0)), float(content.get("intercept", 0.0)))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"calibration: not a score calibration ({type(err).__name__}: {err})") from None
         if calibration.method not in METHODS:
             raise ValueError(f"calibration.method: {calibration.method!r}; known: {', '.join(METHODS)}")
         if calibration.method == "temperature" and not calibration.temperature > 0:
             raise ValueError(f"calibration.temperature: must be above 0, got {calibration.temperature}")
+        platt_ok = calibration.slope > 0 and np.isfinite(calibration.intercept)
+        if calibration.method == "platt" and not platt_ok:
+            raise ValueError(f"calibration.slope/intercept: a Platt map needs a slope above 0 and a finite "
+                             f"intercept, got {calibration.slope}, {calibration.intercept}")
         xs, ys = calibration.xs, calibration.ys
         if calibration.method == "isotonic" and (len(xs) != len(ys) or not xs or np.any(np.diff(xs) <= 0)):
             raise ValueError("calibration.xs/ys: an isotonic map needs as many increasing xs as ys")
@@ -89,7 +106,7 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> ScoreCalibration:
     logits, y = _logit(scores), np.asarray(labels, bool)
 
     def loss(log_t: float) -> float:
-        return log_loss(1.0 / (1.0 + np.exp(-logits / np.exp(log_t))), y)
+        return log_loss(_sigmoid(logits / np.exp(log_t)), y)
 
     low, high = np.log(0.05), np.log(50.0)
     grid = np.linspace(low, high, 81)
@@ -106,26 +123,40 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> ScoreCalibration:
     return ScoreCalibration("temperature", temperature=float(np.exp((a + b) / 2)))
 
 
+def fit_platt(scores: np.ndarray, labels: np.ndarray) -> ScoreCalibration:
+    """Slope and intercept on the logit minimising the log loss (logistic regression on the logit,
+    the slope held positive so the map stays increasing)."""
+    logits, y = _logit(scores), np.asarray(labels, np.float64)
+
+    def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
+        z = params[0] * logits + params[1]
+        p = np.clip(_sigmoid(z), EPS, 1 - EPS)
+        loss = -np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))
+        residual = (p - y) / len(y)
+        return float(loss), np.array([np.sum(residual * logits), np.sum(residual)])
+
+    fitted = minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+                      bounds=[PLATT_SLOPES, (None, None)])
+    return ScoreCalibration("platt", slope=float(fitted.x[0]), intercept=float(fitted.x[1]))
+
+
 def fit_isotonic(scores: np.ndarray, labels: np.ndarray) -> ScoreCalibration:
-    """Pool adjacent violators on the scores sorted ascending; each pooled block a knot at its
-    mean score with its positive fraction."""
-    order = np.argsort(scores, kind="stable")
-    x, y = np.asarray(scores, np.float64)[order], np.asarray(labels, np.float64)[order]
-    sums, counts, xsum = [], [], []
-    for xi, yi in zip(x, y, strict=True):
-        sums.append(yi), counts.append(1.0), xsum.append(xi)
-        while len(sums) > 1 and sums[-2] / counts[-2] >= sums[-1] / counts[-1]:
-            s, c, xs_ = sums.pop(), counts.pop(), xsum.pop()
-            sums[-1] += s
-            counts[-1] += c
-            xsum[-1] += xs_
-    knots_x = np.array(xsum) / np.array(counts)
-    knots_y = np.array(sums) / np.array(counts)
-    keep = np.concatenate([[True], np.diff(knots_x) > 0])  # equal mean scores: keep the first
+    """Pool adjacent violators over the distinct scores (each weighted by its items, tied items
+    merged first, so the map is a function of the score alone, whatever the items' order); each
+    pooled block a knot at its items' mean score with its positive fraction."""
+    distinct, index, weights = np.unique(np.asarray(scores, np.float64), return_inverse=True,
+                                         return_counts=True)
+    positives = np.bincount(index.ravel(), np.asarray(labels, np.float64), minlength=distinct.size)
+    fit = isotonic_regression(positives / weights, weights=weights.astype(np.float64), increasing=True)
+    starts = np.asarray(fit.blocks[:-1])
+    block_weights = np.add.reduceat(weights.astype(np.float64), starts)
+    knots_x = np.add.reduceat(distinct * weights, starts) / block_weights
+    knots_y = np.asarray(fit.x)[starts]
+    keep = np.r_[True, np.diff(knots_x) > 0]  # means that rounding made equal: keep the first
     return ScoreCalibration("isotonic", xs=knots_x[keep].tolist(), ys=knots_y[keep].tolist())
 
 
-FITTERS = {"temperature": fit_temperature, "isotonic": fit_isotonic}
+FITTERS = {"temperature": fit_temperature, "platt": fit_platt, "isotonic": fit_isotonic}
 
 
 def choose_calibration(scores: np.ndarray, labels: np.ndarray, split: str = "val",
@@ -149,9 +180,8 @@ def choose_calibration(scores: np.ndarray, labels: np.ndarray, split: str = "val
         losses[method] = log_loss(held, labels)
     method = min(METHODS, key=losses.get)
     chosen = FITTERS[method](scores, labels)
-    return ScoreCalibration(chosen.method, chosen.temperature, chosen.xs, chosen.ys,
-                            {"split": split, "items": len(scores), "anomalous": int(labels.sum()),
-                             "cv_log_loss": {k: round(v, 5) for k, v in losses.items()}})
+    return replace(chosen, fitted_on={"split": split, "items": len(scores), "anomalous": int(labels.sum()),
+                                      "cv_log_loss": {k: round(v, 5) for k, v in losses.items()}})
 
 
 def reliability(scores: np.ndarray, labels: np.ndarray, bins: int = BINS) -> dict:
@@ -177,8 +207,10 @@ def describe_calibration(content: dict | None) -> str:
     if not content:
         return "raw classifier scores (no calibration fitted)"
     fitted = content.get("fitted_on") or {}
-    how = (f"temperature T = {content.get('temperature', 1.0):.3f}" if content.get("method") == "temperature"
-           else f"isotonic, {len(content.get('xs', []))} knots")
+    how = {"temperature": f"temperature T = {content.get('temperature', 1.0):.3f}",
+           "platt": (f"Platt, slope {content.get('slope', 1.0):.3f}, "
+                     f"intercept {content.get('intercept', 0.0):+.3f}"),
+           }.get(content.get("method"), f"isotonic, {len(content.get('xs', []))} knots")
     losses = ", ".join(f"{k} {v:.3f}" for k, v in (fitted.get("cv_log_loss") or {}).items())
     split, items, anomalous = (fitted.get(k, "?") for k in ("split", "items", "anomalous"))
     where = f"{split} ({items} items, {anomalous} anomalous)"

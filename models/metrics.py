@@ -1,13 +1,16 @@
-"""Anomaly metrics (anomaly = positive): A, P, F1, TP%, FP%, AUROC at segment, object, scan level."""
+"""Anomaly metrics (anomaly = positive): A, P, F1, TP%, FP%, AUROC, AP and best F1 at segment,
+object, scan level."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 LEVELS = ("segment", "object", "scan")
-METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc")  # binary_metrics' figures
+# binary_metrics' figures: the rates at a threshold, then the threshold-free ones
+METRICS = ("accuracy", "precision", "f1", "tp_pct", "fp_pct", "auroc", "ap", "best_f1")
 
 
 def _ratio(numerator: float, denominator: float, scale: float = 1.0) -> float | None:
@@ -29,6 +32,8 @@ class BinaryMetrics:
     tp_pct: float | None  # 100·TP/(TP+FN): recall of anomalies
     fp_pct: float | None  # 100·FP/(FP+TN): false-alarm rate on benign
     auroc: float | None
+    ap: float | None = None  # average precision: the area under the precision-recall steps
+    best_f1: float | None = None  # F1 at the threshold that maximises it (an upper bound, not chosen on val)
 
     def as_dict(self, prefix: str = "") -> dict[str, float | int | None]:
         """Flat dict, keys optionally prefixed (e.g. 'object_f1')."""
@@ -36,22 +41,51 @@ class BinaryMetrics:
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """Area under the ROC curve (Mann–Whitney, ties count half); None with one class only or when
-    a score is NaN (a model that cannot score an item has no ranking)."""
-    labels = np.asarray(labels, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
+    """Area under the ROC curve (Mann–Whitney on average ranks: ties count half); None with one
+    class only or when a score is NaN (a model that cannot score an item has no ranking)."""
+    labels = np.asarray(labels, dtype=bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0 or np.isnan(scores).any():
         return None
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(scores.size, dtype=np.float64)
-    sorted_scores = scores[order]
-    # average ranks over ties
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], scores.size]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + end + 1) / 2.0
+    ranks = rankdata(scores, method="average")
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _precision_recall_steps(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative (true positives, flagged) at each distinct score, highest score first: the
+    operating points of every threshold (tied scores are flagged together)."""
+    order = np.argsort(-scores, kind="mergesort")
+    ranked, positive = scores[order], labels[order]
+    last_of_tie = np.r_[ranked[1:] != ranked[:-1], True]
+    true_positives = np.cumsum(positive)[last_of_tie]
+    flagged = (np.flatnonzero(last_of_tie) + 1).astype(np.float64)
+    return true_positives.astype(np.float64), flagged
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Average precision, Σ (R_n − R_{n−1}) P_n over the distinct thresholds (no interpolation, as
+    scikit-learn and anomalib compute it); None without an anomaly or with a NaN score."""
+    labels = np.asarray(labels, dtype=bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(labels.sum())
+    if n_pos == 0 or np.isnan(scores).any():
+        return None
+    true_positives, flagged = _precision_recall_steps(labels, scores)
+    recall_gain = np.diff(np.r_[0.0, true_positives]) / n_pos
+    return float(np.sum(recall_gain * true_positives / flagged))
+
+
+def best_f1(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """The highest F1 over every threshold, 2·TP / (flagged + anomalies); None without an anomaly
+    or with a NaN score. It is chosen on the samples it scores: a bound, not an operating point."""
+    labels = np.asarray(labels, dtype=bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(labels.sum())
+    if n_pos == 0 or np.isnan(scores).any():
+        return None
+    true_positives, flagged = _precision_recall_steps(labels, scores)
+    return float(np.max(2 * true_positives / (flagged + n_pos)))
 
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> BinaryMetrics:
@@ -78,6 +112,8 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.
         tp_pct=_ratio(tp, tp + fn, 100.0),
         fp_pct=_ratio(fp, fp + tn, 100.0),
         auroc=auroc(labels, scores),
+        ap=average_precision(labels, scores),
+        best_f1=best_f1(labels, scores),
     )
 
 

@@ -11,10 +11,12 @@ import torch
 
 from models.intervals import Interval, metric_intervals
 from models.metrics import LEVELS, METRICS, binary_metrics, threshold_for_fp_pct
-from models.model_dir import DEFAULT_THRESHOLD  # also when val has no benign item to set one with
+from models.model_dir import (  # noqa: F401  (SCORES_FILE: a checkpoint's scores, as scores_npz writes them)
+    DEFAULT_THRESHOLD,  # also when val has no benign item to set one with
+    SCORES_FILE,
+)
 
 SPLITS = ("val", "test")  # val chooses, test reports
-SCORES_FILE = "scores.npz"  # a checkpoint's val and test scores at every level (scores_npz)
 # what "objective" is when its metric is undefined: the worst value for the mode
 WORST = {"max": 0.0, "min": 1e6}
 
@@ -22,18 +24,31 @@ WORST = {"max": 0.0, "min": 1e6}
 @dataclass
 class LevelScores:
     """Scores and labels at segment, object and scan level, accumulated over batches; at object
-    level also each item's anomaly kind ("" for benign items and where kinds are unknown)."""
+    level also each item's anomaly kind ("" for benign items and where kinds are unknown); at every
+    level each sample's scan, so that intervals resample scans (a scan's items share its clutter)."""
 
     parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = field(
         default_factory=lambda: {level: ([], []) for level in LEVELS})
     kinds: list[np.ndarray] = field(default_factory=list)
+    scans: dict[str, list[np.ndarray]] = field(default_factory=lambda: {level: [] for level in LEVELS})
+    _next_scan: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
 
     def add(self, level: str, labels: torch.Tensor | np.ndarray, scores: torch.Tensor | np.ndarray,
-            kinds: np.ndarray | list[str] | None = None) -> None:
+            kinds: np.ndarray | list[str] | None = None, scans: np.ndarray | list[int] | None = None) -> None:
+        """Samples of one batch; ``scans`` is each sample's scan within this batch (0, 1, ...),
+        numbered on after the scans of earlier batches; None: each sample a scan of its own (as at
+        scan level)."""
         labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
         scores = scores.detach().float().cpu().numpy() if isinstance(scores, torch.Tensor) else scores
         self.parts[level][0].append(labels.astype(bool).reshape(-1))
         self.parts[level][1].append(np.asarray(scores, dtype=np.float32).reshape(-1))
+        if isinstance(scans, torch.Tensor):
+            scans = scans.detach().cpu().numpy()
+        local = np.arange(labels.size) if scans is None else np.asarray(scans, np.int64).reshape(-1)
+        if local.size != labels.size:
+            raise ValueError(f"{local.size} scan ids for {labels.size} samples")
+        self.scans[level].append(self._next_scan[level] + local)
+        self._next_scan[level] += int(local.max()) + 1 if local.size else 0
         if level == "object":
             given = np.full(labels.size, "", dtype=np.str_) if kinds is None else np.asarray(kinds, np.str_)
             if given.size != labels.size:
@@ -45,24 +60,34 @@ class LevelScores:
         return (np.concatenate(labels) if labels else np.zeros(0, bool),
                 np.concatenate(scores) if scores else np.zeros(0, np.float32))
 
+    def scan_ids(self, level: str) -> np.ndarray:
+        """(n,) int64: each sample's scan, numbered across batches."""
+        return np.concatenate(self.scans[level]) if self.scans[level] else np.zeros(0, np.int64)
+
     def object_kinds(self) -> np.ndarray:
         """(n_items,) unicode: each scored item's anomaly kind."""
         return np.concatenate(self.kinds) if self.kinds else np.zeros(0, np.str_)
 
     def flat(self, prefix: str = "") -> dict[str, np.ndarray]:
-        """Plain arrays keyed ``{prefix}{level}/labels``, ``/scores`` and ``{prefix}object/kinds``."""
+        """Plain arrays keyed ``{prefix}{level}/labels``, ``/scores``, ``/scans`` and
+        ``{prefix}object/kinds``."""
         out = {}
         for level in LEVELS:
             out[f"{prefix}{level}/labels"], out[f"{prefix}{level}/scores"] = self.arrays(level)
+            out[f"{prefix}{level}/scans"] = self.scan_ids(level)
         out[f"{prefix}object/kinds"] = self.object_kinds()
         return out
 
     @classmethod
     def from_flat(cls, arrays, prefix: str = "") -> LevelScores:
+        """What ``flat`` wrote; files written before scans were kept read with each sample a scan
+        of its own."""
         scores = cls()
         for level in LEVELS:
             kinds = arrays[f"{prefix}object/kinds"] if level == "object" else None
-            scores.add(level, arrays[f"{prefix}{level}/labels"], arrays[f"{prefix}{level}/scores"], kinds)
+            scans = arrays.get(f"{prefix}{level}/scans")
+            scores.add(level, arrays[f"{prefix}{level}/labels"], arrays[f"{prefix}{level}/scores"], kinds,
+                       scans)
         return scores
 
 
@@ -116,7 +141,8 @@ def epoch_metrics(val: LevelScores, test: LevelScores, metric: str, mode: str,
 
 @dataclass(frozen=True)
 class Estimate:
-    """A metric on test with its bootstrap interval; None where undefined."""
+    """A metric on test with its 95 % interval (exact binomial for rates, a bootstrap over scans
+    for the rest); None where undefined."""
 
     value: float | None
     interval: Interval
@@ -127,10 +153,11 @@ class Estimate:
 
 
 def level_estimates(test: LevelScores, threshold: float, level: str, seed: int = 0) -> dict[str, Estimate]:
-    """Every metric of ``level`` on test at ``threshold``, with 95 % bootstrap intervals over items."""
+    """Every metric of ``level`` on test at ``threshold``, with 95 % intervals: exact binomial for
+    the rates, a bootstrap over scans for F1, AUROC, AP and best F1."""
     labels, scores = test.arrays(level)
     values = binary_metrics(labels, scores, threshold)
-    intervals = metric_intervals(labels, scores, threshold, seed=seed)
+    intervals = metric_intervals(labels, scores, threshold, test.scan_ids(level), seed=seed)
     return {name: Estimate(getattr(values, name), intervals.get(name, Interval(None, None)))
             for name in METRICS}
 
@@ -143,19 +170,21 @@ class KindEstimate:
     n_items: int
     auroc: Estimate  # this kind's items against all benign items
     tp_pct: Estimate  # share of this kind's items flagged at the operating threshold
+    ap: Estimate  # average precision of this kind's items among all benign items
 
 
 def kind_estimates(test: LevelScores, threshold: float, seed: int = 0) -> list[KindEstimate]:
     """Per anomaly kind (kinds known only: anomalous items whose kind is "" are left out), sorted by
     name."""
     labels, scores = test.arrays("object")
-    kinds = test.object_kinds()
+    kinds, scans = test.object_kinds(), test.scan_ids("object")
     out = []
     for kind in sorted(set(kinds[labels]) - {""}):
         chosen = ~labels | (kinds == kind)
         sub_labels, sub_scores = labels[chosen], scores[chosen]
         values = binary_metrics(sub_labels, sub_scores, threshold)
-        intervals = metric_intervals(sub_labels, sub_scores, threshold, seed=seed)
+        intervals = metric_intervals(sub_labels, sub_scores, threshold, scans[chosen], seed=seed)
         out.append(KindEstimate(str(kind), values.tp + values.fn, Estimate(values.auroc, intervals["auroc"]),
-                                Estimate(values.tp_pct, intervals["tp_pct"])))
+                                Estimate(values.tp_pct, intervals["tp_pct"]),
+                                Estimate(values.ap, intervals["ap"])))
     return out

@@ -3,6 +3,7 @@ with its loss or fitting and its scoring on labelled data; the item-first ones i
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from models.maskrcnn import ObjectModel
@@ -27,7 +28,8 @@ def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segment
         # an item resized away has no pixel left; every other item counts, a NaN score included
         pixels = torch.bincount(batch.objects[image].reshape(-1).long(), minlength=len(item_flags) + 1)
         present = pixels[1:len(item_flags) + 1] > 0
-        scores.add("object", item_flags[present], item_scores[present], kinds[present.cpu().numpy()])
+        scores.add("object", item_flags[present], item_scores[present], kinds[present.cpu().numpy()],
+                   np.zeros(int(present.sum()), np.int64))  # one scan: its items resample together
     scores.add("scan", torch.stack([f.any() for f in flags]), scan_scores(all_scores, segments))
 
 
@@ -41,7 +43,8 @@ class SSNPipeline(SSNModelPipeline):
         pred = self.predict(model, batch.images)
         targets = superpixel_targets(pred.segments, batch.anomaly, model.anomaly_fraction)
         judged = targets != IGNORE  # a superpixel partly on an anomaly is neither right nor wrong
-        scores.add("segment", targets[judged] == 1, pred.scores[judged])
+        scores.add("segment", targets[judged] == 1, pred.scores[judged],
+                   scans=pred.segments.image_index[judged])
         _item_and_scan_levels(scores, pred.scores, pred.segments, batch)
 
 
@@ -56,7 +59,8 @@ class MaskRCNNPipeline(MaskRCNNModelPipeline):
         # a detection is anomalous when the ground-truth item most of it covers holds an anomaly
         item = item_overlap(pred.segments, batch.objects, batch.n_objects).argmax(1)[pred.scored]
         truth = torch.cat([batch.object_anomalous.new_zeros(1), *batch.anomalous_flags()])  # 0: background
-        scores.add("segment", truth[item], pred.scores[pred.scored])
+        scores.add("segment", truth[item], pred.scores[pred.scored],
+                   scans=pred.segments.image_index[pred.scored])
         _item_and_scan_levels(scores, pred.scores, pred.segments, batch)
 
 

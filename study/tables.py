@@ -11,14 +11,15 @@ from models.metrics import LEVELS
 from study.evaluation import Estimate, kind_estimates, level_estimates
 from study.results import ChosenEpoch, TrialStatus
 
-COLUMNS = {"accuracy": "A", "precision": "P", "f1": "F1", "tp_pct": "TP%", "fp_pct": "FP%", "auroc": "AUROC"}
+COLUMNS = {"accuracy": "A", "precision": "P", "f1": "F1", "tp_pct": "TP%", "fp_pct": "FP%", "auroc": "AUROC",
+           "ap": "AP"}
 LOWER_IS_BETTER = {"FP%"}
 POINT_FIELDS = ("pipeline", "modality", "backbone", "k", "lam", "ssn_feature", "mode", "optimizer", "lr",
                 "batch_size")
 # the recipe each trial ran, beside its point (config.json's training_run; empty when not recorded)
 RUN_FIELDS = ("schedule", "momentum", "weight_decay", "weights", "weights_sha256")
 KIND_COLUMNS = ("pipeline", "modality", "backbone", "trial", "kind", "items", "AUROC", "AUROC_lo",
-                "AUROC_hi", "TP%", "TP%_lo", "TP%_hi")
+                "AUROC_hi", "TP%", "TP%_lo", "TP%_hi", "AP", "AP_lo", "AP_hi")
 
 
 def _estimates(chosen: ChosenEpoch, level: str) -> dict[str, Estimate] | None:
@@ -29,8 +30,9 @@ def _estimates(chosen: ChosenEpoch, level: str) -> dict[str, Estimate] | None:
 
 def trials_frame(chosen: list[ChosenEpoch]) -> pd.DataFrame:
     """One row per trial: its point and the recipe it ran, the epoch val chose, the val objective
-    that chose it and the test metrics at its val-chosen threshold, each with a 95 % bootstrap
-    interval over items (``*_lo``, ``*_hi``; null for a checkpoint without scores)."""
+    that chose it and the test metrics at its val-chosen threshold, each with a 95 % interval
+    (``*_lo``, ``*_hi``: exact binomial for rates, a bootstrap over scans for the rest; null for a
+    checkpoint without scores)."""
     rows = []
     for c in chosen:
         row = {"trial": c.trial.directory, **{f: c.trial.point.get(f) for f in POINT_FIELDS},
@@ -71,7 +73,7 @@ def best_rows(frame: pd.DataFrame, mode: str, by: tuple[str, ...]) -> pd.DataFra
 
 def paper_table(frame: pd.DataFrame, level: str, mode: str) -> pd.DataFrame:
     """Rows pipeline × modality × backbone (the trial val ranks best in each), ``val_objective``,
-    then test A … AUROC with ``_lo``/``_hi`` bounds; A, P, F1 and AUROC as fractions, TP% and FP%
+    then test A … AP with ``_lo``/``_hi`` bounds; A, P, F1, AUROC and AP as fractions, TP% and FP%
     in percent; undefined values null."""
     titles = [f"{t}{s}" for t in COLUMNS.values() for s in ("", "_lo", "_hi")]
     if frame.empty:
@@ -88,7 +90,7 @@ def paper_table(frame: pd.DataFrame, level: str, mode: str) -> pd.DataFrame:
 def kinds_table(chosen: list[ChosenEpoch], frame: pd.DataFrame, mode: str) -> pd.DataFrame:
     """Object level per anomaly kind, for each pipeline's best trial by val objective: the kind's
     test items against every benign test item (AUROC) and the share flagged at the val-chosen
-    threshold (TP%), with 95 % bootstrap intervals. Empty where the archive records no kinds."""
+    threshold (TP%), and AP, with 95 % intervals. Empty where the archive records no kinds."""
     by_trial = {c.trial.directory: c for c in chosen}
     rows = []
     if not frame.empty:
@@ -101,7 +103,8 @@ def kinds_table(chosen: list[ChosenEpoch], frame: pd.DataFrame, mode: str) -> pd
                              "backbone": best["backbone"], "trial": best["trial"], "kind": k.kind,
                              "items": k.n_items, "AUROC": k.auroc.value, "AUROC_lo": k.auroc.interval.low,
                              "AUROC_hi": k.auroc.interval.high, "TP%": k.tp_pct.value,
-                             "TP%_lo": k.tp_pct.interval.low, "TP%_hi": k.tp_pct.interval.high})
+                             "TP%_lo": k.tp_pct.interval.low, "TP%_hi": k.tp_pct.interval.high,
+                             "AP": k.ap.value, "AP_lo": k.ap.interval.low, "AP_hi": k.ap.interval.high})
     return pd.DataFrame(rows, columns=list(KIND_COLUMNS))
 
 

@@ -29,6 +29,7 @@ class ItemScores:
     segment_labels: np.ndarray  # (S,) bool
     segment_scores: np.ndarray  # (S,) float32
     evidence: np.ndarray | None = None  # (n, F) float32
+    segment_items: np.ndarray | None = None  # (S,) int64: the item each judged superpixel lies in
 
 
 def calibrated_scores(scores: ItemScores, rule: str, calibration: ScoreCalibration | None) -> ItemScores:
@@ -57,7 +58,7 @@ def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.devi
     head = model.item_head
     rules = [r for r in ITEM_SCORES if r != "learned" or (head is not None and bool(head.fitted))]
     by_rule = {rule: np.zeros(len(items), np.float32) for rule in rules}
-    labels, scores, evidence = [], [], []
+    labels, scores, evidence, segment_items = [], [], [], []
     px = items.item_px()
     for i in range(len(items)):
         crop = items.crop(i, model.input.margin)
@@ -67,10 +68,12 @@ def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.devi
         judged = targets != IGNORE
         labels.append((targets[judged] == 1).cpu().numpy())
         scores.append(parts.probs[judged].cpu().numpy())
+        segment_items.append(np.full(int(judged.sum()), i, np.int64))
         evidence.append(parts.evidence)
     return ItemScores(by_rule, np.concatenate(labels) if labels else np.zeros(0, bool),
                       np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
-                      np.stack(evidence) if head is not None and evidence else None)
+                      np.stack(evidence) if head is not None and evidence else None,
+                      np.concatenate(segment_items) if segment_items else np.zeros(0, np.int64))
 
 
 def fit_item_head(model: ItemSubcomponentModel, held_out: ItemSet, device: torch.device) -> None:
@@ -93,19 +96,22 @@ def score_objects(model: ItemObjectModel, items: ItemSet, device: torch.device,
         crops = [items.crop(i, model.input.margin) for i in range(start, min(start + batch, len(items)))]
         probs.append(item_object_probs(model, [c.image for c in crops], [c.mask for c in crops]))
     scores = np.concatenate(probs).astype(np.float32) if probs else np.zeros(0, np.float32)
-    return ItemScores({"whole": scores}, items.anomalous.copy(), scores)
+    return ItemScores({"whole": scores}, items.anomalous.copy(), scores,
+                      segment_items=np.arange(len(items), dtype=np.int64))
 
 
 def level_scores(items: ItemSet, scores: ItemScores, rule: str) -> LevelScores:
     """Segment, object and scan scores under ``rule``: every item of the set, plus every true item
     the item stage missed at score 0 (a missed anomalous item is a miss); a scan scores its
-    highest item."""
+    highest item. Every sample keeps its scan, for intervals that resample scans."""
     out = LevelScores()
-    out.add("segment", scores.segment_labels, scores.segment_scores)
+    segment_scans = None if scores.segment_items is None else items.scan_index[scores.segment_items]
+    out.add("segment", scores.segment_labels, scores.segment_scores, scans=segment_scans)
     item = scores.by_rule[rule]
     missed = np.zeros(len(items.missed_scan), np.float32)
     out.add("object", np.concatenate([items.anomalous, items.missed_anomalous]),
-            np.concatenate([item, missed]), np.concatenate([items.kind, items.missed_kind]))
+            np.concatenate([item, missed]), np.concatenate([items.kind, items.missed_kind]),
+            np.concatenate([items.scan_index, items.missed_scan]))
     scan = np.zeros(len(items.scan_ids), np.float32)
     np.maximum.at(scan, items.scan_index, item)
     out.add("scan", items.scan_anomalous, scan)

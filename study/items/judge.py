@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from study.items.data import ItemSet, ItemSetBuilder
 @dataclass
 class ModelEvaluation:
     """Object-level figures of one model on one split at the model's own threshold: every true item
-    (a missed one scores 0) and every found item that matches none (a benign one); intervals are
-    95 % bootstrap over items."""
+    (a missed one scores 0) and every found item that matches none (a benign one); 95 % intervals,
+    exact binomial for TP% and FP%, a bootstrap over scans for AUROC and AP."""
 
     archive: str
     split: str
@@ -38,7 +38,7 @@ class ModelEvaluation:
     n_found_items: int
     item_recall: float | None  # true items matched by a found one at IoU ≥ 0.5
     object: dict[str, dict]  # metric -> {"value", "low", "high"}
-    kinds: list[dict]  # per anomaly kind: {"kind", "n_items", "auroc": {...}, "tp_pct": {...}}
+    kinds: list[dict]  # per anomaly kind: {"kind", "n_items", "auroc": {...}, "tp_pct": {...}, "ap": {...}}
     scan_auroc: float | None
     seconds: float
     labels: list[bool]  # each judged item's truth and score, for ROC plots
@@ -49,16 +49,18 @@ class ModelEvaluation:
     n_found_judged: int = 0  # the first n of labels/scores are found items (the rest missed, at 0)
     calibration: str = "none"  # how the item scores read: the method val fitted, or none (raw)
     reliability: dict | None = None  # the found items' reliability bins and ECE (models.calibration)
+    item_scans: list[int] = field(default_factory=list)  # each judged item's scan, an index into scan_ids
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()
 
     def line(self) -> str:
         """One line: object AUROC with its interval, TP% and FP% at the threshold, item recall."""
-        auroc, tp, fp = (self.object[k] for k in ("auroc", "tp_pct", "fp_pct"))
+        auroc, ap, tp, fp = (self.object.get(k, {}) for k in ("auroc", "ap", "tp_pct", "fp_pct"))
         recall = "—" if self.item_recall is None else f"{100 * self.item_recall:.1f} %"
         ece = (self.reliability or {}).get("ece")
-        return (f"{self.split}: object AUROC {format_estimate(auroc, 3)} over {len(self.labels)} items "
+        return (f"{self.split}: object AUROC {format_estimate(auroc, 3)}, AP {format_estimate(ap, 3)} over "
+                f"{len(self.labels)} items "
                 f"of {self.n_scans} scans; at threshold {self.threshold:.3f} TP {format_estimate(tp, 1)} %, "
                 f"FP {format_estimate(fp, 1)} %; items found {recall}; found items' ECE "
                 f"{'—' if ece is None else f'{ece:.3f}'} ({self.calibration} scores)")
@@ -113,10 +115,10 @@ class JudgedSplit:
 def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> JudgedSplit:
     """Score scans ``ids`` with ``trained.predict`` and judge every found item and every true item
     against the archive's labels (labelled scans only)."""
-    found_labels, found_scores, found_kinds, missed = [], [], [], []
+    found_labels, found_scores, found_kinds, found_scans, missed = [], [], [], [], []
     scan_labels, scan_scores, scan_flagged = [], [], []
     n_true = n_matched = n_found = 0
-    for scan_id in ids:
+    for index, scan_id in enumerate(ids):
         scan = archive.read(scan_id)
         if not scan.has_labels:
             raise ValueError(f"{archive.file_uri(scan_id)}: evaluation needs labels (objects, anomaly)")
@@ -132,7 +134,8 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
                 found_labels.append(bool(flags[truth]) if truth >= 0 else False)
                 found_kinds.append(str(kinds[truth]) if truth >= 0 else "")
                 found_scores.append(float(score))
-        missed += [(bool(flags[t]), str(kinds[t])) for t in np.flatnonzero(~match.found_truth)]
+                found_scans.append(index)
+        missed += [(bool(flags[t]), str(kinds[t]), index) for t in np.flatnonzero(~match.found_truth)]
         n_true, n_found = n_true + n, n_found + len(masks)
         n_matched += int(match.found_truth.sum())
         scan_labels.append(bool(flags.any()))
@@ -140,7 +143,8 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
         scan_flagged.append(bool(prediction.flagged.any()))
     levels = LevelScores()
     levels.add("object", np.array(found_labels + [m[0] for m in missed], bool),
-               np.array(found_scores + [0.0] * len(missed), np.float32), found_kinds + [m[1] for m in missed])
+               np.array(found_scores + [0.0] * len(missed), np.float32), found_kinds + [m[1] for m in missed],
+               np.array(found_scans + [m[2] for m in missed], np.int64))  # each item's scan
     levels.add("scan", np.array(scan_labels, bool), np.array(scan_scores, np.float32))
     return JudgedSplit(levels, n_true, n_matched, n_found, list(ids), scan_scores, scan_flagged,
                        len(found_labels))
@@ -168,10 +172,11 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
         archive.root.uri, split, scoring.uri, scoring.sha256, float(scoring.threshold), scoring.item_score,
         len(ids), n_true, n_found, judged.n_matched / n_true if n_true else None,
         {name: e.as_dict() for name, e in level_estimates(levels, scoring.threshold, "object").items()},
-        [{"kind": k.kind, "n_items": k.n_items, "auroc": k.auroc.as_dict(), "tp_pct": k.tp_pct.as_dict()}
-         for k in kind_estimates(levels, scoring.threshold)],
+        [{"kind": k.kind, "n_items": k.n_items, "auroc": k.auroc.as_dict(), "tp_pct": k.tp_pct.as_dict(),
+          "ap": k.ap.as_dict()} for k in kind_estimates(levels, scoring.threshold)],
         scan_auroc, round(time.perf_counter() - start, 3),
         [bool(v) for v in labels], [float(v) for v in np.asarray(values, np.float64)],
         judged.scan_ids, judged.scan_scores, judged.scan_flagged, judged.n_found_judged,
         "none" if scoring.calibration is None else scoring.calibration.method,
-        reliability(values[:judged.n_found_judged], labels[:judged.n_found_judged]))
+        reliability(values[:judged.n_found_judged], labels[:judged.n_found_judged]),
+        [int(v) for v in levels.scan_ids("object")])

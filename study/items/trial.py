@@ -9,7 +9,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -156,8 +156,8 @@ def recipe_of(study: StudyConfig, trial: ModelSpec) -> Recipe:
 
 
 def _chosen(scores: ItemScores, rules: list[str]) -> ItemScores:
-    return ItemScores({r: scores.by_rule[r] for r in rules if r in scores.by_rule} or scores.by_rule,
-                      scores.segment_labels, scores.segment_scores)
+    chosen = {r: scores.by_rule[r] for r in rules if r in scores.by_rule}
+    return replace(scores, by_rule=chosen or scores.by_rule, evidence=None)
 
 
 def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainState], None],

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import mannwhitneyu
 
-from models.metrics import auroc, binary_metrics, group_max, level_metrics, threshold_for_fp_pct
+from models.metrics import (
+    auroc,
+    average_precision,
+    best_f1,
+    binary_metrics,
+    group_max,
+    level_metrics,
+    threshold_for_fp_pct,
+)
 
 
 def test_hand_computed_counts_and_rates():
@@ -37,6 +46,26 @@ def test_undefined_ratios_are_none_never_nan():
 def test_auroc_counts_ties_as_half():
     assert auroc([1, 0], [0.5, 0.5]) == pytest.approx(0.5)
     assert auroc([1, 1, 0, 0], [0.9, 0.4, 0.4, 0.1]) == pytest.approx((2 + 1.5) / 4)
+
+
+def test_auroc_is_the_mann_whitney_statistic_with_many_ties():
+    rng = np.random.default_rng(0)
+    labels = rng.random(5000) < 0.3
+    scores = np.round(rng.normal(labels * 0.5, 1.0), 1)  # many tie groups
+    u = mannwhitneyu(scores[labels], scores[~labels]).statistic
+    assert auroc(labels, scores) == pytest.approx(u / (labels.sum() * (~labels).sum()), rel=1e-12)
+
+
+def test_average_precision_and_best_f1_by_hand():
+    labels, scores = [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]
+    # thresholds from the top: 0.8 (P 1, R ½), 0.4 (P ½, R ½), 0.35 (P ⅔, R 1), 0.1 (P ½, R 1)
+    assert average_precision(labels, scores) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    assert best_f1(labels, scores) == pytest.approx(0.8)  # at 0.35: TP 2, FP 1, FN 0
+    m = binary_metrics(labels, scores)
+    assert (m.ap, m.best_f1) == (average_precision(labels, scores), best_f1(labels, scores))
+    assert average_precision([1, 0], [0.5, 0.5]) == pytest.approx(0.5)  # a tie is flagged together
+    assert average_precision([0, 0], [0.1, 0.2]) is None and best_f1([0, 0], [0.1, 0.2]) is None
+    assert average_precision([1, 1], [0.1, 0.2]) == 1.0 and average_precision([1, 0], [0.1, np.nan]) is None
 
 
 def test_a_threshold_compares_alike_in_float32_and_float64():

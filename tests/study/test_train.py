@@ -13,7 +13,7 @@ from models.metrics import binary_metrics
 from scans.synth import SynthConfig, synthesise
 from study.config import ConfigError, parse_config
 from study.data import NoValSplitError, load_study_data, split_ids
-from study.evaluation import LevelScores, epoch_metrics, read_scores_npz
+from study.evaluation import LevelScores, epoch_metrics, read_scores_npz, scores_npz
 from study.pipelines import PIPELINES
 from study.train import METRIC_NAMES, TrainState, save_checkpoint, train, trial_from_config
 
@@ -150,3 +150,18 @@ def test_level_scores_concatenate_batches():
     labels, values = scores.arrays("object")
     assert labels.tolist() == [True, False, True]
     np.testing.assert_allclose(values, [0.3, 0.1, 0.7])
+
+
+def test_level_scores_number_scans_across_batches_and_read_old_files():
+    scores = LevelScores()
+    scores.add("object", np.array([True, False, False]), np.array([0.9, 0.2, 0.4]), scans=[0, 0, 1])
+    scores.add("object", np.array([True, True]), np.array([0.8, 0.7]), scans=[1, 1])  # next batch's scan 1
+    scores.add("scan", np.array([True, False]), np.array([0.9, 0.4]))
+    assert scores.scan_ids("object").tolist() == [0, 0, 1, 3, 3]
+    assert scores.scan_ids("scan").tolist() == [0, 1]  # a scan is its own group
+    again = read_scores_npz(scores_npz({"test": scores}))["test"]
+    assert again.scan_ids("object").tolist() == [0, 0, 1, 3, 3]
+    old = {k: v for k, v in scores.flat("test/").items() if not k.endswith("/scans")}  # as kept before
+    assert LevelScores.from_flat(old, "test/").scan_ids("object").tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="2 scan ids for 3 samples"):
+        scores.add("segment", np.zeros(3, bool), np.zeros(3), scans=[0, 1])
