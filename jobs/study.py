@@ -53,15 +53,16 @@ def check_study_paths(config: StudyConfig) -> None:
                         (("data.archive", archive), ("storage", storage)) if where.is_local})
 
 
-def main(args: argparse.Namespace) -> int:
-    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+class StudyRefusedError(Exception):
+    """A study refused before any work; the message says why (exit status 2)."""
+
+
+def resolved_config(args: argparse.Namespace) -> StudyConfig:
+    """The study's config: the file with the flags over it, cut to a rehearsal with ``--smoke``;
+    StudyRefusedError when it is invalid or asks a local machine for GPUs it lacks."""
     import torch
 
-    from jobs.ray_connect import connect, refuse_relative_paths
-    from jobs.shared_paths import SharedPathError
-    from study.archive_fit import check_archive
-    from study.report import export_best, write_results
-    from study.run import build_tuner, run_uri
+    from jobs.ray_connect import refuse_relative_paths
 
     overrides = overrides_of(args)
     if args.local and torch.cuda.is_available() and args.gpus_per_trial is None:
@@ -80,29 +81,41 @@ def main(args: argparse.Namespace) -> int:
                                "data.archive": raw.get("archive") if isinstance(raw, dict) else None})
         config = parse_config(data, args.config)
     except (ConfigError, ValueError) as err:
-        print(err, file=sys.stderr)
-        return 2
+        raise StudyRefusedError(str(err)) from None
     if args.local and config.resources.gpu > 0 and not torch.cuda.is_available():
-        print(f"{args.config}: resources.gpu is {config.resources.gpu} but this machine has no "
-              "CUDA GPU; use --gpus-per-trial 0", file=sys.stderr)
-        return 2
+        raise StudyRefusedError(f"{args.config}: resources.gpu is {config.resources.gpu} but this machine "
+                                "has no CUDA GPU; use --gpus-per-trial 0")
+    return config
+
+
+def prepared_tuner(args: argparse.Namespace, config: StudyConfig):
+    """The study's Tuner, on the cluster it joined (or the local Ray it started), once the archive
+    fits the study and the paths are shared; StudyRefusedError, saying what to do, before any work."""
+    from jobs.ray_connect import connect
+    from jobs.shared_paths import SharedPathError
+    from study.archive_fit import check_archive
+    from study.run import build_tuner
+
     try:
         check_archive(config)  # no val split, no Z, no parts: stop before any work, saying what to do
     except (ValueError, OSError) as err:
-        print(f"{args.config}: {err}", file=sys.stderr)
-        return 2
+        raise StudyRefusedError(f"{args.config}: {err}") from None
     try:
         connect(args.local)
         check_study_paths(config)
     except (ConnectionError, SharedPathError) as err:
-        print(f"{args.config}: {err}", file=sys.stderr)
-        return 2
+        raise StudyRefusedError(f"{args.config}: {err}") from None
     try:
-        tuner = build_tuner(config, resume=args.resume, overwrite=args.overwrite)
+        return build_tuner(config, resume=args.resume, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError) as err:
-        print(err, file=sys.stderr)
-        return 2
-    results = tuner.fit()
+        raise StudyRefusedError(str(err)) from None
+
+
+def report_study(config: StudyConfig, results) -> int:
+    """Write the study's tables and export the best trial (val's choice); 1 when no trial reported."""
+    from study.report import export_best, write_results
+    from study.run import run_uri
+
     path = run_uri(config)
     for error in results.errors:
         print(f"trial failed: {str(error).strip().splitlines()[-1]}", file=sys.stderr)
@@ -117,6 +130,17 @@ def main(args: argparse.Namespace) -> int:
     print(f"best by val: {trial['pipeline']} · {trial['backbone']} · {trial['modality']}, val {metric} "
           f"{card['val_objective']:.4f}, test {metric} {test:.4f} → {path}/best/")
     return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
+    try:
+        config = resolved_config(args)
+        tuner = prepared_tuner(args, config)
+    except StudyRefusedError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return report_study(config, tuner.fit())
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ import torch
 from ray import tune
 
 from study.config import StudyConfig, parse_config
-from study.trial import train_trial
 from study.pipelines import PIPELINES
 from study.shared_data import trial_data
 from study.train import TrainState, save_checkpoint, trial_from_config
+from study.trial import train_trial
 
 # called after each epoch's report and checkpoint: (the trial's point, the epoch, the model's device)
 EpochHook = Callable[[dict, int, torch.device], None]
