@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from jobs.local_cluster import free_port
 from scans.synth import SynthConfig, synthesise
 
 SMALL = SynthConfig(n=6, size=96, seed=3, split=0.5, val=0.0)
@@ -64,11 +63,10 @@ def s3_bucket(monkeypatch):
     boto3 = pytest.importorskip("boto3")
     for key, value in S3_TEST_ENV.items():
         monkeypatch.setenv(key, value)
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()  # binds a port of the system's choosing: no other process can take it first
     try:
-        endpoint = f"127.0.0.1:{port}"
+        endpoint = "{}:{}".format(*server.get_host_and_port())
         boto3.client("s3", endpoint_url=f"http://{endpoint}").create_bucket(Bucket="scans")
         yield f"s3://scans/{{}}?endpoint_override={endpoint}&scheme=http&region=us-east-1"
     finally:
