@@ -1,4 +1,4 @@
-"""Progress of a long stage: tqdm's bar on a terminal, elsewhere one line at most every 30 s."""
+"""Progress of long work: tqdm's bar on a terminal, elsewhere one line at most every 30 s."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def is_terminal(stream: TextIO | None = None) -> bool:
 
 
 def format_rate(done: float, seconds: float, unit: str) -> str:
-    """``12.5 scans/s`` (or ``min``/``h`` per unit for slow stages)."""
+    """``12.5 scans/s`` (or ``min`` per unit when slow)."""
     if done <= 0 or seconds <= 0:
         return f"0 {unit}/s"
     rate = done / seconds
@@ -30,13 +30,13 @@ def format_rate(done: float, seconds: float, unit: str) -> str:
 
 
 class ProgressLines:
-    """Progress as plain lines: ``stage: done/total unit (pct), rate, elapsed, eta``, printed when
+    """Progress as plain lines: ``label: done/total unit (pct), rate, elapsed, eta``, printed when
     ``interval`` seconds have passed since the last line, and one summary line at ``close``."""
 
-    def __init__(self, stage: str, total: int | None, unit: str = "items", *,
+    def __init__(self, label: str, total: int | None, unit: str = "items", *,
                  stream: TextIO | None = None, interval: float = LINE_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic):
-        self.stage, self.total, self.unit, self.interval = stage, total, unit, interval
+        self.label, self.total, self.unit, self.interval = label, total, unit, interval
         self.stream, self.clock = stream, clock
         self.done = 0
         self.started = self.last_line = clock()
@@ -50,9 +50,9 @@ class ProgressLines:
         elapsed = self.clock() - self.started
         if self.total:
             share = 100 * self.done / self.total
-            text = f"{self.stage}: {self.done}/{self.total} {self.unit} ({share:.0f} %)"
+            text = f"{self.label}: {self.done}/{self.total} {self.unit} ({share:.0f} %)"
         else:
-            text = f"{self.stage}: {self.done} {self.unit}"
+            text = f"{self.label}: {self.done} {self.unit}"
         text += f", {format_rate(self.done, elapsed, self.unit)}, {elapsed:.0f} s"
         if self.total and 0 < self.done < self.total:
             text += f", about {elapsed / self.done * (self.total - self.done):.0f} s left"
@@ -76,11 +76,11 @@ class ProgressLines:
             return
         self.closed = True
         elapsed = self.clock() - self.started
-        self._print(f"{self.stage}: {self.done} {self.unit} in {elapsed:.1f} s "
+        self._print(f"{self.label}: {self.done} {self.unit} in {elapsed:.1f} s "
                     f"({format_rate(self.done, elapsed, self.unit)})")
 
 
-def progress_of(stage: str, total: int | None, unit: str = "items", enabled: bool = True):
+def progress_of(label: str, total: int | None, unit: str = "items", enabled: bool = True):
     """A bar on a terminal, ``ProgressLines`` elsewhere, nothing when not ``enabled``; each has
     ``update(n)`` and ``close()``."""
     from tqdm import tqdm
@@ -88,5 +88,5 @@ def progress_of(stage: str, total: int | None, unit: str = "items", enabled: boo
     if not enabled:
         return tqdm(total=total, disable=True)
     if is_terminal():
-        return tqdm(total=total, desc=stage, unit=unit.rstrip("s"))
-    return ProgressLines(stage, total, unit)
+        return tqdm(total=total, desc=label, unit=unit.rstrip("s"))
+    return ProgressLines(label, total, unit)

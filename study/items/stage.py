@@ -21,7 +21,7 @@ from models.items.finders import FoundItems
 from models.items.matching import match_items
 from models.items.stage import STAGE_FILES, build_finder, load_finder
 from models.model_dir import ModelDirectory
-from scans.archive import Archive
+from scans.archive import SPLITS, Archive
 from scans.modalities import build_input, modality_air
 from scans.progress import progress_of
 from scans.storage import locate
@@ -228,9 +228,6 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     return _find_splits(finder, config.modality, study, directory, metrics, device)
 
 
-FOUND_SPLITS = ("train", "val", "test")
-
-
 def refind_items(study: StudyConfig, directory: str, device: torch.device | None = None) -> dict:
     """Find the items again with a trained stage's finder (after a change to how it separates
     items, or for a recipe that trains on found masks) and rewrite its found.npz and their
@@ -238,7 +235,8 @@ def refind_items(study: StudyConfig, directory: str, device: torch.device | None
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     finder, spec = load_finder(directory, device)
     metrics = json.loads(locate(directory).read_bytes("metrics.json"))
-    scored = {f"{split}_{f.name}" for split in FOUND_SPLITS for f in fields(FinderScore)}
+    # the figures of every split an earlier find may have scored: found again or not at all
+    scored = {f"{split}_{f.name}" for split in SPLITS if split for f in fields(FinderScore)}
     kept = {k: v for k, v in metrics.items() if k not in scored}
     return _find_splits(finder, spec["kwargs"]["modality"], study, directory, kept, device)
 
