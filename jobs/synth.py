@@ -54,6 +54,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--preview", action="store_true",
                         help="also write a contact sheet PNG (pseudo, high, low, Z_eff) of the archive")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--only-splits", default="", metavar="S,..",
+                        help="write only these splits' scans (e.g. val,test), each the same bytes as in the "
+                             "whole archive: to re-score a seeded archive's test without its train scans")
     return parser
 
 
@@ -76,7 +79,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"dualscan synth: {reason(err)}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    root = synthesise(config, args.out, workers=args.workers, progress=not args.quiet)
+    only = tuple(s.strip() for s in args.only_splits.split(",") if s.strip())
+    try:
+        root = synthesise(config, args.out, workers=args.workers, progress=not args.quiet, only_splits=only)
+    except ValueError as err:
+        print(f"dualscan synth: --only-splits: {err}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - start
     archive = Archive(root.uri)
     anomalous = sum(bool(a) for a in archive.manifest.column("is_anomalous").to_pylist())

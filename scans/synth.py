@@ -23,6 +23,7 @@ from scans.preview import png_bytes
 from scans.progress import progress_of
 from scans.record import Scan
 from scans.schema import STRICT
+from scans.splits import SPLITS
 from scans.storage import Location
 
 GENERATOR = "dualscan-synth"
@@ -167,12 +168,18 @@ def _write_one(args: tuple[SynthConfig, Location, int]) -> dict:
 
 
 def synthesise(config: SynthConfig, out: str, workers: int | None = None,
-               progress: bool = True) -> Location:
-    """Write a synthetic archive v1 to ``out``; parallel over ``workers`` processes."""
+               progress: bool = True, only_splits: tuple[str, ...] = ()) -> Location:
+    """Write a synthetic archive v1 to ``out``; parallel over ``workers`` processes. ``only_splits``
+    writes just those splits' scans, each byte for byte as the whole archive holds it (to re-score
+    a seeded archive's val or test without drawing its train scans)."""
+    unknown = sorted(set(only_splits) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} is not a split; known: {', '.join(SPLITS)}")
     root = prepare_archive(out)
-    workers = max(1, min(workers or os.cpu_count() or 1, config.n))
-    jobs = [(config, root, i) for i in range(config.n)]
-    bar = progress_of("synth", config.n, "scans", enabled=progress)
+    indices = [i for i in range(config.n) if not only_splits or split_of(config, i) in only_splits]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(indices) or 1))
+    jobs = [(config, root, i) for i in indices]
+    bar = progress_of("synth", len(jobs), "scans", enabled=progress)
     if workers == 1:
         rows = []
         for job in jobs:
@@ -181,12 +188,14 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             rows = []
-            for row in pool.map(_write_one, jobs, chunksize=max(1, min(16, config.n // (4 * workers)))):
+            for row in pool.map(_write_one, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers)))):
                 rows.append(row)
                 bar.update()
     bar.close()
     info = {"generator": GENERATOR, "pitch_mm": config.resolved_pitch_mm, "config": _config_dict(config),
             "zeff_calibration": "simulator"}
+    if only_splits:
+        info["only_splits"] = sorted(only_splits)
     finish_archive(root, rows, info)
     return root
 

@@ -107,3 +107,18 @@ def test_aligned_anomalies_come_from_the_command_line_into_the_archive(tmp_path)
     # the same scene but for the anomalies' angles
     assert free.object_anomaly_kind.tolist() == aligned.object_anomaly_kind.tolist()
     assert np.array_equal(free.objects > 0, aligned.objects > 0)
+
+
+def test_only_some_splits_are_the_same_scans_as_in_the_whole_archive(tmp_path):
+    config = SynthConfig(n=10, size=48, seed=3, previews=False)
+    whole = synthesise(config, str(tmp_path / "whole"), workers=1, progress=False)
+    part = synthesise(config, str(tmp_path / "part"), workers=1, progress=False, only_splits=("test",))
+    test_ids = [scan_id for scan_id, split in zip(Archive(whole.uri).manifest.column("scan_id").to_pylist(),
+                                                  Archive(whole.uri).manifest.column("split").to_pylist(),
+                                                  strict=True) if split == "test"]
+    assert Archive(part.uri).ids_in_split("test") == test_ids and len(Archive(part.uri)) == len(test_ids) == 3
+    digests = _digest(tmp_path / "whole")
+    assert {k: v for k, v in _digest(tmp_path / "part").items() if k.startswith("scans/")} == {
+        f"scans/{i}.npz": digests[f"scans/{i}.npz"] for i in test_ids}
+    with pytest.raises(ValueError, match="tset is not a split; known: train, val, test"):
+        synthesise(config, str(tmp_path / "typo"), progress=False, only_splits=("tset",))
