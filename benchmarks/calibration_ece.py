@@ -3,9 +3,9 @@ test, raw against calibrated, the calibration fitted on val alone (as training a
 calibrate` fit it).
 
 The model's own calibration, if it ships one, is set aside: the raw scores of val's found items
-choose and fit the map (temperature or isotonic, 5-fold log loss, models.calibration), then test's
+choose and fit the map (temperature, Platt or isotonic, 5-fold log loss, models.calibration), then test's
 found items are judged once and their raw and calibrated scores compared on the same items: ECE
-(10 bins) with a 95 % bootstrap interval over items, log loss, Brier score, object AUROC (a strictly
+(10 bins) with a 95 % bootstrap interval over scans, log loss, Brier score, object AUROC (a strictly
 increasing map keeps it), the operating threshold raw and mapped, and the share of test scans
 scoring above 0.9. Test chooses nothing.
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from models.calibration import choose_calibration, log_loss, reliability
+from models.intervals import bootstrap_counts, interval_of, scan_groups, weighted_ece
 from models.metrics import auroc
 from models.trained import load_trained_model
 from scans.archive import Archive
@@ -29,25 +30,28 @@ from study.items.judge import JudgedSplit, judge_split
 BOOTSTRAP = 1000
 
 
-def found_items(judged: JudgedSplit) -> tuple[np.ndarray, np.ndarray]:
-    """(raw scores, labels) of the split's found items (missed true items have no score to calibrate)."""
+def found_items(judged: JudgedSplit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw scores, labels, scans) of the split's found items (missed true items have no score to
+    calibrate)."""
     labels, scores = judged.levels.arrays("object")
     found = judged.n_found_judged
-    return np.asarray(scores[:found], np.float64), np.asarray(labels[:found], bool)
+    return (np.asarray(scores[:found], np.float64), np.asarray(labels[:found], bool),
+            judged.levels.scan_ids("object")[:found])
 
 
-def ece_interval(scores: np.ndarray, labels: np.ndarray, seed: int) -> tuple[float, float]:
-    """95 % bootstrap interval over items of the ECE."""
-    rng = np.random.default_rng(seed)
-    values = [reliability(scores[i], labels[i])["ece"]
-              for i in (rng.integers(0, len(scores), len(scores)) for _ in range(BOOTSTRAP))]
-    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+def ece_interval(scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, seed: int) -> tuple[float, float]:
+    """95 % bootstrap interval over scans (a scan's items together) of the ECE."""
+    values = [weighted_ece(counts, labels, scores)
+              for counts in bootstrap_counts(scan_groups(scans, scores.size), BOOTSTRAP, seed)]
+    interval = interval_of(np.concatenate(values))
+    return interval.low, interval.high
 
 
-def describe(name: str, scores: np.ndarray, labels: np.ndarray, scan_scores: np.ndarray, seed: int) -> str:
+def describe(name: str, scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, scan_scores: np.ndarray,
+             seed: int) -> str:
     """One line of figures for ``scores`` of the test items."""
     ece = reliability(scores, labels)["ece"]
-    low, high = ece_interval(scores, labels, seed)
+    low, high = ece_interval(scores, labels, scans, seed)
     brier = float(np.mean((scores - labels) ** 2))
     return (f"{name}: ECE {ece:.3f} [{low:.3f}, {high:.3f}], log loss {log_loss(scores, labels):.3f}, "
             f"Brier {brier:.3f}, object AUROC (found items) {auroc(labels, scores):.3f}, "
@@ -68,7 +72,7 @@ def main() -> None:
     trained.calibration, trained.threshold = None, raw_threshold
     archive = Archive(args.archive)
     start = time.perf_counter()
-    val_scores, val_labels = found_items(judge_split(trained, archive, archive.ids_in_split("val")))
+    val_scores, val_labels, _ = found_items(judge_split(trained, archive, archive.ids_in_split("val")))
     calibration = choose_calibration(val_scores, val_labels, "val", args.seed)
     if calibration is None:
         raise SystemExit(f"val: {len(val_scores)} found items, {int(val_labels.sum())} anomalous: "
@@ -79,14 +83,14 @@ def main() -> None:
           flush=True)
     start = time.perf_counter()
     judged = judge_split(trained, archive, archive.ids_in_split("test"))
-    scores, labels = found_items(judged)
+    scores, labels, scans = found_items(judged)
     scan_scores = np.asarray(judged.scan_scores, np.float64)
     calibrated = calibration.apply(scores).astype(np.float64)
     mapped = float(calibration.apply(np.array([raw_threshold]))[0])
     print(f"test: {len(scores)} found items ({int(labels.sum())} anomalous), {len(scan_scores)} scans, "
           f"judged in {time.perf_counter() - start:.0f} s; threshold {raw_threshold:.3f} raw -> {mapped:.3f}")
-    print(describe("raw", scores, labels, scan_scores, args.seed))
-    print(describe(calibration.method, calibrated, labels,
+    print(describe("raw", scores, labels, scans, scan_scores, args.seed))
+    print(describe(calibration.method, calibrated, labels, scans,
                    calibration.apply(scan_scores).astype(np.float64), args.seed))
     flags_raw, flags_calibrated = scores >= raw_threshold, calibrated >= mapped
     print(f"decisions at the threshold: {int(flags_raw.sum())} raw, {int(flags_calibrated.sum())} calibrated "

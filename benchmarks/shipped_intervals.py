@@ -22,7 +22,14 @@ import numpy as np
 import torch
 
 from models.calibration import choose_calibration, reliability
-from models.intervals import ROUNDS, bootstrap_counts, interval_of, metric_intervals, scan_groups
+from models.intervals import (
+    ROUNDS,
+    bootstrap_counts,
+    interval_of,
+    metric_intervals,
+    scan_groups,
+    weighted_ece,
+)
 from models.metrics import binary_metrics
 from models.trained import load_trained_model
 from scans.archive import Archive
@@ -109,14 +116,9 @@ def figures_table(labels: np.ndarray, scores: np.ndarray, scans: np.ndarray, kin
 
 
 def ece_by_scans(scores: np.ndarray, labels: np.ndarray, scans: np.ndarray, seed: int):
-    """ECE with a 95 % bootstrap interval over scans (the resampled items weigh into the bins)."""
-    index = np.minimum((scores * 10).astype(np.int64), 9)
-    values = []
-    for counts in bootstrap_counts(scan_groups(scans, scores.size), ROUNDS, seed):
-        n = np.stack([np.bincount(index, c, minlength=10) for c in counts])
-        s = np.stack([np.bincount(index, c * scores, minlength=10) for c in counts])
-        y = np.stack([np.bincount(index, c * labels, minlength=10) for c in counts])
-        values.append(np.abs(s - y).sum(1) / n.sum(1))  # Σ_bins n·|mean score − anomalous fraction| / N
+    """ECE with a 95 % bootstrap interval over scans."""
+    values = [weighted_ece(counts, labels, scores) for counts in
+              bootstrap_counts(scan_groups(scans, scores.size), ROUNDS, seed)]
     return reliability(scores, labels)["ece"], interval_of(np.concatenate(values))
 
 

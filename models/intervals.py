@@ -115,6 +115,16 @@ def weighted_f1(counts: np.ndarray, labels: np.ndarray, flagged: np.ndarray) -> 
     return np.where((tp + fp == 0) | (tp + fn == 0), np.nan, f1)
 
 
+def weighted_ece(counts: np.ndarray, labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> np.ndarray:
+    """(r,) expected calibration error of each resample over ``bins`` equal-width bins of [0, 1], as
+    models.calibration.reliability computes it: Σ_bins |Σ score − Σ label| / items."""
+    index = np.minimum((np.asarray(scores, np.float64) * bins).astype(np.int64), bins - 1)
+    one_hot = np.eye(bins)[index]  # (n, bins)
+    gap = counts @ (one_hot * (np.asarray(scores, np.float64) - np.asarray(labels, np.float64))[:, None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs(gap).sum(1) / counts.sum(1)
+
+
 @dataclass(frozen=True)
 class Interval:
     """A central ``CONFIDENCE`` interval; None bounds when undefined."""

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
+from models.calibration import reliability
 from models.intervals import (
     binomial_interval,
     bootstrap_counts,
@@ -16,6 +17,7 @@ from models.intervals import (
     weighted_auroc,
     weighted_average_precision,
     weighted_best_f1,
+    weighted_ece,
     weighted_f1,
 )
 from models.metrics import auroc, average_precision, best_f1, binary_metrics
@@ -81,6 +83,7 @@ def test_resampled_figures_equal_the_plain_ones_at_unit_weights(ties):
     assert weighted_average_precision(ones, labels, scores)[0] == pytest.approx(plain_ap)
     assert weighted_best_f1(ones, labels, scores)[0] == pytest.approx(best_f1(labels, scores))
     assert weighted_f1(ones, labels, scores >= 0.5)[0] == pytest.approx(binary_metrics(labels, scores).f1)
+    assert weighted_ece(ones, labels, scores)[0] == pytest.approx(reliability(scores, labels)["ece"])
     twice = np.full((1, labels.size), 2.0)  # every item drawn twice: the same figures
     assert weighted_average_precision(twice, labels, scores)[0] == pytest.approx(plain_ap)
 
