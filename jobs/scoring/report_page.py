@@ -68,8 +68,10 @@ def _evaluation_section(report: Location, evaluation: dict) -> str:
     facts = [("split", evaluation["split"]), ("scans", evaluation["n_scans"]),
              ("items judged", len(evaluation.get("labels", []))),
              ("item recall (IoU ≥ 0.5)", "—" if recall is None else f"{100 * recall:.1f} %"),
-             ("object AUROC [95 %]", format_estimate(obj["auroc"], 3)),
-             (f"TP% at threshold {evaluation['threshold']:.3f}", format_estimate(obj["tp_pct"], 1)),
+             ("object AUROC [95 %, scans resampled]", format_estimate(obj["auroc"], 3)),
+             ("average precision [95 %]", format_estimate(obj.get("ap", {}), 3)),
+             (f"TP% at threshold {evaluation['threshold']:.3f} [95 %, exact]",
+              format_estimate(obj["tp_pct"], 1)),
              ("FP% at that threshold", format_estimate(obj["fp_pct"], 1)),
              ("item scores", "raw classifier scores" if calibration == "none" else
               f"{calibration}-calibrated on val: they read as probabilities"),
@@ -78,6 +80,7 @@ def _evaluation_section(report: Location, evaluation: dict) -> str:
               else f"{evaluation['reliability']['ece']:.3f}")]
     kinds = pd.DataFrame([{"kind": k["kind"], "items": k["n_items"],
                            "AUROC [95 %]": format_estimate(k["auroc"], 3),
+                           "AP [95 %]": format_estimate(k.get("ap", {}), 3),
                            "TP% [95 %]": format_estimate(k["tp_pct"], 1)}
                           for k in evaluation.get("kinds", [])])
     html = definition_list(facts)
