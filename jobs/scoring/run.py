@@ -6,23 +6,24 @@ import contextlib
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, model_validator
 
-from jobs.scoring.inputs import archive_truth, check_modality, export_settings, list_inputs
+from jobs.scoring.inputs import InputFile, archive_truth, check_modality, export_settings, list_inputs
 from jobs.scoring.item_crops import write_item_crops
 from jobs.scoring.overlays import GROUPS, write_overlays
 from jobs.scoring.pitch import pitch_warning
 from jobs.scoring.progress import ScoringProgress
-from jobs.scoring.report import check_output, finish_parts, publish, write_success
-from jobs.scoring.resources import configured_maximum, scorer_resources
+from jobs.scoring.report import Assembly, check_output, finish_parts, publish, write_success
+from jobs.scoring.resources import WorkerResources, configured_maximum, scorer_resources
 from jobs.scoring.schema import report_metadata
 from jobs.scoring.sink import ReportSink
 from jobs.scoring.stages import Scorer, decode_batch
 from jobs.shared_paths import check_shared_paths
-from models.trained import load_trained_model
-from scans.exports import RawScale, raw_scale_from_values
+from models.trained import TrainedModel, load_trained_model
+from scans.exports import ExportSettings, RawScale, raw_scale_from_values
 from scans.limits import ReadLimits
 from scans.progress import is_terminal
 from scans.schema import STRICT
@@ -94,15 +95,25 @@ def _input_blocks(n_files: int, batch_size: int, workers: int) -> int:
     return max(1, min(blocks, n_files))
 
 
-def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
-    """Score ``options.archive`` into the report ``options.out`` with ``scorer`` actors (Scorer or a
-    subclass); returns the _SUCCESS content.
+@dataclass(frozen=True)
+class _Plan:
+    """What a scoring job resolved and checked before any work."""
 
-    Fails before any work when the model, the inputs, the output or the model's modality is
-    unusable; a bad scan file never fails the job (it is an error row)."""
-    import ray
+    options: ScoreOptions
+    model: TrainedModel
+    limits: ReadLimits
+    root: Location
+    inputs: list[InputFile]
+    out: Location
+    settings: ExportSettings
+    resources: WorkerResources
+    warnings: list[str]
+    config: dict  # the resolved options, as the report's metadata and _SUCCESS record them
 
-    started, clock = datetime.now(UTC), time.perf_counter()
+
+def _plan(options: ScoreOptions, cluster: dict[str, float]) -> _Plan:
+    """Load the model, list the inputs and check the output and the model's modality (failing
+    before any work), size the scorer pool on ``cluster``'s resources; notes and warnings printed."""
     model = load_trained_model(options.model, "cpu", options.threshold)
     limits = options.read_limits()
     root, inputs = list_inputs(options.archive)
@@ -110,7 +121,7 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
     check_output(out, root)
     settings = export_settings(root, options.raw_scale(), options.zeff_calibration)
     check_modality(root, inputs, model.input_modality, limits, settings)
-    resources = scorer_resources(options, len(inputs), ray.cluster_resources(), configured_maximum())
+    resources = scorer_resources(options, len(inputs), cluster, configured_maximum())
     if resources.note:
         print(f"note: {resources.note}")
     warnings = [w for w in (pitch_warning(root.uri, inputs, model.input_pitch_mm, model.image_size),
@@ -126,60 +137,105 @@ def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
               "zeff_calibration": options.zeff_calibration or (
                   None if settings.zeff_calibration is None else
                   "simulator" if isinstance(settings.zeff_calibration, str) else "the inputs' own")}
-    metadata = report_metadata(model.sha256, config)
+    return _Plan(options, model, limits, root, inputs, out, settings, resources, warnings, config)
+
+
+def _scored_dataset(plan: _Plan, scorer: type[Scorer]):
+    """The Ray Data stream: the input rows in blocks, decoded by tasks, scored by a pool of
+    ``scorer`` actors."""
+    import ray
+
+    options, resources, model = plan.options, plan.resources, plan.model
+    blocks = _input_blocks(len(plan.inputs), options.batch_size, resources.max_workers)
+    pool = (ray.data.ActorPoolStrategy(size=resources.workers) if options.workers is not None else
+            ray.data.ActorPoolStrategy(min_size=resources.min_workers, max_size=resources.max_workers,
+                                       initial_size=resources.workers))
+    dataset = ray.data.from_items([i.as_row() for i in plan.inputs], override_num_blocks=blocks)
+    decoded = dataset.map_batches(
+        decode_batch, batch_size=options.batch_size, num_cpus=1,
+        fn_kwargs={"root": plan.root, "modality": model.input_modality, "size": model.image_size,
+                   "limits": plan.limits, "settings": plan.settings})
+    return decoded.map_batches(
+        scorer, batch_size=options.batch_size, batch_format="numpy",
+        compute=pool, num_gpus=resources.gpus,
+        num_cpus=resources.cpus, resources=options.worker_resources or None,
+        fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
+                               "device": "cuda" if resources.gpus > 0 else "cpu",
+                               "torch_threads": resources.torch_threads})
+
+
+def _stream(plan: _Plan, scored, tmp: Location, metadata: dict) -> ReportSink:
+    """Run the stream into ``tmp``: the write tasks write the scans, segments and items parts
+    themselves; the sink keeps their manifests."""
+    options = plan.options
+    # Ray Data's bars on a terminal; elsewhere (CI, logs, `ray job logs`) a line every 30 s at most
+    lines = ScoringProgress(len(plan.inputs)) if options.progress and not is_terminal(sys.stdout) else None
+    sink = ReportSink(tmp, metadata, options.overlays,
+                      archive_truth(plan.root, plan.inputs) if options.overlays else None,
+                      lines.counter if lines is not None else None)
+    with lines or contextlib.nullcontext():
+        scored.write_datasink(sink)
+    return sink
+
+
+def _pictures(plan: _Plan, assembly: Assembly, tmp: Location) -> tuple[dict[str, list[str]], list]:
+    """The overlays of each group the assembly chose and the top items' crops, written under ``tmp``."""
+    by_key = {(i.scan_id, i.source): i for i in plan.inputs}
+    chosen = {group: [by_key[(scan_id, source)] for _, source, scan_id in getattr(assembly, group)]
+              for group in GROUPS if getattr(assembly, group)}
+    groups = {group: write_overlays(plan.model, plan.root, inputs, tmp, group, plan.limits, plan.settings)
+              for group, inputs in chosen.items()}
+    crops = write_item_crops(plan.root, by_key, assembly.top_items, tmp, plan.limits, plan.settings)
+    return groups, crops
+
+
+def _success(plan: _Plan, metadata: dict, groups: dict[str, list[str]], crops: list, timings: dict) -> dict:
+    """What _SUCCESS records besides the counts: timings, the model, the resolved config, the pictures
+    and the warnings."""
+    model = plan.model
+    return {"timings": timings,
+            "model": {"uri": model.uri, "sha256": model.sha256, "pipeline": model.pipeline,
+                      "backbone": model.spec.backbone, "modality": model.modality,
+                      "image_size": model.image_size, "threshold": model.threshold},
+            "config": plan.config, "overlays": [name for names in groups.values() for name in names],
+            "overlay_groups": groups, "item_crops": crops, "warnings": plan.warnings,
+            "dualscan_version": metadata["dualscan.version"]}
+
+
+def run_scoring(options: ScoreOptions, scorer: type[Scorer] = Scorer) -> dict:
+    """Score ``options.archive`` into the report ``options.out`` with ``scorer`` actors (Scorer or a
+    subclass); returns the _SUCCESS content.
+
+    Fails before any work when the model, the inputs, the output or the model's modality is
+    unusable; a bad scan file never fails the job (it is an error row). The report is written
+    under a temporary folder and published whole."""
+    import ray
+
+    started, clock = datetime.now(UTC), time.perf_counter()
+    plan = _plan(options, ray.cluster_resources())
+    metadata = report_metadata(plan.model.sha256, plan.config)
+    out = plan.out
     tmp = Location(out.fs, f"{out.path.rstrip('/')}.tmp-{uuid.uuid4().hex[:12]}",
                    f"{out.uri.rstrip('/')}.tmp")
     ray.data.DataContext.get_current().enable_progress_bars = options.progress
     try:
         tmp.makedirs()
-        local = {"--archive": root, "--model": locate(options.model), "--out": tmp}
+        local = {"--archive": plan.root, "--model": locate(options.model), "--out": tmp}
         check_shared_paths({name: where.path for name, where in local.items() if where.is_local})
-        blocks = _input_blocks(len(inputs), options.batch_size, resources.max_workers)
-        pool = (ray.data.ActorPoolStrategy(size=resources.workers) if options.workers is not None else
-                ray.data.ActorPoolStrategy(min_size=resources.min_workers, max_size=resources.max_workers,
-                                           initial_size=resources.workers))
-        dataset = ray.data.from_items([i.as_row() for i in inputs], override_num_blocks=blocks)
-        decoded = dataset.map_batches(
-            decode_batch, batch_size=options.batch_size, num_cpus=1,
-            fn_kwargs={"root": root, "modality": model.input_modality, "size": model.image_size,
-                       "limits": limits, "settings": settings})
-        scored = decoded.map_batches(
-            scorer, batch_size=options.batch_size, batch_format="numpy",
-            compute=pool, num_gpus=resources.gpus,
-            num_cpus=resources.cpus, resources=options.worker_resources or None,
-            fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
-                                   "device": "cuda" if resources.gpus > 0 else "cpu",
-                                   "torch_threads": resources.torch_threads})
+        scored = _scored_dataset(plan, scorer)
         prepared = time.perf_counter()
-        # Ray Data's bars on a terminal; elsewhere (CI, logs, `ray job logs`) a line every 30 s at most
-        lines = ScoringProgress(len(inputs)) if options.progress and not is_terminal(sys.stdout) else None
-        sink = ReportSink(tmp, metadata, options.overlays,
-                          archive_truth(root, inputs) if options.overlays else None,
-                          lines.counter if lines is not None else None)
-        with lines or contextlib.nullcontext():
-            scored.write_datasink(sink)  # the write tasks write the scans and segments parts themselves
+        sink = _stream(plan, scored, tmp, metadata)
         streamed = time.perf_counter()
-        assembly = finish_parts(tmp, sink.manifests, [(i.scan_id, i.source) for i in inputs],
+        assembly = finish_parts(tmp, sink.manifests, [(i.scan_id, i.source) for i in plan.inputs],
                                 options.overlays)
         assembled = time.perf_counter()
-        by_key = {(i.scan_id, i.source): i for i in inputs}
-        groups = {group: write_overlays(model, root, [by_key[(scan_id, source)] for _, source, scan_id in
-                                                      getattr(assembly, group)], tmp, group, limits,
-                                         settings)
-                  for group in GROUPS if getattr(assembly, group)}
-        crops = write_item_crops(root, by_key, assembly.top_items, tmp, limits, settings)
+        groups, crops = _pictures(plan, assembly, tmp)
         wall = time.perf_counter() - clock
-        success = write_success(tmp, assembly.counts, {
-            "timings": {"started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
-                        "wall_s": round(wall, 3), "scans_per_s": round(assembly.counts.files / wall, 3),
-                        "prepare_s": round(prepared - clock, 3), "stream_s": round(streamed - prepared, 3),
-                        "assemble_s": round(assembled - streamed, 3)},
-            "model": {"uri": model.uri, "sha256": model.sha256, "pipeline": model.pipeline,
-                      "backbone": model.spec.backbone, "modality": model.modality,
-                      "image_size": model.image_size, "threshold": model.threshold},
-            "config": config, "overlays": [name for names in groups.values() for name in names],
-            "overlay_groups": groups, "item_crops": crops, "warnings": warnings,
-            "dualscan_version": metadata["dualscan.version"]})
+        timings = {"started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
+                   "wall_s": round(wall, 3), "scans_per_s": round(assembly.counts.files / wall, 3),
+                   "prepare_s": round(prepared - clock, 3), "stream_s": round(streamed - prepared, 3),
+                   "assemble_s": round(assembled - streamed, 3)}
+        success = write_success(tmp, assembly.counts, _success(plan, metadata, groups, crops, timings))
         publish(tmp, out)
     finally:
         if tmp.exists():
