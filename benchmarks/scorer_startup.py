@@ -1,4 +1,4 @@
-"""A scoring actor's start-up: importing the scoring stage and loading the model (what every Ray
+"""A scoring actor's start-up: importing the scoring module and loading the model (what every Ray
 Data scorer actor does before its first batch), in fresh interpreters, against the same code at a
 reference revision (before the model code moved out of the training package). Run from the
 repository's git checkout."""
@@ -18,7 +18,10 @@ REFERENCE = "07d03f1"  # the last revision where scoring loaded models through s
 PROBE = """
 import json, sys, time
 start = time.perf_counter()
-from jobs.scoring.stages import Scorer
+try:
+    from jobs.scoring.batches import Scorer
+except ImportError:  # revisions before issue 39 named the module jobs.scoring.stages
+    from jobs.scoring.stages import Scorer
 imported = time.perf_counter()
 Scorer(sys.argv[1], device="cpu", torch_threads=2)
 loaded = time.perf_counter()

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 import torch
 
+from jobs.scoring.batches import Scorer, decode_batch
 from jobs.scoring.inputs import list_inputs
 from jobs.scoring.run import ScoreOptions, run_scoring
-from jobs.scoring.stages import Scorer, decode_batch
 from models.catalog import PIPELINES
 from models.spec import ModelSpec
 from models.trained import export_model

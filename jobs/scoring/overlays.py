@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from jobs.scoring.batches import labels_at
 from jobs.scoring.inputs import InputFile, decode_scan, read_payloads
-from jobs.scoring.stages import labels_at
 from models.inputs import resize_square
 from models.predictions import ScanPrediction, Verdict
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure

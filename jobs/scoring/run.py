@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, model_validator
 
+from jobs.scoring.batches import Scorer, decode_batch
 from jobs.scoring.inputs import InputFile, archive_truth, check_modality, export_settings, list_inputs
 from jobs.scoring.item_crops import write_item_crops
 from jobs.scoring.overlays import GROUPS, write_overlays
@@ -20,7 +21,6 @@ from jobs.scoring.report import Assembly, check_output, finish_parts, publish, w
 from jobs.scoring.resources import WorkerResources, configured_maximum, scorer_resources
 from jobs.scoring.schema import report_metadata
 from jobs.scoring.sink import ReportSink
-from jobs.scoring.stages import Scorer, decode_batch
 from jobs.shared_paths import check_shared_paths
 from models.trained import TrainedModel, load_trained_model
 from scans.exports import ExportSettings, RawScale, raw_scale_from_values

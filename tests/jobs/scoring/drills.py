@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from jobs.scoring.stages import Scorer
+from jobs.scoring.batches import Scorer
 
 
 def dying_scorer(marker: str) -> type[Scorer]:

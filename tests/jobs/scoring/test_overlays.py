@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jobs.scoring.batches import Scorer
 from jobs.scoring.inputs import list_inputs
 from jobs.scoring.overlays import overlay_image, predict_for_overlay
 from jobs.scoring.schema import staged_name
-from jobs.scoring.stages import Scorer
 from models.predictions import ScanPrediction, prediction_of
 from models.subcomponent.figure import ANOMALOUS_RGB, BENIGN_RGB, ITEM_RGB, TRUTH_RGB, render_figure
 from models.trained import load_trained_model

@@ -13,10 +13,10 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
+from jobs.scoring.batches import Scorer
 from jobs.scoring.report import ReportError
 from jobs.scoring.run import ScoreOptions, run_scoring
 from jobs.scoring.schema import ITEMS_SCHEMA, REPORT_VERSION, SCANS_SCHEMA, SEGMENTS_SCHEMA
-from jobs.scoring.stages import Scorer
 from scans.archive import Archive
 from scans.modalities import ModalityError
 from tests.jobs.scoring.conftest import MISSING_INDEX, PLANTED, WRONG_SIZE_INDEX

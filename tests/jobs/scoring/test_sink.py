@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from jobs.scoring.batches import Scorer
 from jobs.scoring.report import ReportError, finish_parts
 from jobs.scoring.schema import SCANS_SCHEMA, SEGMENTS_SCHEMA
 from jobs.scoring.sink import ReportSink, keys_fingerprint
-from jobs.scoring.stages import Scorer
 from scans.storage import locate
 
 METADATA = {"dualscan.report_version": "1", "dualscan.model_sha256": "abc"}

@@ -1,4 +1,5 @@
-"""The two Ray Data stages of a scoring job: decode inputs (tasks) and score them (an actor pool).
+"""What a scoring job does to each batch: decode its input files (Ray Data tasks) and score them
+(an actor pool).
 
 Both are plain Python and run without Ray: ``decode_batch`` is a function of a batch of input rows,
 ``Scorer`` a class that loads its model once and maps a decoded batch to staged report rows.

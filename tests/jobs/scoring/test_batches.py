@@ -1,4 +1,4 @@
-"""The scoring stages without Ray: decode_batch on input rows, the Scorer on a hand-made batch."""
+"""A scoring job's batches without Ray: decode_batch on input rows, the Scorer on a hand-made batch."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from jobs.scoring.batches import Scorer, _segment_columns, decode_batch, labels_at
 from jobs.scoring.inputs import list_inputs
 from jobs.scoring.run import ScoreOptions
 from jobs.scoring.schema import SCANS_SCHEMA, STAGED_SCHEMA
-from jobs.scoring.stages import Scorer, _segment_columns, decode_batch, labels_at
 from models.model_dir import ModelDirError
 from models.predictions import ScanPrediction
 from models.spec import ModelSpec
@@ -182,8 +182,8 @@ def test_a_mask_rcnn_model_scores_its_detected_items_only(tmp_path):
         assert row["score"] == (max(row["segment_score"]) if row["segment_score"] else 0.0)
 
 
-def test_scoring_stages_leave_the_materials_tables_unimported():
-    """A scoring actor imports the stages module; xraydb (0.25 s) is for deriving Z only."""
-    code = "import sys, jobs.scoring.stages; print('xraydb' in sys.modules)"
+def test_the_scoring_batches_leave_the_materials_tables_unimported():
+    """A scoring actor imports the batches module; xraydb is for deriving Z only."""
+    code = "import sys, jobs.scoring.batches; print('xraydb' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
