@@ -1,15 +1,19 @@
-"""Val chooses, test reports: a run whose val and test splits peak at different epochs."""
+"""Val chooses, test reports: a run whose val and test splits peak at different epochs, run by Tune
+and read back through its API."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+import re
+import shutil
+import tempfile
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from ray import tune
 from torch import nn
 
 from models.metrics import LEVELS
@@ -19,6 +23,8 @@ from study.evaluation import LevelScores, epoch_metrics
 from study.report import export_best, write_results
 from study.results import choose_epoch, load_trials
 from study.train import TrainState, save_checkpoint, trial_from_config
+
+pytestmark = pytest.mark.slow
 
 LABELS = np.array([True] * 6 + [False] * 14)
 KINDS = np.array(["blade"] * 3 + ["metal_plate"] * 3 + [""] * 14)
@@ -38,18 +44,13 @@ def planted(separation: float, seed: int) -> LevelScores:
 SEPARATION = {"val": {1: 1.0, 2: 0.4, 3: 0.1}, "test": {1: 0.1, 2: 0.4, 3: 1.0}}
 
 
-def write_planted_run(storage) -> str:
-    """A run directory as Tune leaves it: one trial, result.json lines, a checkpoint per epoch
-    written by the real save_checkpoint (model, config, metrics, scores)."""
-    study = parse_config({"name": "planted", "storage": str(storage), "data": {"archive": "/none"}})
-    trial = trial_from_config(study, {"pipeline": "ssn", "backbone": "tiny", "modality": "pseudo"})
-    run = os.path.join(str(storage), "planted")
-    os.makedirs(os.path.join(run, "trial_a"))
-    with open(os.path.join(run, "study_config.json"), "w", encoding="utf-8") as f:
-        f.write(study.to_json())
+def _planted_trial(config: dict, study: dict) -> None:
+    """A Tune trainable: three epochs, each reported with a checkpoint written by the real
+    save_checkpoint (model, config, metrics, scores)."""
+    resolved = parse_config(study, "planted")
+    trial = trial_from_config(resolved, config["point"])
     model = nn.Linear(2, 2)
     state = TrainState(model, torch.optim.SGD(model.parameters(), lr=0.1), data={"n_val": 20})
-    lines = []
     for epoch in (1, 2, 3):
         state.epoch = epoch
         state.scores = {split: planted(SEPARATION[split][epoch], seed=epoch * 10 + i)
@@ -58,23 +59,52 @@ def write_planted_run(storage) -> str:
                    **epoch_metrics(state.scores["val"], state.scores["test"], "object_auroc", "max", 5.0)}
         with torch.no_grad():
             model.weight.fill_(epoch)  # tells the exported weights apart
-        directory = os.path.join(run, "trial_a", f"checkpoint_{epoch - 1:06d}")
-        save_checkpoint(directory, state, study, trial, metrics)
-        lines.append(json.dumps({**metrics, "config": {"point": asdict(trial)}}))
-    with open(os.path.join(run, "trial_a", "result.json"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+        with tempfile.TemporaryDirectory() as directory:
+            save_checkpoint(directory, state, resolved, trial, metrics)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def write_planted_run(storage) -> str:
+    """A run directory as Tune leaves it: one trial of _planted_trial run by a Tuner, and the
+    study's config."""
+    study = parse_config({"name": "planted", "storage": str(storage), "data": {"archive": "/none"}})
+    tuner = tune.Tuner(
+        tune.with_parameters(_planted_trial, study=study.model_dump(mode="json")),
+        param_space={"point": {"pipeline": "ssn", "backbone": "tiny", "modality": "pseudo"}},
+        tune_config=tune.TuneConfig(metric="objective", mode="max"),
+        run_config=tune.RunConfig(name="planted", storage_path=str(storage), verbose=0,
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=3)))
+    assert not tuner.fit().errors
+    run = os.path.join(str(storage), "planted")
+    with open(os.path.join(run, "study_config.json"), "w", encoding="utf-8") as f:
+        f.write(study.to_json())
     return run
 
 
-def test_export_tables_and_threshold_follow_val_not_test(tmp_path):
-    run = write_planted_run(tmp_path)
+@pytest.fixture(scope="module")
+def planted_run(ray_session, tmp_path_factory) -> str:
+    """The planted run, written once; a test that changes it works on a copy (planted_copy)."""
+    return write_planted_run(tmp_path_factory.mktemp("planted"))
+
+
+def planted_copy(planted_run: str, tmp_path) -> str:
+    """A copy of the planted run elsewhere: Tune's record is read wherever the run directory is."""
+    copy = os.path.join(str(tmp_path), "moved", "planted")
+    shutil.copytree(planted_run, copy)
+    return copy
+
+
+def test_export_tables_and_threshold_follow_val_not_test(planted_run, tmp_path):
+    run = planted_copy(planted_run, tmp_path)
     trial = load_trials(locate(run))[0]
     by_epoch = {e["epoch"]: e for e in trial.epochs}
     assert by_epoch[1]["val_object_auroc"] == 1.0 and by_epoch[3]["test_object_auroc"] == 1.0
     assert by_epoch[3]["test_object_auroc"] > by_epoch[1]["test_object_auroc"]
 
+    assert sorted(m["epoch"] for _, m in trial.checkpoints) == [1, 2, 3]  # the checkpoints Tune kept
     chosen = choose_epoch(locate(run), trial, "max")
-    assert chosen.metrics["epoch"] == 1 and chosen.checkpoint.endswith("checkpoint_000000")
+    assert chosen.metrics["epoch"] == 1 and chosen.checkpoint.startswith(f"{trial.directory}/")
+    assert os.path.isdir(os.path.join(run, chosen.checkpoint))  # in the copy, not where Tune wrote it
 
     card = export_best(run)
     assert card["metrics"]["epoch"] == 1 and card["val_objective"] == 1.0
@@ -94,16 +124,19 @@ def test_export_tables_and_threshold_follow_val_not_test(tmp_path):
     assert sorted(kinds["kind"]) == ["blade", "metal_plate"] and kinds["items"].tolist() == [3, 3]
 
 
-def test_broken_scores_and_runs_from_before_val_are_named_errors(tmp_path):
-    run = write_planted_run(tmp_path)
-    scores = os.path.join(run, "trial_a", "checkpoint_000000", "scores.npz")
-    with open(scores, "r+b") as f:
+def test_broken_scores_and_runs_from_before_val_are_named_errors(planted_run, tmp_path):
+    run = planted_copy(planted_run, tmp_path)
+    trial = load_trials(locate(run))[0]
+    chosen = choose_epoch(locate(run), trial, "max")
+    with open(os.path.join(run, chosen.checkpoint, "scores.npz"), "r+b") as f:
         f.truncate(100)
-    with pytest.raises(ValueError, match=r"checkpoint_000000/scores.npz: unreadable checkpoint scores"):
+    broken = re.escape(f"{chosen.checkpoint}/scores.npz: unreadable checkpoint scores")
+    with pytest.raises(ValueError, match=broken):
         export_best(run)
-    old = os.path.join(run, "trial_a", "result.json")
+    old = os.path.join(run, trial.directory, "result.json")  # Tune's record of the trial's reports
     with open(old, "w", encoding="utf-8") as f:  # as a run before this change reported: test only
         line = {"epoch": 1, "objective": 0.7, "object_auroc": 0.7, "config": {"point": {}}}
         f.write(json.dumps(line) + "\n")
-    with pytest.raises(ValueError, match=r"result\.json: this trial was run before studies chose on val"):
+    old_run = re.escape(f"{trial.directory}: this trial was run before studies chose on val")
+    with pytest.raises(ValueError, match=old_run):
         load_trials(locate(run))
