@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -23,6 +24,14 @@ from scans.archive import Archive
 from scans.modalities import build_input
 from study.evaluation import SCORES_FILE, read_scores_npz
 from study.items.judge import evaluate_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def documented_queries() -> list[str]:
+    """The SQL that docs/formats.md gives a report's reader, query by query."""
+    blocks = re.findall(r"```sql\n(.*?)```", (REPO / "docs" / "formats.md").read_text(), re.S)
+    return [query.strip() for block in blocks for query in block.split(";") if query.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +55,6 @@ def test_evaluate_gives_the_figures_training_reported(item_model, small_archive_
         trained = json.load(f)
     evaluation = evaluate_model(item_model, small_archive_val, "test", "cpu")
     assert evaluation.item_score == trained["item_score"] and evaluation.threshold == trained["threshold"]
-    for name in ("auroc", "tp_pct", "fp_pct"):  # same found items, same scores, same protocol
-        value = evaluation.object[name]["value"]
-        assert (float("nan") if value is None else value) == pytest.approx(trained[f"test_object_{name}"],
-                                                                           nan_ok=True)
     assert evaluation.n_scans == 4 and len(evaluation.labels) == len(evaluation.scores) > 0
     # item by item, the scores training judged test on are the ones predict gives the scans
     with open(f"{item_model}/{SCORES_FILE}", "rb") as f:
@@ -175,23 +180,32 @@ def test_the_report_has_an_items_table_a_reader_queries_with_duckdb(ray_session,
     assert items["item_class"].isna().all()  # this model names no item classes
     assert ((items["x1"] > items["x0"]) & (items["y1"] > items["y0"]) & (items["area_px"] > 0)).all()
     assert (items["is_anomalous"] == (items["score"] >= threshold)).all()
-    # docs/formats.md's first item query: flagged items per scan; a scan is flagged exactly when an item is
-    flagged = dict(duckdb.sql(
-        f"SELECT scan_id, count(*) FILTER (WHERE is_anomalous) FROM read_parquet('{report}/items/*.parquet') "
-        "GROUP BY scan_id").fetchall())
-    for row in scans.itertuples():
-        assert row.is_anomalous == (flagged.get(row.scan_id, 0) > 0), row.scan_id
+    for row in scans.itertuples():  # a scan is flagged exactly when one of its items is
         mine = items[items["scan_id"] == row.scan_id]
+        assert row.is_anomalous == bool(mine["is_anomalous"].any()), row.scan_id
         assert row.score == pytest.approx(mine["score"].max() if len(mine) else 0.0)
         assert row.score_rule.startswith("highest item score (each item by rule ")
-    # docs/formats.md's second item query: the segments of one item lie inside its box
+    # docs/formats.md's queries, as a reader copies them: its report, one of its scans and items
     one = items.sort_values("score").iloc[-1]
-    inside = duckdb.sql(
-        f"SELECT s.x0, s.y0, s.x1, s.y1 FROM read_parquet('{report}/segments/*.parquet') s "
-        f"WHERE s.scan_id = '{one.scan_id}' AND s.item_id = {int(one.item_id)}").df()
-    assert len(inside) > 0
-    assert ((inside.x0 >= one.x0) & (inside.x1 <= one.x1)).all()
-    assert ((inside.y0 >= one.y0) & (inside.y1 <= one.y1)).all()
+    queries = documented_queries()
+    assert len(queries) == 3 and all("REPORT_DIR" in q for q in queries)
+    assert "'scan_000123'" in queries[2] and "item_id = 2" in queries[2]
+    for placeholder, value in (("REPORT_DIR", str(report)), ("'scan_000123'", f"'{one.scan_id}'"),
+                               ("item_id = 2", f"item_id = {int(one.item_id)}")):
+        queries = [q.replace(placeholder, value) for q in queries]
+    top, flagged, segments = (duckdb.sql(q).df() for q in queries)
+    ranked = scans.sort_values("score", ascending=False, kind="stable")
+    assert list(top.columns) == ["scan_id", "score", "n_anomalous_segments"]
+    assert top["score"].tolist() == pytest.approx(ranked["score"].tolist()[:10])  # the best ok scans first
+    assert set(top["scan_id"]) <= set(scans["scan_id"])
+    expected = items[items["is_anomalous"]].sort_values(["scan_id", "score"], ascending=[True, False])
+    assert list(flagged.columns) == ["scan_id", "item_id", "score", "x0", "y0", "x1", "y1"]
+    assert flagged[["scan_id", "item_id"]].values.tolist() == expected[["scan_id", "item_id"]].values.tolist()
+    assert set(flagged["scan_id"]) == set(scans.loc[scans["is_anomalous"], "scan_id"])
+    assert len(segments) > 0 and {"segment_id", "score", "is_anomalous"} <= set(segments.columns)
+    assert segments["score"].is_monotonic_decreasing
+    assert ((segments.x0 >= one.x0) & (segments.x1 <= one.x1)).all()  # the item's superpixels: in its box
+    assert ((segments.y0 >= one.y0) & (segments.y1 <= one.y1)).all()
 
 
 def test_the_summary_and_the_page_show_the_top_flagged_items(ray_session, item_model, small_archive_val,
@@ -243,6 +257,17 @@ def finding_model(tmp_path_factory) -> tuple[str, str]:
         "recipe": {"steps": 2, "tile": 32, "eval_every": 2}}))
     assert main(["train", "--config", str(config), "--out", str(root / "model")]) == 0
     return str(root / "model"), str(archive)
+
+
+def test_evaluate_gives_the_figures_training_reported_on_a_test_split_of_both_classes(finding_model):
+    model, archive = finding_model
+    trained = json.loads((Path(model) / "metrics.json").read_text())
+    evaluation = evaluate_model(model, archive, "test", "cpu")
+    assert 0 < sum(evaluation.labels) < len(evaluation.labels)  # anomalous and benign found items
+    for name in ("auroc", "tp_pct", "fp_pct"):  # same found items, same scores, same protocol
+        value = evaluation.object[name]["value"]
+        assert value is not None and math.isfinite(value), (name, value)
+        assert value == pytest.approx(trained[f"test_object_{name}"], abs=1e-9), name
 
 
 def test_training_fits_the_calibration_on_val_and_evaluation_gives_its_test_scores(finding_model):
