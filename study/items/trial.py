@@ -36,7 +36,7 @@ from study.items.evaluation import (
 from study.items.stage import found_masks, found_splits
 from study.items.train import Recipe, build_item_optimizer
 from study.node_cache import cache_root, cached_arrays
-from study.pipelines import PIPELINES
+from study.pipelines import PIPELINES, Pipeline
 from study.recipes import recipe_run
 from study.train import TrainState, load_checkpoint, pick_device
 
@@ -160,6 +160,95 @@ def _chosen(scores: ItemScores, rules: list[str]) -> ItemScores:
     return replace(scores, by_rule=chosen or scores.by_rule, evidence=None)
 
 
+@dataclass
+class _ItemRun:
+    """One item-first trial as it trains: what its val passes and its end share."""
+
+    study: StudyConfig
+    pipeline: Pipeline
+    model: torch.nn.Module
+    data: ItemStudyData
+    device: torch.device
+    recipe: Recipe
+    views: int  # the model's test views: one in the val passes between steps, every one at the end
+    best: dict  # the best val epoch so far: its signed objective, rule, val scores, items, weights, epoch
+
+    @property
+    def sign(self) -> int:
+        """1 where the objective is maximised, −1 where it is minimised."""
+        return 1 if self.study.objective.mode == "max" else -1
+
+    def score(self, items: ItemSet) -> ItemScores:
+        """The model's scores of ``items`` by every rule it has."""
+        return self.pipeline.score(self.model, items, self.device)
+
+    def score_val(self) -> ItemScores:
+        """Val's found items by the rules the study lets val choose among."""
+        return _chosen(self.score(self.data.val), self.study.recipe.item_scores)
+
+    def record(self, val: LevelScores, test: LevelScores) -> dict:
+        """An epoch's figures of ``val`` and ``test`` by the study's objective."""
+        objective = self.study.objective
+        return epoch_metrics(val, test, objective.metric, objective.mode, objective.fp_target)
+
+
+def _val_pass(run: _ItemRun, step: int) -> tuple[str, dict, dict]:
+    """The val pass after ``step``: val's found items scored, the item-score rule and threshold
+    chosen on them, the epoch kept when it is the best so far; its rule, scores and figures."""
+    val = run.score_val()
+    rule, _ = choose_rule(run.data.val, val)
+    val_levels = level_scores(run.data.val, val, rule)
+    empty = LevelScores()
+    record = run.record(val_levels, empty)
+    if run.sign * record["objective"] > run.best["objective"]:
+        run.best.update(objective=run.sign * record["objective"], rule=rule, val=val_levels, items=val,
+                        state=copy.deepcopy(run.model.state_dict()),
+                        epoch=math.ceil(step / run.recipe.eval_every))
+    return rule, {"val": val_levels, "test": empty}, record
+
+
+def _final_rule(run: _ItemRun) -> str:
+    """The best val epoch's weights back (every test view on), the item head fitted on held-out
+    train items, and val's final choice of rule."""
+    model, data, best = run.model, run.data, run.best
+    model.load_state_dict(best["state"])
+    if run.views > 1:
+        model.test_views = run.views
+    head = getattr(model, "item_head", None) is not None and len(set(data.held_out.anomalous)) == 2
+    if head:
+        # the item head learns on held-out train items (both kinds needed; else it stays
+        # unfitted and unchosen); val then chooses among every rule
+        fit_item_head(model, data.held_out, run.device)
+    if head or run.views > 1 or "items" not in best:  # (a resumed best epoch kept no item scores)
+        val = run.score_val()
+        best["rule"], _ = choose_rule(data.val, val)
+        best["items"] = val
+    return best["rule"]
+
+
+def _end(run: _ItemRun, state: TrainState) -> tuple[str, dict, dict]:
+    """After the last step: val's final choice, item scores made probabilities by a map fitted on
+    val's found items (``state.calibration``), and test (found items, true ones as the bound)
+    scored once; the rule, scores and figures the last report carries."""
+    data, best = run.data, run.best
+    rule = _final_rule(run)
+    calibration = choose_calibration(best["items"].by_rule[rule], data.val.anomalous, "val",
+                                     seed=run.study.training.seed)
+    state.calibration = None if calibration is None else calibration.as_dict()
+    best["val"] = level_scores(data.val, calibrated_scores(best["items"], rule, calibration), rule)
+    raw_test = run.score(data.test)
+    test = level_scores(data.test, calibrated_scores(raw_test, rule, calibration), rule)
+    val_true, test_true = (level_scores(items, calibrated_scores(run.score(items), rule, calibration), rule)
+                           for items in (data.val_true, data.test_true))
+    scores = {"val": best["val"], "test": test, "val_true": val_true, "test_true": test_true}
+    record = run.record(best["val"], test)
+    true_record = run.record(val_true, test_true)
+    record.update({f"true_{k}": v for k, v in true_record.items() if k.startswith(("val_", "test_"))})
+    record["chosen_epoch"] = best["epoch"]
+    record.update(calibration_record(raw_test.by_rule[rule], data.test.anomalous, calibration))
+    return rule, scores, record
+
+
 def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainState], None],
                      resume: str | None = None, data: ItemStudyData | None = None) -> dict:
     """Train ``trial`` by the study's recipe; every ``eval_every`` steps (an epoch) score val's found
@@ -196,48 +285,13 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
     if views > 1:
         model.test_views = 1  # mining and ranking epochs look at one view; the end uses every view
 
+    run = _ItemRun(study, pipeline, model, data, device, recipe, views, best)
+
     def on_eval(step: int, log) -> None:
         nonlocal metrics
-        val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
-        rule, _ = choose_rule(data.val, val)
-        val_levels = level_scores(data.val, val, rule)
-        empty = LevelScores()
-        record = epoch_metrics(val_levels, empty, objective.metric, objective.mode, objective.fp_target)
-        if sign * record["objective"] > best["objective"]:
-            best.update(objective=sign * record["objective"], rule=rule, val=val_levels, items=val,
-                        state=copy.deepcopy(model.state_dict()), epoch=math.ceil(step / recipe.eval_every))
-        scores = {"val": val_levels, "test": empty}
+        rule, scores, record = _val_pass(run, step)
         if step == recipe.steps:  # the end: val's choice is final, test is scored once with it
-            model.load_state_dict(best["state"])
-            if views > 1:
-                model.test_views = views
-            head = getattr(model, "item_head", None) is not None and len(set(data.held_out.anomalous)) == 2
-            if head:
-                # the item head learns on held-out train items (both kinds needed; else it stays
-                # unfitted and unchosen); val then chooses among every rule
-                fit_item_head(model, data.held_out, device)
-            if head or views > 1 or "items" not in best:  # (a resumed best epoch kept no item scores)
-                val = _chosen(pipeline.score(model, data.val, device), study.recipe.item_scores)
-                best["rule"], _ = choose_rule(data.val, val)
-                best["items"] = val
-            rule = best["rule"]
-            # item scores as probabilities: a map fitted on val's found items, then val's threshold
-            calibration = choose_calibration(best["items"].by_rule[rule], data.val.anomalous, "val",
-                                             seed=study.training.seed)
-            state.calibration = None if calibration is None else calibration.as_dict()
-            best["val"] = level_scores(data.val, calibrated_scores(best["items"], rule, calibration), rule)
-            raw_test = pipeline.score(model, data.test, device)
-            test = level_scores(data.test, calibrated_scores(raw_test, rule, calibration), rule)
-            val_true, test_true = (level_scores(items, calibrated_scores(pipeline.score(model, items, device),
-                                                                         rule, calibration), rule)
-                                   for items in (data.val_true, data.test_true))
-            scores = {"val": best["val"], "test": test, "val_true": val_true, "test_true": test_true}
-            record = epoch_metrics(best["val"], test, objective.metric, objective.mode, objective.fp_target)
-            true_record = epoch_metrics(val_true, test_true, objective.metric, objective.mode,
-                                        objective.fp_target)
-            record.update({f"true_{k}": v for k, v in true_record.items() if k.startswith(("val_", "test_"))})
-            record["chosen_epoch"] = best["epoch"]
-            record.update(calibration_record(raw_test.by_rule[rule], data.test.anomalous, calibration))
+            rule, scores, record = _end(run, state)
         state.epoch = math.ceil(step / recipe.eval_every)
         state.scores = scores
         state.extra = {"schedule.pt": schedule.state_dict()}  # resumes the one-cycle schedule
