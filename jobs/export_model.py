@@ -8,10 +8,7 @@ import argparse
 import sys
 
 from jobs.commands import finished, summary_of
-from models.model_dir import ITEM_STAGE_DIR, SCORING_FILES, WEIGHTS_FILE, ModelDirectory
-
-# what `dualscan score` and `dualscan evaluate` read; optimizer state, schedules and found items stay
-FILES = (*SCORING_FILES, *(f"{ITEM_STAGE_DIR}/{name}" for name in SCORING_FILES))
+from models.model_dir import CONFIG_FILE, WEIGHTS_FILE, ModelDirectory, ModelDirError
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -29,17 +26,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     source, target = ModelDirectory(args.model), ModelDirectory(args.out)
-    missing = [name for name in FILES if not source.has(name)]
+    try:  # what `dualscan score` and `evaluate` read (ModelDirectory.scoring_files); the rest stays
+        files = source.scoring_files() if source.has(CONFIG_FILE) else [CONFIG_FILE]
+    except (ModelDirError, KeyError) as err:
+        print(f"dualscan export-model: {err}", file=sys.stderr)
+        return 2
+    missing = [name for name in files if not source.has(name)]
     if missing:
         print(f"dualscan export-model: {args.model} lacks {', '.join(missing)}", file=sys.stderr)
         return 2
-    from study.evaluation import SCORES_FILE, read_scores_npz
+    from study.evaluation import read_scores_npz
     from study.model_card import card_of, write_card
 
     source.copy_to(target, half=args.half)
-    scores = read_scores_npz(source.read(SCORES_FILE)) if source.has(SCORES_FILE) else None
+    scores = source.scores_data()
+    scores = None if scores is None else read_scores_npz(scores)
     write_card(target, card_of(target, args.model, scores), args.rebuild, args.half)
-    size = sum(len(target.read(name)) for name in FILES)
+    size = sum(len(target.read(name)) for name in files)
     print(f"model: {args.out} ({size / 1e6:.2f} MB, sha256 of {WEIGHTS_FILE} {target.sha256()})")
     return 0
 

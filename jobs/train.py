@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -63,10 +62,10 @@ def main(args: argparse.Namespace) -> int:
     if PIPELINES[trial.pipeline].item_first:
         import tempfile
 
-        from models.model_dir import ITEM_STAGE_DIR
+        from models.model_dir import ModelDirectory
         from study.items.stage import ensure_item_stage
 
-        stage = (os.path.join(args.out, ITEM_STAGE_DIR) if args.out
+        stage = (ModelDirectory(args.out).item_stage_dir.uri if args.out
                  else tempfile.mkdtemp(prefix="dualscan-items-"))
         config = ensure_item_stage(config, stage)
     print(f"training {json.dumps(choices)} for {trial.epochs} epochs")

@@ -1,8 +1,10 @@
-"""A trained model's directory, the one place its files are named, written and read: the weights
-(``model.pt``), ``config.json`` (the study, the model spec, the data's pitch), ``metrics.json``
-(the threshold, item rule and item-score calibration val chose, the figures), the item stage
-(``items/``, itself a model directory of the finder) and the model card. Training, study export,
-``export-model``, evaluation, scoring and the report page go through it; local paths and URIs alike."""
+"""A trained model's directory, the one place every file a run writes is named, written and read:
+the weights (``model.pt``), ``config.json`` (the study, the model spec, the data's pitch),
+``metrics.json`` (the threshold, item rule and item-score calibration val chose, the figures), what
+resumes a checkpoint (optimiser and schedule states, progress) and its scores, the item stage
+(``items/``, itself a model directory of the finder, with its found items and its own checkpoint),
+pretraining's weights and the model card. Training, pretraining, study export, ``export-model``,
+evaluation, scoring and the report page go through it; local paths and URIs alike."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import math
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from models.catalog import PIPELINES
 from models.spec import ModelSpec
 from scans.storage import Location, locate
 
@@ -24,8 +29,19 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 ITEM_STAGE_DIR = "items"  # RUN_DIR/items, or a model directory's items/: the item stage
 CARD_FILE = "model_card.md"
+CARD_JSON = "model_card.json"  # the card as data: what model_card.md shows
 SCORING_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE)  # what scoring reads, of a model and its stage
 DEFAULT_THRESHOLD = 0.5  # a model whose metrics hold no finite threshold
+# what resumes a checkpoint: the optimiser's and the schedule's states (torch, weights_only), and its
+# progress ({"epoch": N} or {"step": N}), written last: a directory with it is a whole checkpoint
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULE_FILE = "schedule.pt"
+PROGRESS_FILE = "state.json"
+SCORES_FILE = "scores.npz"  # a checkpoint's val and test scores at every level (study.evaluation.scores_npz)
+FOUND_FILE = "found.npz"  # an item stage's found items: each scan's instance map, key SPLIT/SCAN_ID
+STAGE_CHECKPOINT_DIR = "checkpoint"  # an item stage's checkpoint while it trains
+PRETRAINED_FILE = "weights.pt"  # pretraining's dense weights: what a config's training.weights names
+PRETRAIN_RECORD = "pretrain.json"  # pretraining's config, data, held-out fit and wall times
 
 
 class ModelDirError(ValueError):
@@ -49,10 +65,30 @@ class ModelDirectory:
     def has(self, name: str) -> bool:
         return self.where.exists(name)
 
+    def sub(self, name: str) -> ModelDirectory:
+        """The directory ``name`` under this one, on the same storage (its credentials and options kept)."""
+        return ModelDirectory(Location(self.where.fs, self.where.join(name), self.where.uri_of(name)))
+
     @property
     def item_stage_dir(self) -> ModelDirectory:
         """Its own item stage, ``items/`` (which may not exist: see ``item_stage``)."""
-        return ModelDirectory(self.where.uri_of(ITEM_STAGE_DIR))
+        return self.sub(ITEM_STAGE_DIR)
+
+    @property
+    def stage_checkpoint(self) -> ModelDirectory:
+        """An item stage's checkpoint while it trains, ``checkpoint/``."""
+        return self.sub(STAGE_CHECKPOINT_DIR)
+
+    def item_first(self) -> bool:
+        """Whether the model finds items first (its pipeline, from config.json)."""
+        return PIPELINES.declared(self.spec().pipeline).item_first
+
+    def scoring_files(self) -> list[str]:
+        """What scoring reads of this model, the one list (copy_to copies it, ``export-model``
+        demands it, the model card lists it): weights, config and metrics, and an item-first
+        model's item stage's (``items/``)."""
+        stage = [f"{ITEM_STAGE_DIR}/{name}" for name in SCORING_FILES] if self.item_first() else []
+        return [*SCORING_FILES, *stage]
 
     # reading
 
@@ -150,23 +186,18 @@ class ModelDirectory:
 
     def write_weights(self, state: dict[str, torch.Tensor], half: bool = False) -> None:
         """The state dict (its floating tensors as float16 with ``half``: loaded back as float32)."""
-        import torch
-
         if half:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        self.where.makedirs()
-        self.where.write_bytes(WEIGHTS_FILE, buffer.getvalue())
+        self.write_state(WEIGHTS_FILE, state)
 
     def write_state(self, name: str, state: dict) -> None:
-        """A training state beside the weights (an optimiser's, a schedule's) as ``name``."""
+        """A state dict as ``name`` (weights, an optimiser's or a schedule's state): the one
+        ``torch.save`` of the project."""
         import torch
 
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        self.where.makedirs()
-        self.where.write_bytes(name, buffer.getvalue())
+        self.write_bytes(name, buffer.getvalue())
 
     def read_state(self, name: str) -> dict:
         """A training state written by write_state, on the CPU, ``weights_only``."""
@@ -174,10 +205,62 @@ class ModelDirectory:
 
         return torch.load(io.BytesIO(self.read(name)), map_location="cpu", weights_only=True)
 
-    def write_json(self, name: str, content: dict) -> None:
+    def write_bytes(self, name: str, data: bytes) -> None:
         self._json.pop(name, None)
         self.where.makedirs()
-        self.where.write_bytes(name, json.dumps(content, indent=2, sort_keys=True, default=float).encode())
+        self.where.write_bytes(name, data)
+
+    def write_json(self, name: str, content: dict) -> None:
+        self.write_bytes(name, json.dumps(content, indent=2, sort_keys=True, default=float).encode())
+
+    # what resumes training, and what a checkpoint or item stage keeps beside its weights
+
+    def write_resume(self, progress: dict, optimizer: dict, schedule: dict | None = None) -> None:
+        """The optimiser's state, the schedule's (when the recipe has one) and ``progress``
+        (finished epochs or steps), written last: a directory with it is a whole checkpoint."""
+        self.write_state(OPTIMIZER_FILE, optimizer)
+        if schedule is not None:
+            self.write_state(SCHEDULE_FILE, schedule)
+        self.write_json(PROGRESS_FILE, progress)
+
+    def progress(self) -> dict | None:
+        """A whole checkpoint's progress (write_resume), None when the directory holds none."""
+        return self.read_json(PROGRESS_FILE) if self.has(PROGRESS_FILE) else None
+
+    def optimizer_state(self) -> dict:
+        return self.read_state(OPTIMIZER_FILE)
+
+    def schedule_state(self) -> dict | None:
+        """The schedule's state, None when the checkpoint kept none (a constant schedule)."""
+        return self.read_state(SCHEDULE_FILE) if self.has(SCHEDULE_FILE) else None
+
+    def write_scores(self, data: bytes) -> None:
+        """A checkpoint's scores (study.evaluation.scores_npz's bytes)."""
+        self.write_bytes(SCORES_FILE, data)
+
+    def scores_data(self) -> bytes | None:
+        """The checkpoint's scores as written (study.evaluation.read_scores_npz reads them), None
+        when it kept none."""
+        return self.read(SCORES_FILE) if self.has(SCORES_FILE) else None
+
+    def write_found(self, maps: dict[str, np.ndarray]) -> None:
+        """An item stage's found items: each scan's instance map, keyed ``SPLIT/SCAN_ID``."""
+        packed = io.BytesIO()
+        np.savez_compressed(packed, **maps)
+        self.write_bytes(FOUND_FILE, packed.getvalue())
+
+    def found(self, split: str) -> dict[str, np.ndarray]:
+        """The instance maps an item stage found in the scans of ``split``, by scan id."""
+        with np.load(io.BytesIO(self.read(FOUND_FILE)), allow_pickle=False) as npz:
+            return {key.split("/", 1)[1]: npz[key] for key in npz.files if key.split("/", 1)[0] == split}
+
+    def found_sha256(self) -> str:
+        return hashlib.sha256(self.read(FOUND_FILE)).hexdigest()
+
+    def write_pretrained(self, state: dict[str, torch.Tensor], record: dict) -> None:
+        """Pretraining's dense weights (``weights.pt``, for a config's training.weights) and its record."""
+        self.write_state(PRETRAINED_FILE, state)
+        self.write_json(PRETRAIN_RECORD, record)
 
     def write_model(self, state: dict[str, torch.Tensor], spec: ModelSpec, study: dict | None = None,
                     data: dict | None = None, metrics: dict | None = None, training_run: dict | None = None
@@ -191,18 +274,18 @@ class ModelDirectory:
         self.write_json(CONFIG_FILE, config)
         self.write_json(METRICS_FILE, metrics or {})
 
-    def copy_to(self, target: ModelDirectory, half: bool = False) -> list[str]:
-        """Copy what scoring reads (weights, config, metrics, and the item stage's when it has its
-        own) to ``target``, the weights as float16 with ``half``; the names copied."""
-        names = [*SCORING_FILES, *(f"{ITEM_STAGE_DIR}/{n}" for n in SCORING_FILES
-                                   if self.has(f"{ITEM_STAGE_DIR}/{WEIGHTS_FILE}"))]
+    def copy_to(self, target: ModelDirectory, half: bool = False, stage: ModelDirectory | None = None
+                ) -> list[str]:
+        """Copy what scoring reads (scoring_files) to ``target``, the weights as float16 with
+        ``half``; an item-first model's item stage from ``stage`` when given (a study's ``items/``,
+        beside trial checkpoints that carry none), else its own. The names copied."""
+        names = self.scoring_files()
+        stage = stage or self.item_stage_dir
         for name in names:
-            source, into = (self, target) if "/" not in name else (self.item_stage_dir, target.item_stage_dir)
-            base = name.rsplit("/", 1)[-1]
+            base = name.removeprefix(f"{ITEM_STAGE_DIR}/")
+            source, into = (self, target) if base == name else (stage, target.item_stage_dir)
             if base == WEIGHTS_FILE and half:
                 into.write_weights(source.state_dict(), half=True)
             else:
-                into._json.pop(base, None)
-                into.where.makedirs()
-                into.where.write_bytes(base, source.read(base))
+                into.write_bytes(base, source.read(base))
         return names

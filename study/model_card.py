@@ -9,12 +9,12 @@ import hashlib
 
 from models.calibration import describe_calibration
 from models.metrics import LEVELS
-from models.model_dir import CARD_FILE, ITEM_STAGE_DIR, SCORING_FILES, ModelDirectory
+from models.model_dir import CARD_FILE, CARD_JSON, CONFIG_FILE, METRICS_FILE, ModelDirectory
 from study.evaluation import LevelScores, kind_estimates, level_estimates
 from study.recipes import describe_run
 from study.tables import COLUMNS, cell
 
-CARD_JSON = "model_card.json"
+__all__ = ["CARD_JSON", "card_files", "card_of", "write_card"]
 
 
 def _figures(estimates) -> dict:
@@ -32,9 +32,9 @@ def card_of(directory: ModelDirectory, source: str | None, scores: dict[str, Lev
     stage = directory.item_stage_dir
     card = {"model_sha256": directory.sha256(), "source_checkpoint": source, "trial": trial,
             "data": {**study.get("data", {}), **config.get("data", {})}, "objective": objective,
-            "items": study.get("items") if stage.has("config.json") else None,
+            "items": study.get("items") if stage.has(CONFIG_FILE) else None,
             "recipe": study.get("recipe"), "training_run": config.get("training_run"),
-            "item_stage": stage.metrics() if stage.has("metrics.json") else None,
+            "item_stage": stage.metrics() if stage.has(METRICS_FILE) else None,
             "threshold": metrics.get("threshold"),
             "operating_point": {"threshold": metrics.get("threshold"), "chosen_on": "val",
                                 "fp_target": objective.get("fp_target"),
@@ -130,9 +130,9 @@ def _test(card: dict) -> list[str]:
 
 
 def card_files(directory: ModelDirectory) -> list[str]:
-    """The files a card lists: what scoring reads, the item stage's, and the card's JSON."""
-    names = [*SCORING_FILES, CARD_JSON, *(f"{ITEM_STAGE_DIR}/{n}" for n in SCORING_FILES)]
-    return [name for name in names if directory.has(name)]
+    """The files a card lists: what scoring reads (ModelDirectory.scoring_files, the item stage's
+    included) and the card's JSON."""
+    return [name for name in (*directory.scoring_files(), CARD_JSON) if directory.has(name)]
 
 
 def write_card(directory: ModelDirectory, card: dict, rebuild: str = "", half: bool = False) -> str:

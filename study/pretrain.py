@@ -9,7 +9,6 @@ its weights (a ``DenseFeatures`` state dict) start the sub-component pipeline's 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +18,7 @@ from multiprocessing import get_context
 import numpy as np
 import torch
 
+from models.model_dir import ModelDirectory
 from models.pretext import PhysicsPretextNet, pretext_loss
 from scans.modalities import build_input, modality_air, modality_channels, modality_thickness
 from scans.phantoms.items import ITEMS
@@ -28,8 +28,6 @@ from study.config import AugmentConfig
 from study.items.tiles import jittered, turned_alike
 from study.items.train import Recipe, build_item_optimizer, run_steps
 from study.pretrain_config import PretrainConfig
-
-WEIGHTS_FILE = "weights.pt"
 
 
 @dataclass
@@ -136,8 +134,9 @@ def held_out_fit(model: PhysicsPretextNet, tiles: PretextTiles, batch: int = 32)
 
 
 def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=print) -> dict:
-    """Simulate, train and write ``out``/weights.pt (the DenseFeatures state dict) and
-    ``out``/pretrain.json (config, data, held-out fit per evaluation, wall times); returns the latter."""
+    """Simulate, train and write ``out`` (a local path or URI; ModelDirectory.write_pretrained):
+    weights.pt (the DenseFeatures state dict) and pretrain.json (config, data, held-out fit per
+    evaluation, wall times); returns the latter."""
     torch.manual_seed(config.seed)
     started = time.perf_counter()
     train = pretext_tiles(config, 0, config.scenes, workers)
@@ -168,12 +167,9 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
             f"class accuracy {fit['class_accuracy']:.3f} ({logged.seconds:.0f} s)")
 
     run_steps(model, recipe, optimizer, schedule, 0, step_loss, on_eval)
-    os.makedirs(out, exist_ok=True)
-    torch.save(model.dense.state_dict(), os.path.join(out, WEIGHTS_FILE))
     record = {"config": config.model_dump(mode="json"),
               "data": {"train_tiles": len(train), "held_out_tiles": len(held_out), "simulate_s": simulated,
                        "materials": list(all_materials()), "item_classes": list(item_classes())},
               "curve": curve, "wall_s": time.perf_counter() - started}
-    with open(os.path.join(out, "pretrain.json"), "w") as f:
-        json.dump(record, f, indent=2)
+    ModelDirectory(out).write_pretrained(model.dense.state_dict(), record)
     return record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from models.metrics import LEVELS
-from models.model_dir import ITEM_STAGE_DIR, WEIGHTS_FILE, ModelDirectory
+from models.model_dir import ModelDirectory
 from pages.plots import kind_bars, learning_curves, objective_vs_k_lambda, roc_curves, tp_fp_bars
 from scans.storage import Location, locate
 from study.model_card import card_of, write_card
@@ -138,11 +138,10 @@ def export_best(run_uri: str) -> dict:
         raise ValueError(f"{run.uri}: no checkpoint to export")
     sign = 1 if mode == "max" else -1
     best = max(chosen, key=lambda c: sign * c.metrics["objective"])
-    exported = ModelDirectory(run.uri_of("best"))
-    ModelDirectory(run.uri_of(best.checkpoint)).copy_to(exported)
-    stage = ModelDirectory(run.uri_of(ITEM_STAGE_DIR))
-    if stage.has(WEIGHTS_FILE):  # item-first: best/ carries its item stage
-        stage.copy_to(exported.item_stage_dir)
+    root = ModelDirectory(run)
+    exported = root.sub("best")
+    # an item-first model's best/ carries the study's item stage (its checkpoints carry none)
+    root.sub(best.checkpoint).copy_to(exported, stage=root.item_stage_dir)
     card = card_of(exported, best.checkpoint, best.scores)
     write_card(exported, card)
     return card

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,11 +12,11 @@ from torch import nn
 from models.inputs import autocast_for
 from models.knobs import default_optimizer
 from models.metrics import LEVELS
-from models.model_dir import ModelDirectory
+from models.model_dir import PROGRESS_FILE, ModelDirectory
 from models.spec import ModelSpec
 from study.config import StudyConfig
 from study.data import SplitData, StudyData, load_study_data
-from study.evaluation import METRICS, SCORES_FILE, SPLITS, LevelScores, epoch_metrics, scores_npz
+from study.evaluation import METRICS, SPLITS, LevelScores, epoch_metrics, read_scores_npz, scores_npz
 from study.pipelines import PIPELINES
 from study.recipes import make_optimizer, recipe_run
 
@@ -36,7 +35,7 @@ class TrainState:
     epoch: int = 0
     data: dict | None = None  # split sizes and pitches, for the model card
     scores: dict[str, LevelScores] | None = None  # this epoch's val and test scores
-    extra: dict[str, dict] | None = None  # more state dicts to checkpoint, by file name
+    schedule: dict | None = None  # the learning-rate schedule's state, when the recipe has one
     run: dict | None = None  # the recipe as it runs (study.recipes.recipe_run), for config.json
     calibration: dict | None = None  # item-first: the item-score calibration val fitted, for metrics.json
 
@@ -117,28 +116,32 @@ def train(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[dict, TrainS
 
 def save_checkpoint(directory: str, state: TrainState, study: StudyConfig, trial: ModelSpec,
                     metrics: dict) -> None:
-    """model.pt and optimizer.pt (state dicts, loadable with weights_only=True), state.json,
-    config.json (the resolved study config, the trial and the recipe it ran), metrics.json, and
-    scores.npz (the epoch's val and test scores, from which the report takes test intervals and
-    per-kind figures)."""
+    """A checkpoint (a local path or URI), every file through its ModelDirectory: the model
+    (weights; config.json: the resolved study config, the trial and the recipe it ran;
+    metrics.json), the epoch's val and test scores (from which the report takes test intervals and
+    per-kind figures), and what resumes it (optimiser and schedule states, the epoch: last)."""
     checkpoint = ModelDirectory(directory)
     if state.calibration is not None:
         metrics = {**metrics, "calibration": state.calibration}
     checkpoint.write_model(state.model.state_dict(), trial, json.loads(study.to_json()), state.data, metrics,
                            state.run)
-    torch.save(state.optimizer.state_dict(), os.path.join(directory, "optimizer.pt"))
-    for name, value in (state.extra or {}).items():
-        torch.save(value, os.path.join(directory, name))
     if state.scores is not None:
-        with open(os.path.join(directory, SCORES_FILE), "wb") as f:
-            f.write(scores_npz(state.scores))
-    checkpoint.write_json("state.json", {"epoch": state.epoch})
+        checkpoint.write_scores(scores_npz(state.scores))
+    checkpoint.write_resume({"epoch": state.epoch}, state.optimizer.state_dict(), state.schedule)
 
 
-def load_checkpoint(directory: str, state: TrainState) -> None:
-    """Restore model, optimiser and epoch from a checkpoint directory."""
-    kwargs = {"map_location": next(state.model.parameters()).device, "weights_only": True}
-    state.model.load_state_dict(ModelDirectory(directory).state_dict())
-    state.optimizer.load_state_dict(torch.load(os.path.join(directory, "optimizer.pt"), **kwargs))
-    with open(os.path.join(directory, "state.json"), encoding="utf-8") as f:
-        state.epoch = int(json.load(f)["epoch"])
+def load_checkpoint(directory: str, state: TrainState, schedule=None) -> None:
+    """Restore model, optimiser, epoch and the scores it kept from a checkpoint directory (a local
+    path or URI), and ``schedule`` (an LR scheduler) when the checkpoint kept its state."""
+    checkpoint = ModelDirectory(directory)
+    progress = checkpoint.progress()
+    if progress is None:
+        raise FileNotFoundError(f"{directory}: not a whole checkpoint (no {PROGRESS_FILE})")
+    state.model.load_state_dict(checkpoint.state_dict())
+    state.optimizer.load_state_dict(checkpoint.optimizer_state())
+    kept = checkpoint.schedule_state()
+    if schedule is not None and kept is not None:
+        schedule.load_state_dict(kept)
+    scores = checkpoint.scores_data()
+    state.scores = None if scores is None else read_scores_npz(scores)
+    state.epoch = int(progress["epoch"])

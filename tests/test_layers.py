@@ -112,21 +112,31 @@ def test_a_config_validates_without_torch_or_ray():
     assert done.stdout.strip() == "[]"
 
 
-def test_one_module_names_and_writes_a_model_directorys_weights():
-    # the weights file is named in models.model_dir alone (prose in docstrings and comments aside),
-    # and only it and the checkpoint's optimizer and pretraining writers call torch.save
-    named, saving = set(), set()
+def run_files() -> tuple[str, ...]:
+    """The name of every file a run writes, as models.model_dir names them."""
+    from models import model_dir
+
+    return tuple(value for name, value in vars(model_dir).items()
+                 if name.isupper() and isinstance(value, str) and "." in value)
+
+
+def test_one_module_names_and_writes_every_file_of_a_run():
+    # every file of a run (weights, config, metrics, checkpoint state, scores, found items,
+    # pretraining's weights) is named in models.model_dir alone (prose in docstrings and comments
+    # aside), and it alone calls torch.save
+    names = run_files()
+    assert {"model.pt", "optimizer.pt", "schedule.pt", "state.json", "scores.npz", "found.npz",
+            "weights.pt", "config.json", "metrics.json"} <= set(names)
+    named, saving = {}, set()
     for module, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and node.value == "model.pt":
-                named.add(module)
+            if isinstance(node, ast.Constant) and node.value in names:
+                named.setdefault(module, set()).add(node.value)
             torch_save = isinstance(node, ast.Attribute) and node.attr == "save"
             if torch_save and getattr(node.value, "id", "") == "torch":
                 saving.add(module)
-    assert named == {"models.model_dir"}
-    assert saving <= {"models.model_dir", "study.train", "study.pretrain"}, saving
-    train = MODULES["study.train"].read_text()
-    assert "optimizer.pt" in train and "ModelDirectory(directory)" in train  # its model.pt goes through it
+    assert set(named) == {"models.model_dir"}, named
+    assert saving == {"models.model_dir"}, saving
 
 
 def test_no_production_module_mentions_a_fault_drill():

@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from models.catalog import ITEM_FINDERS
-from models.model_dir import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, ModelDirectory
+from models.model_dir import CONFIG_FILE, FOUND_FILE, METRICS_FILE, WEIGHTS_FILE, ModelDirectory
 
 # model.pt: the finder's state dict; config.json: {"finder": {"name", "kwargs"}, "items": the study's
 # item-stage config}; metrics.json: recall and mask IoU per split; found.npz: val's and test's items
-STAGE_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, "found.npz")
+STAGE_FILES = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, FOUND_FILE)
 
 
 def build_finder(spec: dict, weights: str | None = None) -> nn.Module:

@@ -4,7 +4,6 @@ its found items cut for every trial (never trained once per trial)."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import socket
@@ -20,11 +19,10 @@ from torch import nn
 from models.items.finders import FoundItems
 from models.items.matching import match_items
 from models.items.stage import STAGE_FILES, build_finder, load_finder
-from models.model_dir import ModelDirectory
+from models.model_dir import CONFIG_FILE, METRICS_FILE, ModelDirectory
 from scans.archive import SPLITS, Archive
 from scans.modalities import build_input, modality_air
 from scans.progress import progress_of
-from scans.storage import locate
 from study.config import ItemStageConfig, StudyConfig
 from study.data import CACHE_FORMAT, split_ids
 from study.node_cache import cache_root, cached_rows
@@ -32,7 +30,6 @@ from study.pipelines import PIPELINES
 
 # a stage checkpoints its finder this often (a tenth of its steps), so a restarted stage resumes
 CHECKPOINTS_PER_STAGE = 10
-CHECKPOINT_DIR = "checkpoint"
 
 
 def _rows(array, index: np.ndarray) -> torch.Tensor:
@@ -174,29 +171,27 @@ def on_canvas(image: torch.Tensor, objects: torch.Tensor, canvas: tuple[int, int
     return padded, F.pad(objects, (0, pad_w, 0, pad_h))
 
 
-def _checkpointer(directory: str) -> Callable[[int, dict], None]:
+def _checkpointer(stage: ModelDirectory) -> Callable[[int, dict], None]:
     """Writes the stage's checkpoint: the finder's weights, optimiser and schedule, and the step."""
-    checkpoint = ModelDirectory(f"{directory.rstrip('/')}/{CHECKPOINT_DIR}")
+    checkpoint = stage.stage_checkpoint
 
     def save(step: int, state: dict) -> None:
         checkpoint.write_weights(state["finder"])
-        for name in ("optimizer", "schedule"):
-            checkpoint.write_state(f"{name}.pt", state[name])
-        checkpoint.write_json("state.json", {"step": step})  # last: the checkpoint is whole
+        checkpoint.write_resume({"step": step}, state["optimizer"], state["schedule"])  # the step last
 
     return save
 
 
-def _resumable(directory: str, spec: dict) -> dict | None:
+def _resumable(stage: ModelDirectory, spec: dict) -> dict | None:
     """The stage's checkpoint, when a run of the same finder left one (its step, states)."""
-    checkpoint = ModelDirectory(f"{directory.rstrip('/')}/{CHECKPOINT_DIR}")
-    config = ModelDirectory(directory)
-    if not (checkpoint.has("state.json") and config.has("config.json")):
+    checkpoint = stage.stage_checkpoint
+    progress = checkpoint.progress()
+    if progress is None or not stage.has(CONFIG_FILE):
         return None
-    if config.config().get("finder") != spec:  # another finder's: start afresh
+    if stage.config().get("finder") != spec:  # another finder's: start afresh
         return None
-    return {"step": checkpoint.read_json("state.json")["step"], "finder": checkpoint.state_dict(),
-            **{name: checkpoint.read_state(f"{name}.pt") for name in ("optimizer", "schedule")}}
+    return {"step": progress["step"], "finder": checkpoint.state_dict(),
+            "optimizer": checkpoint.optimizer_state(), "schedule": checkpoint.schedule_state()}
 
 
 def run_item_stage(study: StudyConfig, directory: str, device: torch.device | None = None) -> dict:
@@ -212,13 +207,13 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     spec = finder_spec(config)
     finder = build_finder(spec, config.weights).to(device)
     stage = ModelDirectory(directory)
-    resume = _resumable(directory, spec)
-    stage.write_json("config.json", {"finder": spec, "items": config.model_dump(mode="json"),
-                                     "archive": archive.uri})
+    resume = _resumable(stage, spec)
+    stage.write_json(CONFIG_FILE, {"finder": spec, "items": config.model_dump(mode="json"),
+                                   "archive": archive.uri})
     start = time.perf_counter()
     images, objects = prepared_scans(study, finder, spec, ids["train"])
     losses = train_finder(finder, images, objects, config, device, seed=study.training.seed,
-                          checkpoint=_checkpointer(directory), resume=resume)
+                          checkpoint=_checkpointer(stage), resume=resume)
     metrics: dict = {"train_seconds": time.perf_counter() - start,
                      "train_loss_last": float(np.mean(losses[-20:])) if losses else None,
                      "n_train_scans": len(ids["train"]),
@@ -234,7 +229,7 @@ def refind_items(study: StudyConfig, directory: str, device: torch.device | None
     metrics; training is not repeated."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     finder, spec = load_finder(directory, device)
-    metrics = json.loads(locate(directory).read_bytes("metrics.json"))
+    metrics = ModelDirectory(directory).metrics()
     # the figures of every split an earlier find may have scored: found again or not at all
     scored = {f"{split}_{f.name}" for split in SPLITS if split for f in fields(FinderScore)}
     kept = {k: v for k, v in metrics.items() if k not in scored}
@@ -258,26 +253,17 @@ def _find_splits(finder: nn.Module, modality: str, study: StudyConfig, directory
         maps, score = find_and_score(finder, (archive.read(i) for i in ids[split]), modality, device)
         metrics.update(score.as_dict(f"{split}_"))
         found.update({f"{split}/{scan_id}": labels for scan_id, labels in maps.items()})
-    where = locate(directory)
-    packed = io.BytesIO()
-    np.savez_compressed(packed, **found)
-    where.write_bytes("found.npz", packed.getvalue())
-    where.write_bytes("metrics.json", json.dumps(metrics, indent=2, default=float).encode())
+    stage = ModelDirectory(directory)
+    stage.write_found(found)
+    stage.write_json(METRICS_FILE, metrics)  # last: a stage with it is whole (STAGE_FILES)
     return metrics
 
 
 def found_masks(directory: str, split: str) -> dict[str, list[np.ndarray]]:
     """The masks an item stage found in each scan of ``split`` (val, test, or train when it found
     train's), by scan id."""
-    where = locate(directory)
-    with np.load(io.BytesIO(where.read_bytes("found.npz")), allow_pickle=False) as npz:
-        out = {}
-        for key in npz.files:
-            name, scan_id = key.split("/", 1)
-            if name == split:
-                labels = npz[key]
-                out[scan_id] = [labels == i for i in range(1, int(labels.max()) + 1)]
-        return out
+    return {scan_id: [labels == i for i in range(1, int(labels.max()) + 1)]
+            for scan_id, labels in ModelDirectory(directory).found(split).items()}
 
 
 StageRunner = Callable[[StudyConfig, str], dict]
@@ -290,8 +276,7 @@ def ensure_item_stage(config: StudyConfig, directory: str, train: bool = True,
     runs it as a Ray task) unless it holds a trained stage already; one cut short resumes."""
     if config.items.directory or not any(PIPELINES[p].item_first for p in config.space.pipelines):
         return config
-    where = locate(directory)
-    if not all(where.exists(name) for name in STAGE_FILES):  # metrics.json is written last
+    if not all(ModelDirectory(directory).has(name) for name in STAGE_FILES):  # metrics.json is written last
         if not train:
             raise FileNotFoundError(f"{directory}: no trained item stage to resume with")
         print(f"item stage: training the {config.items.finder} finder on the train split → {directory}",

@@ -7,7 +7,6 @@ import copy
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
@@ -20,10 +19,9 @@ from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
-from scans.storage import locate
 from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
-from study.evaluation import SCORES_FILE, LevelScores, epoch_metrics, read_scores_npz
+from study.evaluation import LevelScores, epoch_metrics
 from study.items.data import SCORED_DTYPE, STORED_MARGIN, TRAIN_DTYPE, ItemSet, ItemSetBuilder
 from study.items.evaluation import (
     ItemScores,
@@ -113,13 +111,13 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
 
 
 def _cache_key(study: StudyConfig, modality: str) -> str:
-    stage = locate(stage_directory(study))
+    stage = ModelDirectory(stage_directory(study))
     identity = {"format": CACHE_FORMAT, "items": 3, "margin": STORED_MARGIN,
                 "head_holdout": study.recipe.head_holdout,
                 "train_masks": study.recipe.train_masks, "archive": study.data.archive,
                 "modality": modality,
                 "data": study.data.model_dump(exclude={"cache"}),
-                "found": hashlib.sha256(stage.read_bytes("found.npz")).hexdigest()}
+                "found": stage.found_sha256()}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -267,19 +265,14 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
     optimizer, schedule = build_item_optimizer(model, recipe)
     state = TrainState(model, optimizer, data=data.summary(), run=recipe_run(study, trial, device))
     if resume is not None:
-        load_checkpoint(resume, state)
-        schedule_file = os.path.join(resume, "schedule.pt")
-        if os.path.exists(schedule_file):
-            schedule.load_state_dict(torch.load(schedule_file, weights_only=True))
+        load_checkpoint(resume, state, schedule)
     objective = study.objective
     sign = 1 if objective.mode == "max" else -1
     best: dict = {"objective": -math.inf}
     if resume is not None:  # the checkpoint resumed from is the best so far that val has seen
         resumed = ModelDirectory(resume).metrics()
-        with open(os.path.join(resume, SCORES_FILE), "rb") as f:
-            resumed_val = read_scores_npz(f.read())["val"]
-        best.update(objective=sign * resumed["objective"], rule=resumed["item_score"], val=resumed_val,
-                    state=copy.deepcopy(model.state_dict()), epoch=state.epoch)
+        best.update(objective=sign * resumed["objective"], rule=resumed["item_score"],
+                    val=state.scores["val"], state=copy.deepcopy(model.state_dict()), epoch=state.epoch)
     metrics: dict = {}
     views = getattr(model, "test_views", 1)
     if views > 1:
@@ -294,7 +287,7 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
             rule, scores, record = _end(run, state)
         state.epoch = math.ceil(step / recipe.eval_every)
         state.scores = scores
-        state.extra = {"schedule.pt": schedule.state_dict()}  # resumes the one-cycle schedule
+        state.schedule = schedule.state_dict()  # resumes the one-cycle schedule
         metrics = {"epoch": state.epoch, "train_loss": log.loss, "step": step, "train_seconds": log.seconds,
                    "item_score": rule, **record}
         on_epoch(metrics, state)
