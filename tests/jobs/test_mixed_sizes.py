@@ -61,6 +61,19 @@ def test_a_mixed_size_archive_trains_and_every_scan_scores(ray_session, mixed, t
     archive = Archive(mixed)
     sizes = {r["scan_id"]: (r["height"], r["width"]) for r in archive.manifest.to_pylist()}
     assert {scan_id: (h, w) for scan_id, _, _, h, w in rows} == sizes
+    # every segment's and item's box lies within its own scan's height and width (not the batch's
+    # largest, nor the model's input size), and is empty only where it covers no pixel (a superpixel
+    # of the model's input that no pixel of a smaller scan maps to)
+    for table in ("segments", "items"):
+        boxes = duckdb.sql(f"SELECT scan_id, min(x0), min(y0), max(x1), max(y1), "
+                           f"count(*) FILTER (WHERE (x1 <= x0 OR y1 <= y0) AND area_px > 0) "
+                           f"FROM read_parquet('{report}/{table}/*.parquet') GROUP BY scan_id").fetchall()
+        assert boxes or table == "items", table  # (a whole-scan model finds no items)
+        for scan_id, x0, y0, x1, y1, empty in boxes:
+            height, width = sizes[scan_id]
+            assert x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height and not empty, (table, scan_id)
+            if table == "segments" and space["pipelines"] == ["ssn"]:  # superpixels tile the whole scan
+                assert (x0, y0, x1, y1) == (0, 0, width, height), scan_id
 
 
 def test_the_item_stage_pads_a_smaller_scan_with_air_and_no_item():
