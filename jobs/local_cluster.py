@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 STATE_FILE = "cluster.json"
 HOST = "127.0.0.1"
-STARTED = "Ray runtime started."
+HEAD_TRIES = 3  # a port picked free can be taken before the head binds it: fresh ports, this many tries
 
 
 class ClusterError(RuntimeError):
@@ -142,10 +142,14 @@ def _tail(path: str, lines: int = 15) -> str:
         return ""
 
 
+class NodeExitedError(ClusterError):
+    """A node's `ray start` exited while starting (a port taken, a bad argument, ...)."""
+
+
 def _start_node(cluster: LocalCluster, role: str, args: list[str], env: dict[str, str],
                 timeout_s: float, prefix: list[str] | None = None) -> NodeProcess:
     """`ray start --block ARGS` (after ``prefix``, a command that execs it) in a new process group;
-    returns once the node says it started."""
+    returns once the cluster lists the node alive (node_ready)."""
     log = os.path.join(cluster.state_dir, "logs", f"{role}.log")
     with open(log, "w", encoding="utf-8") as out:
         process = subprocess.Popen([*(prefix or []), ray_executable(), "start", "--block", *args], stdout=out,
@@ -155,13 +159,50 @@ def _start_node(cluster: LocalCluster, role: str, args: list[str], env: dict[str
     cluster.save()  # from here on `down` can stop it, whatever happens next
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if STARTED in _tail(log, 200):
-            return node
         if process.poll() is not None:
-            raise ClusterError(f"{role} exited with code {process.returncode}; its log {log}:\n"
-                               f"{_tail(log)}")
-        time.sleep(0.25)
+            raise NodeExitedError(f"{role} exited with code {process.returncode}; its log {log}:\n"
+                                  f"{_tail(log)}")
+        if node_ready(cluster, role):
+            return node
+        time.sleep(0.5)
     raise ClusterError(f"{role} did not start within {timeout_s:.0f} s; its log {log}:\n{_tail(log)}")
+
+
+def _ray_client(cluster: LocalCluster, *args: str) -> subprocess.CompletedProcess:
+    """The `ray` command as a client of ``cluster`` (its address and token in the environment)."""
+    env = {**os.environ, **cluster.client_env()}
+    try:
+        return subprocess.run([ray_executable(), *args], env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired as err:
+        return subprocess.CompletedProcess(err.cmd, 124, "", "timed out")
+
+
+def gcs_healthy(cluster: LocalCluster) -> bool:
+    """Whether the head's GCS answers `ray health-check`."""
+    return _ray_client(cluster, "health-check", "--address", cluster.gcs_address).returncode == 0
+
+
+def alive_nodes(cluster: LocalCluster) -> list[str]:
+    """Names of the cluster's alive nodes (each node is named by its role), from the state API of the
+    head's dashboard, asked with the cluster's token; none while it does not answer."""
+    from ray.util.state import StateApiClient
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    with open(cluster.token_path, encoding="utf-8") as f:
+        headers = {"Authorization": f"Bearer {f.read().strip()}"}
+    try:
+        client = StateApiClient(cluster.dashboard_url, headers=headers)
+        alive = ListApiOptions(filters=[("state", "=", "ALIVE")], timeout=10)
+        nodes = client.list(StateResource.NODES, alive, raise_on_missing_output=False)
+    except Exception:  # not answering yet (connection refused, 5xx while it starts, ...)
+        return []
+    return [node.node_name for node in nodes]
+
+
+def node_ready(cluster: LocalCluster, role: str) -> bool:
+    """Whether the node ``role`` has joined: the cluster lists it alive (and for the head, its GCS
+    answers `ray health-check` too)."""
+    return role in alive_nodes(cluster) and (role != "head" or gcs_healthy(cluster))
 
 
 def free_port() -> int:
@@ -180,12 +221,15 @@ def _new_token(path: str) -> None:
 
 def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker: int | None = None,
        gpus_per_worker: float | None = None, resources_per_worker: dict[str, float] | None = None,
-       port: int = 6379, dashboard_port: int = 8265, timeout_s: float = 90.0) -> LocalCluster:
+       port: int | None = 6379, dashboard_port: int | None = 8265, timeout_s: float = 90.0) -> LocalCluster:
     """Start a head (dashboard and job server on 127.0.0.1) and ``workers`` worker nodes, each with
     ``resources_per_worker`` custom Ray resources besides its CPUs and GPUs.
 
     The head runs no work by default (``head_cpus=0``), like the launcher configs in cluster/: trials
-    and scoring actors land on the workers. On any failure the nodes started so far are stopped.
+    and scoring actors land on the workers. ``port`` or ``dashboard_port`` None: free ones. Every
+    other port is bound by Ray itself, but for the Ray Client server's (Ray refuses 0 there): a head
+    that exits while it starts, as when another process took a port picked here, is started again
+    with fresh ports, HEAD_TRIES times in all. On any failure the nodes started so far are stopped.
     """
     if workers < 0:
         raise ClusterError(f"--workers must be 0 or more, got {workers}")
@@ -196,8 +240,39 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
             raise ClusterError(f"a local cluster from {state_dir} is already up at "
                                f"{running.dashboard_url}; `dualscan cluster down` first")
         shutil.rmtree(running.temp_dir, ignore_errors=True)  # left by a cluster that died unstopped
+    per_worker = cpus_per_worker
+    if per_worker is None:
+        per_worker = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    for attempt in range(1, HEAD_TRIES + 1):
+        try:
+            cluster, env = _start_head(state_dir, head_cpus, port, dashboard_port, timeout_s)
+            break
+        except NodeExitedError:  # `_start_head` has stopped it
+            if attempt == HEAD_TRIES:
+                raise
+        except BaseException:
+            down(state_dir)
+            raise
+    try:
+        for i in range(1, workers + 1):
+            role = f"worker-{i}"
+            gpus = [] if gpus_per_worker is None else ["--num-gpus", str(gpus_per_worker)]
+            args = ["--address", cluster.gcs_address, "--num-cpus", str(per_worker), *gpus,
+                    *_resource_args(resources_per_worker), *_node_args(cluster, role)]
+            _start_node(cluster, role, args, env, timeout_s)
+    except BaseException:
+        down(state_dir)
+        raise
+    return cluster
+
+
+def _start_head(state_dir: str, head_cpus: int, port: int | None, dashboard_port: int | None,
+                timeout_s: float) -> tuple[LocalCluster, dict[str, str]]:
+    """A new cluster's head, with a fresh token; (the cluster, the environment its nodes start in).
+    A head that exits while it starts is stopped and raises NodeExitedError."""
     # Ray's unix sockets need a short path: the session directory lives under the system temp dir
-    cluster = LocalCluster(state_dir=os.path.abspath(state_dir), port=port, dashboard_port=dashboard_port,
+    cluster = LocalCluster(state_dir=os.path.abspath(state_dir), port=port or free_port(),
+                           dashboard_port=dashboard_port or free_port(),
                            temp_dir=tempfile.mkdtemp(prefix="dualscan-ray-"),
                            token_path=os.path.join(os.path.abspath(state_dir), "auth_token"))
     _new_token(cluster.token_path)
@@ -205,28 +280,18 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
     env.pop("RAY_ADDRESS")  # the head must not try to join anything
     # `python` in a job's entrypoint is this environment's, as it would be on a cluster's image
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-    per_worker = cpus_per_worker
-    if per_worker is None:
-        per_worker = max(1, (os.cpu_count() or 1) // max(workers, 1))
-
-    def common(role: str) -> list[str]:
-        return _node_args(cluster, role)
-
     try:
-        _start_node(cluster, "head", ["--head", "--port", str(port), "--dashboard-host", HOST,
-                                      "--dashboard-port", str(dashboard_port), "--num-cpus", str(head_cpus),
-                                      "--num-gpus", "0", "--ray-client-server-port", str(free_port()),
-                                      *common("head")], env, timeout_s)
-        for i in range(1, workers + 1):
-            gpus = [] if gpus_per_worker is None else ["--num-gpus", str(gpus_per_worker)]
-            resources = _resource_args(resources_per_worker)
-            _start_node(cluster, f"worker-{i}", ["--address", cluster.gcs_address, "--num-cpus",
-                                                 str(per_worker), *gpus, *resources, *common(f"worker-{i}")],
-                        env, timeout_s)
-    except BaseException:
+        # --include-dashboard true: a dashboard that cannot bind its port stops the head (else the
+        # head would run on without one, and the job server would be whatever holds that port)
+        _start_node(cluster, "head", ["--head", "--port", str(cluster.port), "--dashboard-host", HOST,
+                                      "--dashboard-port", str(cluster.dashboard_port), "--include-dashboard",
+                                      "true", "--num-cpus", str(head_cpus), "--num-gpus", "0",
+                                      "--ray-client-server-port", str(free_port()),
+                                      *_node_args(cluster, "head")], env, timeout_s)
+    except NodeExitedError:
         down(state_dir)
         raise
-    return cluster
+    return cluster, env
 
 
 def _resource_args(resources: dict[str, float] | None) -> list[str]:
@@ -236,10 +301,12 @@ def _resource_args(resources: dict[str, float] | None) -> list[str]:
 def _node_args(cluster: LocalCluster, role: str) -> list[str]:
     # one temp dir per node: nodes sharing one would share (and clean up) each other's
     # runtime_env working directories
-    # and one agent port per node: the default (52365) is taken by the first Ray on the machine,
-    # and without its agent the head cannot accept jobs
-    return ["--node-ip-address", HOST, "--temp-dir", os.path.join(cluster.temp_dir, role),
-            "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
+    # the agent's port 0: Ray binds a free one itself (the default, 52365, is taken by the first Ray
+    # on the machine, and without its agent the head cannot accept jobs)
+    # the node named by its role: readiness looks for it in the cluster's node list
+    return ["--node-ip-address", HOST, "--node-name", role,
+            "--temp-dir", os.path.join(cluster.temp_dir, role),
+            "--dashboard-agent-listen-port", "0", "--disable-usage-stats"]
 
 
 def add_worker(state_dir: str, cpus: int, *, resources: dict[str, float] | None = None,

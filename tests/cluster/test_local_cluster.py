@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,8 +26,8 @@ from jobs.local_cluster import (
     LocalCluster,
     NodeProcess,
     add_worker,
+    alive_nodes,
     down,
-    free_port,
     session_pids,
     stop_nodes,
     up,
@@ -50,8 +51,7 @@ def running_cluster(tmp_path_factory, workers: int, cpus_per_worker: int,
         state = str(tmp_path_factory.mktemp("cluster-state"))
         try:
             cluster = up(state, workers=workers, cpus_per_worker=cpus_per_worker,
-                         resources_per_worker=resources_per_worker, port=free_port(),
-                         dashboard_port=free_port())
+                         resources_per_worker=resources_per_worker, port=None, dashboard_port=None)
             break
         except ClusterError:  # `up` has stopped what it started
             if attempt == 2:
@@ -157,6 +157,24 @@ def test_cluster_command_reports_a_missing_cluster(tmp_path, capsys):
     assert down(str(tmp_path)) is None
 
 
+def test_a_port_taken_before_the_head_binds_it_is_tried_again_with_fresh_ones(tmp_path, monkeypatch):
+    import jobs.local_cluster as local
+
+    with socket.socket() as held:  # another process takes the dashboard's port once it was picked
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        plain = local.free_port
+        picks = iter([plain(), held.getsockname()[1]])  # the head's port, then the dashboard's
+        monkeypatch.setattr(local, "free_port", lambda: next(picks, None) or plain())
+        cluster = up(str(tmp_path), workers=0, port=None, dashboard_port=None)
+        try:
+            assert cluster.dashboard_port != held.getsockname()[1]
+            assert alive_nodes(cluster) == ["head"]  # the second head, up, and its dashboard answers
+            assert len(cluster.nodes) == 1  # the first one, stopped, is forgotten
+        finally:
+            down(str(tmp_path))
+
+
 def test_cluster_has_token_auth_and_every_node(cluster):
     assert oct(os.stat(cluster.token_path).st_mode & 0o777) == "0o600"
     assert [node.role for node in cluster.nodes] == ["head", "worker-1", "worker-2"]
@@ -167,14 +185,30 @@ def test_cluster_has_token_auth_and_every_node(cluster):
             break
         time.sleep(1)
     assert out.count("node_") == 3 and "/4.0 CPU" in out, out
-    without_token = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    refused = subprocess.run([RAY, "job", "list", "--address", cluster.dashboard_url], env={
-        **without_token, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}, capture_output=True,
-        text=True, timeout=60)
-    assert refused.returncode != 0  # a wrong token is turned away
+    with open(cluster.token_path, encoding="utf-8") as f:
+        token = f.read().strip()
+    refused = job_list_with_token(cluster, "0" * 64)
+    output = refused.stdout + refused.stderr
+    # a wrong token is turned away because of the token: the job server's own refusal, 403
+    assert refused.returncode != 0 and "Forbidden: Invalid authentication token" in output, output
+    accepted = job_list_with_token(cluster, token)  # the same command with the cluster's token
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     with pytest.raises(urllib.error.HTTPError) as no_token:  # and a request with none at all
         urllib.request.urlopen(f"{cluster.dashboard_url}/api/jobs/", timeout=30)
-    assert no_token.value.code in (401, 403), no_token.value
+    assert no_token.value.code == 401, no_token.value
+    request = urllib.request.Request(f"{cluster.dashboard_url}/api/jobs/",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:  # the same request with it
+        assert answer.status == 200
+
+
+def job_list_with_token(cluster: LocalCluster, token: str) -> subprocess.CompletedProcess:
+    """`ray job list` against the cluster's job server with ``token`` and nothing else from Ray's
+    environment (no RAY_AUTH_TOKEN_PATH to fall back on)."""
+    without_token = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    return subprocess.run([RAY, "job", "list", "--address", cluster.dashboard_url],
+                          env={**without_token, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token},
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):
