@@ -71,10 +71,18 @@ def tensorboard_scalars(trial_dir: str) -> dict[str, list[float]]:
     return scalars
 
 
-def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive, tmp_path):
-    mlruns = f"file://{tmp_path}/mlruns"
-    config = parse_config(smoke(study_archive, tmp_path, "smoke", tracking={"mlflow": mlruns}))
-    results = build_tuner(config).fit()
+@pytest.fixture(scope="module")
+def smoke_study(ray_session, study_archive, tmp_path_factory) -> tuple:
+    """The smoke study (Optuna + ASHA, trials logged to MLflow), run once for the tests that read
+    it: its config, Tune's results and the MLflow tracking URI."""
+    root = tmp_path_factory.mktemp("smoke")
+    mlruns = f"file://{root}/mlruns"
+    config = parse_config(smoke(study_archive, root, "smoke", tracking={"mlflow": mlruns}))
+    return config, build_tuner(config).fit(), mlruns
+
+
+def test_smoke_study_optuna_asha_reports_every_metric(smoke_study):
+    config, results, mlruns = smoke_study
     assert not results.errors
     assert len(results) == config.search.num_samples
     run = run_uri(config)
@@ -123,14 +131,6 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
     for png in ("tp_fp_ssn_object.png", "objective_vs_k_lambda.png", "learning_curves.png", "roc_object.png",
                 "roc_scan.png", "kinds_tp.png"):
         drawn_png(read(run, "results", png, mode="rb"), min_side=200)
-    from tests.browser import browser_available, is_blank, load_page
-
-    if browser_available():  # the results page in a real browser (the report page's test skips with why)
-        seen = load_page(Path(run) / "results" / "index.html")
-        assert seen.console_errors == [] and seen.failed_requests == [] and not is_blank(seen.screenshot)
-        pngs = [n for n in os.listdir(os.path.join(run, "results")) if n.endswith(".png")]
-        assert sorted(i["src"] for i in seen.images) == sorted(pngs)
-        assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen.images)
     text = read(run, "results", "tables.md")
     assert "### ssn: object level" in text and " ±" in text and "val object_auroc" in text
     # per kind: rebuilt here from the chosen checkpoint's own scores, they match the table
@@ -160,6 +160,23 @@ def test_smoke_study_optuna_asha_reports_every_metric(ray_session, study_archive
     assert json.loads(read(run, "best", "config.json"))["study"]["name"] == "smoke"
     assert load_trained_model(os.path.join(run, "best"), "cpu").threshold == pytest.approx(card["threshold"])
     assert json.loads(read(run, "study_config.json"))["data"]["image_size"] == 48
+
+
+def test_the_results_page_loads_in_a_real_browser(request):
+    """The smoke study's results page in headless Chromium: no console error, no failed request,
+    every plot drawn. Without a browser it is skipped, saying what is missing (before the study runs)."""
+    from tests.browser import is_blank, load_page, require_browser
+
+    require_browser()
+    config, _, _ = request.getfixturevalue("smoke_study")
+    run = run_uri(config)
+    if not os.path.exists(os.path.join(run, "results", "index.html")):
+        write_results(run)
+    seen = load_page(Path(run) / "results" / "index.html")
+    assert seen.console_errors == [] and seen.failed_requests == [] and not is_blank(seen.screenshot)
+    pngs = [n for n in os.listdir(os.path.join(run, "results")) if n.endswith(".png")]
+    assert sorted(i["src"] for i in seen.images) == sorted(pngs)
+    assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen.images)
 
 
 def test_a_crashing_trial_is_retried_from_its_checkpoint(ray_session, study_archive, tmp_path):
