@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -158,6 +159,13 @@ class Archive:
     def scan_ids(self) -> list[str]:
         """Scan ids in manifest order."""
         return self.manifest.column("scan_id").to_pylist()
+
+    def fingerprint(self) -> str:
+        """sha256 of what identifies the archive: archive.json's content and the manifest's rows
+        (ids, files, splits, sizes, labels), in a canonical form, so that the same archive written
+        by another Parquet writer has the same fingerprint. It does not hash every scan's bytes."""
+        content = {"info": self.info, "manifest": self.manifest.to_pylist()}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
     def ids_in_split(self, split: str) -> list[str]:
         """Scan ids of one split."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ import torch
 from models.inputs import resize_square, resized_pitch_mm
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
+from scans.provenance import archive_record
 from study.data_config import DataConfig
 from study.node_cache import cache_root, cached_arrays
 
@@ -77,18 +78,21 @@ class Batch:
 @dataclass
 class StudyData:
     """The three splits: train fits, val chooses (objective, threshold, epoch), test reports; and
-    the pixel pitch of the archive and of what the model sees after resizing (None when unknown)."""
+    the pixel pitch of the archive and of what the model sees after resizing (None when unknown);
+    the command that made the archive and its fingerprint (scans.provenance.archive_record)."""
 
     train: SplitData
     val: SplitData
     test: SplitData
     archive_pitch_mm: float | None = None
     input_pitch_mm: float | None = None
+    archive: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """Split sizes and pitches, for checkpoints and the model card."""
+        """Split sizes, pitches and where the archive came from, for checkpoints and the model card."""
         return {"n_train": len(self.train), "n_val": len(self.val), "n_test": len(self.test),
-                "archive_pitch_mm": self.archive_pitch_mm, "input_pitch_mm": self.input_pitch_mm}
+                "archive_pitch_mm": self.archive_pitch_mm, "input_pitch_mm": self.input_pitch_mm,
+                **self.archive}
 
 
 class NoValSplitError(ValueError):
@@ -203,6 +207,6 @@ def load_study_data(config: DataConfig, modality: str) -> StudyData:
     splits = {split: _as_split(names, {k: arrays[f"{split}/{k}"] for k in SPLIT_KEYS})
               for split, names in ids.items()}
     data = StudyData(splits["train"], splits["val"], splits["test"], archive.pitch_mm,
-                     input_pitch_mm(archive, config.image_size))
+                     input_pitch_mm(archive, config.image_size), archive_record(archive))
     _MEMORY[key] = data
     return data

@@ -11,7 +11,7 @@ from models.calibration import describe_calibration
 from models.metrics import LEVELS
 from models.model_dir import CARD_FILE, CARD_JSON, CONFIG_FILE, METRICS_FILE, ModelDirectory
 from study.evaluation import LevelScores, kind_estimates, level_estimates
-from study.recipes import describe_run
+from study.recipes import configured_run, describe_run
 from study.tables import COLUMNS, cell
 
 __all__ = ["CARD_JSON", "card_files", "card_of", "write_card"]
@@ -30,10 +30,13 @@ def card_of(directory: ModelDirectory, source: str | None, scores: dict[str, Lev
     study, trial = config.get("study") or {}, config["trial"]
     objective = study.get("objective", {})
     stage = directory.item_stage_dir
+    data = {k: v for k, v in {**study.get("data", {}), **config.get("data", {})}.items()
+            if k != "archive"}  # named by the command that made it and its fingerprint, not a path
     card = {"model_sha256": directory.sha256(), "source_checkpoint": source, "trial": trial,
-            "data": {**study.get("data", {}), **config.get("data", {})}, "objective": objective,
+            "data": data, "objective": objective,
             "items": study.get("items") if stage.has(CONFIG_FILE) else None,
             "recipe": study.get("recipe"), "training_run": config.get("training_run"),
+            "training_configured": (None if config.get("training_run") else configured_run(study, trial)),
             "item_stage": stage.metrics() if stage.has(METRICS_FILE) else None,
             "threshold": metrics.get("threshold"),
             "operating_point": {"threshold": metrics.get("threshold"), "chosen_on": "val",
@@ -45,7 +48,7 @@ def card_of(directory: ModelDirectory, source: str | None, scores: dict[str, Lev
         threshold = float(metrics["threshold"])
         card["test"] = {level: _figures(level_estimates(test, threshold, level)) for level in LEVELS}
         card["kinds"] = [{"kind": k.kind, "items": k.n_items,
-                          **_figures({"auroc": k.auroc, "tp_pct": k.tp_pct})}
+                          **_figures({"auroc": k.auroc, "tp_pct": k.tp_pct, "ap": k.ap})}
                          for k in kind_estimates(test, threshold)]
     return card
 
@@ -63,8 +66,16 @@ def _about(card: dict) -> list[str]:
     seen = (f"at its native pitch, {pitch:.3g} mm" if items and pitch else
             f"resized to {data.get('image_size')}², pitch {pitch:.3g} mm" if pitch else
             f"resized to {data.get('image_size')}², pitch unknown (the archive records none)")
-    lines.append(f"* data: `{data.get('archive')}` {seen}")
-    lines.append(f"* training: {describe_run(card.get('training_run'))}")
+    made_by, fingerprint = data.get("archive_made_by"), data.get("archive_fingerprint")
+    where = (f"`{made_by}`" if made_by else "its config names no command (trained before archives were "
+             "fingerprinted)" + ("; the rebuild below makes its archive" if card.get("rebuild") else ""))
+    where += f", fingerprint {fingerprint[:16]}…" if fingerprint else ", fingerprint not recorded"
+    lines.append(f"* data: {where}; seen {seen}")
+    configured = card.get("training_configured")
+    if card.get("training_run") or not configured:
+        lines.append(f"* training: {describe_run(card.get('training_run'))}")
+    else:
+        lines.append(f"* training: {describe_run(configured)} (its config; the run itself was not recorded)")
     if items:
         lines.append(f"* item stage: {items.get('finder')} finder ({items.get('encoder', 'resnet18')} "
                      f"encoder, scans shrunk {items.get('scale')}×); K {trial['k']} superpixels per item")
@@ -111,8 +122,9 @@ def _test(card: dict) -> list[str]:
                   f"| {_number(metrics.get('true_test_object_auroc'))} "
                   f"| {'—' if recall is None else f'{100 * recall:.1f} %'} |", ""]
     if card["test"]:
-        lines += ["Test, at that threshold (95 % bootstrap intervals over items):", "",
-                  "| level | A | P | F1 | TP% | FP% | AUROC |", "|---|---|---|---|---|---|---|"]
+        lines += ["Test, at that threshold (95 % intervals: exact binomial for A, P, TP% and FP%, "
+                  "a bootstrap over scans for F1, AUROC and AP):", "",
+                  "| level | " + " | ".join(COLUMNS.values()) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
         for level, figures in card["test"].items():
             cells = [cell(figures[m]["value"], t, figures[m]["low"], figures[m]["high"])
                      for m, t in COLUMNS.items()]
@@ -120,10 +132,12 @@ def _test(card: dict) -> list[str]:
         lines.append("")
     if card["kinds"]:
         lines += ["Test, object level per anomaly kind (each kind against every benign item):", "",
-                  "| kind | items | AUROC | TP% |", "|---|---|---|---|"]
+                  "| kind | items | AUROC | AP | TP% |", "|---|---|---|---|---|"]
         for k in card["kinds"]:
+            ap = k.get("ap") or {"value": None, "low": None, "high": None}  # cards before AP
             lines.append(f"| {k['kind']} | {k['items']} | "
                          f"{cell(k['auroc']['value'], 'AUROC', k['auroc']['low'], k['auroc']['high'])} | "
+                         f"{cell(ap['value'], 'AP', ap['low'], ap['high'])} | "
                          f"{cell(k['tp_pct']['value'], 'TP%', k['tp_pct']['low'], k['tp_pct']['high'])} |")
         lines.append("")
     return lines
@@ -138,6 +152,8 @@ def card_files(directory: ModelDirectory) -> list[str]:
 def write_card(directory: ModelDirectory, card: dict, rebuild: str = "", half: bool = False) -> str:
     """``model_card.json`` (the card) and ``model_card.md`` (it for people, with every file's size
     and sha256); returns the markdown."""
+    rebuild = rebuild or card.get("rebuild", "")
+    card = {**card, "rebuild": rebuild}
     directory.write_json(CARD_JSON, card)
     trial = card["trial"]
     lines = [f"# DualScan model: {trial['pipeline']} · {trial['backbone']} · {trial['modality']}", "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from dataclasses import asdict
 
 import torch
 
@@ -40,22 +41,28 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _run_of(trial: dict, recipe: dict, training: dict) -> dict:
+    """The recipe a trial (its fields as a dict) trains by, from its study's recipe and training
+    sections (dicts): optimizer, schedule, learning rate, weight decay, batch, budget, momentum."""
+    if PIPELINES.declared(trial["pipeline"]).item_first:
+        run = {"optimizer": trial["optimizer"], "schedule": recipe["schedule"], "lr": trial["lr"],
+               "weight_decay": recipe["weight_decay"], "batch": trial["batch_size"], "steps": recipe["steps"],
+               "warmup": recipe.get("warmup") if recipe["schedule"] == "onecycle" else None}
+    else:
+        run = {"optimizer": trial["optimizer"], "schedule": "constant", "lr": trial["lr"],
+               "weight_decay": training["weight_decay"], "batch": trial["batch_size"],
+               "epochs": trial["epochs"]}
+    momentum = training.get("momentum")
+    sgd = trial["optimizer"] == "sgd"
+    run["momentum"] = (PAPER_MOMENTUM if momentum is None else momentum) if sgd else None
+    return run
+
+
 def recipe_run(study: StudyConfig, trial: ModelSpec, device: torch.device) -> dict:
     """What the trial trains by on ``device``, as recorded beside its weights (config.json's
     ``training_run``: with ``numerics``, the precision its scores, and so val's threshold, were
     computed in) and shown in the study's results and the model card."""
-    item_first = PIPELINES.declared(trial.pipeline).item_first
-    if item_first:
-        recipe = study.recipe
-        run = {"optimizer": trial.optimizer, "schedule": recipe.schedule, "lr": trial.lr,
-               "weight_decay": recipe.weight_decay, "batch": trial.batch_size, "steps": recipe.steps,
-               "warmup": recipe.warmup if recipe.schedule == "onecycle" else None}
-    else:
-        run = {"optimizer": trial.optimizer, "schedule": "constant", "lr": trial.lr,
-               "weight_decay": study.training.weight_decay, "batch": trial.batch_size,
-               "epochs": trial.epochs}
-    run["momentum"] = ((PAPER_MOMENTUM if study.training.momentum is None else study.training.momentum)
-                       if trial.optimizer == "sgd" else None)
+    run = _run_of(asdict(trial), study.recipe.model_dump(), study.training.model_dump())
     run["numerics"] = numerics_of(device, study.training.amp)
     run["weights"] = trial.weights
     run["weights_sha256"] = (file_sha256(trial.weights) if trial.weights and os.path.isfile(trial.weights)
@@ -63,11 +70,23 @@ def recipe_run(study: StudyConfig, trial: ModelSpec, device: torch.device) -> di
     return run
 
 
+def configured_run(study: dict, trial: dict) -> dict | None:
+    """What a model's config.json says it trained by, for a model trained before the run itself was
+    recorded: its trial and its study's recipe and training sections, read as they are (an older
+    config may hold keys the schema has since dropped); no numerics (the device is not known);
+    None where the config says too little."""
+    try:
+        run = _run_of(trial, study.get("recipe") or {}, study.get("training") or {})
+    except (KeyError, TypeError, ValueError):
+        return None
+    return {**run, "numerics": None, "weights": trial.get("weights"), "weights_sha256": None}
+
+
 def describe_run(run: dict | None) -> str:
     """One line for people: ``SGD (momentum 0.9), lr 0.0002 constant, weight decay 0, batch 64, 15000
     steps; random init``."""
     if not run:
-        return "training recipe not recorded (the model was trained before recipes were recorded)"
+        return "training recipe not recorded, nor its config (the model was trained before either was)"
     optimizer = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(run["optimizer"], run["optimizer"])
     if run.get("momentum") is not None:
         optimizer += f" (momentum {run['momentum']:g})"

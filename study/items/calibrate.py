@@ -48,12 +48,11 @@ def calibrate_model(model_uri: str, archive_uri: str, split: str = "val", seed: 
     metrics.update(threshold=threshold, threshold_raw=raw_threshold)
     directory.write_json(METRICS_FILE, metrics)
     if directory.has(CARD_JSON) or directory.has(CARD_FILE):
-        if directory.has(CARD_JSON):
-            card = directory.read_json(CARD_JSON)
-            card.update(metrics=metrics, threshold=threshold)
-            card["operating_point"]["threshold"] = threshold
-        else:  # a card written before model_card.json: made again from the directory, its source unknown
-            card = card_of(directory, None)
+        # made again from the directory (as the card's code now writes it); the checkpoint it came
+        # from and the test figures of its scores, which the directory does not keep, carried over
+        old = directory.read_json(CARD_JSON) if directory.has(CARD_JSON) else {}
+        card = card_of(directory, old.get("source_checkpoint"))
+        card.update(test=old.get("test") or {}, kinds=old.get("kinds") or [])
         text = directory.read(CARD_FILE).decode() if directory.has(CARD_FILE) else ""
         rebuild = text.split(REBUILD_OPEN, 1)[1].split("\n```", 1)[0] if REBUILD_OPEN in text else ""
         write_card(directory, card, rebuild, half="Weights are stored as float16" in text)

@@ -8,7 +8,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
+from scans.provenance import archive_record
 from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
 from study.evaluation import LevelScores, epoch_metrics
@@ -57,11 +58,14 @@ class ItemStudyData:
     val_true: ItemSet
     test_true: ItemSet
     archive_pitch_mm: float | None = None
+    archive: dict = field(default_factory=dict)  # scans.provenance.archive_record
 
     def summary(self) -> dict:
+        """Item counts, the pitch and where the archive came from, for checkpoints and the model card."""
         return {**{f"n_{name}_items": len(getattr(self, name)) for name in ITEM_SPLITS},
                 "n_val_missed": len(self.val.missed_scan), "n_test_missed": len(self.test.missed_scan),
-                "archive_pitch_mm": self.archive_pitch_mm, "input_pitch_mm": self.archive_pitch_mm}
+                "archive_pitch_mm": self.archive_pitch_mm, "input_pitch_mm": self.archive_pitch_mm,
+                **self.archive}
 
 
 def stage_directory(study: StudyConfig) -> str:
@@ -107,7 +111,7 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
     channels = modality_channels(modality)
     # each builder goes as its set is made: its crops are not held twice beside every other set's
     sets = {name: builders.pop(name).build(channels) for name in ITEM_SPLITS}
-    return ItemStudyData(**sets, archive_pitch_mm=archive.pitch_mm)
+    return ItemStudyData(**sets, archive_pitch_mm=archive.pitch_mm, archive=archive_record(archive))
 
 
 def _cache_key(study: StudyConfig, modality: str) -> str:
@@ -136,13 +140,14 @@ def load_item_study_data(study: StudyConfig, modality: str) -> ItemStudyData:
 
     def build() -> dict[str, np.ndarray]:
         data = _read(study, modality)
-        return {f"{name}/{field.name}": getattr(getattr(data, name), field.name)
-                for name in ITEM_SPLITS for field in fields(ItemSet)}
+        return {f"{name}/{column.name}": getattr(getattr(data, name), column.name)
+                for name in ITEM_SPLITS for column in fields(ItemSet)}
 
     arrays = cached_arrays(cache_root(study.data.cache), f"dualscan-items-{key}", build)
     sets = {name: ItemSet.from_npz({f.name: arrays[f"{name}/{f.name}"] for f in fields(ItemSet)})
             for name in ITEM_SPLITS}
-    data = ItemStudyData(**sets, archive_pitch_mm=Archive(study.data.archive).pitch_mm)
+    archive = Archive(study.data.archive)
+    data = ItemStudyData(**sets, archive_pitch_mm=archive.pitch_mm, archive=archive_record(archive))
     _MEMORY[key] = data
     return data
 

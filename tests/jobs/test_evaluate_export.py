@@ -120,6 +120,10 @@ def test_export_packs_half_precision_weights_with_their_sha256(item_model, small
     card = (out / "model_card.md").read_text()
     assert "make demo-model" in card and "float16" in card
     assert "The whole training command (item stage, training, val and test) took" in card
+    # its data named by the command that made it and its fingerprint, never the training machine's path
+    assert "* data: `dualscan synth --out ARCHIVE --n 10 --size 96 --seed 5 --split 0.6 --val 0.2`" in card
+    assert f"fingerprint {Archive(small_archive_val).fingerprint()[:16]}…" in card
+    assert small_archive_val not in card and small_archive_val not in (out / "model_card.json").read_text()
     for name in ("model.pt", "items/model.pt", "config.json", "items/config.json"):
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() in card
     assert not (out / "optimizer.pt").exists() and not (out / "items" / "found.npz").exists()
