@@ -63,15 +63,24 @@ def _precision_recall_steps(labels: np.ndarray, scores: np.ndarray) -> tuple[np.
     return true_positives.astype(np.float64), flagged
 
 
-def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """Average precision, Σ (R_n − R_{n−1}) P_n over the distinct thresholds (no interpolation, as
-    scikit-learn and anomalib compute it); None without an anomaly or with a NaN score."""
+def _operating_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Cumulative true positives and flagged samples at every threshold, and the anomalies in all;
+    None without an anomaly or with a NaN score (no ranking to step through)."""
     labels = np.asarray(labels, dtype=bool).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
     n_pos = int(labels.sum())
     if n_pos == 0 or np.isnan(scores).any():
         return None
-    true_positives, flagged = _precision_recall_steps(labels, scores)
+    return (*_precision_recall_steps(labels, scores), n_pos)
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Average precision, Σ (R_n − R_{n−1}) P_n over the distinct thresholds (no interpolation, as
+    scikit-learn and anomalib compute it); None without an anomaly or with a NaN score."""
+    points = _operating_points(labels, scores)
+    if points is None:
+        return None
+    true_positives, flagged, n_pos = points
     recall_gain = np.diff(np.r_[0.0, true_positives]) / n_pos
     return float(np.sum(recall_gain * true_positives / flagged))
 
@@ -79,12 +88,10 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
 def best_f1(labels: np.ndarray, scores: np.ndarray) -> float | None:
     """The highest F1 over every threshold, 2·TP / (flagged + anomalies); None without an anomaly
     or with a NaN score. It is chosen on the samples it scores: a bound, not an operating point."""
-    labels = np.asarray(labels, dtype=bool).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    n_pos = int(labels.sum())
-    if n_pos == 0 or np.isnan(scores).any():
+    points = _operating_points(labels, scores)
+    if points is None:
         return None
-    true_positives, flagged = _precision_recall_steps(labels, scores)
+    true_positives, flagged, n_pos = points
     return float(np.max(2 * true_positives / (flagged + n_pos)))
 
 
