@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -233,34 +234,42 @@ def test_interrupted_study_resumes_and_keeps_finished_trials(ray_session, study_
     data = smoke(study_archive, tmp_path, "resume", search={"algorithm": "grid", "scheduler": "none",
                                                               "max_concurrent": 1, "num_samples": 1})
     data["space"].update(modalities=["pseudo", "hlz"], k=[30, 60], ssn_features=["pixel"], lam=None,
-                         epochs=6)  # 4 trials
+                         epochs=6)  # 4 trials, one at a time
     config_path = tmp_path / "resume.yaml"
     config_path.write_text(yaml.safe_dump(data))
     config = parse_config(data)
     run = run_uri(config)
+    address, log = tmp_path / "rendezvous.sock", tmp_path / "study.log"
     env = {**os.environ, "PYTHONPATH": REPO}
-    process = subprocess.Popen([sys.executable, "-m", "jobs.study", "--config", str(config_path), "--local"],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:  # interrupt once the first trial has finished
-            if os.path.isdir(run) and any(len(e) == 6 for e in trial_epochs(run).values()):
-                break
-            time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server, open(log, "wb") as output:
+        server.bind(str(address))
+        server.listen(1)
+        server.settimeout(300)
+        process = subprocess.Popen([sys.executable, "-m", "tests.study.study_with_rendezvous", "--config",
+                                    str(config_path), "--local", "--rendezvous", str(address),
+                                    "--markers", str(tmp_path)],
+                                   cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            try:  # the first trial has finished, the second reported its first epoch and waits
+                connection, _ = server.accept()
+            except TimeoutError:
+                pytest.fail(f"no second trial began within 300 s: {log.read_text()[-3000:]}")
+            with connection:  # held until the study job has stopped
+                process.send_signal(signal.SIGINT)
+                assert process.wait(timeout=120) == 0, log.read_text()[-3000:]
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     before = trial_epochs(run)
     finished = {name for name, epochs in before.items() if epochs == list(range(1, 7))}
-    assert 1 <= len(finished) < 4, before  # interrupted after its first trials
+    assert sorted(before.values()) == [[1], list(range(1, 7))], before  # stopped in the second trial
     build_tuner(config, resume=True).fit()
     after = trial_epochs(run)
-    assert len(after) == 4  # no duplicate trials
-    assert all(after[name] == before[name] for name in finished)  # finished trials kept as they were
+    assert len(after) == 4 and set(before) <= set(after), after  # the same trials went on: none anew
+    assert all(after[name] == before[name] for name in finished)  # the finished trial kept as it was
     assert all(epochs == list(range(1, 7)) for epochs in after.values()), after  # all completed
+    assert reported_epochs(run) == [list(range(1, 7))] * 4  # the second went on from its checkpoint
 
 
 def item_study(archive: str, tmp_path: Path, name: str, pipelines: list[str], **items) -> dict:
