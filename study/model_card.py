@@ -34,7 +34,8 @@ def card_of(directory: ModelDirectory, source: str | None, scores: dict[str, Lev
             if k != "archive"}  # named by the command that made it and its fingerprint, not a path
     card = {"model_sha256": directory.sha256(), "source_checkpoint": source, "trial": trial,
             "data": data, "objective": objective,
-            "items": study.get("items") if stage.has(CONFIG_FILE) else None,
+            "items": ({k: v for k, v in study["items"].items() if k != "directory"}  # the exported items/
+                      if stage.has(CONFIG_FILE) and study.get("items") else None),
             "recipe": study.get("recipe"), "training_run": config.get("training_run"),
             "training_configured": (None if config.get("training_run") else configured_run(study, trial)),
             "item_stage": stage.metrics() if stage.has(METRICS_FILE) else None,
@@ -67,9 +68,11 @@ def _about(card: dict) -> list[str]:
             f"resized to {data.get('image_size')}², pitch {pitch:.3g} mm" if pitch else
             f"resized to {data.get('image_size')}², pitch unknown (the archive records none)")
     made_by, fingerprint = data.get("archive_made_by"), data.get("archive_fingerprint")
-    where = (f"`{made_by}`" if made_by else "its config names no command (trained before archives were "
-             "fingerprinted)" + ("; the rebuild below makes its archive" if card.get("rebuild") else ""))
-    where += f", fingerprint {fingerprint[:16]}…" if fingerprint else ", fingerprint not recorded"
+    if made_by:
+        where = f"`{made_by}`, " + (f"fingerprint {fingerprint[:16]}…" if fingerprint else "no fingerprint")
+    else:
+        where = ("the archive the rebuild below makes" if card.get("rebuild") else "not named") + (
+            " (its config predates archives named by command and fingerprint)")
     lines.append(f"* data: {where}; seen {seen}")
     configured = card.get("training_configured")
     if card.get("training_run") or not configured:
