@@ -34,6 +34,14 @@ def test_a_shipped_model_matches_its_card_and_loads(model_dir: Path):
     assert model.pipeline == "subcomponent" and model.item_first and 0 < model.threshold < 1
 
 
+@pytest.mark.parametrize("model_dir", list(SHIPPED), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_a_shipped_card_names_its_data_and_recipe_without_a_machines_path(model_dir: Path):
+    card = (model_dir / "model_card.md").read_text() + (model_dir / "model_card.json").read_text()
+    assert not re.search(r"(/work/|/home/|/tmp/|/Users/)", card)  # no training machine's path
+    assert "* data: the archive the rebuild below makes" in card and "\nRebuild:\n" in card
+    assert "recipe not recorded" not in card and "* training: SGD (momentum 0.9), lr " in card
+
+
 def test_the_quality_card_says_how_it_was_made():
     card = (QUALITY_MODEL / "model_card.md").read_text()
     assert "dualscan synth --out ARCHIVE --n 3000 --size 512 --seed 2026" in card
