@@ -229,7 +229,8 @@ def up(state_dir: str, workers: int = 1, *, head_cpus: int = 0, cpus_per_worker:
     and scoring actors land on the workers. ``port`` or ``dashboard_port`` None: free ones. Every
     other port is bound by Ray itself, but for the Ray Client server's (Ray refuses 0 there): a head
     that exits while it starts, as when another process took a port picked here, is started again
-    with fresh ports, HEAD_TRIES times in all. On any failure the nodes started so far are stopped.
+    with fresh ports (where the ports were left to it: given ones are tried again as they are),
+    HEAD_TRIES times in all. On any failure the nodes started so far are stopped.
     """
     if workers < 0:
         raise ClusterError(f"--workers must be 0 or more, got {workers}")

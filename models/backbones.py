@@ -73,7 +73,7 @@ def adapt_first_conv(features: nn.Module, in_channels: int, extra_channels: int 
     for parent in features.modules():
         for child_name, conv in parent.named_children():
             if isinstance(conv, nn.Conv2d):
-                if conv.in_channels == in_channels:
+                if conv.in_channels == in_channels and not extra_channels:
                     return
                 new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                                 conv.padding, conv.dilation, conv.groups, conv.bias is not None)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import isotonic_regression, minimize
+from scipy.special import expit
 
 METHODS = ("temperature", "platt", "isotonic")
 FOLDS = 5
@@ -18,7 +19,7 @@ PLATT_SLOPES = (1e-3, 1e3)  # a Platt slope stays positive (the map increasing) 
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # 1 / (1 + e^−x) without overflow
+    return expit(x)  # 1 / (1 + e^−x), stable in both tails
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -130,9 +131,9 @@ def fit_platt(scores: np.ndarray, labels: np.ndarray) -> ScoreCalibration:
 
     def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
         z = params[0] * logits + params[1]
-        p = np.clip(_sigmoid(z), EPS, 1 - EPS)
-        loss = -np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))
-        residual = (p - y) / len(y)
+        # −log σ(z) = log(1 + e^−z), −log(1 − σ(z)) = log(1 + e^z): exact, so the gradient is its own
+        loss = np.mean(np.where(y > 0, np.logaddexp(0.0, -z), np.logaddexp(0.0, z)))
+        residual = (_sigmoid(z) - y) / len(y)
         return float(loss), np.array([np.sum(residual * logits), np.sum(residual)])
 
     fitted = minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",

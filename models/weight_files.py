@@ -65,10 +65,15 @@ def fit_state_dict(state: dict[str, torch.Tensor], target: dict[str, torch.Tenso
     fitted = {}
     for key, value in state.items():
         want = target.get(key)
-        if want is None or value.shape == want.shape:
-            fitted[key] = value  # an unexpected key is the strict load's to report
-        elif key == first_conv and value.shape[0] == want.shape[0] and value.shape[2:] == want.shape[2:]:
+        # the first convolution is adapted where its inputs differ, and always where some are extra
+        # channels (image channels and extras can add up to the file's 3: the extras still start at 0)
+        adapt = (key == first_conv and want is not None and value.dim() == 4
+                 and value.shape[0] == want.shape[0] and value.shape[2:] == want.shape[2:]
+                 and (value.shape[1] != want.shape[1] or bool(extra_channels)))
+        if adapt:
             fitted[key] = adapt_conv_weight(value, want.shape[1], extra_channels)
+        elif want is None or value.shape == want.shape:
+            fitted[key] = value  # an unexpected key is the strict load's to report
         elif key.startswith(reinit):
             fitted[key] = want
         else:

@@ -129,8 +129,9 @@ def _test(card: dict) -> list[str]:
                   "a bootstrap over scans for F1, AUROC and AP):", "",
                   "| level | " + " | ".join(COLUMNS.values()) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
         for level, figures in card["test"].items():
-            cells = [cell(figures[m]["value"], t, figures[m]["low"], figures[m]["high"])
-                     for m, t in COLUMNS.items()]
+            blank = {"value": None, "low": None, "high": None}  # a figure cards before it did not keep
+            cells = [cell(f["value"], t, f["low"], f["high"])
+                     for m, t in COLUMNS.items() for f in [figures.get(m, blank)]]
             lines.append(f"| {level} | " + " | ".join(cells) + " |")
         lines.append("")
     if card["kinds"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from models.metrics import LEVELS
-from models.model_dir import ModelDirectory
+from models.model_dir import WEIGHTS_FILE, ModelDirectory
 from pages.plots import kind_bars, learning_curves, objective_vs_k_lambda, roc_curves, tp_fp_bars
 from scans.storage import Location, locate
 from study.model_card import card_of, write_card
@@ -140,8 +140,13 @@ def export_best(run_uri: str) -> dict:
     best = max(chosen, key=lambda c: sign * c.metrics["objective"])
     root = ModelDirectory(run)
     exported = root.sub("best")
-    # an item-first model's best/ carries the study's item stage (its checkpoints carry none)
-    root.sub(best.checkpoint).copy_to(exported, stage=root.item_stage_dir)
+    # an item-first model's best/ carries the study's item stage (its checkpoints carry none): the
+    # one the study trained in its run directory, else the one its items.directory named
+    stage = root.item_stage_dir
+    named = (json.loads(run.read_bytes("study_config.json")).get("items") or {}).get("directory")
+    if named and not stage.has(WEIGHTS_FILE):
+        stage = ModelDirectory(named)
+    root.sub(best.checkpoint).copy_to(exported, stage=stage)
     card = card_of(exported, best.checkpoint, best.scores)
     write_card(exported, card)
     return card

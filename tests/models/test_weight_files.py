@@ -47,19 +47,21 @@ def test_the_first_convolution_is_adapted_by_one_rule():
 @pytest.mark.parametrize("item_input", ["context", "frame"])
 @pytest.mark.parametrize(("pipeline", "mode"), [("subcomponent", "crop"), ("subcomponent", "pool"),
                                                 ("object", "crop")])
-def test_an_item_inputs_mask_and_frame_channels_start_at_zero(resnet18_file, pipeline, mode, item_input):
+@pytest.mark.parametrize("modality", ["high", "high+low"])  # high+low with context: 2 + 1, the file's 3
+def test_an_item_inputs_mask_and_frame_channels_start_at_zero(resnet18_file, pipeline, mode, item_input,
+                                                              modality):
     from models.catalog import PIPELINES
     from models.spec import ModelSpec
 
     path, state = resnet18_file
-    spec = ModelSpec(pipeline=pipeline, backbone="resnet18", modality="high", mode=mode, k=20,
+    spec = ModelSpec(pipeline=pipeline, backbone="resnet18", modality=modality, mode=mode, k=20,
                      item_input=item_input, weights=str(path))
     model = PIPELINES[pipeline].build(spec)
     conv = model.dense.encoder.conv1 if mode == "pool" else model.backbone.features[0]
-    extra = model.input.extra_channels
-    assert conv.in_channels == 1 + extra and extra >= 1
-    torch.testing.assert_close(conv.weight[:, :1], state["conv1.weight"].sum(1, keepdim=True))
-    assert not conv.weight[:, 1:].any()
+    extra, image = model.input.extra_channels, 1 if modality == "high" else 2
+    assert conv.in_channels == image + extra and extra >= 1
+    torch.testing.assert_close(conv.weight[:, :image], adapt_conv_weight(state["conv1.weight"], image))
+    assert not conv.weight[:, image:].any()
 
 
 def test_a_torchvision_resnet_starts_the_classifier_and_the_dense_encoder(resnet18_file):

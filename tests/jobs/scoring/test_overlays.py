@@ -96,7 +96,8 @@ def _prediction(case: str) -> ScanPrediction:
 
 
 @pytest.mark.parametrize("case", ["whole_scan", "item_without_segments", "flags_below_threshold"])
-def test_the_report_row_and_the_overlay_apply_one_flag_rule(model_dir, small_archive, case):
+def test_the_report_row_and_the_overlay_apply_one_flag_rule(model_dir, small_archive, case,
+                                                             monkeypatch):
     scorer = Scorer(model_dir)
     scorer.model.predict = lambda images: [_prediction(case) for _ in images]
     scan = Archive(small_archive).read(Archive(small_archive).scan_ids[0])
@@ -111,3 +112,20 @@ def test_the_report_row_and_the_overlay_apply_one_flag_rule(model_dir, small_arc
     segments = dict(zip(row[staged_name("segment_id")], row[staged_name("is_anomalous")], strict=True))
     assert segments == {i: bool(figure.verdict.flagged[i]) for i in np.flatnonzero(figure.pred.scored)}
     assert not figure.verdict.flagged[0]  # an unscored segment is never flagged
+    # what the overlay draws and says: the flags it paints red and the verdict in its title
+    drawn: dict = {}
+
+    def paint(background, labels, scored, flagged, *rest):
+        drawn["flags"] = np.asarray(flagged, bool)
+        return background
+
+    def titled(panels, title, verdict, has_truth):
+        drawn.update(title=title, verdict=verdict)
+
+    monkeypatch.setattr("jobs.scoring.overlays.render_figure", paint)
+    monkeypatch.setattr("jobs.scoring.overlays.compose", titled)
+    root, inputs = list_inputs(small_archive)
+    overlay_image(scorer.model, root, next(i for i in inputs if i.scan_id == scan.scan_id))
+    assert drawn["verdict"] == row["is_anomalous"] and ("ANOMALY" in drawn["title"]) == row["is_anomalous"]
+    assert f"score {row['score']:.3f}" in drawn["title"]
+    assert set(np.flatnonzero(drawn["flags"])) == {i for i, flag in segments.items() if flag}
