@@ -26,8 +26,9 @@ def test_variants_of_the_same_protocol_are_kept_with_their_scores(tmp_path):
     protocol = protocol_of(_args(tmp_path), "stage")
     _keep(tmp_path, {"detector": {"protocol": protocol}, "masked": {"protocol": protocol}})
     assert set(kept_results(str(tmp_path), protocol)) == {"detector", "masked"}
-    labels, scores = kept_scores(str(tmp_path), "detector")
+    labels, scores, scans = kept_scores(str(tmp_path), "detector")
     assert labels.tolist() == [0, 1, 1] and scores.tolist() == [0.1, 0.7, 0.4]
+    assert scans is None  # kept before scans were: paired differences resample items alone
 
 
 def test_another_budget_config_or_a_missing_reference_keeps_nothing(tmp_path):
