@@ -19,13 +19,14 @@ BOOTSTRAPPED = ("f1", "auroc", "ap", "best_f1")
 
 
 def scan_groups(scans: np.ndarray | None, n: int) -> np.ndarray:
-    """(n,) int64 group of each item: its scan, or each item its own group when scans are unknown."""
+    """(n,) group of each item: its scan, or each item its own group when scans are unknown
+    (bootstrap_counts numbers the groups)."""
     if scans is None:
         return np.arange(n, dtype=np.int64)
     scans = np.asarray(scans).ravel()
     if scans.size != n:
         raise ValueError(f"{scans.size} scan ids for {n} items")
-    return np.unique(scans, return_inverse=True)[1].astype(np.int64)
+    return scans
 
 
 def bootstrap_counts(groups: np.ndarray | int, rounds: int = ROUNDS, seed: int = 0) -> Iterator[np.ndarray]:
