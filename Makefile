@@ -7,8 +7,9 @@ DEMO_DIR ?= out/demo
 DEMO_MODEL ?= demo/model
 QUALITY_MODEL ?= detectors/quality
 QUALITY_SCANS ?= 60
-# the demo's scans: 256² (1.95 mm), anomalies drawn twice their size, no extra screws (README, "Two commands")
-DEMO_SCANS := --size 256 --anomaly-scale 2 --anomaly-kinds blade,metal_plate,organic_block,wire_bundle
+# the demo's scans: world 1 (the shipped detectors' world until they are retrained), 256² (1.95 mm),
+# anomalies drawn twice their size, no extra screws (README, "Two commands")
+DEMO_SCANS := --world 1 --size 256 --anomaly-scale 2 --anomaly-kinds blade,metal_plate,organic_block,wire_bundle
 
 .PHONY: demo demo-model test lint bench clean
 
@@ -29,7 +30,7 @@ demo: $(STAMP)
 	$(VENV)/bin/dualscan report-summary $(DEMO_DIR)/report --top 5
 	$(VENV)/bin/dualscan report-html $(DEMO_DIR)/report
 	@echo "the quality detector (detectors/quality) on $(QUALITY_SCANS) fresh scans at the real size and difficulty"
-	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/quality-archive --n $(QUALITY_SCANS) --seed 5 --size 512 \
+	$(VENV)/bin/dualscan synth --out $(DEMO_DIR)/quality-archive --n $(QUALITY_SCANS) --seed 5 --size 512 --world 1 \
 		--split 0 --val 0 --no-previews --quiet
 	$(VENV)/bin/dualscan score --archive $(DEMO_DIR)/quality-archive --model $(QUALITY_MODEL) \
 		--out $(DEMO_DIR)/quality-report --local --overlays 4

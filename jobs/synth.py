@@ -8,7 +8,7 @@ import time
 
 from jobs.commands import finished, summary_of
 from scans.phantoms.anomalies import ANOMALIES
-from scans.phantoms.items import ITEMS
+from scans.phantoms.worlds import DEFAULT_WORLD, WORLDS, world_classes
 from scans.schema import reason
 
 
@@ -19,6 +19,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description=summary_of("synth"),
     )
     parser.add_argument("--out", required=True, help="archive directory or URI (s3://, gs://)")
+    parser.add_argument("--world", type=int, default=DEFAULT_WORLD, choices=[int(w) for w in WORLDS],
+                        help=f"which simulated world (default {DEFAULT_WORLD}): 1, one template per item "
+                             "class with anomalies in fixed hiding places (what the shipped detectors were "
+                             "trained on); 2, many models per class, look-alikes of every anomaly kind, "
+                             "bag contents, anomalies anywhere inside an item")
+    parser.add_argument("--split-by", choices=["model", "scan"], default=None,
+                        help="model (world 2's default): val and test scans hold only item models that "
+                             "train never saw, a fixed share of each class's models chosen by id; scan: "
+                             "any model anywhere (world 1 has only this)")
+    parser.add_argument("--hold-out-class", default="", metavar="NAME",
+                        help="an item class that appears only in test scans, for a new-item-type figure")
     parser.add_argument("--n", type=int, default=64, help="number of scans (default 64)")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
     parser.add_argument("--size-jitter", type=float, default=0.0, metavar="F",
@@ -46,8 +57,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "fails there")
     parser.add_argument("--max-items", type=int, default=3, help="items per scan, at most")
     parser.add_argument("--items", default="",
-                        help="comma-separated item classes to draw from (default all: "
-                             f"{', '.join(sorted(ITEMS))})")
+                        help="comma-separated item classes to draw from (default all of the world's; "
+                             f"world 1: {', '.join(world_classes(1))}; world 2: "
+                             f"{', '.join(world_classes(2))})")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes (default: one per CPU); the output does not depend on it")
     parser.add_argument("--no-previews", action="store_true", help="skip previews/<id>.png")
@@ -74,7 +86,9 @@ def main(args: argparse.Namespace) -> int:
                              val=args.val, anomaly_rate=args.anomaly_rate, anomaly_kinds=kinds,
                              anomaly_scale=args.anomaly_scale, anomaly_aligned=args.aligned_anomalies,
                              pitch_mm=args.pitch_mm, item_classes=items,
-                             max_items=args.max_items, previews=not args.no_previews)
+                             max_items=args.max_items, previews=not args.no_previews, world=args.world,
+                             hold_out_class=args.hold_out_class,
+                             **({"split_by": args.split_by} if args.split_by else {}))
     except ValueError as err:
         print(f"dualscan synth: {reason(err)}", file=sys.stderr)
         return 2
@@ -90,8 +104,9 @@ def main(args: argparse.Namespace) -> int:
     anomalous = sum(bool(a) for a in archive.manifest.column("is_anomalous").to_pylist())
     splits = archive.manifest.column("split").to_pylist()
     counts = "/".join(str(splits.count(s)) for s in ("train", "val", "test"))
-    print(f"archive: {root.uri}  ({len(archive)} scans, {anomalous} anomalous, train/val/test {counts}, "
-          f"pitch {config.resolved_pitch_mm:.3g} mm, {elapsed:.1f} s, {len(archive) / elapsed:.1f} scans/s)")
+    print(f"archive: {root.uri}  (world {config.world}, split by {config.split_by}, {len(archive)} scans, "
+          f"{anomalous} anomalous, train/val/test {counts}, pitch {config.resolved_pitch_mm:.3g} mm, "
+          f"{elapsed:.1f} s, {len(archive) / elapsed:.1f} scans/s)")
     if args.preview:
         sheet = root.uri_of("contact_sheet.png")
         root.write_bytes("contact_sheet.png", archive_contact_sheet(root.uri))

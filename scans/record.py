@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 IMAGE_KEYS = ("high", "low", "zeff", "pseudo")
-LABEL_KEYS = ("objects", "object_class", "object_anomalous", "parts", "anomaly", "object_anomaly_kind")
+LABEL_KEYS = ("objects", "object_class", "object_anomalous", "parts", "anomaly", "object_anomaly_kind",
+              "object_model")
 ARRAY_KEYS = IMAGE_KEYS + LABEL_KEYS
 
 
@@ -26,6 +27,7 @@ class Scan:
     parts: np.ndarray | None = None
     anomaly: np.ndarray | None = None
     object_anomaly_kind: np.ndarray | None = None  # optional label: per item, "" when benign
+    object_model: np.ndarray | None = None  # optional label: per item, the design it was built from
     split: str = ""
     source: str = ""
     meta: dict = field(default_factory=dict)

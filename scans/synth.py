@@ -6,14 +6,16 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from multiprocessing import get_context
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, model_validator
 
 from scans.archive import finish_archive, prepare_archive, write_scan
 from scans.phantoms.anomalies import ANOMALIES
-from scans.phantoms.items import ITEMS
+from scans.phantoms.catalogue import MODELS_PER_CLASS, model_splits
 from scans.phantoms.scene import DEFAULT_FOV_CM, Scene, compose_scene
+from scans.phantoms.worlds import DEFAULT_WORLD, WORLDS, world_classes
 from scans.physics.calibration import effective_z
 from scans.physics.colour import render_pseudo_colour
 from scans.physics.detector import DetectorNoise
@@ -34,6 +36,10 @@ class SynthConfig(BaseModel):
 
     model_config = STRICT
 
+    world: int = DEFAULT_WORLD  # 1: one template per class, fixed hiding places; 2: many models
+    # "model" (world 2's default): val and test scans hold only models that train never saw
+    split_by: Literal["scan", "model"] = "scan"
+    hold_out_class: str = ""  # an item class that appears only in test scans (a new item type)
     n: int = 64
     size: int = 256
     size_jitter: float = 0.0  # each scan's height and width drawn in [size·(1 − jitter), size], same pitch
@@ -44,7 +50,7 @@ class SynthConfig(BaseModel):
     anomaly_kinds: tuple[str, ...] = ()  # the kinds drawn from (ANOMALIES names); empty: all
     anomaly_scale: float = 1.0  # anomaly sizes and thicknesses × this (large, dense, easy: for tests)
     anomaly_aligned: bool = False  # anomalies along their item's axes (same kinds, places, sizes)
-    item_classes: tuple[str, ...] = ()  # the item classes drawn from (ITEMS names); empty: all
+    item_classes: tuple[str, ...] = ()  # the item classes drawn from (the world's); empty: all
     min_items: int = 1
     max_items: int = 3
     fov_cm: float = DEFAULT_FOV_CM  # the tray's field of view, filling the image unless pitch_mm is set
@@ -52,6 +58,15 @@ class SynthConfig(BaseModel):
     previews: bool = True
     scanner: ScannerModel = ScannerModel()
     noise: DetectorNoise = DetectorNoise()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _world_defaults(cls, data):
+        """World 2 splits by model unless told otherwise."""
+        if isinstance(data, dict) and "split_by" not in data:
+            world = data.get("world", DEFAULT_WORLD)
+            data = {**data, "split_by": "model" if world == 2 else "scan"}
+        return data
 
     @model_validator(mode="after")
     def _in_range(self) -> SynthConfig:
@@ -69,11 +84,26 @@ class SynthConfig(BaseModel):
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"synth config: {name}={getattr(self, name)!r} is out of range")
-        for names, registry, what in ((self.anomaly_kinds, ANOMALIES, "anomaly_kinds: unknown kind"),
-                                      (self.item_classes, ITEMS, "item_classes: unknown item class")):
+        if str(self.world) not in WORLDS:
+            raise ValueError(f"synth config: world={self.world} is not a world; known: {', '.join(WORLDS)}")
+        classes = world_classes(self.world)
+        no_class = f"item_classes: world {self.world} has no class"
+        for names, valid, what in ((self.anomaly_kinds, sorted(ANOMALIES), "anomaly_kinds: unknown kind"),
+                                   (self.item_classes, classes, no_class)):
             for name in names:
-                if name not in registry:
-                    raise ValueError(f"synth config: {what} {name!r}; valid: {', '.join(sorted(registry))}")
+                if name not in valid:
+                    raise ValueError(f"synth config: {what} {name!r}; valid: {', '.join(valid)}")
+        if self.split_by == "model" and not WORLDS[str(self.world)].has_models:
+            raise ValueError(f"synth config: split_by='model' needs a world of many models (world 2); "
+                             f"world {self.world} has one design per class")
+        if self.hold_out_class:
+            drawn = self.item_classes or classes
+            if self.hold_out_class not in drawn:
+                raise ValueError(f"synth config: hold_out_class {self.hold_out_class!r} is not among the "
+                                 f"classes drawn ({', '.join(drawn)})")
+            if len(drawn) < 2:
+                raise ValueError("synth config: hold_out_class leaves train and val without items; "
+                                 "draw at least one other class")
         return self
 
     @property
@@ -130,11 +160,13 @@ def synth_scene(config: SynthConfig, index: int) -> tuple[Scan, Scene]:
     rng = np.random.default_rng([config.seed, index])
     pitch = config.resolved_pitch_mm
     height, width = scan_shape(config, index)
+    split = split_of(config, index)
+    classes, model_ids = drawn_designs(config, split)
     scene = compose_scene(rng, height, width, config.anomaly_rate,
                           (config.min_items, config.max_items), fov_cm=pitch * max(height, width) / 10.0,
-                          item_classes=config.item_classes or None,
-                          anomaly_kinds=config.anomaly_kinds or None, anomaly_scale=config.anomaly_scale,
-                          anomaly_aligned=config.anomaly_aligned)
+                          item_classes=classes, anomaly_kinds=config.anomaly_kinds or None,
+                          anomaly_scale=config.anomaly_scale, anomaly_aligned=config.anomaly_aligned,
+                          world=config.world, model_ids=model_ids)
     low, high = transmissions(scene.areal_density, scanner=config.scanner)
     low, high = config.noise.apply(low, high, rng, pitch)
     zeff, _ = effective_z(high, low, config.scanner, smooth_sigma=config.noise.zeff_smooth_px(pitch))
@@ -150,10 +182,35 @@ def synth_scene(config: SynthConfig, index: int) -> tuple[Scan, Scene]:
         parts=scene.parts,
         anomaly=scene.anomaly,
         object_anomaly_kind=np.array(scene.anomaly_kinds, dtype=np.str_).reshape(-1),
-        split=split_of(config, index),
+        object_model=(None if scene.object_model is None
+                      else np.array(scene.object_model, dtype=np.str_).reshape(-1)),
+        split=split,
         source=source_of(config),
         meta={"pitch_mm": pitch},
     ), scene
+
+
+def drawn_designs(config: SynthConfig, split: str
+                  ) -> tuple[tuple[str, ...] | None, dict[str, list[int]] | None]:
+    """The item classes a scan of ``split`` draws (None: all of the world's) and, split by model,
+    each class's models it may draw (the split's share; a held-out class only in test, every model)."""
+    classes = config.item_classes or None
+    if config.hold_out_class:
+        every = config.item_classes or world_classes(config.world)
+        classes = every if split == "test" else tuple(c for c in every if c != config.hold_out_class)
+    if config.split_by != "model":
+        return classes, None
+    model_ids = {c: model_splits(c)[split] for c in (classes or world_classes(config.world))}
+    if config.hold_out_class and split == "test":
+        model_ids[config.hold_out_class] = list(range(MODELS_PER_CLASS))
+    return classes, model_ids
+
+
+def models_by_split(config: SynthConfig) -> dict[str, dict[str, list[int]]] | None:
+    """What archive.json records of a split by model: per split, each class's model ids."""
+    if config.split_by != "model":
+        return None
+    return {split: {c: ids for c, ids in (drawn_designs(config, split)[1] or {}).items()} for split in SPLITS}
 
 
 def source_of(config: SynthConfig) -> str:
@@ -196,6 +253,8 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
             "zeff_calibration": "simulator"}
     if only_splits:
         info["only_splits"] = sorted(only_splits)
+    if (models := models_by_split(config)) is not None:
+        info["models_by_split"] = models
     finish_archive(root, rows, info)
     return root
 

@@ -17,7 +17,7 @@ _SPEC: dict[str, tuple[str, int]] = {
     "anomaly": ("uint8", 2),
     "object_anomalous": ("bool", 1),
 }
-_TEXT_KEYS = ("object_class", "object_anomaly_kind")  # 1-D unicode, one entry per item
+_TEXT_KEYS = ("object_class", "object_anomaly_kind", "object_model")  # 1-D unicode, one entry per item
 IMAGE_ARRAYS = ("high", "low", "zeff", "pseudo", "objects", "parts", "anomaly")  # H×W(×3)
 ITEM_ARRAYS = ("object_anomalous", *_TEXT_KEYS)  # one entry per item
 _ITEM_LABELS = ("objects", "object_class", "object_anomalous")
@@ -94,6 +94,13 @@ def validate_arrays(arrays: dict[str, np.ndarray], file: str) -> None:
                      f"{n_objects}: one entry per item is required")
     if "object_anomaly_kind" in arrays:
         _check_kinds(arrays, fail)
+    if "object_model" in arrays:
+        if "object_class" not in arrays:
+            fail("'object_model' is present without the item labels it describes "
+                 "('objects', 'object_class', 'object_anomalous')")
+        if len(arrays["object_model"]) != len(arrays["object_class"]):
+            fail(f"'object_model' has {len(arrays['object_model'])} entries but there are "
+                 f"{len(arrays['object_class'])} items: one entry per item is required")
     if "parts" in arrays and arrays["parts"].size and int(arrays["parts"].min()) < 0:
         fail("'parts' ids must be >= 0 (0 = none)")
     if "anomaly" in arrays and arrays["anomaly"].size and int(arrays["anomaly"].max()) > 1:

@@ -1,4 +1,5 @@
-"""Anomaly registry: concealed threats placed inside an item, drawn so detection is not trivial."""
+"""Anomaly registry: concealed threats placed inside an item (world 1: in its hideouts; world 2:
+anywhere inside it), drawn so detection is not trivial."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def organic_block(rng: np.random.Generator, design: ItemDesign, scale: float = 1
     material = "tnt" if rng.random() < 0.5 else "sucrose"
     density = float(rng.uniform(1.3, 1.8))
     w, h = _size(design, rng, 2.5, 7.0, scale), _size(design, rng, 1.5, 4.5, scale)
-    x, y = design.hideout_point(rng)
+    x, y = design.hideout_point(rng, fit=min(w, h) / 2)
     angle = _angle(rng, aligned)
     thickness = float(rng.uniform(0.4, 2.0)) * scale
     shape = (Slab(x, y, angle, w, h, thickness, 0.3) if rng.random() < 0.5
@@ -72,7 +73,7 @@ def metal_plate(rng: np.random.Generator, design: ItemDesign, scale: float = 1.0
     material = "steel" if rng.random() < 0.6 else "aluminium"
     thickness = float(rng.uniform(0.05, 0.25) if material == "steel" else rng.uniform(0.1, 0.5)) * scale
     w, h = _size(design, rng, 2.0, 6.0, scale), _size(design, rng, 1.5, 4.5, scale)
-    x, y = design.hideout_point(rng)
+    x, y = design.hideout_point(rng, fit=min(w, h) / 2)
     shape = Slab(x, y, _angle(rng, aligned), w, h, thickness, 0.1)
     return [Part("metal_plate", material, shape, anomaly=True)]
 
@@ -82,7 +83,7 @@ def blade(rng: np.random.Generator, design: ItemDesign, scale: float = 1.0,
           aligned: bool = False) -> list[Part]:
     """A knife blade: a thin steel strip with a pointed tip."""
     length, width = _size(design, rng, 5.0, 10.0, scale), _size(design, rng, 1.0, 2.2, scale)
-    x, y = design.hideout_point(rng)
+    x, y = design.hideout_point(rng, fit=width)
     hl, hw = length / 2, width / 2
     outline = ((-hl, -hw), (hl - width, -hw), (hl, hw * 0.6), (hl - 0.3, hw), (-hl, hw))
     thickness = float(rng.uniform(0.08, 0.2)) * scale

@@ -19,11 +19,14 @@ class Part:
     density: float | None = None
     anomaly: bool = False
     labelled: bool = True  # False: adds mass only (copper layers, insulation cores)
+    looks_like: str = ""  # the anomaly kind this benign part resembles (world 2's look-alikes)
 
 
 @dataclass
 class ItemDesign:
-    """An item before placement: its parts, size, and where an anomaly could be hidden."""
+    """An item before placement: its parts, size, and where an anomaly could be hidden: world 1's
+    few fixed ``hideouts``, or world 2's ``interior`` (rectangles covering the inside of the item,
+    an anomaly anywhere in them, drawn by area) and the model it was built from."""
 
     item_class: str
     width: float
@@ -31,6 +34,8 @@ class ItemDesign:
     parts: list[Part] = field(default_factory=list)
     hideouts: list[tuple[float, float, float, float]] = field(default_factory=list)  # cx, cy, w, h
     screw_sites: list[tuple[float, float]] = field(default_factory=list)
+    interior: list[tuple[float, float, float, float]] = field(default_factory=list)  # cx, cy, w, h
+    model: str = ""
 
     def add(self, name: str, material: str, shape: Shape, **kwargs) -> None:
         """Append a part."""
@@ -42,8 +47,16 @@ class ItemDesign:
         self.add("screw", "steel", Disc(x, y, 0.0, radius, radius, length))
         self.screw_sites.append((x, y))
 
-    def hideout_point(self, rng: np.random.Generator, margin: float = 0.0) -> tuple[float, float]:
-        """A random point inside a random hideout, ``margin`` cm from its edges when it fits."""
-        cx, cy, w, h = self.hideouts[int(rng.integers(len(self.hideouts)))]
+    def hideout_point(self, rng: np.random.Generator, margin: float = 0.0,
+                      fit: float = 0.0) -> tuple[float, float]:
+        """A random point inside a random hideout, ``margin`` cm from its edges when it fits; with an
+        interior, anywhere inside it (each rectangle by its area), ``fit`` cm (half the anomaly's
+        short side) from its edges where there is room, so the anomaly lies inside the item."""
+        if self.interior:
+            areas = np.array([w * h for _, _, w, h in self.interior])
+            cx, cy, w, h = self.interior[int(rng.choice(len(areas), p=areas / areas.sum()))]
+            margin = max(margin, fit)
+        else:
+            cx, cy, w, h = self.hideouts[int(rng.integers(len(self.hideouts)))]
         mx, my = max(w / 2 - margin, 0.0), max(h / 2 - margin, 0.0)
         return cx + float(rng.uniform(-mx, mx)), cy + float(rng.uniform(-my, my))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from scans.phantoms.design import ItemDesign
-from scans.phantoms.shapes import Cylinder, Disc, Polygon, Shell, Slab, Wire, helix, zigzag
+from scans.phantoms.shapes import Cylinder, Disc, Polygon, Shell, Slab, Wire, cable_route, helix, zigzag
 from scans.registry import Registry
 
 ItemBuilder = Callable[[np.random.Generator], ItemDesign]
@@ -31,13 +31,7 @@ def _board(d: ItemDesign, rng, cx, cy, w, h, chips: int, thickness=0.16) -> None
 
 def _cable(d: ItemDesign, rng, x, y, direction: float, length: float) -> None:
     """A mains cable leaving the item: PVC insulation around two copper cores."""
-    steps = 6
-    angles = direction + np.cumsum(rng.normal(0, 0.35, steps))
-    pts = [(0.0, 0.0)]
-    for a in angles:
-        px, py = pts[-1]
-        pts.append((px + length / steps * np.cos(a), py + length / steps * np.sin(a)))
-    pts_t = tuple((float(a), float(b)) for a, b in pts)
+    pts_t = cable_route(rng, direction, length)
     d.add("cable", "pvc", Wire(x, y, 0.0, pts_t, 0.6))
     d.add("cable_core", "copper", Wire(x, y, 0.0, pts_t, 0.18), labelled=False)
 

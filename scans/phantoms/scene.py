@@ -9,8 +9,7 @@ import numpy as np
 
 from scans.phantoms.anomalies import add_anomaly
 from scans.phantoms.design import ItemDesign, Part
-from scans.phantoms.items import ITEMS
-from scans.phantoms.shapes import Cylinder, Ellipsoid, Shell, Slab
+from scans.phantoms.worlds import WORLDS
 from scans.physics.forward import all_materials
 from scans.physics.materials import get_material, material_index
 
@@ -28,6 +27,7 @@ class Scene:
     object_class: list[str]
     object_anomalous: list[bool]
     anomaly_kinds: list[str]  # per item, "" when benign
+    object_model: list[str] | None = None  # per item, the model it was built from (world 2)
 
 
 @dataclass(frozen=True)
@@ -94,29 +94,6 @@ class Rasteriser:
         return (slice(y0, y1), slice(x0, x1)), (u, v)
 
 
-def _clutter(rng: np.random.Generator, fov_w: float, fov_h: float) -> list[Part]:
-    """Tray, and sometimes clothing folds, food or a drink bottle (mass only, no labels)."""
-    parts = [Part("tray", "polypropylene", Shell(0, 0, 0, fov_w * 0.96, fov_h * 0.96, 0.3, 7.0, 3.0),
-                  labelled=False)]
-    if rng.random() < 0.6:  # clothing: a few soft folds of cotton
-        for _ in range(int(rng.integers(2, 6))):
-            x, y = rng.uniform(-0.35, 0.35) * fov_w, rng.uniform(-0.35, 0.35) * fov_h
-            parts.append(Part("clothing", "cellulose",
-                              Ellipsoid(x, y, rng.uniform(0, np.pi), rng.uniform(6, 14),
-                                        rng.uniform(3, 9), rng.uniform(2, 6)),
-                              density=float(rng.uniform(0.12, 0.3)), labelled=False))
-    if rng.random() < 0.3:  # food box
-        x, y = rng.uniform(-0.3, 0.3) * fov_w, rng.uniform(-0.3, 0.3) * fov_h
-        parts.append(Part("food", "food", Slab(x, y, rng.uniform(0, np.pi), rng.uniform(6, 12),
-                                                rng.uniform(4, 8), rng.uniform(2, 5), 1.0),
-                          labelled=False))
-    if rng.random() < 0.25:  # drink bottle lying down
-        x, y = rng.uniform(-0.3, 0.3) * fov_w, rng.uniform(-0.3, 0.3) * fov_h
-        parts.append(Part("bottle", "water", Cylinder(x, y, rng.uniform(0, np.pi), 20.0, 6.5),
-                          labelled=False))
-    return parts
-
-
 def _place(rng, design: ItemDesign, placed: list[Placement], height, width, pitch) -> Placement:
     """Random pose inside the image, avoiding heavy overlap with items already placed."""
     radius = math.hypot(design.width, design.height) / 2 / pitch
@@ -149,23 +126,28 @@ def compose_scene(
     anomaly_kinds: tuple[str, ...] | None = None,
     anomaly_scale: float = 1.0,
     anomaly_aligned: bool = False,
+    world: int = 1,
+    model_ids: dict[str, list[int]] | None = None,
 ) -> Scene:
-    """One scan's contents: tray and clutter, ``n_items`` items (inclusive range), anomalies
-    hidden in each item with probability ``anomaly_rate``, of ``anomaly_kinds`` (default: every
-    registered kind), sized × ``anomaly_scale``, along the item's axes with ``anomaly_aligned``."""
+    """One scan's contents in ``world``: tray and clutter, ``n_items`` items (inclusive range) of
+    ``item_classes`` (default every class of the world), in world 2 each a unit of one of the
+    class's ``model_ids`` (default all), anomalies hidden in each item with probability
+    ``anomaly_rate``, of ``anomaly_kinds`` (default: every registered kind), sized ×
+    ``anomaly_scale``, along the item's axes with ``anomaly_aligned``."""
     pitch = fov_cm / max(height, width)
-    classes = tuple(sorted(ITEMS)) if item_classes is None else item_classes
+    rules = WORLDS[str(world)]
+    classes = rules.classes() if item_classes is None else item_classes
     for name in classes:
-        ITEMS[name]  # unknown names fail here, listing the valid ones
+        rules.check_class(name)  # unknown names fail here, listing the valid ones
     raster = Rasteriser(height, width, pitch)
     centre = Placement(ItemDesign("tray", 0, 0), width / 2, height / 2, 0.0)
-    for part in _clutter(rng, width * pitch, height * pitch):
+    for part in rules.clutter(rng, width * pitch, height * pitch):
         raster.draw(part, centre)
 
     count = int(rng.integers(n_items[0], n_items[1] + 1))
     placements, kinds = [], []
     for _ in range(count):
-        design = ITEMS[classes[int(rng.integers(len(classes)))]](rng)
+        design = rules.item(rng, classes[int(rng.integers(len(classes)))], model_ids)
         hides = rng.random() < anomaly_rate
         kinds.append(add_anomaly(rng, design, kinds=anomaly_kinds, scale=anomaly_scale,
                                  aligned=anomaly_aligned) if hides else "")
@@ -188,4 +170,5 @@ def compose_scene(
         object_class=[p.design.item_class for p in placements],
         object_anomalous=landed,
         anomaly_kinds=[k if ok else "" for k, ok in zip(kinds, landed, strict=True)],
+        object_model=[p.design.model for p in placements] if world != 1 else None,
     )

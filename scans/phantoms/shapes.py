@@ -206,3 +206,15 @@ def helix(length: float, diameter: float, turns: int, samples: int = 8) -> tuple
     phase = np.linspace(0, 2 * np.pi * turns, turns * samples + 1)
     xs = np.linspace(-length / 2, length / 2, phase.size)
     return tuple((float(x), float(diameter / 2 * np.sin(p))) for x, p in zip(xs, phase, strict=True))
+
+
+def cable_route(rng: np.random.Generator, direction: float, length: float,
+                steps: int = 6) -> tuple[tuple[float, float], ...]:
+    """Points of a cable lying loose from the origin, setting off along ``direction`` (radians) and
+    bending at random over ``length`` cm."""
+    angles = direction + np.cumsum(rng.normal(0, 0.35, steps))
+    pts = [(0.0, 0.0)]
+    for a in angles:
+        px, py = pts[-1]
+        pts.append((px + length / steps * np.cos(a), py + length / steps * np.sin(a)))
+    return tuple((float(a), float(b)) for a, b in pts)

@@ -44,7 +44,8 @@ def test_a_shipped_card_names_its_data_and_recipe_without_a_machines_path(model_
 
 def test_the_quality_card_says_how_it_was_made():
     card = (QUALITY_MODEL / "model_card.md").read_text()
-    assert "dualscan synth --out ARCHIVE --n 3000 --size 512 --seed 2026" in card
+    # the world it was trained in named: world 2 is the simulator's default now
+    assert "dualscan synth --out ARCHIVE --n 3000 --size 512 --seed 2026 --world 1" in card
     assert "dualscan train --config study/configs/quality.yaml" in card
     assert "The whole training command" in card and "float16" in card
 
@@ -52,8 +53,8 @@ def test_the_quality_card_says_how_it_was_made():
 def test_the_quality_detector_judges_a_fresh_archive(tmp_path, capsys):
     """Six scans the detector never saw, at its own size and pitch, judged end to end."""
     archive = tmp_path / "archive"
-    assert main(["synth", "--out", str(archive), "--n", "6", "--size", "512", "--seed", "11",
-                 "--split", "0", "--val", "0", "--no-previews"]) == 0  # all six in test
+    assert main(["synth", "--out", str(archive), "--n", "6", "--size", "512", "--seed", "11", "--world", "1",
+                 "--split", "0", "--val", "0", "--no-previews"]) == 0  # all six in test, its world
     out = tmp_path / "evaluation.json"
     assert main(["evaluate", "--model", str(QUALITY_MODEL), "--archive", str(archive), "--split", "test",
                  "--out", str(out)]) == 0
@@ -68,7 +69,7 @@ def test_the_demo_detector_still_finds_the_demo_anomalies(tmp_path, capsys):
     """Forty fresh scans made as `make demo` makes them (a seed its training never saw), judged end to
     end: the shipped demo model must rank anomalous items well above benign ones (chance is 0.5)."""
     archive = tmp_path / "archive"
-    assert main(["synth", "--out", str(archive), "--n", "40", "--seed", "23", "--size", "256",
+    assert main(["synth", "--out", str(archive), "--n", "40", "--seed", "23", "--size", "256", "--world", "1",
                  "--anomaly-scale", "2", "--anomaly-kinds", "blade,metal_plate,organic_block,wire_bundle",
                  "--split", "0", "--val", "0", "--no-previews", "--quiet"]) == 0
     out = tmp_path / "evaluation.json"
