@@ -22,6 +22,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def _figure(estimate: dict, digits: int) -> str:
+    value = estimate["value"]
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def group_line(group: dict) -> str:
+    """One group's figures (an item class, or seen or unseen designs) and its kinds' AUROC."""
+    kinds = ", ".join(f"{k['kind']} {_figure(k['auroc'], 2)}" for k in group["kinds"])
+    return (f"{group['group']}: AUROC {_figure(group['auroc'], 3)}, AP {_figure(group['ap'], 3)}, "
+            f"TP {_figure(group['tp_pct'], 1)} %, FP {_figure(group['fp_pct'], 1)} % ({group['n_items']} "
+            f"items, {group['n_anomalous']} anomalous){f'; {kinds}' if kinds else ''}")
+
+
 def main(args: argparse.Namespace) -> int:
     from scans.errors import ArchiveError
     from scans.storage import locate
@@ -36,6 +49,11 @@ def main(args: argparse.Namespace) -> int:
     for kind in evaluation.kinds:
         auroc = kind["auroc"]["value"]
         print(f"  {kind['kind']}: AUROC {'—' if auroc is None else f'{auroc:.3f}'} (n {kind['n_items']})")
+    for title, groups in (("per item class", evaluation.classes), ("designs", evaluation.designs)):
+        if len(groups) > 1 or (title == "designs" and groups):
+            print(f"{title}:")
+            for group in groups:
+                print(f"  {group_line(group)}")
     if args.out:
         folder, name = posixpath.split(args.out.rstrip("/"))
         where = locate(folder or ".")

@@ -172,6 +172,12 @@ class ModelDirectory:
         pitch = (self.config().get("data") or {}).get("input_pitch_mm")
         return float(pitch) if isinstance(pitch, int | float) and pitch > 0 else None
 
+    def train_models(self) -> dict[str, list[int]] | None:
+        """The item models (per class, their ids) the model's training split held, when its archive
+        recorded them (a split by model); None when unknown."""
+        train = (self.config().get("data") or {}).get("train_models")
+        return train if isinstance(train, dict) else None
+
     def item_stage(self) -> str:
         """The item stage of an item-first model: its own ``items/``, else the one its study named."""
         if self.has(f"{ITEM_STAGE_DIR}/{WEIGHTS_FILE}"):

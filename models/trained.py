@@ -38,6 +38,7 @@ class TrainedModel:
     item_score: str = "max"  # item-first sub-component models: the rule val chose
     chosen_numerics: str | None = None  # the precision val's threshold was chosen in, when recorded
     calibration: ScoreCalibration | None = None  # item-first models: raw item scores → probabilities
+    train_models: dict[str, list[int]] | None = None  # the item models its training split held, if known
 
     def calibrated(self, item_scores: np.ndarray) -> np.ndarray:
         """Item scores as the model reports them: through its calibration, raw when it has none."""
@@ -115,7 +116,8 @@ def load_trained_model(uri: str, device: torch.device | str | None = None,
     scoring = TrainedModel(model.to(device).eval(), spec, DEFAULT_THRESHOLD if chosen is None else chosen,
                            hashlib.sha256(weights).hexdigest(), directory.uri, device, amp=amp,
                            input_pitch_mm=directory.input_pitch_mm(),
-                           chosen_numerics=(config.get("training_run") or {}).get("numerics"))
+                           chosen_numerics=(config.get("training_run") or {}).get("numerics"),
+                           train_models=directory.train_models())
     if PIPELINES[spec.pipeline].item_first:
         stage = directory.item_stage()
         try:

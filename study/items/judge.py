@@ -17,7 +17,7 @@ from models.metrics import auroc
 from models.trained import TrainedModel, load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
-from study.evaluation import LevelScores, kind_estimates, level_estimates
+from study.evaluation import LevelScores, design_groups, group_estimates, kind_estimates, level_estimates
 from study.items.data import ItemSet, ItemSetBuilder
 
 
@@ -50,6 +50,10 @@ class ModelEvaluation:
     calibration: str = "none"  # how the item scores read: the method val fitted, or none (raw)
     reliability: dict | None = None  # the found items' reliability bins and ECE (models.calibration)
     item_scans: list[int] = field(default_factory=list)  # each judged item's scan, an index into scan_ids
+    # per item class (its anomalous items against its benign ones, each kind within it), and seen
+    # against unseen designs where the archive records items' models and the model its training's
+    classes: list[dict] = field(default_factory=list)
+    designs: list[dict] = field(default_factory=list)
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()
@@ -111,11 +115,22 @@ class JudgedSplit:
     n_found_judged: int = 0  # the object level's first entries that are found items
 
 
+def item_tags(scan) -> list[tuple[str, str, str]]:
+    """Each true item's anomaly kind, class and model ("" where the archive records none)."""
+    n = scan.n_objects
+
+    def column(values) -> list[str]:
+        return [str(v) for v in values] if values is not None else [""] * n
+
+    return list(zip(column(scan.object_anomaly_kind), column(scan.object_class), column(scan.object_model),
+                    strict=True))
+
+
 @torch.no_grad()
 def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> JudgedSplit:
     """Score scans ``ids`` with ``trained.predict`` and judge every found item and every true item
     against the archive's labels (labelled scans only)."""
-    found_labels, found_scores, found_kinds, found_scans, missed = [], [], [], [], []
+    found_labels, found_scores, found_tags, found_scans, missed = [], [], [], [], []
     scan_labels, scan_scores, scan_flagged = [], [], []
     n_true = n_matched = n_found = 0
     for index, scan_id in enumerate(ids):
@@ -125,26 +140,27 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
         prediction = trained.predict([build_input(scan, trained.input_modality)])[0]
         n = scan.n_objects
         flags = np.asarray(scan.object_anomalous, bool) if n else np.zeros(0, bool)
-        kinds = (np.asarray(scan.object_anomaly_kind, np.str_) if scan.object_anomaly_kind is not None
-                 else np.full(n, "", np.str_))
+        tags = item_tags(scan)  # each true item's (kind, class, model)
         masks = prediction.item_masks
         match = match_items(masks, scan.objects, n)
         for mask, score, truth in zip(masks, prediction.item_scores, match.truth_of_found, strict=True):
             if mask.any():
                 found_labels.append(bool(flags[truth]) if truth >= 0 else False)
-                found_kinds.append(str(kinds[truth]) if truth >= 0 else "")
+                found_tags.append(tags[truth] if truth >= 0 else ("", "", ""))
                 found_scores.append(float(score))
                 found_scans.append(index)
-        missed += [(bool(flags[t]), str(kinds[t]), index) for t in np.flatnonzero(~match.found_truth)]
+        missed += [(bool(flags[t]), tags[t], index) for t in np.flatnonzero(~match.found_truth)]
         n_true, n_found = n_true + n, n_found + len(masks)
         n_matched += int(match.found_truth.sum())
         scan_labels.append(bool(flags.any()))
         scan_scores.append(float(prediction.scan_score))
         scan_flagged.append(bool(prediction.flagged.any()))
     levels = LevelScores()
+    tags = np.array(found_tags + [m[1] for m in missed], np.str_).reshape(-1, 3)
     levels.add("object", np.array(found_labels + [m[0] for m in missed], bool),
-               np.array(found_scores + [0.0] * len(missed), np.float32), found_kinds + [m[1] for m in missed],
-               np.array(found_scans + [m[2] for m in missed], np.int64))  # each item's scan
+               np.array(found_scores + [0.0] * len(missed), np.float32), tags[:, 0],
+               np.array(found_scans + [m[2] for m in missed], np.int64),  # each item's scan
+               classes=tags[:, 1], models=tags[:, 2])
     levels.add("scan", np.array(scan_labels, bool), np.array(scan_scores, np.float32))
     return JudgedSplit(levels, n_true, n_matched, n_found, list(ids), scan_scores, scan_flagged,
                        len(found_labels))
@@ -179,4 +195,9 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
         judged.scan_ids, judged.scan_scores, judged.scan_flagged, judged.n_found_judged,
         "none" if scoring.calibration is None else scoring.calibration.method,
         reliability(values[:judged.n_found_judged], labels[:judged.n_found_judged]),
-        [int(v) for v in levels.scan_ids("object")])
+        [int(v) for v in levels.scan_ids("object")],
+        [g.as_dict() for g in group_estimates(levels, scoring.threshold, levels.object_classes(),
+                                              with_kinds=True)],
+        [g.as_dict() for g in group_estimates(levels, scoring.threshold,
+                                              design_groups(levels.object_models(), scoring.train_models),
+                                              with_kinds=True)])

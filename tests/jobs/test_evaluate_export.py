@@ -274,6 +274,29 @@ def test_evaluate_gives_the_figures_training_reported_on_a_test_split_of_both_cl
         assert value == pytest.approx(trained[f"test_object_{name}"], abs=1e-9), name
 
 
+def test_evaluate_gives_figures_per_item_class_and_for_designs_training_never_saw(finding_model, capsys):
+    model, archive = finding_model
+    config = json.loads((Path(model) / "config.json").read_text())
+    train_models = config["data"]["train_models"]  # world 2 splits by model: training records its models
+    assert train_models and all(ids for ids in train_models.values())
+    evaluation = evaluate_model(model, archive, "test", "cpu")
+    reader = Archive(archive)
+    classes = {c for scan_id in evaluation.scan_ids for c in reader.read(scan_id).object_class}
+    assert evaluation.classes and {g["group"] for g in evaluation.classes} <= classes
+    # every true item is in its class's group; a found item matching none (benign, no class) in none
+    n_true = sum(reader.read(scan_id).n_objects for scan_id in evaluation.scan_ids)
+    assert sum(g["n_items"] for g in evaluation.classes) == n_true
+    assert sum(g["n_anomalous"] for g in evaluation.classes) == sum(evaluation.labels)
+    for group in evaluation.classes:
+        if 0 < group["n_anomalous"] < group["n_items"]:
+            assert 0.0 <= group["auroc"]["value"] <= 1.0 and group["tp_pct"]["low"] is not None
+    # the test split's models were never in train: every judged true item is an unseen design
+    assert [(g["group"], g["n_items"]) for g in evaluation.designs] == [("unseen", n_true)]
+    assert main(["evaluate", "--model", model, "--archive", archive]) == 0
+    out = capsys.readouterr().out
+    assert "designs:\n  unseen: AUROC " in out and ("per item class:" in out) == (len(evaluation.classes) > 1)
+
+
 def test_training_fits_the_calibration_on_val_and_evaluation_gives_its_test_scores(finding_model):
     model, archive = finding_model
     metrics = json.loads((Path(model) / "metrics.json").read_text())
