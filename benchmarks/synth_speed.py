@@ -1,4 +1,5 @@
-"""Synthesis speed per process at 256² and 512², by stage, with references side by side.
+"""Synthesis speed per process at 256² and 512², worlds 1 and 2 side by side, by stage, with
+references side by side.
 
 References, run in the same process on the same scenes:
 * forward model: a direct loop over energy bins (exp per bin, accumulated), the textbook form;
@@ -38,13 +39,13 @@ def reference_transmissions(areal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low.astype(np.float32), high.astype(np.float32)
 
 
-def stage_times(size: int, n: int) -> dict[str, float]:
+def stage_times(size: int, n: int, world: int) -> dict[str, float]:
     """Mean seconds per scan of each stage of synthesis."""
     totals = dict.fromkeys(["scene", "physics", "noise", "zeff", "colour", "npz", "png"], 0.0)
     for i in range(n):
         rng = np.random.default_rng([1, i])
         t0 = time.perf_counter()
-        scene = compose_scene(rng, size, size)
+        scene = compose_scene(rng, size, size, world=world)
         t1 = time.perf_counter()
         low, high = transmissions(scene.areal_density)
         t2 = time.perf_counter()
@@ -65,9 +66,9 @@ def stage_times(size: int, n: int) -> dict[str, float]:
     return {k: v / n for k, v in totals.items()}
 
 
-def end_to_end(size: int, n: int) -> float:
+def end_to_end(size: int, n: int, world: int) -> float:
     """Scans per second of synth_scan + encoding + preview, one process."""
-    config = SynthConfig(size=size, seed=2)
+    config = SynthConfig(size=size, seed=2, world=world)
     start = time.perf_counter()
     for i in range(n):
         scan = synth_scan(config, i)
@@ -114,11 +115,12 @@ def main() -> None:
           f"1 process")
     for size in (256, 512):
         n = args.n if size == 256 else max(4, args.n // 4)
-        rate = end_to_end(size, n)
-        stages = stage_times(size, n)
+        for world in (1, 2):  # interleaved, the same n each
+            rate = end_to_end(size, n, world)
+            stages = stage_times(size, n, world)
+            print(f"\n{size}², world {world}: {rate:.1f} scans/s per process (goal at 256²: ≥ 10)")
+            print("  per stage (ms): " + ", ".join(f"{k} {1e3 * v:.1f}" for k, v in stages.items()))
         ref = side_by_side(size, max(4, n // 4))
-        print(f"\n{size}²: {rate:.1f} scans/s per process (goal at 256²: ≥ 10)")
-        print("  per stage (ms): " + ", ".join(f"{k} {1e3 * v:.1f}" for k, v in stages.items()))
         print(f"  forward model: {ref['forward_ms']:.1f} ms vs energy loop {ref['forward_ref_ms']:.1f} ms"
               f" (ratio ours/ref {ref['forward_ms'] / ref['forward_ref_ms']:.2f})")
         print(f"  npz: {ref['npz_ms']:.1f} ms, {ref['npz_kb']:.0f} KiB vs np.savez_compressed "

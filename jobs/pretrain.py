@@ -37,6 +37,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help=f"default {default.eval_every}")
     parser.add_argument("--seed", type=int, default=default.seed,
                         help=f"the scenes' seed; keep it apart from any archive's (default {default.seed})")
+    parser.add_argument("--world", type=int, default=default.world,
+                        help=f"the simulator's world the scenes come from (default {default.world}; "
+                             "docs/simulator.md)")
     parser.add_argument("--workers", type=int, help="simulation processes (default: one per CPU)")
     return parser
 
@@ -48,7 +51,8 @@ def main(args: argparse.Namespace) -> int:
         config = PretrainConfig(backbone=args.backbone, modality=args.modality, size=args.size,
                                 scenes=args.scenes, held_out=args.held_out,
                                 tiles_per_scene=args.tiles_per_scene, tile=args.tile, seed=args.seed,
-                                steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every)
+                                steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
+                                world=args.world)
     except (KeyError, ValueError) as err:
         print(f"dualscan pretrain: {reason(err)}", file=sys.stderr)
         return 2

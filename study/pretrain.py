@@ -21,7 +21,7 @@ import torch
 from models.model_dir import ModelDirectory
 from models.pretext import PhysicsPretextNet, pretext_loss
 from scans.modalities import build_input, modality_air, modality_channels, modality_thickness
-from scans.phantoms.items import ITEMS
+from scans.phantoms.worlds import WORLDS
 from scans.physics.forward import all_materials
 from scans.synth import SynthConfig, synth_scene
 from study.config import AugmentConfig
@@ -44,9 +44,10 @@ class PretextTiles:
         return len(self.images)
 
 
-def item_classes() -> tuple[str, ...]:
-    """Every item class the simulator draws, in registry order (the class targets' indices)."""
-    return tuple(ITEMS)
+def item_classes(world: int) -> tuple[str, ...]:
+    """Every item class the simulator's ``world`` draws, in registry order (the class targets'
+    indices: world 1's are what they were before worlds existed)."""
+    return tuple(WORLDS[str(world)].registry)
 
 
 def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles | None:
@@ -58,7 +59,7 @@ def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles 
     image = build_input(scan, config.modality).astype(np.float32)
     density = np.log1p(scene.areal_density).astype(np.float32)
     air = np.asarray(modality_air(config.modality), np.float32).reshape(-1, 1, 1)
-    names = {name: i for i, name in enumerate(item_classes())}
+    names = {name: i for i, name in enumerate(item_classes(config.world))}
     rng = np.random.default_rng([config.seed, index, 1])
     t, half = config.tile, config.tile // 2
     out: dict[str, list[np.ndarray]] = {"images": [], "densities": [], "classes": [], "masks": []}
@@ -80,7 +81,8 @@ def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles 
 def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int | None = None) -> PretextTiles:
     """Tiles of scenes ``first`` .. ``first + count - 1`` (each depends on the config and its index
     only), simulated over ``workers`` processes."""
-    synth = SynthConfig(n=first + count, size=config.size, seed=config.seed, previews=False)
+    synth = SynthConfig(n=first + count, size=config.size, seed=config.seed, previews=False,
+                        world=config.world)
     jobs = [(config, synth, i) for i in range(first, first + count)]
     workers = max(1, min(workers or os.cpu_count() or 1, count))
     if workers == 1:
@@ -146,7 +148,7 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
         f"({simulated:.0f} s)")
     fill = modality_air(config.modality)
     model = PhysicsPretextNet(config.backbone, modality_channels(config.modality), fill,
-                              materials=train.densities.shape[1], classes=len(item_classes()))
+                              materials=train.densities.shape[1], classes=len(item_classes(config.world)))
     recipe = Recipe(steps=config.steps, batch=config.batch, tile=config.tile, lr=config.lr,
                     eval_every=config.eval_every)
     optimizer, schedule = build_item_optimizer(model, recipe)
@@ -169,7 +171,7 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
     run_steps(model, recipe, optimizer, schedule, 0, step_loss, on_eval)
     record = {"config": config.model_dump(mode="json"),
               "data": {"train_tiles": len(train), "held_out_tiles": len(held_out), "simulate_s": simulated,
-                       "materials": list(all_materials()), "item_classes": list(item_classes())},
+                       "materials": list(all_materials()), "item_classes": list(item_classes(config.world))},
               "curve": curve, "wall_s": time.perf_counter() - started}
     ModelDirectory(out).write_pretrained(model.dense.state_dict(), record)
     return record

@@ -6,6 +6,7 @@ from pydantic import model_validator
 
 from models.catalog import DENSE_ENCODERS
 from scans.modalities import modality_channels
+from scans.phantoms.worlds import DEFAULT_WORLD, WORLDS
 from study.config import AugmentConfig, Strict
 
 
@@ -23,6 +24,7 @@ class PretrainConfig(Strict):
     tiles_per_scene: int = 8
     tile: int = 96
     seed: int = 7_000
+    world: int = DEFAULT_WORLD  # the simulator's world the scenes are drawn from
     steps: int = 1000
     batch: int = 16
     lr: float = 1e-3
@@ -40,6 +42,9 @@ class PretrainConfig(Strict):
             if not ok:
                 raise ValueError(f"pretrain config: {name}={getattr(self, name)!r} is out of range")
         modality_channels(self.modality)  # an unknown modality fails here, naming the valid ones
+        if str(self.world) not in WORLDS:
+            raise ValueError(f"pretrain config: world={self.world} is not a world; known: "
+                             f"{', '.join(WORLDS)}")
         if self.backbone not in DENSE_ENCODERS:
             raise ValueError(f"pretrain config: backbone {self.backbone!r} has no dense encoder; valid: "
                              f"{', '.join(sorted(DENSE_ENCODERS))}")

@@ -8,14 +8,15 @@ import pytest
 
 from scans.synth import SynthConfig, synthesise
 
-SMALL = SynthConfig(n=6, size=96, seed=3, split=0.5, val=0.0)
+# world 1: the item finder's test measured what it must find there; the other fixtures are world 2
+SMALL = SynthConfig(n=6, size=96, seed=3, split=0.5, val=0.0, world=1)
 S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 @pytest.fixture(scope="session")
 def small_archive(tmp_path_factory) -> str:
-    """A 6-scan archive at 96² written once per session."""
+    """A 6-scan world-1 archive at 96² written once per session."""
     out = tmp_path_factory.mktemp("archive") / "small"
     synthesise(SMALL, str(out), workers=1, progress=False)
     return str(out)
@@ -23,7 +24,8 @@ def small_archive(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def small_archive_val(tmp_path_factory) -> str:
-    """A 10-scan archive at 96² with train, val and test (4/2/4), for item-first tests."""
+    """A 10-scan world-2 archive at 96² with train, val and test (4/2/4; split by model), for
+    item-first tests."""
     out = tmp_path_factory.mktemp("archive") / "small_val"
     synthesise(SynthConfig(n=10, size=96, seed=5, split=0.6, val=0.2), str(out), workers=1, progress=False)
     return str(out)
@@ -31,7 +33,7 @@ def small_archive_val(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def study_archive(tmp_path_factory) -> str:
-    """A 20-scan archive at 64², 8 train, 4 val, 8 test, for training and study tests."""
+    """A 20-scan world-2 archive at 64², 8 train, 4 val, 8 test, for training and study tests."""
     out = tmp_path_factory.mktemp("archive") / "study"
     synthesise(SynthConfig(n=20, size=64, seed=7, split=0.6, val=0.2), str(out), workers=1, progress=False)
     return str(out)

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -211,12 +212,26 @@ def job_list_with_token(cluster: LocalCluster, token: str) -> subprocess.Complet
                           capture_output=True, text=True, timeout=60)
 
 
-def test_study_then_scoring_jobs_end_to_end(cluster, study_archive, tmp_path):
+@pytest.fixture(scope="module")
+def study_job(cluster, study_archive, tmp_path_factory) -> tuple[str, str]:
+    """The smoke study, submitted as a job: its run directory and its logs (its best model is what
+    the scoring tests score)."""
+    tmp_path = tmp_path_factory.mktemp("e2e")
     config = study_config(tmp_path, study_archive, "e2e")
     state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config))
     assert state == "SUCCEEDED", logs[-3000:]
+    return str(tmp_path / "runs" / "e2e"), logs
+
+
+@pytest.fixture(scope="module")
+def model(study_job) -> str:
+    """A model trained by a study job on the cluster: its RUN_DIR/best."""
+    return os.path.join(study_job[0], "best")
+
+
+def test_study_then_scoring_jobs_end_to_end(cluster, study_job, study_archive, tmp_path):
+    run, logs = Path(study_job[0]), study_job[1]
     assert "val objective" in logs  # the trials' own output reaches `ray job logs`
-    run = tmp_path / "runs" / "e2e"
     assert (run / "results" / "tables.md").exists() and (run / "best" / "model.pt").exists()
     assert len(load_trials(locate(str(run)))) == 4
     report = str(tmp_path / "report")
@@ -232,21 +247,13 @@ def test_relative_paths_under_job_submit_stop_with_the_message(cluster, study_ar
     config = tmp_path / "relative.yaml"
     settings = smoke(study_archive, tmp_path / "runs", "relative")
     config.write_text(yaml.safe_dump({**settings, "storage": "runs"}))
-    state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", str(config)))
+    study = submit(cluster, "jobs.study", "--config", str(config))  # both at once: each stops at once
+    score = submit(cluster, "jobs.score", "--archive", "out/demo/archive", "--model", str(tmp_path / "model"),
+                   "--out", str(tmp_path / "report"))
+    state, logs = wait_job(cluster, study)
     assert state == "FAILED" and "storage: 'runs' is a relative path" in logs, logs[-3000:]
-    state, logs = wait_job(cluster, submit(cluster, "jobs.score", "--archive", "out/demo/archive", "--model",
-                                           str(tmp_path / "model"), "--out", str(tmp_path / "report")))
+    state, logs = wait_job(cluster, score)
     assert state == "FAILED" and "--archive: 'out/demo/archive' is a relative path" in logs, logs[-3000:]
-
-
-@pytest.fixture(scope="module")
-def model(cluster, study_archive, tmp_path_factory) -> str:
-    """A model trained by a one-trial study job on the cluster: its RUN_DIR/best."""
-    tmp_path = tmp_path_factory.mktemp("model")
-    config = study_config(tmp_path, study_archive, "model", epochs=1, modalities=["pseudo"])
-    state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config, "--num-samples", "1"))
-    assert state == "SUCCEEDED", logs[-3000:]
-    return str(tmp_path / "runs" / "model" / "best")
 
 
 def test_scoring_survives_a_killed_worker_node(cluster, model, scoring_archive, tmp_path):
@@ -321,15 +328,17 @@ def test_a_job_whose_input_only_some_nodes_see_stops_before_any_work(cluster, mo
     blind = add_worker(cluster.state_dir, cpus=1, hide=str(hidden))  # sees an empty tmpfs there
     try:
         config = study_config(tmp_path, str(hidden / "archive"), "hidden")
-        state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config))
+        report = tmp_path / "report"
+        study = submit(cluster, "jobs.study", "--config", config)  # both at once: each stops before work
+        score = submit(cluster, "jobs.score", "--archive", str(hidden / "archive"), "--model", model, "--out",
+                       str(report), "--no-progress")
+        state, logs = wait_job(cluster, study)
         assert state == "FAILED", logs[-3000:]
         archive = hidden / "archive"
         refusal = f"data.archive {archive}: node "
         assert refusal in logs and "sees nothing, the driver sees a directory" in logs, logs[-1500:]
         assert "storage all nodes share" in logs and not (tmp_path / "runs" / "hidden").exists()
-        report = tmp_path / "report"
-        state, logs = wait_job(cluster, submit(cluster, "jobs.score", "--archive", str(hidden / "archive"),
-                                               "--model", model, "--out", str(report), "--no-progress"))
+        state, logs = wait_job(cluster, score)
         assert state == "FAILED" and "--archive" in logs and "sees nothing" in logs, logs[-3000:]
         assert not report.exists() and not glob.glob(f"{report}.tmp-*")
     finally:

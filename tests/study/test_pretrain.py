@@ -14,8 +14,9 @@ from scans.physics.forward import all_materials
 from study.pretrain import item_classes, pretext_tiles, pretrain
 from study.pretrain_config import PretrainConfig
 
+# world 1, where its curve was measured (a fit of six scenes' tiles)
 TINY = PretrainConfig(size=96, scenes=6, held_out=2, tiles_per_scene=3, tile=32, steps=40, batch=8,
-                      eval_every=20, lr=3e-3)
+                      eval_every=20, lr=3e-3, world=1)
 
 
 def test_tiles_are_masked_to_their_item_with_its_densities_and_class():
@@ -29,9 +30,14 @@ def test_tiles_are_masked_to_their_item_with_its_densities_and_class():
     assert tiles.masks.any(axis=(1, 2)).all()  # every tile is centred on its item
     inside = tiles.densities.max(axis=1)[tiles.masks]
     assert (inside > 0).mean() > 0.9  # an item's pixels hold material
-    assert set(np.unique(tiles.classes)) <= set(range(len(item_classes())))
+    assert set(np.unique(tiles.classes)) <= set(range(len(item_classes(TINY.world))))
     again = pretext_tiles(TINY, 0, 3, workers=2)  # a scene depends on its index only
     assert np.array_equal(again.images, tiles.images) and np.array_equal(again.classes, tiles.classes)
+
+
+def test_world_2_tiles_are_classed_among_world_2s_classes():
+    tiles = pretext_tiles(PretrainConfig(**{**TINY.model_dump(), "world": 2}), 0, 3, workers=1)
+    assert len(item_classes(2)) >= 8 and set(np.unique(tiles.classes)) <= set(range(len(item_classes(2))))
 
 
 def test_pretraining_learns_and_its_weights_start_the_pipeline(tmp_path):
@@ -49,7 +55,7 @@ def test_pretraining_learns_and_its_weights_start_the_pipeline(tmp_path):
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"backbone": "alexnet"}, "no dense encoder"), ({"steps": 0}, "steps=0"),
-    ({"tile": 8}, "tile=8"), ({"modality": "xray"}, "xray"),
+    ({"tile": 8}, "tile=8"), ({"modality": "xray"}, "xray"), ({"world": 3}, "world=3 is not a world"),
 ])
 def test_bad_settings_are_named(change, message):
     with pytest.raises((ValueError, KeyError), match=message):

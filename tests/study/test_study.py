@@ -336,7 +336,8 @@ def test_the_item_stage_trains_in_a_worker_never_in_the_driver(ray_session, smal
 
 
 def test_a_study_killed_in_its_item_stage_resumes_the_stage(ray_session, small_archive_val, tmp_path):
-    data = item_study(small_archive_val, tmp_path, "killed", ["subcomponent"], steps=600,
+    # checkpoints every 30 steps: the first one lands long before the stage ends
+    data = item_study(small_archive_val, tmp_path, "killed", ["subcomponent"], steps=300,
                       encoder="mobilenet_v3_small_050")
     config_path = tmp_path / "killed.yaml"
     config_path.write_text(yaml.safe_dump(data))

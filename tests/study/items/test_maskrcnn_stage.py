@@ -77,10 +77,18 @@ def test_the_maskrcnn_finder_drives_its_loss_down_on_the_train_scans(small_archi
     objects = torch.from_numpy(np.stack([s.objects for s in train]).astype(np.int64))
     torch.manual_seed(0)
     finder = MaskRCNNFinder(modality="pseudo", image_size=96)
+
+    def loss_on_every_train_scan() -> float:  # one step's loss is one scan's: too noisy to compare
+        finder.train()
+        torch.manual_seed(1)  # the same proposal and RoI sampling before and after
+        with torch.no_grad():
+            return float(finder.loss(images.float(), objects))
+
+    before = loss_on_every_train_scan()
     recipe = ItemStageConfig(finder="maskrcnn", modality="pseudo", steps=12, batch=1, lr=1e-3, image_size=96)
     losses = train_finder(finder, images, objects, recipe, torch.device("cpu"))
-    # measured: 5.1, 4.9, 6.6 at the start, 3.0, 2.9, 2.6 at the end
-    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+    after = loss_on_every_train_scan()
+    assert after < 0.75 * before, (before, after, losses)  # measured: 5.68 -> 3.08 on the fixture
 
 
 class TruthDetector(nn.Module):
