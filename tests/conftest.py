@@ -8,7 +8,8 @@ import pytest
 
 from scans.synth import SynthConfig, synthesise
 
-# world 1: the item finder's test measured what it must find there; the other fixtures are world 2
+# world 1: the item finder's test measured what it must find there (and the item-first fixture below:
+# a few steps' item stage finds world 1's items); the study archive is world 2, split by model
 SMALL = SynthConfig(n=6, size=96, seed=3, split=0.5, val=0.0, world=1)
 S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
@@ -24,10 +25,11 @@ def small_archive(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def small_archive_val(tmp_path_factory) -> str:
-    """A 10-scan world-2 archive at 96² with train, val and test (4/2/4; split by model), for
-    item-first tests."""
+    """A 10-scan world-1 archive at 96² with train, val and test (4/2/4), for item-first tests (their
+    tiny item stages find world 1's items)."""
     out = tmp_path_factory.mktemp("archive") / "small_val"
-    synthesise(SynthConfig(n=10, size=96, seed=5, split=0.6, val=0.2), str(out), workers=1, progress=False)
+    synthesise(SynthConfig(n=10, size=96, seed=5, split=0.6, val=0.2, world=1), str(out), workers=1,
+               progress=False)
     return str(out)
 
 

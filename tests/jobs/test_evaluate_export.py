@@ -121,7 +121,8 @@ def test_export_packs_half_precision_weights_with_their_sha256(item_model, small
     assert "make demo-model" in card and "float16" in card
     assert "The whole training command (item stage, training, val and test) took" in card
     # its data named by the command that made it and its fingerprint, never the training machine's path
-    assert "* data: `dualscan synth --out ARCHIVE --n 10 --size 96 --seed 5 --split 0.6 --val 0.2`" in card
+    made_by = "dualscan synth --out ARCHIVE --n 10 --size 96 --seed 5 --world 1 --split 0.6 --val 0.2"
+    assert f"* data: `{made_by}`" in card
     assert f"fingerprint {Archive(small_archive_val).fingerprint()[:16]}…" in card
     assert small_archive_val not in card and small_archive_val not in (out / "model_card.json").read_text()
     for name in ("model.pt", "items/model.pt", "config.json", "items/config.json"):
@@ -246,12 +247,12 @@ def test_the_summary_and_the_page_show_the_top_flagged_items(ray_session, item_m
 @pytest.fixture(scope="module")
 def finding_model(tmp_path_factory) -> tuple[str, str]:
     """An archive whose val split has enough found items of both kinds to fit a calibration on (24
-    scans at 96², anomalies twice their size) and an item-first model on it whose item stage trains
+    world-1 scans at 96², anomalies twice their size) and an item-first model on it whose item stage trains
     long enough (60 steps) to find them: (model, archive)."""
     root = tmp_path_factory.mktemp("finding_model")
     archive = root / "archive"
     assert main(["synth", "--out", str(archive), "--n", "24", "--size", "96", "--seed", "5", "--split", "0.6",
-                 "--val", "0.35", "--anomaly-scale", "2", "--quiet", "--no-previews"]) == 0
+                 "--val", "0.35", "--anomaly-scale", "2", "--quiet", "--no-previews", "--world", "1"]) == 0
     config = root / "items.yaml"
     config.write_text(json.dumps({
         "name": "t", "data": {"archive": str(archive), "cache": str(root / "cache")},
@@ -274,27 +275,41 @@ def test_evaluate_gives_the_figures_training_reported_on_a_test_split_of_both_cl
         assert value == pytest.approx(trained[f"test_object_{name}"], abs=1e-9), name
 
 
-def test_evaluate_gives_figures_per_item_class_and_for_designs_training_never_saw(finding_model, capsys):
-    model, archive = finding_model
-    config = json.loads((Path(model) / "config.json").read_text())
-    train_models = config["data"]["train_models"]  # world 2 splits by model: training records its models
-    assert train_models and all(ids for ids in train_models.values())
-    evaluation = evaluate_model(model, archive, "test", "cpu")
-    reader = Archive(archive)
-    classes = {c for scan_id in evaluation.scan_ids for c in reader.read(scan_id).object_class}
-    assert evaluation.classes and {g["group"] for g in evaluation.classes} <= classes
-    # every true item is in its class's group; a found item matching none (benign, no class) in none
-    n_true = sum(reader.read(scan_id).n_objects for scan_id in evaluation.scan_ids)
+def test_evaluate_gives_figures_per_item_class_and_for_designs_training_never_saw(finding_model, tmp_path,
+                                                                                   capsys):
+    model, _ = finding_model
+    archive = tmp_path / "world2"  # test scans only; split by model, so the catalogue's test models
+    assert main(["synth", "--out", str(archive), "--n", "8", "--size", "96", "--seed", "9", "--split", "0",
+                 "--val", "0", "--anomaly-scale", "2", "--quiet", "--no-previews"]) == 0
+    reader = Archive(str(archive))
+    scans = [reader.read(scan_id) for scan_id in reader.ids_in_split("test")]
+    seen = str(scans[0].object_model[0])  # the model as if it had trained on this one design
+    copy = tmp_path / "model"
+    shutil.copytree(model, copy)
+    config = json.loads((copy / "config.json").read_text())
+    item_class, index = seen.rsplit("-", 1)
+    config["data"]["train_models"] = {item_class: [int(index)]}
+    (copy / "config.json").write_text(json.dumps(config))
+    evaluation = evaluate_model(str(copy), str(archive), "test", "cpu")
+    # every true item in its class's group and its design's; a found item matching none in neither
+    n_true = sum(s.n_objects for s in scans)
+    n_seen = sum(int((s.object_model == seen).sum()) for s in scans)
+    classes = {c for s in scans for c in s.object_class}
+    assert {g["group"] for g in evaluation.classes} == classes
     assert sum(g["n_items"] for g in evaluation.classes) == n_true
-    assert sum(g["n_anomalous"] for g in evaluation.classes) == sum(evaluation.labels)
+    n_anomalous = sum(int(s.object_anomalous.sum()) for s in scans)
+    assert sum(g["n_anomalous"] for g in evaluation.classes) == n_anomalous
     for group in evaluation.classes:
         if 0 < group["n_anomalous"] < group["n_items"]:
             assert 0.0 <= group["auroc"]["value"] <= 1.0 and group["tp_pct"]["low"] is not None
-    # the test split's models were never in train: every judged true item is an unseen design
-    assert [(g["group"], g["n_items"]) for g in evaluation.designs] == [("unseen", n_true)]
-    assert main(["evaluate", "--model", model, "--archive", archive]) == 0
+    designs = [(g["group"], g["n_items"]) for g in evaluation.designs]
+    assert designs == [("seen", n_seen), ("unseen", n_true - n_seen)]
+    assert main(["evaluate", "--model", str(copy), "--archive", str(archive)]) == 0
     out = capsys.readouterr().out
-    assert "designs:\n  unseen: AUROC " in out and ("per item class:" in out) == (len(evaluation.classes) > 1)
+    assert "designs:\n  seen: AUROC " in out and "\n  unseen: AUROC " in out
+    assert ("per item class:" in out) == (len(classes) > 1)
+    # a model that records no training designs (world 1's, say) gives no design figures
+    assert evaluate_model(model, str(archive), "test", "cpu").designs == []
 
 
 def test_training_fits_the_calibration_on_val_and_evaluation_gives_its_test_scores(finding_model):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from models.metrics import binary_metrics
+from scans.archive import Archive
 from scans.synth import SynthConfig, synthesise
 from study.config import ConfigError, parse_config
 from study.data import NoValSplitError, load_study_data, split_ids
@@ -88,6 +89,8 @@ def test_checkpoint_resume_continues_where_it_stopped(study_archive, tmp_path):
     assert saved["trial"]["k"] == 30 and saved["study"]["data"]["image_size"] == 48
     assert (saved["data"]["n_train"], saved["data"]["n_val"], saved["data"]["n_test"]) == (8, 4, 8)
     assert saved["data"]["input_pitch_mm"] == pytest.approx(500 / 48)
+    # a world-2 archive split by model: the models training saw, to tell seen from unseen designs later
+    assert saved["data"]["train_models"] == Archive(study_archive).info["models_by_split"]["train"]
     scores = read_scores_npz((directory / "scores.npz").read_bytes())
     assert set(scores) == {"val", "test"}
     labels, _ = scores["test"].arrays("object")
