@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,50 +22,20 @@ import yaml
 from jobs.cluster import get_args_parser
 from jobs.cluster import main as cluster_main
 from jobs.local_cluster import (
-    ClusterError,
     LocalCluster,
-    NodeProcess,
     add_worker,
     alive_nodes,
     down,
-    session_pids,
     stop_nodes,
     up,
 )
 from scans.storage import locate
 from scans.synth import SynthConfig, synthesise
 from study.results import load_statuses, load_trials
-from tests.smoke_study import REPO, smoke
+from tests.cluster.jobs import RAY, command_lines, node_processes, ray_cli, study_config, submit, wait_job
+from tests.smoke_study import smoke
 
 pytestmark = pytest.mark.slow
-
-RAY = os.path.join(os.path.dirname(sys.executable), "ray")
-TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-
-
-def running_cluster(tmp_path_factory, workers: int, cpus_per_worker: int,
-                    resources_per_worker: dict[str, float] | None = None):
-    """A head (no CPUs for work) and ``workers`` worker nodes on free ports, stopped in every outcome
-    (a fixture's generator: ``yield from`` it)."""
-    for attempt in (1, 2):  # a node that cannot reach the head on a loaded machine: once more, fresh
-        state = str(tmp_path_factory.mktemp("cluster-state"))
-        try:
-            cluster = up(state, workers=workers, cpus_per_worker=cpus_per_worker,
-                         resources_per_worker=resources_per_worker, port=None, dashboard_port=None)
-            break
-        except ClusterError:  # `up` has stopped what it started
-            if attempt == 2:
-                raise
-    try:
-        yield cluster
-    finally:
-        down(state)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A head and two worker nodes of 2 CPUs each."""
-    yield from running_cluster(tmp_path_factory, workers=2, cpus_per_worker=2)
 
 
 @pytest.fixture(scope="module")
@@ -75,75 +44,6 @@ def scoring_archive(tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("archive") / "many")
     synthesise(SynthConfig(n=240, size=64, seed=11, split=0.5, val=0.0), out, workers=1, progress=False)
     return out
-
-
-def ray_cli(cluster: LocalCluster, *args: str, check: bool = True) -> str:
-    """Run the `ray` command as a client of ``cluster`` (its address and token in the environment)."""
-    env = {**os.environ, **cluster.client_env()}
-    done = subprocess.run([RAY, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    if check and done.returncode != 0:
-        raise AssertionError(f"ray {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done.stdout + done.stderr
-
-
-def submit(cluster: LocalCluster, module: str, *args: str) -> str:
-    """`ray job submit --no-wait` with the shipped runtime_env; returns the job id. Retried while the
-    head's job agent is still starting (right after `up`: "No available agent to submit job")."""
-    deadline = time.monotonic() + 60
-    while True:
-        out = ray_cli(cluster, "job", "submit", "--no-wait", "--runtime-env", "cluster/runtime_env.yaml",
-                      "--", "python", "-m", module, *args, check=False)
-        if "Job '" in out or "No available agent" not in out or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert "Job '" in out, out[-3000:]
-    return out.split("Job '", 1)[1].split("'", 1)[0]
-
-
-WAIT_FOR_JOB = """
-import sys, time
-from ray.job_submission import JobSubmissionClient
-client, deadline = JobSubmissionClient(), time.monotonic() + float(sys.argv[2])
-while not (status := client.get_job_status(sys.argv[1])).is_terminal() and time.monotonic() < deadline:
-    time.sleep(0.5)
-print(status.value)
-"""
-
-
-def wait_job(cluster: LocalCluster, job: str, timeout_s: float = 300) -> tuple[str, str]:
-    """Wait until ``job`` ends; (its status, its logs)."""
-    env = {**os.environ, **cluster.client_env()}
-    done = subprocess.run([sys.executable, "-c", WAIT_FOR_JOB, job, str(timeout_s)], env=env,
-                          capture_output=True, text=True, timeout=timeout_s + 60)
-    state = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
-    logs = ray_cli(cluster, "job", "logs", job, check=False)
-    if state not in TERMINAL:
-        raise AssertionError(f"job {job} did not end within {timeout_s} s ({state}):\n{logs[-3000:]}")
-    return state, logs
-
-
-def command_lines(pids: list[int]) -> list[tuple[int, str]]:
-    """(pid, command line) of those of ``pids`` still running (Linux /proc)."""
-    out = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                out.append((pid, f.read().replace(b"\0", b" ").decode(errors="replace")))
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return out
-
-
-def node_processes(node: NodeProcess) -> list[tuple[int, str]]:
-    """(pid, command line) of every process of a node."""
-    return command_lines(session_pids(node.pid))
-
-
-def study_config(tmp_path, archive: str, name: str, **space) -> str:
-    """The smoke study as a YAML file for `jobs.study --config`, its runs under tmp_path/runs."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(smoke(archive, tmp_path / "runs", name, space=space)))
-    return str(path)
 
 
 def report_rows(report: str) -> list[tuple[str, str]]:
@@ -173,7 +73,7 @@ def test_a_port_taken_before_the_head_binds_it_is_tried_again_with_fresh_ones(tm
             assert alive_nodes(cluster) == ["head"]  # the second head, up, and its dashboard answers
             assert len(cluster.nodes) == 1  # the first one, stopped, is forgotten
         finally:
-            down(str(tmp_path))
+            down(str(tmp_path), grace_s=2.0)
 
 
 def test_cluster_has_token_auth_and_every_node(cluster):
@@ -210,23 +110,6 @@ def job_list_with_token(cluster: LocalCluster, token: str) -> subprocess.Complet
     return subprocess.run([RAY, "job", "list", "--address", cluster.dashboard_url],
                           env={**without_token, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token},
                           capture_output=True, text=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def study_job(cluster, study_archive, tmp_path_factory) -> tuple[str, str]:
-    """The smoke study, submitted as a job: its run directory and its logs (its best model is what
-    the scoring tests score)."""
-    tmp_path = tmp_path_factory.mktemp("e2e")
-    config = study_config(tmp_path, study_archive, "e2e")
-    state, logs = wait_job(cluster, submit(cluster, "jobs.study", "--config", config))
-    assert state == "SUCCEEDED", logs[-3000:]
-    return str(tmp_path / "runs" / "e2e"), logs
-
-
-@pytest.fixture(scope="module")
-def model(study_job) -> str:
-    """A model trained by a study job on the cluster: its RUN_DIR/best."""
-    return os.path.join(study_job[0], "best")
 
 
 def test_study_then_scoring_jobs_end_to_end(cluster, study_job, study_archive, tmp_path):

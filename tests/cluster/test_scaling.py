@@ -3,49 +3,26 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
-import yaml
 
 from jobs.local_cluster import add_worker, stop_nodes
 from scans.synth import SynthConfig, synthesise
-from tests.cluster.test_local_cluster import node_processes, ray_cli, running_cluster, submit, wait_job
-from tests.smoke_study import REPO, smoke
+from tests.cluster.jobs import node_processes, ray_cli, submit, wait_job
 
 pytestmark = pytest.mark.slow
 
 
 # each scoring actor asks for one slot; a node holds two: the first node cannot take a third actor,
 # so a pool that grows past two must grow onto the added node (0.5-CPU actors alone would fit a
-# third onto the first node's 2 CPUs, and Ray sometimes put it there)
+# third onto the first node's 2 CPUs, and Ray sometimes put it there). The shared cluster's own
+# workers hold no slots: the test adds the first node with two, and later the second.
 SLOT = "scorer_slot"
 # the scorers take 2 s more a batch until the test opens the gate (tests/cluster/drills.py): 200
 # batches on the first node's two actors take 200 s, against the 30-55 s the pool took to grow, on
 # any machine; once it has grown the rest goes at the model's speed
 SCANS = 400
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A head without CPUs for work and one worker node of 2 CPUs and two scorer slots."""
-    yield from running_cluster(tmp_path_factory, workers=1, cpus_per_worker=2, resources_per_worker={SLOT: 2})
-
-
-@pytest.fixture(scope="module")
-def model(study_archive, tmp_path_factory) -> str:
-    """A small model, trained without Ray (the drill, not the model's cost, keeps the actors busy)."""
-    tmp = tmp_path_factory.mktemp("model")
-    config = tmp / "model.yaml"
-    settings = smoke(study_archive, tmp / "runs", "model", space={"modalities": ["pseudo"]})
-    config.write_text(yaml.safe_dump(settings))
-    command = [sys.executable, "-m", "jobs.cli", "train", "--config", str(config), "--epochs", "1",
-               "--out", str(tmp / "model")]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return str(tmp / "model")
 
 
 def scorers_on(node) -> int:
@@ -54,13 +31,21 @@ def scorers_on(node) -> int:
 
 
 def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, model, tmp_path):
+    first = add_worker(cluster.state_dir, cpus=2, resources={SLOT: 2})
+    try:
+        grow_onto_an_added_node(cluster, model, first, tmp_path)
+    finally:
+        stop_nodes([first], grace_s=2.0)
+
+
+def grow_onto_an_added_node(cluster, model: str, first, tmp_path) -> None:
     archive = str(tmp_path / "archive")
     synthesise(SynthConfig(n=SCANS, size=64, seed=5, split=0.5, val=0.0), archive, workers=1, progress=False)
     report, gate = tmp_path / "report", tmp_path / "gate"
     job = submit(cluster, "tests.cluster.drills", str(gate), "--", "--archive", archive, "--model", model,
                  "--out", str(report), "--batch-size", "2", "--max-workers", "3",
                  "--worker-resource", f"{SLOT}=1", "--no-progress")
-    first, added, timeline = cluster.nodes[1], None, []
+    added, timeline = None, []
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not scorers_on(first):
@@ -91,4 +76,4 @@ def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, model, tmp_path):
         assert success["config"]["worker_resources"] == {SLOT: 1.0}
     finally:
         if added is not None:
-            stop_nodes([added])
+            stop_nodes([added], grace_s=2.0)
