@@ -165,7 +165,7 @@ def test_scoring_survives_a_killed_worker_node(cluster, model, scoring_archive, 
 
 
 def test_killed_study_driver_is_resumed_with_finished_trials_kept(cluster, study_archive, tmp_path):
-    config = study_config(tmp_path, study_archive, "killed", epochs=3)
+    config = study_config(tmp_path, study_archive, "killed", epochs=2)
     run = locate(str(tmp_path / "runs" / "killed"))
     job = submit(cluster, "jobs.study", "--config", config, "--num-samples", "6")
     deadline, finished = time.monotonic() + 240, set()
