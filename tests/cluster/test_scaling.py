@@ -19,10 +19,10 @@ pytestmark = pytest.mark.slow
 # third onto the first node's 2 CPUs, and Ray sometimes put it there). The shared cluster's own
 # workers hold no slots: the test adds the first node with two, and later the second.
 SLOT = "scorer_slot"
-# the scorers take 2 s more a batch until the test opens the gate (tests/cluster/drills.py): 200
-# batches on the first node's two actors take 200 s, against the 30-55 s the pool took to grow, on
+# the scorers take 2 s more a batch until the test opens the gate (tests/cluster/drills.py): 150
+# batches on the first node's two actors take 150 s, against the 30-55 s the pool took to grow, on
 # any machine; once it has grown the rest goes at the model's speed
-SCANS = 400
+SCANS = 300
 
 
 def scorers_on(node) -> int:
@@ -40,7 +40,7 @@ def test_scorer_pool_grows_onto_a_node_added_mid_job(cluster, model, tmp_path):
 
 def grow_onto_an_added_node(cluster, model: str, first, tmp_path) -> None:
     archive = str(tmp_path / "archive")
-    synthesise(SynthConfig(n=SCANS, size=64, seed=5, split=0.5, val=0.0), archive, workers=1, progress=False)
+    synthesise(SynthConfig(n=SCANS, size=64, seed=5, split=0.5, val=0.0), archive, workers=2, progress=False)
     report, gate = tmp_path / "report", tmp_path / "gate"
     job = submit(cluster, "tests.cluster.drills", str(gate), "--", "--archive", archive, "--model", model,
                  "--out", str(report), "--batch-size", "2", "--max-workers", "3",

@@ -36,17 +36,19 @@ def test_manifest_schema_and_rows(small_archive):
     assert info["config"]["seed"] == 3
 
 
-def test_every_array_round_trips(small_archive):
-    archive = Archive(small_archive)
+def test_every_array_round_trips(small_archive, study_archive):
+    archive = Archive(study_archive)  # world 2: every key, item models too
     scan = archive.read(archive.scan_ids[0])
-    raw = np.load(os.path.join(small_archive, scan_file(scan.scan_id)), allow_pickle=False)
+    raw = np.load(os.path.join(study_archive, scan_file(scan.scan_id)), allow_pickle=False)
     assert sorted(raw.files) == sorted(ARRAY_KEYS)
+    world1 = Archive(small_archive).read(Archive(small_archive).scan_ids[0])
+    assert world1.object_model is None  # world 1 records no item models
     for key in ARRAY_KEYS:
         np.testing.assert_array_equal(getattr(scan, key), raw[key])
         assert getattr(scan, key).dtype == raw[key].dtype
     row = archive.manifest.to_pylist()[0]
     assert row["n_objects"] == scan.n_objects and row["is_anomalous"] == scan.is_anomalous
-    assert len(list(archive)) == 6
+    assert len(list(archive)) == 20
 
 
 def test_npz_bytes_are_deterministic_and_numpy_readable():
