@@ -11,8 +11,8 @@ import argparse
 import numpy as np
 from PIL import Image, ImageDraw
 
-from scans.phantoms.catalogue import model_name, model_rng
-from scans.phantoms.families import FAMILIES
+from scans.phantoms.catalogue import model_name
+from scans.phantoms.families import FAMILIES, unit_of
 from scans.phantoms.scene import Placement, Rasteriser
 from scans.physics.calibration import effective_z
 from scans.physics.colour import render_pseudo_colour
@@ -24,8 +24,7 @@ TILE_CM, TILE_PX = 40.0, 200
 
 def unit_image(item_class: str, model: int, seed: int = 0) -> np.ndarray:
     """One benign unit of a model, centred, in pseudo-colour, its labelled parts' edges marked."""
-    design = FAMILIES[item_class](model_rng(item_class, model), np.random.default_rng(seed),
-                                  model_name(item_class, model))
+    design = unit_of(item_class, model, np.random.default_rng(seed))
     pitch = TILE_CM / TILE_PX
     raster = Rasteriser(TILE_PX, TILE_PX, pitch)
     where = Placement(design, TILE_PX / 2, TILE_PX / 2, 0.0)

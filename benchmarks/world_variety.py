@@ -24,9 +24,9 @@ from collections import Counter
 
 import numpy as np
 
-from scans.phantoms.catalogue import MODELS_PER_CLASS, model_name, model_rng
+from scans.phantoms.catalogue import MODELS_PER_CLASS
 from scans.phantoms.design import ItemDesign
-from scans.phantoms.families import FAMILIES
+from scans.phantoms.families import FAMILIES, unit_of
 from scans.phantoms.items import ITEMS
 from scans.phantoms.scene import Placement, Rasteriser
 
@@ -40,8 +40,7 @@ def designs(world: int, item_class: str, draws: int) -> list[ItemDesign]:
     """``draws`` world-1 items, or one unit of each world-2 model."""
     if world == 1:
         return [ITEMS[item_class](np.random.default_rng([7, i])) for i in range(draws)]
-    return [FAMILIES[item_class](model_rng(item_class, i), np.random.default_rng([7, i]),
-                                 model_name(item_class, i)) for i in range(MODELS_PER_CLASS)]
+    return [unit_of(item_class, i, np.random.default_rng([7, i])) for i in range(MODELS_PER_CLASS)]
 
 
 def layout(design: ItemDesign) -> tuple:

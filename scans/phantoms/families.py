@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from scans.phantoms.catalogue import model_name, model_rng
 from scans.phantoms.design import ItemDesign
 from scans.phantoms.kit import Unit, foam, harness, mesh_heater, screws, shell, spring
 from scans.phantoms.shapes import Cylinder, Disc, Ellipsoid, Polygon, Shell, Slab, Wire
@@ -330,8 +331,6 @@ def kettle(m, u, name) -> ItemDesign:
     return t.finish([(0.0, 0.0, r * 1.4, r * 1.4)])
 
 
-def build_unit(item_class: str, model: np.random.Generator, unit: np.random.Generator,
-               name: str) -> ItemDesign:
-    """One unit of a model of ``item_class``."""
-    return FAMILIES[item_class](model, unit, name)
-
+def unit_of(item_class: str, model: int, unit: np.random.Generator) -> ItemDesign:
+    """One unit of model number ``model`` of ``item_class``, its tolerances drawn from ``unit``."""
+    return FAMILIES[item_class](model_rng(item_class, model), unit, model_name(item_class, model))

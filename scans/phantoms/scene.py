@@ -170,5 +170,5 @@ def compose_scene(
         object_class=[p.design.item_class for p in placements],
         object_anomalous=landed,
         anomaly_kinds=[k if ok else "" for k, ok in zip(kinds, landed, strict=True)],
-        object_model=[p.design.model for p in placements] if world != 1 else None,
+        object_model=[p.design.model for p in placements] if rules.has_models else None,
     )

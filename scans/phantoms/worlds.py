@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scans.phantoms.catalogue import MODELS_PER_CLASS, model_name, model_rng
+from scans.phantoms.catalogue import MODELS_PER_CLASS
 from scans.phantoms.clutter import world1_clutter, world2_clutter
 from scans.phantoms.design import ItemDesign, Part
-from scans.phantoms.families import FAMILIES
+from scans.phantoms.families import FAMILIES, unit_of
 from scans.phantoms.items import ITEMS
 from scans.registry import Registry
 
@@ -44,7 +44,7 @@ class World:
             return self.registry[item_class](rng)
         ids = (model_ids or {}).get(item_class) or range(MODELS_PER_CLASS)
         index = int(ids[int(rng.integers(len(ids)))])
-        return self.registry[item_class](model_rng(item_class, index), rng, model_name(item_class, index))
+        return unit_of(item_class, index, rng)
 
 
 WORLDS: Registry[World] = Registry("world")

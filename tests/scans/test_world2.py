@@ -11,9 +11,9 @@ import pytest
 from scans.archive import Archive
 from scans.errors import ScanFormatError
 from scans.phantoms.anomalies import ANOMALIES, add_anomaly
-from scans.phantoms.catalogue import MODELS_PER_CLASS, model_name, model_rng, model_splits, split_of_model
+from scans.phantoms.catalogue import MODELS_PER_CLASS, model_splits, split_of_model
 from scans.phantoms.clutter import BAG_ITEMS, world2_clutter
-from scans.phantoms.families import FAMILIES
+from scans.phantoms.families import FAMILIES, unit_of
 from scans.phantoms.items import ITEMS
 from scans.phantoms.scene import Placement, Rasteriser
 from scans.provenance import archive_record, synth_command
@@ -22,8 +22,7 @@ from scans.validate import validate_arrays
 
 
 def unit(item_class: str, model: int, seed: int):
-    return FAMILIES[item_class](model_rng(item_class, model), np.random.default_rng(seed),
-                                model_name(item_class, model))
+    return unit_of(item_class, model, np.random.default_rng(seed))
 
 
 def test_world_2_has_at_least_eight_classes_and_every_world_1_class():
