@@ -17,16 +17,21 @@ from scans.provenance import archive_record
 from study.data_config import DataConfig
 from study.node_cache import cache_root, cached_arrays
 
-SPLIT_KEYS = ("images", "parts", "anomaly", "objects", "object_anomalous", "n_objects", "object_kind")
-CACHE_FORMAT = 3  # bumped whenever the cached arrays change (2: object_kind, 3: .npy directories)
+TENSOR_KEYS = ("images", "parts", "anomaly", "objects", "object_anomalous", "n_objects")
+# per item, padded like object_anomalous: its anomaly kind ("" benign), class and model ("" unknown)
+TEXT_KEYS = ("object_kind", "object_class", "object_model")
+SPLIT_KEYS = TENSOR_KEYS + TEXT_KEYS
+# bumped whenever the cached arrays change (2: object_kind, 3: .npy directories, 4: class and model)
+CACHE_FORMAT = 4
 _MEMORY: dict[str, StudyData] = {}
 
 
 @dataclass
 class SplitData:
     """One split as tensors: images (N, C, S, S) float32; parts, objects (N, S, S) int32; anomaly
-    (N, S, S) uint8; object_anomalous (N, max objects) bool, padded; n_objects (N,) int64; and as a
-    numpy array object_kind (N, max objects) unicode, "" for benign items or unknown kinds."""
+    (N, S, S) uint8; object_anomalous (N, max objects) bool, padded; n_objects (N,) int64; and as
+    numpy arrays (N, max objects) unicode each item's object_kind ("" for benign items or unknown
+    kinds), object_class and object_model ("" where unknown)."""
 
     scan_ids: list[str]
     images: torch.Tensor
@@ -36,6 +41,8 @@ class SplitData:
     object_anomalous: torch.Tensor
     n_objects: torch.Tensor
     object_kind: np.ndarray
+    object_class: np.ndarray
+    object_model: np.ndarray
 
     def __len__(self) -> int:
         return len(self.scan_ids)
@@ -43,15 +50,16 @@ class SplitData:
     def __reduce__(self):
         """Pickled as numpy arrays, which Ray's object store hands back without a copy (a torch
         tensor would be copied into every trial that gets it)."""
-        arrays = {k: getattr(self, k).numpy() for k in SPLIT_KEYS[:-1]}
-        return _as_split, (self.scan_ids, {**arrays, "object_kind": self.object_kind})
+        arrays = {k: getattr(self, k).numpy() for k in TENSOR_KEYS}
+        return _as_split, (self.scan_ids, {**arrays, **{k: getattr(self, k) for k in TEXT_KEYS}})
 
     def batch(self, index: torch.Tensor | slice, device: torch.device) -> Batch:
         """The scans at ``index`` on ``device``."""
-        kinds = self.object_kind[index.numpy() if isinstance(index, torch.Tensor) else index]
+        rows = index.numpy() if isinstance(index, torch.Tensor) else index
         return Batch(self.images[index].to(device), self.parts[index].to(device),
                      self.anomaly[index].to(device), self.objects[index].to(device),
-                     self.object_anomalous[index].to(device), self.n_objects[index].tolist(), kinds)
+                     self.object_anomalous[index].to(device), self.n_objects[index].tolist(),
+                     self.object_kind[rows], self.object_class[rows], self.object_model[rows])
 
 
 @dataclass
@@ -65,6 +73,8 @@ class Batch:
     object_anomalous: torch.Tensor
     n_objects: list[int]
     object_kind: np.ndarray  # (B, max objects) unicode
+    object_class: np.ndarray  # (B, max objects) unicode
+    object_model: np.ndarray  # (B, max objects) unicode
 
     def anomalous_flags(self) -> list[torch.Tensor]:
         """Per scan, (n_objects,) bool: which items hold an anomaly."""
@@ -73,6 +83,14 @@ class Batch:
     def anomaly_kinds(self) -> list[np.ndarray]:
         """Per scan, (n_objects,) unicode: the kind of anomaly each item holds ("" when benign)."""
         return [row[:n] for row, n in zip(self.object_kind, self.n_objects, strict=True)]
+
+    def item_classes(self) -> list[np.ndarray]:
+        """Per scan, (n_objects,) unicode: each item's class ("" when unknown)."""
+        return [row[:n] for row, n in zip(self.object_class, self.n_objects, strict=True)]
+
+    def item_models(self) -> list[np.ndarray]:
+        """Per scan, (n_objects,) unicode: the model each item was built from ("" when unknown)."""
+        return [row[:n] for row, n in zip(self.object_model, self.n_objects, strict=True)]
 
 
 @dataclass
@@ -124,7 +142,8 @@ def _read_split(archive: Archive, ids: list[str], modality: str, size: int) -> d
            "anomaly": np.zeros((len(ids), size, size), np.uint8),
            "objects": np.zeros((len(ids), size, size), np.int32),
            "n_objects": np.zeros(len(ids), np.int64)}
-    flags, kinds = [], []
+    flags = []
+    text: dict[str, list[np.ndarray]] = {key: [] for key in TEXT_KEYS}
     for i, scan_id in enumerate(ids):
         scan = archive.read(scan_id)
         if not scan.has_labels:
@@ -134,24 +153,27 @@ def _read_split(archive: Archive, ids: list[str], modality: str, size: int) -> d
         for key in ("parts", "anomaly", "objects"):
             out[key][i] = resize_square(getattr(scan, key), size, labels=True)
         flags.append(np.asarray(scan.object_anomalous, dtype=bool))
-        kinds.append(np.asarray(scan.object_anomaly_kind if scan.object_anomaly_kind is not None
-                                else [""] * scan.n_objects, dtype=np.str_))
+        for key, values in (("object_kind", scan.object_anomaly_kind), ("object_class", scan.object_class),
+                            ("object_model", scan.object_model)):
+            text[key].append(np.asarray(values if values is not None else [""] * scan.n_objects, np.str_))
         out["n_objects"][i] = scan.n_objects
     width = max([len(f) for f in flags] + [1])
     out["object_anomalous"] = np.zeros((len(ids), width), dtype=bool)
-    longest = max([k.itemsize // 4 for k in kinds] + [1])
-    out["object_kind"] = np.zeros((len(ids), width), dtype=f"<U{longest}")
-    for row, kind_row, f, k in zip(out["object_anomalous"], out["object_kind"], flags, kinds, strict=True):
+    for row, f in zip(out["object_anomalous"], flags, strict=True):
         row[: len(f)] = f
-        kind_row[: len(k)] = k
+    for key, rows in text.items():
+        longest = max([r.itemsize // 4 for r in rows] + [1])
+        out[key] = np.zeros((len(ids), width), dtype=f"<U{longest}")
+        for row, values in zip(out[key], rows, strict=True):
+            row[: len(values)] = values
     return out
 
 
 def _as_split(ids: list[str], arrays: dict[str, np.ndarray]) -> SplitData:
     with warnings.catch_warnings():  # read-only arrays of the object store: nothing writes to them
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        tensors = [torch.from_numpy(arrays[k]) for k in SPLIT_KEYS[:-1]]
-    return SplitData(ids, *tensors, arrays["object_kind"])
+        tensors = [torch.from_numpy(arrays[k]) for k in TENSOR_KEYS]
+    return SplitData(ids, *tensors, *(arrays[k] for k in TEXT_KEYS))
 
 
 def cache_key(config: DataConfig, modality: str, archive: Archive) -> str:

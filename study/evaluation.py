@@ -262,3 +262,14 @@ def design_groups(models: np.ndarray, train_models: dict[str, list[int]] | None)
         return np.full(models.size, "", np.str_)
     seen = {model_name(item_class, index) for item_class, ids in train_models.items() for index in ids}
     return np.array(["" if not m else "seen" if m in seen else "unseen" for m in models.tolist()], np.str_)
+
+
+def class_and_design_estimates(test: LevelScores, threshold: float, train_models: dict[str, list[int]] | None,
+                               seed: int = 0) -> dict[str, list[GroupEstimate]]:
+    """``{"classes": ..., "designs": ...}``: the figures of each item class and of seen against
+    unseen designs (empty where the items' models or the training split's are unknown), each with
+    its kinds."""
+    return {"classes": group_estimates(test, threshold, test.object_classes(), seed, with_kinds=True),
+            "designs": group_estimates(test, threshold, design_groups(test.object_models(), train_models),
+                                       seed, with_kinds=True)}
+

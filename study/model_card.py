@@ -10,7 +10,7 @@ import hashlib
 from models.calibration import describe_calibration
 from models.metrics import LEVELS
 from models.model_dir import CARD_FILE, CARD_JSON, CONFIG_FILE, METRICS_FILE, ModelDirectory
-from study.evaluation import LevelScores, kind_estimates, level_estimates
+from study.evaluation import LevelScores, class_and_design_estimates, kind_estimates, level_estimates
 from study.recipes import configured_run, describe_run
 from study.tables import COLUMNS, cell
 
@@ -51,6 +51,8 @@ def card_of(directory: ModelDirectory, source: str | None, scores: dict[str, Lev
         card["kinds"] = [{"kind": k.kind, "items": k.n_items,
                           **_figures({"auroc": k.auroc, "tp_pct": k.tp_pct, "ap": k.ap})}
                          for k in kind_estimates(test, threshold)]
+        card["groups"] = {name: [g.as_dict() for g in groups] for name, groups in
+                          class_and_design_estimates(test, threshold, directory.train_models()).items()}
     return card
 
 
@@ -144,7 +146,27 @@ def _test(card: dict) -> list[str]:
                          f"{cell(ap['value'], 'AP', ap['low'], ap['high'])} | "
                          f"{cell(k['tp_pct']['value'], 'TP%', k['tp_pct']['low'], k['tp_pct']['high'])} |")
         lines.append("")
-    return lines
+    return lines + _groups(card.get("groups") or {})
+
+
+def _groups(groups: dict) -> list[str]:
+    """Test per item class, and for seen against unseen designs where both are known: each group's
+    anomalous items against its own benign ones, its kinds' AUROC beside."""
+    shown = [(title, g) for title, name in (("class", "classes"), ("design", "designs"))
+             for g in groups.get(name, []) if name == "designs" or len(groups[name]) > 1]
+    if not shown:
+        return []
+    lines = ["Test, object level per item class and for seen against unseen designs (each group's "
+             "anomalous items against its own benign ones):", "",
+             "| group | items (anomalous) | AUROC | AP | TP% | FP% | AUROC per kind |",
+             "|---|---|---|---|---|---|---|"]
+    for title, g in shown:
+        figures = [cell(g[m]["value"], t, g[m]["low"], g[m]["high"])
+                   for m, t in (("auroc", "AUROC"), ("ap", "AP"), ("tp_pct", "TP%"), ("fp_pct", "FP%"))]
+        kinds = ", ".join(f"{k['kind']} {_number(k['auroc']['value'], 2)}" for k in g["kinds"])
+        lines.append(f"| {title}: {g['group']} | {g['n_items']} ({g['n_anomalous']}) | " + " | ".join(figures)
+                     + f" | {kinds or '—'} |")
+    return [*lines, ""]
 
 
 def card_files(directory: ModelDirectory) -> list[str]:

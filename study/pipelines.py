@@ -23,13 +23,15 @@ def _item_and_scan_levels(scores: LevelScores, all_scores: torch.Tensor, segment
                           batch: Batch) -> None:
     flags = batch.anomalous_flags()
     per_item = object_scores(all_scores, segments, batch.objects, batch.n_objects)
-    for image, (item_scores, item_flags, kinds) in enumerate(zip(per_item, flags, batch.anomaly_kinds(),
-                                                                 strict=True)):
+    tags = zip(per_item, flags, batch.anomaly_kinds(), batch.item_classes(), batch.item_models(), strict=True)
+    for image, (item_scores, item_flags, kinds, classes, models) in enumerate(tags):
         # an item resized away has no pixel left; every other item counts, a NaN score included
         pixels = torch.bincount(batch.objects[image].reshape(-1).long(), minlength=len(item_flags) + 1)
         present = pixels[1:len(item_flags) + 1] > 0
-        scores.add("object", item_flags[present], item_scores[present], kinds[present.cpu().numpy()],
-                   np.zeros(int(present.sum()), np.int64))  # one scan: its items resample together
+        kept = present.cpu().numpy()
+        scores.add("object", item_flags[present], item_scores[present], kinds[kept],
+                   np.zeros(int(present.sum()), np.int64),  # one scan: its items resample together
+                   classes=classes[kept], models=models[kept])
     scores.add("scan", torch.stack([f.any() for f in flags]), scan_scores(all_scores, segments))
 
 

@@ -12,10 +12,12 @@ from study.model_card import card_of, write_card
 from study.results import ChosenEpoch, choose_epoch, load_statuses, load_trials
 from study.tables import (
     COLUMNS,
-    best_rows,
+    GROUP_FIGURES,
+    best_scored,
     cell,
     csv_bytes,
     errors_frame,
+    groups_table,
     kinds_table,
     markdown,
     paper_table,
@@ -59,6 +61,10 @@ def write_results(run_uri: str) -> str:
         run.write_bytes(f"results/kinds_{pipeline}.parquet", parquet_bytes(part))
     if not kinds.empty:
         run.write_bytes("results/kinds_tp.png", kind_bars(kinds))
+    groups = groups_table(chosen, frame, mode)
+    for pipeline, part in groups.groupby("pipeline", sort=True):
+        run.write_bytes(f"results/groups_{pipeline}.csv", csv_bytes(part))
+        run.write_bytes(f"results/groups_{pipeline}.parquet", parquet_bytes(part))
     for level in LEVELS:
         curves = roc_inputs(chosen, frame, mode, level)
         if curves:
@@ -68,12 +74,12 @@ def write_results(run_uri: str) -> str:
     run.write_bytes("results/learning_curves.png", learning_curves([c.trial for c in chosen], metric))
     errors = errors_frame(load_statuses(run))
     run.write_bytes("results/errors.csv", csv_bytes(errors))
-    text = markdown(tables, metric, kinds)
+    text = markdown(tables, metric, kinds, groups)
     if not errors.empty:
         text += f"\n{len(errors)} trial(s) errored (results/errors.csv):\n" + "".join(
             f"- {row.trial}: {row.error}\n" for row in errors.itertuples())
     run.write_bytes("results/tables.md", text.encode())
-    run.write_bytes("results/index.html", results_page(run, tables, kinds, errors, metric).encode())
+    run.write_bytes("results/index.html", results_page(run, tables, kinds, groups, errors, metric).encode())
     return text
 
 
@@ -90,7 +96,7 @@ def _display(table, metric: str):
     return pd.DataFrame(rows)
 
 
-def results_page(run: Location, tables: dict, kinds, errors, metric: str) -> str:
+def results_page(run: Location, tables: dict, kinds, groups, errors, metric: str) -> str:
     """RUN_DIR/results/index.html: the tables and every plot of results/, one static page."""
     from pages.html_page import image, page, table
 
@@ -102,6 +108,14 @@ def results_page(run: Location, tables: dict, kinds, errors, metric: str) -> str
                                 for t in ("AUROC", "TP%")})
         sections.append(("Object level per anomaly kind (each pipeline's best trial by val)",
                          table(shown[["pipeline", "modality", "backbone", "kind", "items", "AUROC", "TP%"]])))
+    if not groups.empty:
+        shown = groups.assign(**{t: [cell(v, t, lo, hi) for v, lo, hi in
+                                     zip(groups[t], groups[f"{t}_lo"], groups[f"{t}_hi"], strict=True)]
+                                 for t in GROUP_FIGURES})
+        sections.append(("Object level per item class and for seen against unseen designs (each pipeline's "
+                         "best trial by val; a kind's row: its items against the group's benign ones)",
+                         table(shown[["pipeline", "grouping", "group", "kind", "items", "anomalous",
+                                      *GROUP_FIGURES]])))
     plots = sorted(name for name in run.list_files("results") if name.endswith(".png"))
     sections.append(("Plots", "".join(image(name, name.removesuffix(".png").replace("_", " "), 560)
                                       for name in plots)))
@@ -115,15 +129,11 @@ def results_page(run: Location, tables: dict, kinds, errors, metric: str) -> str
 def roc_inputs(chosen: list[ChosenEpoch], frame, mode: str, level: str) -> list[tuple]:
     """(name, test labels, test scores, val-chosen threshold) of each pipeline's best trial by val
     objective, for the ROC plot of ``level``."""
-    by_trial = {c.trial.directory: c for c in chosen}
     out = []
-    for _, best in best_rows(frame, mode, ("pipeline",)).iterrows():
-        c = by_trial[best["trial"]]
-        if c.scores is None or "test" not in c.scores:
-            continue
+    for point, c in best_scored(chosen, frame, mode):
         labels, scores = c.scores["test"].arrays(level)
         if labels.any() and (~labels).any():
-            out.append((f"{best['pipeline']} · {best['backbone']} · {best['modality']}", labels, scores,
+            out.append((f"{point['pipeline']} · {point['backbone']} · {point['modality']}", labels, scores,
                         float(c.metrics["threshold"])))
     return out
 

@@ -90,6 +90,7 @@ class ChosenEpoch:
     metrics: dict
     scores: dict[str, LevelScores] | None
     training_run: dict | None = None  # the recipe it ran (config.json), when the checkpoint records it
+    train_models: dict[str, list[int]] | None = None  # the item models its train split held, when known
 
 
 def choose_epoch(run: Location, trial: TrialRecord, mode: str) -> ChosenEpoch:
@@ -109,9 +110,11 @@ def choose_epoch(run: Location, trial: TrialRecord, mode: str) -> ChosenEpoch:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             raise ValueError(f"{run.uri_of(path)}: unreadable checkpoint scores "
                              f"({type(err).__name__}: {err})") from None
-    config = f"{directory}/config.json"
-    run_record = json.loads(run.read_bytes(config)).get("training_run") if run.exists(config) else None
-    return ChosenEpoch(trial, directory, metrics, scores, run_record)
+    path = f"{directory}/config.json"
+    config = json.loads(run.read_bytes(path)) if run.exists(path) else {}
+    train_models = (config.get("data") or {}).get("train_models")
+    return ChosenEpoch(trial, directory, metrics, scores, config.get("training_run"),
+                       train_models if isinstance(train_models, dict) else None)
 
 
 @dataclass

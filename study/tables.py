@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from models.metrics import LEVELS
-from study.evaluation import Estimate, kind_estimates, level_estimates
+from study.evaluation import Estimate, class_and_design_estimates, kind_estimates, level_estimates
 from study.results import ChosenEpoch, TrialStatus
 
 COLUMNS = {"accuracy": "A", "precision": "P", "f1": "F1", "tp_pct": "TP%", "fp_pct": "FP%", "auroc": "AUROC",
@@ -18,6 +18,10 @@ POINT_FIELDS = ("pipeline", "modality", "backbone", "k", "lam", "ssn_feature", "
                 "batch_size")
 # the recipe each trial ran, beside its point (config.json's training_run; empty when not recorded)
 RUN_FIELDS = ("schedule", "momentum", "weight_decay", "weights", "weights_sha256")
+# per item class ("class") and seen against unseen designs ("design"); kind "" is the group's every item
+GROUP_FIGURES = ("AUROC", "AP", "TP%", "FP%")
+GROUP_COLUMNS = ("pipeline", "modality", "backbone", "trial", "grouping", "group", "kind", "items",
+                 "anomalous", *(f"{t}{s}" for t in GROUP_FIGURES for s in ("", "_lo", "_hi")))
 KIND_COLUMNS = ("pipeline", "modality", "backbone", "trial", "kind", "items", "AUROC", "AUROC_lo",
                 "AUROC_hi", "TP%", "TP%_lo", "TP%_hi", "AP", "AP_lo", "AP_hi")
 
@@ -87,25 +91,59 @@ def paper_table(frame: pd.DataFrame, level: str, mode: str) -> pd.DataFrame:
     return table.sort_values(["pipeline", "modality", "backbone"]).reset_index(drop=True)
 
 
+def _figure_cells(figures: dict[str, Estimate | None]) -> dict:
+    out = {}
+    for title, e in figures.items():
+        out[title], out[f"{title}_lo"], out[f"{title}_hi"] = ((None, None, None) if e is None else
+                                                              (e.value, e.interval.low, e.interval.high))
+    return out
+
+
+def best_scored(chosen: list[ChosenEpoch], frame: pd.DataFrame, mode: str) -> list[tuple[dict, ChosenEpoch]]:
+    """Each pipeline's best trial by val objective whose checkpoint kept test scores: its point
+    (pipeline, modality, backbone, trial) and its chosen epoch."""
+    by_trial = {c.trial.directory: c for c in chosen}
+    out = []
+    if not frame.empty:
+        for _, best in best_rows(frame, mode, ("pipeline",)).iterrows():
+            c = by_trial[best["trial"]]
+            if c.scores is not None and "test" in c.scores:
+                out.append(({k: best[k] for k in ("pipeline", "modality", "backbone", "trial")}, c))
+    return out
+
+
 def kinds_table(chosen: list[ChosenEpoch], frame: pd.DataFrame, mode: str) -> pd.DataFrame:
     """Object level per anomaly kind, for each pipeline's best trial by val objective: the kind's
     test items against every benign test item (AUROC) and the share flagged at the val-chosen
     threshold (TP%), and AP, with 95 % intervals. Empty where the archive records no kinds."""
-    by_trial = {c.trial.directory: c for c in chosen}
     rows = []
-    if not frame.empty:
-        for _, best in best_rows(frame, mode, ("pipeline",)).iterrows():
-            c = by_trial[best["trial"]]
-            if c.scores is None or "test" not in c.scores:
-                continue
-            for k in kind_estimates(c.scores["test"], float(c.metrics["threshold"])):
-                rows.append({"pipeline": best["pipeline"], "modality": best["modality"],
-                             "backbone": best["backbone"], "trial": best["trial"], "kind": k.kind,
-                             "items": k.n_items, "AUROC": k.auroc.value, "AUROC_lo": k.auroc.interval.low,
-                             "AUROC_hi": k.auroc.interval.high, "TP%": k.tp_pct.value,
-                             "TP%_lo": k.tp_pct.interval.low, "TP%_hi": k.tp_pct.interval.high,
-                             "AP": k.ap.value, "AP_lo": k.ap.interval.low, "AP_hi": k.ap.interval.high})
+    for point, c in best_scored(chosen, frame, mode):
+        for k in kind_estimates(c.scores["test"], float(c.metrics["threshold"])):
+            rows.append({**point, "kind": k.kind, "items": k.n_items,
+                         **_figure_cells({"AUROC": k.auroc, "TP%": k.tp_pct, "AP": k.ap})})
     return pd.DataFrame(rows, columns=list(KIND_COLUMNS))
+
+
+def groups_table(chosen: list[ChosenEpoch], frame: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Object level per item class and for seen against unseen designs (where the archive records
+    items' models and the trial its train split's), for each pipeline's best trial by val: each
+    group's anomalous items against its own benign ones at the val-chosen threshold, then each kind
+    within it, with 95 % intervals. Empty where the scores record no classes."""
+    rows = []
+    for point, c in best_scored(chosen, frame, mode):
+        test, threshold = c.scores["test"], float(c.metrics["threshold"])
+        groupings = class_and_design_estimates(test, threshold, c.train_models)
+        for grouping, groups in (("class", groupings["classes"]), ("design", groupings["designs"])):
+            for g in groups:
+                figures = {"AUROC": g.auroc, "AP": g.ap, "TP%": g.tp_pct, "FP%": g.fp_pct}
+                rows.append({**point, "grouping": grouping, "group": g.group, "kind": "",
+                             "items": g.n_items, "anomalous": g.n_anomalous, **_figure_cells(figures)})
+                rows += [{**point, "grouping": grouping, "group": g.group, "kind": k.kind, "items": None,
+                          "anomalous": k.n_items,
+                          **_figure_cells({"AUROC": k.auroc, "AP": k.ap, "TP%": k.tp_pct, "FP%": None})}
+                         for k in g.kinds]
+    frame = pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
+    return frame.astype({"items": "Int64", "anomalous": "Int64"})  # counts; a kind's row has no item count
 
 
 def _undefined(value) -> bool:
@@ -127,9 +165,10 @@ def cell(value, title: str, low=None, high=None, best: bool = False) -> str:
 
 
 def markdown(tables: dict[str, pd.DataFrame], metric: str = "objective",
-             kinds: pd.DataFrame | None = None) -> str:
+             kinds: pd.DataFrame | None = None, groups: pd.DataFrame | None = None) -> str:
     """Every level's table per pipeline, best value per column in bold (lowest for FP%), then the
-    per-kind tables. Test figures at the val-chosen epoch and threshold; ``val {metric}`` chose."""
+    per-kind tables and the per-class and seen/unseen ones. Test figures at the val-chosen epoch
+    and threshold; ``val {metric}`` chose."""
     out = []
     for level, table in tables.items():
         for pipeline, part in table.groupby("pipeline", sort=True):
@@ -149,9 +188,7 @@ def markdown(tables: dict[str, pd.DataFrame], metric: str = "objective",
             out.append("")
     if kinds is not None and not kinds.empty:
         for pipeline, part in kinds.groupby("pipeline", sort=True):
-            first = part.iloc[0]
-            out.append(f"### {pipeline}: object level per anomaly kind (test; {first['modality']} · "
-                       f"{first['backbone']}, the best trial by val)\n")
+            out.append(_best_heading(pipeline, part, "per anomaly kind"))
             out.append("| kind | items | AUROC vs benign | TP% at the threshold |")
             out.append("|---|---|---|---|")
             for _, row in part.iterrows():
@@ -159,7 +196,33 @@ def markdown(tables: dict[str, pd.DataFrame], metric: str = "objective",
                            f"{cell(row['AUROC'], 'AUROC', row['AUROC_lo'], row['AUROC_hi'])} | "
                            f"{cell(row['TP%'], 'TP%', row['TP%_lo'], row['TP%_hi'])} |")
             out.append("")
+    if groups is not None and not groups.empty:
+        out += groups_markdown(groups)
     return "\n".join(out)
+
+
+def _best_heading(pipeline: str, part: pd.DataFrame, what: str) -> str:
+    first = part.iloc[0]
+    return (f"### {pipeline}: object level {what} (test; {first['modality']} · {first['backbone']}, "
+            "the best trial by val)\n")
+
+
+def groups_markdown(groups: pd.DataFrame) -> list[str]:
+    """``groups_table`` as Markdown: per pipeline, one row per item class or design group (its kinds
+    indented beneath it)."""
+    out = []
+    for pipeline, part in groups.groupby("pipeline", sort=True):
+        out.append(_best_heading(pipeline, part, "per item class and for seen against unseen designs"))
+        out.append("| group | items (anomalous) | AUROC | AP | TP% | FP% |")
+        out.append("|---|---|---|---|---|---|")
+        for _, row in part.iterrows():
+            name = (f"{row['grouping']}: {row['group']}" if not row["kind"]
+                    else f"&nbsp;&nbsp;{row['group']} · {row['kind']}")
+            count = f"{row['items']} ({row['anomalous']})" if not row["kind"] else f"({row['anomalous']})"
+            cells = [cell(row[t], t, row[f"{t}_lo"], row[f"{t}_hi"]) for t in GROUP_FIGURES]
+            out.append(f"| {name} | {count} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -31,9 +31,10 @@ class ItemCrop:
 @dataclass
 class ItemSet:
     """The items of a split, their pixels flat: item i owns pixels offsets[i]:offsets[i+1], an
-    h×w box (shapes[i]) of scan scan_index[i]. ``anomalous``/``kind``/``item_class`` are the truth
-    of the true item it is (found items that match none: benign, "", ""); ``missed_*`` are true
-    items no found item matches (none for a set of true items): a missed anomalous item is a miss."""
+    h×w box (shapes[i]) of scan scan_index[i]. ``anomalous``/``kind``/``item_class``/``item_model``
+    are the truth of the true item it is (found items that match none: benign, "", "", ""; a model
+    "" also where the archive records none); ``missed_*`` are true items no found item matches
+    (none for a set of true items): a missed anomalous item is a miss."""
 
     scan_ids: np.ndarray  # (n_scans,) unicode
     scan_anomalous: np.ndarray  # (n_scans,) bool: the scan holds an anomalous true item
@@ -51,6 +52,9 @@ class ItemSet:
     missed_scan: np.ndarray  # (m,) int64
     missed_anomalous: np.ndarray  # (m,) bool
     missed_kind: np.ndarray  # (m,) unicode
+    item_model: np.ndarray  # (n,) unicode
+    missed_class: np.ndarray  # (m,) unicode
+    missed_model: np.ndarray  # (m,) unicode
 
     def __len__(self) -> int:
         return len(self.scan_index)
@@ -81,7 +85,8 @@ class ItemSet:
                        self.boxes[:items], self.shapes[:items], self.offsets[:items + 1],
                        self.image[:, :end], self.mask[:end], self.anomaly[:end], self.parts[:end],
                        self.anomalous[:items], self.kind[:items], self.item_class[:items],
-                       self.missed_scan[:missed], self.missed_anomalous[:missed], self.missed_kind[:missed])
+                       self.missed_scan[:missed], self.missed_anomalous[:missed], self.missed_kind[:missed],
+                       self.item_model[:items], self.missed_class[:missed], self.missed_model[:missed])
 
     def to_bytes(self) -> bytes:
         """The set as an .npz (np.load with allow_pickle=False reads it back)."""
@@ -119,6 +124,8 @@ class ItemSetBuilder:
         kinds = (np.asarray(scan.object_anomaly_kind, np.str_) if scan.object_anomaly_kind is not None
                  else np.full(n, "", np.str_))
         classes = np.asarray(scan.object_class, np.str_) if n else np.zeros(0, np.str_)
+        models = (np.asarray(scan.object_model, np.str_) if scan.object_model is not None
+                  else np.full(n, "", np.str_))
         self.scan_ids.append(scan.scan_id)
         self.scan_anomalous.append(bool(flags.any()))
         if found is None:
@@ -129,7 +136,7 @@ class ItemSetBuilder:
             match = match_items(masks, scan.objects, n)
             truth = match.truth_of_found
             for t in np.flatnonzero(~match.found_truth):
-                self.missed.append((index, bool(flags[t]), str(kinds[t])))
+                self.missed.append((index, bool(flags[t]), str(kinds[t]), str(classes[t]), str(models[t])))
         for mask, t in zip(masks, truth, strict=True):
             if not mask.any():
                 continue
@@ -140,7 +147,7 @@ class ItemSetBuilder:
                                mask[box.slices()].copy(), scan.anomaly[box.slices()] > 0,
                                scan.parts[box.slices()].astype(np.int16),
                                bool(flags[t]) if known else False, str(kinds[t]) if known else "",
-                               str(classes[t]) if known else ""))
+                               str(classes[t]) if known else "", str(models[t]) if known else ""))
 
     def build(self, channels: int) -> ItemSet:
         boxes = [it[1] for it in self.items]
@@ -166,7 +173,9 @@ class ItemSetBuilder:
                        image, cat("mask", bool), cat("anomaly", bool), cat("parts", np.int16),
                        column(6, bool).reshape(-1), column(7, np.str_).reshape(-1),
                        column(8, np.str_).reshape(-1), missed(0, np.int64).reshape(-1),
-                       missed(1, bool).reshape(-1), missed(2, np.str_).reshape(-1))
+                       missed(1, bool).reshape(-1), missed(2, np.str_).reshape(-1),
+                       column(9, np.str_).reshape(-1), missed(3, np.str_).reshape(-1),
+                       missed(4, np.str_).reshape(-1))
 
 
 def _boxes(boxes: list[Box]) -> np.ndarray:

@@ -111,7 +111,9 @@ def level_scores(items: ItemSet, scores: ItemScores, rule: str) -> LevelScores:
     missed = np.zeros(len(items.missed_scan), np.float32)
     out.add("object", np.concatenate([items.anomalous, items.missed_anomalous]),
             np.concatenate([item, missed]), np.concatenate([items.kind, items.missed_kind]),
-            np.concatenate([items.scan_index, items.missed_scan]))
+            np.concatenate([items.scan_index, items.missed_scan]),
+            classes=np.concatenate([items.item_class, items.missed_class]),
+            models=np.concatenate([items.item_model, items.missed_model]))
     scan = np.zeros(len(items.scan_ids), np.float32)
     np.maximum.at(scan, items.scan_index, item)
     out.add("scan", items.scan_anomalous, scan)

@@ -17,7 +17,7 @@ from models.metrics import auroc
 from models.trained import TrainedModel, load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
-from study.evaluation import LevelScores, design_groups, group_estimates, kind_estimates, level_estimates
+from study.evaluation import LevelScores, class_and_design_estimates, kind_estimates, level_estimates
 from study.items.data import ItemSet, ItemSetBuilder
 
 
@@ -196,8 +196,5 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
         "none" if scoring.calibration is None else scoring.calibration.method,
         reliability(values[:judged.n_found_judged], labels[:judged.n_found_judged]),
         [int(v) for v in levels.scan_ids("object")],
-        [g.as_dict() for g in group_estimates(levels, scoring.threshold, levels.object_classes(),
-                                              with_kinds=True)],
-        [g.as_dict() for g in group_estimates(levels, scoring.threshold,
-                                              design_groups(levels.object_models(), scoring.train_models),
-                                              with_kinds=True)])
+        *([g.as_dict() for g in groups] for groups in
+          class_and_design_estimates(levels, scoring.threshold, scoring.train_models).values()))

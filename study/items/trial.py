@@ -116,7 +116,7 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
 
 def _cache_key(study: StudyConfig, modality: str) -> str:
     stage = ModelDirectory(stage_directory(study))
-    identity = {"format": CACHE_FORMAT, "items": 3, "margin": STORED_MARGIN,
+    identity = {"format": CACHE_FORMAT, "items": 4, "margin": STORED_MARGIN,
                 "head_holdout": study.recipe.head_holdout,
                 "train_masks": study.recipe.train_masks, "archive": study.data.archive,
                 "modality": modality,

@@ -20,6 +20,7 @@ import yaml
 
 from models.metrics import auroc
 from models.trained import load_trained_model
+from scans.phantoms.catalogue import model_name
 from scans.storage import locate
 from study.config import parse_config
 from study.report import export_best, write_results
@@ -148,12 +149,36 @@ def test_smoke_study_optuna_asha_reports_every_metric(smoke_study):
         assert row["AUROC"] == pytest.approx(auroc(labels[subset], scores[subset]))
         assert row["TP%"] == pytest.approx(100 * (scores[mine] >= chosen.metrics["threshold"]).mean())
     assert "per anomaly kind" in text
+    # per item class and seen against unseen designs: the test pass kept each item's class and model
+    # (the archive is world 2, split by model: every test item is of a design train never held)
+    groups = pd.read_parquet(os.path.join(run, "results", "groups_ssn.parquet"))
+    test_scores = chosen.scores["test"]
+    classes, models = test_scores.object_classes(), test_scores.object_models()
+    assert (classes != "").all() and (models != "").all() and classes.size == labels.size
+    seen = {model_name(c, i) for c, ids in (chosen.train_models or {}).items() for i in ids}
+    assert seen and not set(models) & seen
+    whole = groups[groups["kind"] == ""]
+    by_class = whole[whole["grouping"] == "class"].set_index("group")
+    assert set(by_class.index) == set(classes) and by_class["items"].sum() == labels.size
+    designs = whole[whole["grouping"] == "design"]
+    assert designs["group"].tolist() == ["unseen"] and designs["items"].iloc[0] == labels.size
+    for name, row in by_class.iterrows():
+        mine = classes == name
+        assert row["anomalous"] == labels[mine].sum()
+        if labels[mine].any() and (~labels[mine]).any():
+            assert float(row["AUROC"]) == pytest.approx(auroc(labels[mine], scores[mine]))
+        if (mine & ~labels).any():
+            flagged = scores[mine & ~labels] >= chosen.metrics["threshold"]
+            assert float(row["FP%"]) == pytest.approx(100 * flagged.mean())
+    assert "per item class and for seen against unseen designs" in text
     card = export_best(run)
     assert card["val_objective"] == pytest.approx(frame["objective"].max())
     assert card["operating_point"]["chosen_on"] == "val" and card["kinds"]
     assert card["test"]["object"]["auroc"]["value"] == pytest.approx(card["metrics"]["test_object_auroc"])
     assert card["data"]["input_pitch_mm"] == pytest.approx(500 / 48)
     assert "per anomaly kind" in read(run, "best", "model_card.md")
+    assert [g["group"] for g in card["groups"]["designs"]] == ["unseen"]
+    assert "seen against unseen designs" in read(run, "best", "model_card.md")
     # best/ is the chosen checkpoint's model, byte for byte, and its card names its sha256
     best_weights = read(run, "best", "model.pt", mode="rb")
     assert best_weights == read(run, card["source_checkpoint"], "model.pt", mode="rb")

@@ -60,6 +60,27 @@ def test_found_items_are_labelled_by_the_true_item_they_match(small_archive):
     assert choose_rule(items, scores)[0] == "max"
 
 
+def test_found_and_missed_items_keep_their_class_and_model_to_the_object_level(study_archive):
+    archive = Archive(study_archive)  # world 2: every item records the model it was built from
+    scan = next(s for s in map(archive.read, archive.scan_ids) if s.n_objects >= 2)
+    n = scan.n_objects
+    spurious = np.zeros(scan.objects.shape, bool)
+    spurious[:3, :3] = True
+    builder = ItemSetBuilder()
+    found = [scan.objects == i for i in range(2, n + 1)] + [spurious]  # item 1 missed
+    builder.add_scan(scan, build_input(scan, "hlz"), found)
+    items = builder.build(3)
+    classes, models = list(scan.object_class), list(scan.object_model)
+    assert items.item_class.tolist() == [*classes[1:], ""] and items.item_model.tolist() == [*models[1:], ""]
+    assert items.missed_class.tolist() == classes[:1] and items.missed_model.tolist() == models[:1]
+    again = ItemSet.from_npz(np.load(__import__("io").BytesIO(items.to_bytes()), allow_pickle=False))
+    assert again.item_model.tolist() == items.item_model.tolist()
+    scores = ItemScores({"max": np.ones(len(items), np.float32)}, np.zeros(0, bool), np.zeros(0, np.float32))
+    levels = level_scores(items, scores, "max")  # what the study's test pass groups by
+    assert levels.object_classes().tolist() == [*classes[1:], "", classes[0]]
+    assert levels.object_models().tolist() == [*models[1:], "", models[0]]
+
+
 def test_tiles_are_balanced_augmented_and_what_lies_outside_the_mask_is_the_item_inputs_choice(small_archive):
     archive = Archive(small_archive)
     items = read_items(archive, archive.scan_ids, "hlz")

@@ -78,6 +78,11 @@ def test_val_chooses_and_test_is_scored_once_on_the_chosen_weights(small_archive
     # the perfect stage finds every true item: found and true sets hold the same items
     assert len(data.test) == len(data.test_true) and len(data.test.missed_scan) == 0
     assert len(splits["test"].arrays("object")[0]) == len(data.test)
+    # each item's class reaches the test pass (per-class figures); world 1 records no models
+    archive = Archive(small_archive_val)
+    truth = [c for i in archive.ids_in_split("test") for c in archive.read(i).object_class]
+    assert sorted(splits["test"].object_classes().tolist()) == sorted(truth)
+    assert set(splits["test"].object_models().tolist()) == {""}
 
 
 def test_the_item_head_learns_on_held_out_train_items_only(small_archive_val, tmp_path, monkeypatch):
