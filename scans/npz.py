@@ -26,17 +26,56 @@ _END_SEARCH = 22 + 65_535  # the end record and the longest comment it may carry
 _MAX_DIRECTORY_RECORD = 46 + 3 * 1024  # a central-directory record with a generous name and extras
 
 
+_LOCAL_HEADER, _CENTRAL_HEADER, _END_RECORD = "<IHHHHHIIIHH", "<IHHHHHHIIIHHHHHII", "<IHHHHIIH"
+_DOS_DATE = ((_EPOCH[0] - 1980) << 9) | (_EPOCH[1] << 5) | _EPOCH[2]  # at 00:00:00
+_MADE_BY, _NEEDED = (3 << 8) | 20, 20  # unix, zip 2.0 (deflate)
+_ZIP32_MAX = 0xFFFF_FFFF
+
+
+def _npy(value) -> bytes:
+    payload = io.BytesIO()
+    np.lib.format.write_array(payload, np.asanyarray(value), allow_pickle=False)
+    return payload.getvalue()
+
+
+def _deflate(payload: bytes, floating: bool, level: int) -> bytes:
+    # noisy floating-point images repeat few byte strings: run-length matching compresses them
+    # about as well as the full search (within 0.1 of the size) in half the time
+    strategy = zlib.Z_RLE if floating else zlib.Z_DEFAULT_STRATEGY
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
+    return compressor.compress(payload) + compressor.flush()
+
+
 def encode_npz(arrays: dict[str, np.ndarray], compresslevel: int = 1) -> bytes:
-    """Compressed .npz bytes readable by ``np.load``; deterministic for the same arrays."""
+    """Compressed .npz bytes readable by ``np.load``; deterministic for the same arrays (fixed
+    timestamps). Floating-point arrays are deflated with run-length matching, the rest fully."""
+    entries = [(f"{key}.npy".encode(), _npy(value), np.asanyarray(value).dtype.kind == "f")
+               for key, value in arrays.items()]
+    if sum(len(payload) for _, payload, _ in entries) >= _ZIP32_MAX // 2:
+        return _encode_zip64(arrays, compresslevel)  # past 32-bit offsets: zipfile's zip64 records
+    out, central = io.BytesIO(), []
+    for name, payload, floating in entries:
+        data, crc, offset = _deflate(payload, floating, compresslevel), zlib.crc32(payload), out.tell()
+        out.write(struct.pack(_LOCAL_HEADER, 0x04034B50, _NEEDED, 0, zipfile.ZIP_DEFLATED, 0, _DOS_DATE, crc,
+                              len(data), len(payload), len(name), 0) + name)
+        out.write(data)
+        central.append(struct.pack(_CENTRAL_HEADER, 0x02014B50, _MADE_BY, _NEEDED, 0, zipfile.ZIP_DEFLATED, 0,
+                                   _DOS_DATE, crc, len(data), len(payload), len(name), 0, 0, 0, 0,
+                                   0o644 << 16, offset) + name)
+    directory, start = b"".join(central), out.tell()
+    out.write(directory)
+    count = len(central)
+    out.write(struct.pack(_END_RECORD, 0x06054B50, 0, 0, count, count, len(directory), start, 0))
+    return out.getvalue()
+
+
+def _encode_zip64(arrays: dict[str, np.ndarray], compresslevel: int) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED,
-                         compresslevel=compresslevel) as archive:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
         for key, value in arrays.items():
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_EPOCH)
             info.external_attr = 0o644 << 16
-            payload = io.BytesIO()
-            np.lib.format.write_array(payload, np.asanyarray(value), allow_pickle=False)
-            archive.writestr(info, payload.getvalue(), zipfile.ZIP_DEFLATED, compresslevel)
+            archive.writestr(info, _npy(value), zipfile.ZIP_DEFLATED, compresslevel)
     return buffer.getvalue()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
@@ -224,6 +225,26 @@ def _write_one(args: tuple[SynthConfig, Location, int]) -> dict:
     return write_scan(root, scan, png_bytes(scan.pseudo) if config.previews else None)
 
 
+# the thread pools of numpy's BLAS and OpenMP: a worker process of synthesis is one core's work (its
+# matrix products are small), and a pool of two per worker on two cores spins for nothing
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_thread_per_library():
+    """Worker processes spawned inside start with one BLAS and OpenMP thread each (a variable the
+    user set is kept)."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    for name in _THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+
+
 def synthesise(config: SynthConfig, out: str, workers: int | None = None,
                progress: bool = True, only_splits: tuple[str, ...] = ()) -> Location:
     """Write a synthetic archive v1 to ``out``; parallel over ``workers`` processes. ``only_splits``
@@ -243,7 +264,7 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
             rows.append(_write_one(job))
             bar.update()
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with _one_thread_per_library(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             rows = []
             for row in pool.map(_write_one, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers)))):
                 rows.append(row)

@@ -13,9 +13,9 @@ import torch
 from models.inputs import resize_square, resized_pitch_mm
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
+from scans.node_cache import cache_root, cached_arrays
 from scans.provenance import archive_record
 from study.data_config import DataConfig
-from study.node_cache import cache_root, cached_arrays
 
 TENSOR_KEYS = ("images", "parts", "anomaly", "objects", "object_anomalous", "n_objects")
 # per item, padded like object_anomalous: its anomaly kind ("" benign), class and model ("" unknown)

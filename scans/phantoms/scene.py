@@ -79,12 +79,11 @@ class Rasteriser:
         u0, u1, v0, v1 = part.shape.bounds()
         pad = self.pitch
         c, s = math.cos(where.angle), math.sin(where.angle)
-        corners_u = np.array([u0 - pad, u1 + pad, u0 - pad, u1 + pad])
-        corners_v = np.array([v0 - pad, v0 - pad, v1 + pad, v1 + pad])
-        xs = where.cx + (c * corners_u - s * corners_v) / self.pitch
-        ys = where.cy + (s * corners_u + c * corners_v) / self.pitch
-        x0, x1 = max(int(np.floor(xs.min())), 0), min(int(np.ceil(xs.max())) + 1, self.shape[1])
-        y0, y1 = max(int(np.floor(ys.min())), 0), min(int(np.ceil(ys.max())) + 1, self.shape[0])
+        corners = [(cu, cv) for cv in (v0 - pad, v1 + pad) for cu in (u0 - pad, u1 + pad)]
+        xs = [where.cx + (c * cu - s * cv) / self.pitch for cu, cv in corners]  # plain floats: per part
+        ys = [where.cy + (s * cu + c * cv) / self.pitch for cu, cv in corners]
+        x0, x1 = max(math.floor(min(xs)), 0), min(math.ceil(max(xs)) + 1, self.shape[1])
+        y0, y1 = max(math.floor(min(ys)), 0), min(math.ceil(max(ys)) + 1, self.shape[0])
         if x0 >= x1 or y0 >= y1:
             return None
         dx = ((np.arange(x0, x1, dtype=np.float32) + 0.5 - where.cx) * self.pitch)[None, :]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from types import EllipsisType
 
 import numpy as np
 
@@ -167,13 +168,60 @@ class Wire(Shape):
         r = max(self.diameter, pitch) / 2
         scale = (self.diameter / (2 * r)) ** 2  # cross-section kept when widened
         best = np.full(np.shape(s), np.inf, dtype=np.float32)
+        grid = _PixelGrid.of(s, t)
         for (x0, y0), (x1, y1) in zip(self.points[:-1], self.points[1:], strict=True):
+            # only the pixels near the segment: farther ones lie beyond r and keep their nearest
+            # distance (the same arithmetic on each pixel it reaches, so the same values)
+            block = grid.around(min(x0, x1) - r, max(x0, x1) + r, min(y0, y1) - r, max(y0, y1) + r)
+            if block is None:
+                continue
+            bs, bt = np.ascontiguousarray(s[block]), np.ascontiguousarray(t[block])
             dx, dy = x1 - x0, y1 - y0
             seg2 = dx * dx + dy * dy or 1e-12
-            h = np.clip(((s - x0) * dx + (t - y0) * dy) / seg2, 0.0, 1.0)
-            np.minimum(best, np.hypot(s - x0 - h * dx, t - y0 - h * dy), out=best)
+            h = np.clip(((bs - x0) * dx + (bt - y0) * dy) / seg2, 0.0, 1.0)
+            best[block] = np.minimum(best[block], np.hypot(bs - x0 - h * dx, bt - y0 - h * dy))
         chord = 2 * np.sqrt(np.clip(r * r - best * best, 0.0, None))
         return (scale * chord).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class _PixelGrid:
+    """Own coordinates (s, t) of a window of pixels, as an affine map of its rows and columns, to
+    find the block of pixels around a box of own coordinates (plain floats: it runs per segment)."""
+
+    shape: tuple[int, ...]
+    origin: tuple[float, float]
+    inverse: tuple[float, float, float, float] | None  # own-coordinate offset -> (column, row), row-major
+
+    @classmethod
+    def of(cls, s: np.ndarray, t: np.ndarray) -> _PixelGrid:
+        if np.ndim(s) != 2 or min(np.shape(s)) < 2:
+            return cls(np.shape(s), (0.0, 0.0), None)
+        s0, t0 = float(s[0, 0]), float(t[0, 0])
+        a, b = float(s[0, 1]) - s0, float(s[1, 0]) - s0  # s per column, per row
+        c, d = float(t[0, 1]) - t0, float(t[1, 0]) - t0
+        det = a * d - b * c
+        if abs(det) < 1e-12:
+            return cls(s.shape, (s0, t0), None)
+        return cls(s.shape, (s0, t0), (d / det, -b / det, -c / det, a / det))
+
+    def around(self, s0: float, s1: float, t0: float, t1: float) -> tuple[slice, slice] | EllipsisType | None:
+        """The rows and columns of every pixel whose (s, t) lies in the box (two pixels' margin
+        beyond it); every pixel (``...``) where the points are not a regular 2-D grid; None when
+        no pixel is."""
+        if self.inverse is None:
+            return ...
+        i00, i01, i10, i11 = self.inverse
+        cols, rows = [], []
+        for ds in (s0 - self.origin[0], s1 - self.origin[0]):
+            for dt in (t0 - self.origin[1], t1 - self.origin[1]):
+                cols.append(i00 * ds + i01 * dt)
+                rows.append(i10 * ds + i11 * dt)
+        c0, c1 = max(math.floor(min(cols)) - 2, 0), min(math.ceil(max(cols)) + 3, self.shape[1])
+        r0, r1 = max(math.floor(min(rows)) - 2, 0), min(math.ceil(max(rows)) + 3, self.shape[0])
+        if c0 >= c1 or r0 >= r1:
+            return None
+        return slice(r0, r1), slice(c0, c1)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from scans.physics.forward import transmissions
 from scans.physics.limits import AIR_ATTENUATION, IMPENETRABLE_T
 from scans.physics.materials import get_material
 from scans.physics.spectrum import ScannerModel
+from scans.physics.tables import physics_table
 
 REFERENCE_WEDGES = ("polyethylene", "water", "aluminium", "steel", "copper")
 
@@ -47,6 +48,15 @@ def calibrate(
     linearly in R between the two reference curves around it. Ratios beyond the lightest or
     heaviest reference take that reference's Z: no extrapolation past what was calibrated.
     """
+    identity = {"scanner": scanner.as_dict(), "references": [repr(get_material(m)) for m in references],
+                "n_steps": n_steps, "grid": list(grid)}
+    arrays = physics_table("zeff", identity, lambda: _wedge_table(scanner, references, n_steps, grid))
+    return ZeffCalibration(arrays["x_grid"], arrays["r_grid"], arrays["table"],
+                           dict(zip(references, arrays["reference_z"].tolist(), strict=True)))
+
+
+def _wedge_table(scanner: ScannerModel, references: tuple[str, ...], n_steps: int,
+                 grid: tuple[int, int]) -> dict[str, np.ndarray]:
     x_max = -np.log(IMPENETRABLE_T)
     x_grid = np.geomspace(AIR_ATTENUATION / 4, x_max, grid[0])
     curves, z_ref = [], {}
@@ -61,7 +71,9 @@ def calibrate(
         valid = (high > 1e-7) & (x > 1e-6)
         curves.append(np.interp(x_grid, x[valid], r[valid]))
         z_ref[name] = material.z_eff
-    return _table(x_grid, np.stack(curves), z_ref, grid[1])
+    calibration = _table(x_grid, np.stack(curves), z_ref, grid[1])
+    return {"x_grid": calibration.x_grid, "r_grid": calibration.r_grid, "table": calibration.table,
+            "reference_z": np.array(list(z_ref.values()), np.float64)}
 
 
 def _table(x_grid: np.ndarray, r_curves: np.ndarray, z_ref: dict[str, float],

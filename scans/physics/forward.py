@@ -8,6 +8,7 @@ import numpy as np
 
 from scans.physics.materials import MATERIALS, get_material
 from scans.physics.spectrum import ScannerModel, detector_response
+from scans.physics.tables import physics_table
 
 _BLOCK = 8192  # pixels per block: (block × energies) float32 fits in L2
 
@@ -16,9 +17,13 @@ _BLOCK = 8192  # pixels per block: (block × energies) float32 fits in L2
 def attenuation_matrix(materials: tuple[str, ...], scanner: ScannerModel = ScannerModel()) -> np.ndarray:
     """mu/rho (cm^2/g) of each material at each energy of the scanner's grid: (M, E) float32."""
     energies = detector_response(scanner).energies_kev
-    return np.stack([get_material(m).mass_attenuation(energies) for m in materials]).astype(
-        np.float32
-    )
+
+    def build() -> dict[str, np.ndarray]:
+        return {"mu": np.stack([get_material(m).mass_attenuation(energies) for m in materials]).astype(
+            np.float32)}
+
+    identity = {"scanner": scanner.as_dict(), "materials": [repr(get_material(m)) for m in materials]}
+    return physics_table("attenuation", identity, build)["mu"]
 
 
 def all_materials() -> tuple[str, ...]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import xraydb
 
 from scans.registry import Registry
 
@@ -26,6 +25,8 @@ class Material:
 
     def mass_attenuation(self, energies_kev: np.ndarray) -> np.ndarray:
         """Mass attenuation coefficient mu/rho (cm^2/g) at the given energies (mixture rule)."""
+        import xraydb  # a slow import: only when a table is built (scans.physics.tables)
+
         energies_ev = np.asarray(energies_kev, dtype=np.float64) * 1000.0
         total = np.zeros_like(energies_ev)
         for formula, fraction in self.composition:
@@ -35,6 +36,8 @@ class Material:
     @property
     def element_mass_fractions(self) -> dict[str, float]:
         """Mass fraction of every element in the mixture."""
+        import xraydb
+
         fractions: dict[str, float] = {}
         for formula, fraction in self.composition:
             counts = xraydb.chemparse(formula)
@@ -47,6 +50,8 @@ class Material:
     @property
     def z_eff(self) -> float:
         """Power-law effective atomic number from electron fractions."""
+        import xraydb
+
         electrons = {
             el: w * xraydb.atomic_number(el) / xraydb.atomic_mass(el)
             for el, w in self.element_mass_fractions.items()

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from functools import cache
 
 import numpy as np
-import xraydb
+
+from scans.physics.tables import physics_table
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,22 @@ class DetectorResponse:
 
 
 def _absorbed(formula: str, density: float, mm: float, energies_kev: np.ndarray) -> np.ndarray:
+    import xraydb  # a slow import: only when a table is built (scans.physics.tables)
+
     mu = xraydb.material_mu(formula, energies_kev * 1000.0, density=density)  # 1/cm
     return 1.0 - np.exp(-mu * mm / 10.0)
 
 
 @cache
 def detector_response(scanner: ScannerModel = ScannerModel()) -> DetectorResponse:
-    """Tube spectrum (spekpy) times each channel's absorbed-energy response, on a coarse grid."""
-    import spekpy  # a slow import (BENCHMARKS.md, Synthesis): only when a response is first needed
+    """Tube spectrum (spekpy) times each channel's absorbed-energy response, on a coarse grid (built
+    once per node, then read from its cache)."""
+    arrays = physics_table("response", scanner.as_dict(), lambda: _response_arrays(scanner))
+    return DetectorResponse(arrays["energies_kev"], arrays["weights"])
+
+
+def _response_arrays(scanner: ScannerModel) -> dict[str, np.ndarray]:
+    import spekpy  # a slow import (BENCHMARKS.md, Synthesis): only when a response is first built
 
     spek = spekpy.Spek(kvp=scanner.kvp, th=scanner.anode_angle_deg, dk=scanner.energy_bin_kev)
     spek.filter("Al", scanner.tube_filter_al_mm)
@@ -71,4 +80,4 @@ def detector_response(scanner: ScannerModel = ScannerModel()) -> DetectorRespons
     low = fluence * energies * front
     high = fluence * energies * (1.0 - front) * through_cu * rear
     weights = np.stack([low / low.sum(), high / high.sum()], axis=1)
-    return DetectorResponse(energies.astype(np.float64), weights.astype(np.float64))
+    return {"energies_kev": energies.astype(np.float64), "weights": weights.astype(np.float64)}

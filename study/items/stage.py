@@ -22,10 +22,10 @@ from models.items.stage import STAGE_FILES, build_finder, load_finder
 from models.model_dir import CONFIG_FILE, METRICS_FILE, ModelDirectory
 from scans.archive import SPLITS, Archive
 from scans.modalities import build_input, modality_air
+from scans.node_cache import cache_root, cached_rows
 from scans.progress import progress_of
 from study.config import ItemStageConfig, StudyConfig
 from study.data import CACHE_FORMAT, split_ids
-from study.node_cache import cache_root, cached_rows
 from study.pipelines import PIPELINES
 
 # a stage checkpoints its finder this often (a tenth of its steps), so a restarted stage resumes

@@ -19,6 +19,7 @@ from models.model_dir import ModelDirectory
 from models.spec import ModelSpec
 from scans.archive import Archive
 from scans.modalities import build_input, modality_channels
+from scans.node_cache import cache_root, cached_arrays
 from scans.provenance import archive_record
 from study.config import StudyConfig
 from study.data import CACHE_FORMAT, split_ids
@@ -34,7 +35,6 @@ from study.items.evaluation import (
 )
 from study.items.stage import found_masks, found_splits
 from study.items.train import Recipe, build_item_optimizer
-from study.node_cache import cache_root, cached_arrays
 from study.pipelines import PIPELINES, Pipeline
 from study.recipes import recipe_run
 from study.train import TrainState, load_checkpoint, pick_device

@@ -65,6 +65,24 @@ def test_thin_wires_and_screws_keep_their_mass_below_a_pixel():
         assert (shape.path_length(u, v, pitch) > 0).any()
 
 
+def test_a_wire_on_a_turned_window_of_pixels_gives_what_each_pixel_alone_gives():
+    """A wire is drawn segment by segment on the block of pixels near each: every pixel's path
+    equals the path computed for that pixel alone, wherever the window lies and however it turns."""
+    from scans.phantoms.shapes import helix
+
+    wire = Wire(0.3, 0.1, 0.7, helix(4.0, 1.0, 5), 0.08)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        angle, pitch = rng.uniform(0, 2 * np.pi), rng.uniform(0.02, 0.2)
+        dx = ((np.arange(60, dtype=np.float32) + 0.5 - rng.uniform(0, 60)) * pitch)[None, :]
+        dy = ((np.arange(50, dtype=np.float32) + 0.5 - rng.uniform(0, 50)) * pitch)[:, None]
+        u, v = np.cos(angle) * dx + np.sin(angle) * dy, -np.sin(angle) * dx + np.cos(angle) * dy
+        drawn = wire.path_length(u, v, pitch)
+        one_by_one = wire.path_length(u.reshape(-1), v.reshape(-1), pitch).reshape(u.shape)
+        np.testing.assert_array_equal(drawn, one_by_one)
+        assert wire.path_length(u[7, 9], v[7, 9], pitch) == drawn[7, 9]
+
+
 def test_scene_labels_are_consistent():
     for seed, size in enumerate([48, 64, 96, 128, 128, 256]):
         scene = compose_scene(np.random.default_rng(seed), size, size, anomaly_rate=0.7)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -178,3 +183,25 @@ def test_an_edge_is_equally_wide_in_mm_at_1_and_2_mm_pitch():
     gaussian = 2 * 1.2816 * DetectorNoise().blur_sigma_mm  # 10–90 % of a Gaussian edge: 2.563 σ
     assert fine == pytest.approx(gaussian, rel=0.15)  # plus the pixel's own ±½-pixel sampling
     assert coarse == pytest.approx(fine, rel=0.1)  # a blur set in pixels would make it twice as wide
+
+
+def test_physics_tables_are_built_once_per_node_then_read_without_spekpy_or_xraydb(tmp_path):
+    """A fresh process builds the scanner's tables (spekpy, xraydb) into the node's cache; the next
+    one reads them, imports neither, and draws the same scan to the bit."""
+    probe = ("import hashlib, json, sys\n"
+             "from scans.synth import SynthConfig, synth_scan\n"
+             "scan = synth_scan(SynthConfig(size=48, seed=3, world=1, previews=False), 0)\n"
+             "digest = hashlib.sha256(b''.join(a.tobytes() for a in scan.arrays().values())).hexdigest()\n"
+             "built = sorted({'spekpy', 'xraydb'} & set(sys.modules))\n"
+             "print(json.dumps({'digest': digest, 'built': built}))")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the node's cache: the system temp dir
+
+    def run() -> dict:
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                              timeout=120, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    assert first["built"] == ["spekpy", "xraydb"] and second["built"] == []
+    assert first["digest"] == second["digest"]
+    assert {name.split("-")[2] for name in os.listdir(tmp_path)} >= {"response", "attenuation", "zeff"}

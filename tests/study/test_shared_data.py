@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from benchmarks.shared_data_memory import unique_bytes
+from scans.node_cache import COMPLETE, cached_arrays, cached_rows
 from study.config import parse_config
-from study.node_cache import COMPLETE, cached_arrays, cached_rows
 from study.shared_data import (
     NodeStore,
     budget_of,
