@@ -215,6 +215,7 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     losses = train_finder(finder, images, objects, config, device, seed=study.training.seed,
                           checkpoint=_checkpointer(stage), resume=resume)
     metrics: dict = {"train_seconds": time.perf_counter() - start,
+                     "train_loss_first": float(np.mean(losses[:20])) if losses else None,
                      "train_loss_last": float(np.mean(losses[-20:])) if losses else None,
                      "n_train_scans": len(ids["train"]),
                      "resumed_from_step": resume["step"] if resume else 0,

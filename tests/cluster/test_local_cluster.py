@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 def scoring_archive(tmp_path_factory) -> str:
     """Enough scans that scoring is still running when a node is killed."""
     out = str(tmp_path_factory.mktemp("archive") / "many")
-    synthesise(SynthConfig(n=240, size=64, seed=11, split=0.5, val=0.0), out, workers=1, progress=False)
+    synthesise(SynthConfig(n=160, size=64, seed=11, split=0.5, val=0.0), out, workers=2, progress=False)
     return out
 
 
@@ -159,9 +159,9 @@ def test_scoring_survives_a_killed_worker_node(cluster, model, scoring_archive, 
     state, logs = wait_job(cluster, job)
     assert state == "SUCCEEDED", logs[-3000:]
     rows = report_rows(str(report))
-    assert len(rows) == len(set(rows)) == 240  # every file exactly once
+    assert len(rows) == len(set(rows)) == 160  # every file exactly once
     success = json.loads((report / "_SUCCESS").read_text())
-    assert success["counts"]["files"] == 240 and success["counts"]["error"] == 0
+    assert success["counts"]["files"] == 160 and success["counts"]["error"] == 0
 
 
 def test_killed_study_driver_is_resumed_with_finished_trials_kept(cluster, study_archive, tmp_path):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
+from models.model_dir import ModelDirectory
 from scans.synth import SynthConfig, synthesise
 from study.config import parse_config
 from study.train import train, trial_from_config
@@ -80,7 +82,13 @@ def test_the_item_first_pipeline_learns_large_dense_anomalies_end_to_end(tmp_pat
     final = epochs[-1]  # the weights val chose, scored on test once
     shown = ("chosen_epoch", "item_score")
     print(json.dumps({k: v for k, v in final.items() if "object" in k or k in shown}))
-    assert stage["test_recall"] >= 0.9, stage  # the item stage finds the items
+    # the item stage (the U-Net finder) learnt, and finds the items of scans it never saw, each as
+    # its own mask of the scan's size
+    assert stage["train_loss_last"] < 0.5 * stage["train_loss_first"], stage
+    assert stage["test_recall"] >= 0.9 and stage["test_mask_iou"] > 0.7, stage
+    found = ModelDirectory(str(tmp_path / "items")).found("test")
+    assert len(found) == 60  # every test scan (200 scans: 100 train, 40 val, 60 test)
+    assert all(m.shape == (128, 128) and m.dtype == np.int16 for m in found.values())
     # classification on the true items, and end to end on the found ones (a missed item is a miss)
     assert final["true_test_object_auroc"] >= 0.9, final
     assert final["true_test_object_tp_pct"] > final["true_test_object_fp_pct"] + 30, final

@@ -26,23 +26,22 @@ def test_center_targets_peak_at_each_item_centroid_and_point_there():
     assert torch.all(offsets[0, :, 0, 0] == 0)  # background: no offset
 
 
-def test_unet_finder_finds_the_items_of_a_tiny_archive(small_archive):
+def test_unet_finder_prepares_its_scans_and_gives_one_map_per_scan(small_archive):
+    """What the finder sees and what finding gives, untrained: that it learns and finds the items of
+    scans it never saw is tested end to end (tests/study/test_learnability.py, the item stage)."""
     archive = Archive(small_archive)
-    scans = [archive.read(i) for i in archive.scan_ids]
+    scans = [archive.read(i) for i in archive.scan_ids[:3]]
     images = [build_input(s, "hlz") for s in scans]
-    torch.manual_seed(0)
     finder = UNetFinder(modality="hlz", scale=1, sigma=3.0, min_item_px=30)
     x = torch.from_numpy(np.stack(images))
     y = torch.from_numpy(np.stack([s.objects for s in scans]).astype(np.int64))
     small, objects = finder.prepare(x, y)
     assert small.shape[-1] == x.shape[-1] and objects.shape == small.shape[:1] + small.shape[-2:]
-    recipe = ItemStageConfig(steps=200, batch=6, lr=3e-3)
+    recipe = ItemStageConfig(steps=3, batch=3, lr=3e-3)
     losses = train_finder(finder, small, objects, recipe, torch.device("cpu"))
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    assert len(losses) == 3 and all(np.isfinite(losses))
     maps, score = find_and_score(finder, scans, "hlz", torch.device("cpu"))
-    # the scans it learnt from: nearly every item found as its own mask
-    assert score.recall >= 0.8 and score.mask_iou > 0.7
-    assert set(maps) == {s.scan_id for s in scans}
+    assert set(maps) == {s.scan_id for s in scans} and score.n_true == sum(s.n_objects for s in scans)
     assert all(m.shape == scans[0].objects.shape and m.dtype == np.int16 for m in maps.values())
 
 
