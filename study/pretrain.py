@@ -21,8 +21,10 @@ import torch
 from models.model_dir import ModelDirectory
 from models.pretext import PhysicsPretextNet, pretext_loss
 from scans.modalities import build_input, modality_air, modality_channels, modality_thickness
+from scans.phantoms.anomalies import ANOMALY_ONLY_MATERIALS
 from scans.phantoms.worlds import WORLDS
 from scans.physics.forward import all_materials
+from scans.physics.materials import material_index
 from scans.synth import SynthConfig, synth_scene
 from study.config import AugmentConfig
 from study.items.tiles import jittered, turned_alike
@@ -44,6 +46,12 @@ class PretextTiles:
         return len(self.images)
 
 
+def pretext_materials() -> tuple[str, ...]:
+    """The materials whose areal densities pretraining learns: every registered one but those only
+    anomalies are made of (a leak of the labels it must not learn)."""
+    return tuple(m for m in all_materials() if m not in ANOMALY_ONLY_MATERIALS)
+
+
 def item_classes(world: int) -> tuple[str, ...]:
     """Every item class the simulator's ``world`` draws, in registry order (the class targets'
     indices: world 1's are what they were before worlds existed)."""
@@ -57,7 +65,8 @@ def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles 
     if not items.size:
         return None
     image = build_input(scan, config.modality).astype(np.float32)
-    density = np.log1p(scene.areal_density).astype(np.float32)
+    planes = [material_index()[m] for m in pretext_materials()]
+    density = np.log1p(scene.areal_density[planes]).astype(np.float32)
     air = np.asarray(modality_air(config.modality), np.float32).reshape(-1, 1, 1)
     names = {name: i for i, name in enumerate(item_classes(config.world))}
     rng = np.random.default_rng([config.seed, index, 1])
@@ -81,8 +90,9 @@ def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles 
 def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int | None = None) -> PretextTiles:
     """Tiles of scenes ``first`` .. ``first + count - 1`` (each depends on the config and its index
     only), simulated over ``workers`` processes."""
+    # benign scenes only: pretraining sees no anomaly, so no material only anomalies are made of
     synth = SynthConfig(n=first + count, size=config.size, seed=config.seed, previews=False,
-                        world=config.world)
+                        world=config.world, anomaly_rate=0.0)
     jobs = [(config, synth, i) for i in range(first, first + count)]
     workers = max(1, min(workers or os.cpu_count() or 1, count))
     if workers == 1:
@@ -171,7 +181,8 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
     run_steps(model, recipe, optimizer, schedule, 0, step_loss, on_eval)
     record = {"config": config.model_dump(mode="json"),
               "data": {"train_tiles": len(train), "held_out_tiles": len(held_out), "simulate_s": simulated,
-                       "materials": list(all_materials()), "item_classes": list(item_classes(config.world))},
+                       "materials": list(pretext_materials()),
+                       "item_classes": list(item_classes(config.world))},
               "curve": curve, "wall_s": time.perf_counter() - started}
     ModelDirectory(out).write_pretrained(model.dense.state_dict(), record)
     return record

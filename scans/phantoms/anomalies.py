@@ -31,11 +31,17 @@ def _angle(rng: np.random.Generator, aligned: bool) -> float:
     return float(np.pi / 2 * round(angle / (np.pi / 2)) % np.pi) if aligned else angle
 
 
+# what an organic block is made of: no item or bag content is, so a model that reads these materials
+# reads the label (pretraining, which should learn physics without labels, never sees them)
+ORGANIC_BLOCK_MATERIALS = ("tnt", "sucrose")
+ANOMALY_ONLY_MATERIALS = ORGANIC_BLOCK_MATERIALS
+
+
 @ANOMALIES.register("organic_block")
 def organic_block(rng: np.random.Generator, design: ItemDesign, scale: float = 1.0,
                   aligned: bool = False) -> list[Part]:
     """Marzipan or explosive simulant (Z≈7, ρ 1.3–1.8): low contrast inside plastic."""
-    material = "tnt" if rng.random() < 0.5 else "sucrose"
+    material = ORGANIC_BLOCK_MATERIALS[0] if rng.random() < 0.5 else ORGANIC_BLOCK_MATERIALS[1]
     density = float(rng.uniform(1.3, 1.8))
     w, h = _size(design, rng, 2.5, 7.0, scale), _size(design, rng, 1.5, 4.5, scale)
     x, y = design.hideout_point(rng, fit=min(w, h) / 2)

@@ -10,8 +10,9 @@ import torch
 
 from models.subcomponent.items import ItemSubcomponentModel
 from scans.modalities import modality_air
+from scans.phantoms.anomalies import ANOMALY_ONLY_MATERIALS
 from scans.physics.forward import all_materials
-from study.pretrain import item_classes, pretext_tiles, pretrain
+from study.pretrain import item_classes, pretext_materials, pretext_tiles, pretrain
 from study.pretrain_config import PretrainConfig
 
 # world 1, where its curve was measured (a fit of six scenes' tiles)
@@ -22,7 +23,8 @@ TINY = PretrainConfig(size=96, scenes=6, held_out=2, tiles_per_scene=3, tile=32,
 def test_tiles_are_masked_to_their_item_with_its_densities_and_class():
     tiles = pretext_tiles(TINY, 0, 3, workers=1)
     assert len(tiles) == 9
-    assert tiles.images.shape == (9, 3, 32, 32) and tiles.densities.shape == (9, len(all_materials()), 32, 32)
+    assert tiles.images.shape == (9, 3, 32, 32)
+    assert tiles.densities.shape == (9, len(pretext_materials()), 32, 32)
     air = np.asarray(modality_air("hlz_log"), np.float16).reshape(1, -1, 1, 1)
     outside = ~tiles.masks[:, None]
     assert np.all(np.where(outside, tiles.images == air, True))  # air outside the item
@@ -33,6 +35,26 @@ def test_tiles_are_masked_to_their_item_with_its_densities_and_class():
     assert set(np.unique(tiles.classes)) <= set(range(len(item_classes(TINY.world))))
     again = pretext_tiles(TINY, 0, 3, workers=2)  # a scene depends on its index only
     assert np.array_equal(again.images, tiles.images) and np.array_equal(again.classes, tiles.classes)
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_pretraining_never_sees_an_anomaly_or_a_material_only_anomalies_are_made_of(world, monkeypatch):
+    import study.pretrain
+
+    seen, draw = [], study.pretrain.synth_scene
+    monkeypatch.setattr(study.pretrain, "synth_scene", lambda *a: seen.append(draw(*a)) or seen[-1])
+    tiles = pretext_tiles(PretrainConfig(**{**TINY.model_dump(), "world": world}), 0, 6, workers=1)
+    assert len(seen) == 6 and len(tiles) == 18
+    only = [all_materials().index(m) for m in ANOMALY_ONLY_MATERIALS]
+    for scan, scene in seen:
+        assert not scene.anomaly.any() and not np.asarray(scan.object_anomalous).any()
+        assert not scene.areal_density[only].any()  # no tnt, no sucrose anywhere in the scene
+    # nor among its targets: the density channels are every other material's
+    assert set(pretext_materials()) == set(all_materials()) - set(ANOMALY_ONLY_MATERIALS)
+    assert tiles.densities.shape[1] == len(all_materials()) - len(ANOMALY_ONLY_MATERIALS)
+    # the organic block is what is made of them (so the set is the one to keep out)
+    from scans.phantoms.anomalies import ORGANIC_BLOCK_MATERIALS
+    assert set(ORGANIC_BLOCK_MATERIALS) == set(ANOMALY_ONLY_MATERIALS)
 
 
 def test_world_2_tiles_are_classed_among_world_2s_classes():
@@ -46,7 +68,7 @@ def test_pretraining_learns_and_its_weights_start_the_pipeline(tmp_path):
     assert [c["step"] for c in record["curve"]] == [20, 40]
     assert last["r2"] > 0.05 and last["mse"] < first["mse"]  # better than the mean, and improving
     saved = json.loads((tmp_path / "pretrain.json").read_text())
-    assert saved["data"]["materials"] == list(all_materials()) and saved["config"]["seed"] == TINY.seed
+    assert saved["data"]["materials"] == list(pretext_materials()) and saved["config"]["seed"] == TINY.seed
     weights = torch.load(tmp_path / "weights.pt", weights_only=True)
     model = ItemSubcomponentModel(modality="hlz_log", backbone="resnet18", mode="pool", n_superpixels=20,
                                   weights=str(tmp_path / "weights.pt"))
