@@ -231,7 +231,7 @@ _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS
 
 
 @contextlib.contextmanager
-def _one_thread_per_library():
+def one_thread_per_library():
     """Worker processes spawned inside start with one BLAS and OpenMP thread each (a variable the
     user set is kept)."""
     saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
@@ -264,7 +264,7 @@ def synthesise(config: SynthConfig, out: str, workers: int | None = None,
             rows.append(_write_one(job))
             bar.update()
     else:
-        with _one_thread_per_library(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with one_thread_per_library(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             rows = []
             for row in pool.map(_write_one, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers)))):
                 rows.append(row)

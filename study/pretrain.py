@@ -25,7 +25,7 @@ from scans.phantoms.anomalies import ANOMALY_ONLY_MATERIALS
 from scans.phantoms.worlds import WORLDS
 from scans.physics.forward import all_materials
 from scans.physics.materials import material_index
-from scans.synth import SynthConfig, synth_scene
+from scans.synth import SynthConfig, one_thread_per_library, synth_scene
 from study.config import AugmentConfig
 from study.items.tiles import jittered, turned_alike
 from study.items.train import Recipe, build_item_optimizer, run_steps
@@ -98,7 +98,7 @@ def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int |
     if workers == 1:
         parts = [_scene_tiles(job) for job in jobs]
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with one_thread_per_library(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             parts = list(pool.map(_scene_tiles, jobs, chunksize=8))
     parts = [p for p in parts if p is not None]
     return PretextTiles(*(np.concatenate([getattr(p, k) for p in parts])
