@@ -188,6 +188,8 @@ class ItemStageConfig(Strict):
     peak_relative: float = Field(default=0.5, gt=0, le=1)
     # how the light finder's centre heatmap learns: squared error, or CenterNet's focal loss
     center_loss: Literal["squared", "focal"] = "squared"
+    # where an item's centre target lies: its pixels' centroid, or the deepest point of its body
+    center: Literal["centroid", "body"] = "centroid"
     steps: int = Field(default=400, ge=1)
     batch: int = Field(default=8, ge=1)
     lr: float = Field(default=2e-3, gt=0)
@@ -224,7 +226,7 @@ class ItemStageConfig(Strict):
     @model_validator(mode="after")
     def _unet_knobs(self) -> ItemStageConfig:
         """The light finder's knobs act on it alone: refused for another finder, never ignored."""
-        knobs = ("scale", "encoder", "min_item_px", "peak_relative", "center_loss")
+        knobs = ("scale", "encoder", "min_item_px", "peak_relative", "center_loss", "center")
         unet_only = [name for name in knobs
                      if getattr(self, name) != type(self).model_fields[name].default]  # a dump keeps defaults
         if self.finder != "unet" and unet_only:

@@ -38,9 +38,34 @@ class FoundItems:
         return [objects == i for i in range(1, len(self.scores) + 1)]
 
 
-def center_targets(objects: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+# where an item's centre target lies: the centroid of its pixels, or the deepest point of its body
+# (farthest from its outline: a cable or a thin arm cannot drag it out of the body or towards a
+# neighbour it touches)
+CENTERS = ("centroid", "body")
+
+
+def _body_centres(one: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n + 1,) rows and columns of each item's deepest pixel (item 0: unused), by the Euclidean
+    distance to the nearest pixel outside the item, first in scan order on ties."""
+    labels = one.cpu().numpy()
+    cy, cx = torch.zeros(n + 1), torch.zeros(n + 1)
+    for item, box in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
+        if box is None:
+            continue
+        padded = np.pad(labels[box] == item, 1)  # the box's edge is outside the item
+        depth = ndimage.distance_transform_edt(padded)[1:-1, 1:-1]
+        y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        cy[item], cx[item] = float(box[0].start + y), float(box[1].start + x)
+    return cy.to(one.device), cx.to(one.device)
+
+
+def center_targets(objects: torch.Tensor, sigma: float, center: str = "centroid"
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per (B, h, w) instance map: a heatmap with a Gaussian of ``sigma`` pixels at each item's
-    centroid (B, h, w), and each item pixel's offset to its item's centroid (B, 2, h, w; dy, dx)."""
+    centre (B, h, w), and each item pixel's offset to its item's centre (B, 2, h, w; dy, dx); the
+    centre is its pixels' centroid or the deepest point of its body (``center``, CENTERS)."""
+    if center not in CENTERS:
+        raise ValueError(f"center must be one of {', '.join(CENTERS)}, got {center!r}")
     b, h, w = objects.shape
     ys = torch.arange(h, device=objects.device, dtype=torch.float32).view(h, 1).expand(h, w)
     xs = torch.arange(w, device=objects.device, dtype=torch.float32).view(1, w).expand(h, w)
@@ -52,8 +77,11 @@ def center_targets(objects: torch.Tensor, sigma: float) -> tuple[torch.Tensor, t
             continue
         flat = one.reshape(-1)
         count = torch.bincount(flat, minlength=n + 1).float().clamp_min(1)
-        cy = torch.zeros(n + 1, device=one.device).index_add_(0, flat, ys.reshape(-1)) / count
-        cx = torch.zeros(n + 1, device=one.device).index_add_(0, flat, xs.reshape(-1)) / count
+        if center == "body":
+            cy, cx = _body_centres(one, n)
+        else:
+            cy = torch.zeros(n + 1, device=one.device).index_add_(0, flat, ys.reshape(-1)) / count
+            cx = torch.zeros(n + 1, device=one.device).index_add_(0, flat, xs.reshape(-1)) / count
         for item in torch.unique(flat[flat > 0]).tolist():
             heat[i] = torch.maximum(heat[i], torch.exp(-((ys - cy[item]) ** 2 + (xs - cx[item]) ** 2)
                                                         / (2 * sigma ** 2)))
@@ -98,13 +126,14 @@ class UNetFinder(nn.Module):
     connected regions of item pixels; a region with several heatmap peaks (items that touch or
     overlap) is split, each pixel joining the peak its offset points nearest to (a peak counts when
     it reaches ``peak_relative`` of its region's highest). The heatmap learns by ``center_loss``:
-    ``squared`` (weighted squared error) or ``focal`` (center_focal_loss). Items smaller
+    ``squared`` (weighted squared error) or ``focal`` (center_focal_loss), centred on each item's
+    ``center`` (CENTERS: its centroid or the deepest point of its body). Items smaller
     than ``min_item_px`` full-size pixels are dropped; at full size each pixel of the upsampled
     item probability keeps its reduced pixel's item."""
 
     def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 2,
                  sigma: float | None = None, min_item_px: int = 400, peak_threshold: float = 0.1,
-                 peak_relative: float = 0.5, center_loss: str = "squared",
+                 peak_relative: float = 0.5, center_loss: str = "squared", center: str = "centroid",
                  weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
@@ -116,7 +145,9 @@ class UNetFinder(nn.Module):
         if center_loss not in CENTER_LOSSES:
             raise ValueError(f"center_loss must be one of {', '.join(CENTER_LOSSES)}, got {center_loss!r}")
         self.min_item_px, self.peak_threshold, self.peak_relative = min_item_px, peak_threshold, peak_relative
-        self.center_loss = center_loss
+        if center not in CENTERS:
+            raise ValueError(f"center must be one of {', '.join(CENTERS)}, got {center!r}")
+        self.center_loss, self.center = center_loss, center
         self.net = smp.Unet(encoder_name=DENSE_ENCODERS[encoder], encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
                             classes=4)  # item logit, centre logit, dy, dx
@@ -156,7 +187,7 @@ class UNetFinder(nn.Module):
         item pixels (in units of ``sigma``)."""
         out = self._outputs(images)
         objects = objects.long()
-        heat, offsets = center_targets(objects, self.sigma)
+        heat, offsets = center_targets(objects, self.sigma, self.center)
         inside = (objects > 0).float()
         item = F.binary_cross_entropy_with_logits(out[:, 0], inside)
         if self.center_loss == "focal":

@@ -128,6 +128,8 @@ def finder_spec(config: ItemStageConfig) -> dict:
     if config.finder == "unet":
         kwargs.update(scale=config.scale, min_item_px=config.min_item_px, encoder=config.encoder,
                       peak_relative=config.peak_relative, center_loss=config.center_loss)
+        if config.center != "centroid":  # a spec without it is a centroid one (stages before it)
+            kwargs["center"] = config.center
     else:
         kwargs.update(image_size=config.image_size, score_threshold=config.score_threshold)
     return {"name": config.finder, "kwargs": kwargs}

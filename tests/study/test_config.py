@@ -90,6 +90,8 @@ def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
     ("items", {"finder": "maskrcnn", "center_loss": "focal"},
      "center_loss act only on the unet finder, not 'maskrcnn'"),
     ("items", {"center_loss": "l1"}, "items.center_loss: Input should be 'squared' or 'focal'"),
+    ("items", {"finder": "maskrcnn", "center": "body"}, "center act only on the unet finder, not 'maskrcnn'"),
+    ("items", {"center": "middle"}, "items.center: Input should be 'centroid' or 'body'"),
     ("tracking", {"mlflow": "https://user:secret@mlflow.example.com"},
      "tracking.mlflow: must not hold credentials; set MLFLOW_TRACKING_USERNAME"),
     ("recipe", {"positive": 0.8, "hard": 0.4}, "positive (0.8) + hard (0.4) must not exceed 1"),

@@ -26,6 +26,43 @@ def test_center_targets_peak_at_each_item_centroid_and_point_there():
     assert torch.all(offsets[0, :, 0, 0] == 0)  # background: no offset
 
 
+def _peaks(heat: torch.Tensor) -> list[tuple[int, int]]:
+    top = (heat == torch.nn.functional.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]) & (heat > 0.9)
+    return [tuple(p) for p in torch.nonzero(top).tolist()]
+
+
+def test_body_centres_give_two_touching_items_a_peak_each_where_centroids_put_both_on_one():
+    """Two touching boxes, the right one with a long cable running left under the other: its
+    centroid lies inside its neighbour, so both centroid peaks stand on the left item; the deepest
+    point of each body gives each item its own peak, inside it."""
+    objects = torch.zeros(1, 24, 60, dtype=torch.long)
+    objects[0, 5:15, 25:35] = 1
+    objects[0, 5:15, 35:45] = 2
+    objects[0, 15:18, 0:45] = 2  # the cable
+    centroids, _ = center_targets(objects, sigma=3.0)
+    assert {int(objects[0, y, x]) for y, x in _peaks(centroids[0])} == {1}
+    heat, offsets = center_targets(objects, sigma=3.0, center="body")
+    peaks = _peaks(heat[0])
+    assert len(peaks) == 2 and sorted(int(objects[0, y, x]) for y, x in peaks) == [1, 2]
+    for y, x in peaks:  # in the middle of its box, not on the cable
+        assert 8 <= y <= 11 and (28 <= x <= 31 or 38 <= x <= 41)
+    # every pixel of the cable points to its own item's body
+    y, x = 16, 3
+    target = (y + offsets[0, 0, y, x].item(), x + offsets[0, 1, y, x].item())
+    assert objects[0, round(target[0]), round(target[1])] == 2 and target[1] >= 35
+    with pytest.raises(ValueError, match="center"):
+        center_targets(objects, 3.0, center="middle")
+    # the item stage's setting reaches the finder it builds and trains (a spec without it: centroid)
+    from models.items.stage import build_finder
+    from study.items.stage import finder_spec
+
+    assert "center" not in finder_spec(ItemStageConfig())["kwargs"]
+    finder = build_finder(finder_spec(ItemStageConfig(modality="hlz", scale=1, center="body")))
+    assert finder.center == "body"
+    image = torch.rand(1, 3, 24, 60)
+    assert torch.isfinite(finder.loss(image, objects))
+
+
 def test_unet_finder_prepares_its_scans_and_gives_one_map_per_scan(small_archive):
     """What the finder sees and what finding gives, untrained: that it learns and finds the items of
     scans it never saw is tested end to end (tests/study/test_learnability.py, the item stage)."""
