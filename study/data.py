@@ -80,17 +80,20 @@ class Batch:
         """Per scan, (n_objects,) bool: which items hold an anomaly."""
         return [row[:n] for row, n in zip(self.object_anomalous, self.n_objects, strict=True)]
 
+    def _per_scan(self, padded: np.ndarray) -> list[np.ndarray]:
+        return [row[:n] for row, n in zip(padded, self.n_objects, strict=True)]
+
     def anomaly_kinds(self) -> list[np.ndarray]:
         """Per scan, (n_objects,) unicode: the kind of anomaly each item holds ("" when benign)."""
-        return [row[:n] for row, n in zip(self.object_kind, self.n_objects, strict=True)]
+        return self._per_scan(self.object_kind)
 
     def item_classes(self) -> list[np.ndarray]:
         """Per scan, (n_objects,) unicode: each item's class ("" when unknown)."""
-        return [row[:n] for row, n in zip(self.object_class, self.n_objects, strict=True)]
+        return self._per_scan(self.object_class)
 
     def item_models(self) -> list[np.ndarray]:
         """Per scan, (n_objects,) unicode: the model each item was built from ("" when unknown)."""
-        return [row[:n] for row, n in zip(self.object_model, self.n_objects, strict=True)]
+        return self._per_scan(self.object_model)
 
 
 @dataclass

@@ -272,4 +272,3 @@ def class_and_design_estimates(test: LevelScores, threshold: float, train_models
     return {"classes": group_estimates(test, threshold, test.object_classes(), seed, with_kinds=True),
             "designs": group_estimates(test, threshold, design_groups(test.object_models(), train_models),
                                        seed, with_kinds=True)}
-
