@@ -51,7 +51,9 @@ class ScoreCalibration:
     intercept: float = 0.0  # platt
 
     def apply(self, scores: np.ndarray) -> np.ndarray:
-        """float32 calibrated probabilities of raw scores in [0, 1] (order kept strictly)."""
+        """float64 calibrated probabilities of raw scores in [0, 1], order kept strictly (in float32
+        an isotonic map's near-flat stretches would tie neighbours, and a threshold between two
+        raw scores could no longer part them)."""
         raw = np.asarray(scores, np.float64)
         if self.method == "temperature":
             out = _sigmoid(_logit(raw) / self.temperature)
@@ -61,7 +63,7 @@ class ScoreCalibration:
             out = (1 - STRICT_SLOPE) * np.interp(raw, self.xs, self.ys) + STRICT_SLOPE * raw
         else:
             raise ValueError(f"unknown calibration method {self.method!r}; known: {', '.join(METHODS)}")
-        return out.astype(np.float32)
+        return out
 
     def invert(self, probability: float) -> float:
         """The raw score this map takes to ``probability`` (bisection: the map is increasing)."""

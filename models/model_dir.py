@@ -39,6 +39,7 @@ SCHEDULE_FILE = "schedule.pt"
 PROGRESS_FILE = "state.json"
 SCORES_FILE = "scores.npz"  # a checkpoint's val and test scores at every level (study.evaluation.scores_npz)
 FOUND_FILE = "found.npz"  # an item stage's found items: each scan's instance map, key SPLIT/SCAN_ID
+CLASSES_KEY = "classes"  # found.npz's CLASSES_KEY/SPLIT/SCAN_ID: the classes a stage named its items
 STAGE_CHECKPOINT_DIR = "checkpoint"  # an item stage's checkpoint while it trains
 PRETRAINED_FILE = "weights.pt"  # pretraining's dense weights: what a config's training.weights names
 PRETRAIN_RECORD = "pretrain.json"  # pretraining's config, data, held-out fit and wall times
@@ -250,15 +251,25 @@ class ModelDirectory:
         return self.read(SCORES_FILE) if self.has(SCORES_FILE) else None
 
     def write_found(self, maps: dict[str, np.ndarray]) -> None:
-        """An item stage's found items: each scan's instance map, keyed ``SPLIT/SCAN_ID``."""
+        """An item stage's found items: each scan's instance map, keyed ``SPLIT/SCAN_ID``, and where
+        its finder names classes each found item's class, keyed ``CLASSES_KEY/SPLIT/SCAN_ID``."""
         packed = io.BytesIO()
         np.savez_compressed(packed, **maps)
         self.write_bytes(FOUND_FILE, packed.getvalue())
 
     def found(self, split: str) -> dict[str, np.ndarray]:
         """The instance maps an item stage found in the scans of ``split``, by scan id."""
+        return self._found_under(f"{split}/")
+
+    def found_classes(self, split: str) -> dict[str, np.ndarray]:
+        """The classes an item stage named its found items of ``split``'s scans, by scan id (each
+        an array in item id order); empty where its finder names none."""
+        return self._found_under(f"{CLASSES_KEY}/{split}/")
+
+    def _found_under(self, prefix: str) -> dict[str, np.ndarray]:
         with np.load(io.BytesIO(self.read(FOUND_FILE)), allow_pickle=False) as npz:
-            return {key.split("/", 1)[1]: npz[key] for key in npz.files if key.split("/", 1)[0] == split}
+            return {key.removeprefix(prefix): npz[key] for key in npz.files
+                    if key.startswith(prefix) and "/" not in key.removeprefix(prefix)}
 
     def found_sha256(self) -> str:
         return hashlib.sha256(self.read(FOUND_FILE)).hexdigest()

@@ -125,7 +125,7 @@ class ItemFirstPipeline:
         scan_score = float(item_scores.max()) if len(item_scores) else 0.0
         return prediction_of(result.labels, scores, np.arange(n + 1) > 0, flagged, scan_score,
                              result.item_boxes, item_scores, result.item_masks,
-                             item_detection=result.item_detection,
+                             item_detection=result.item_detection, item_classes=result.item_classes,
                              segment_item=np.concatenate([[-1], result.segment_item]).astype(np.int64),
                              score_rule="highest item score (" + (f"each item by rule {trained.item_score}"
                                                                   if self.superpixels else
@@ -147,7 +147,7 @@ class ItemSubcomponentPipeline(ItemFirstPipeline):
                                      crop_size=spec.crop_size, crops_per_image=spec.crops_per_image,
                                      weights=spec.weights, item_input=spec.item_input,
                                      small_anomalies=spec.small_anomalies, item_head=spec.item_head,
-                                     test_views=spec.test_views)
+                                     test_views=spec.test_views, overview=spec.overview)
 
 
 class ItemObjectPipeline(ItemFirstPipeline):

@@ -38,6 +38,7 @@ class ScanPrediction:
     item_masks: list[np.ndarray] | None = None  # (H, W) bool of each found item (not in reports)
     item_detection: np.ndarray | None = None  # (m,) float32: the item finder's confidence in each
     segment_item: np.ndarray | None = None  # (n,) int64: the item each segment lies in, −1 for none
+    item_classes: list[str] | None = None  # each found item's class, where the finder names classes
     score_rule: str | None = None  # how the scan's score came from its parts, in words
 
     def verdict(self, threshold: float) -> Verdict:
@@ -72,7 +73,7 @@ def prediction_of(labels: np.ndarray, scores: np.ndarray, scored: np.ndarray,
                    item_boxes: np.ndarray | None = None, item_scores: np.ndarray | None = None,
                    item_masks: list[np.ndarray] | None = None, **items) -> ScanPrediction:
     """A ScanPrediction from (H, W) labels 0..n−1 (ids without pixels allowed) and per-id values;
-    ``items``: item_detection, segment_item, score_rule."""
+    ``items``: item_detection, segment_item, score_rule, item_classes."""
     n = len(scores)
     width = labels.shape[1]
     flat = labels.ravel()

@@ -30,3 +30,4 @@ class ModelSpec:
     small_anomalies: bool = False  # the sub-component pipeline on items: small anomalies kept
     item_head: bool = False  # the sub-component pipeline on items: a learned item head
     test_views: int = 1  # the sub-component pipeline on items: dense features averaged over views
+    overview: bool = False  # the sub-component pipeline on items: the whole item in view (FiLM)

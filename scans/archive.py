@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -187,6 +189,21 @@ class Archive:
                                shape=(row["height"], row["width"]), pitch_mm=self.pitch_mm,
                                zeff_calibration=self.zeff_calibration, split=row["split"],
                                source=row["source"])
+
+    def item_classes(self, scan_ids: list[str]) -> list[str]:
+        """The distinct classes of the labelled items of ``scan_ids``, sorted: each file's
+        ``object_class`` alone is read (not its images)."""
+        classes: set[str] = set()
+        for scan_id in scan_ids:
+            file = self.file_uri(scan_id)
+            data = read_bounded(self.root.fs, self.root.join(self._rows[scan_id]["file"]), file, self.limits)
+            try:
+                with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                    if "object_class" in npz.files:
+                        classes.update(str(name) for name in npz["object_class"].reshape(-1))
+            except (ValueError, OSError, zipfile.BadZipFile) as err:
+                raise ScanFormatError(f"{file}: its object_class cannot be read ({err})") from None
+        return sorted(classes)
 
     def __iter__(self) -> Iterator[Scan]:
         for scan_id in self.scan_ids:

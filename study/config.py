@@ -190,6 +190,9 @@ class ItemStageConfig(Strict):
     center_loss: Literal["squared", "focal"] = "squared"
     # where an item's centre target lies: its pixels' centroid, or the deepest point of its body
     center: Literal["centroid", "body"] = "centroid"
+    # whether the finder names each found item's class (those of the train split's items): the
+    # light finder does by default (a class head); Mask R-CNN here finds items of one class
+    classes: bool | None = None
     steps: int = Field(default=400, ge=1)
     batch: int = Field(default=8, ge=1)
     lr: float = Field(default=2e-3, gt=0)
@@ -223,12 +226,19 @@ class ItemStageConfig(Strict):
     def _encoder(cls, v: str) -> str:
         return known(v, DENSE_ENCODERS, "finder encoder")
 
+    @property
+    def names_classes(self) -> bool:
+        """Whether the finder names found items' classes: ``classes``, by default where it can."""
+        return self.finder == "unet" if self.classes is None else self.classes
+
     @model_validator(mode="after")
     def _unet_knobs(self) -> ItemStageConfig:
         """The light finder's knobs act on it alone: refused for another finder, never ignored."""
         knobs = ("scale", "encoder", "min_item_px", "peak_relative", "center_loss", "center")
         unet_only = [name for name in knobs
                      if getattr(self, name) != type(self).model_fields[name].default]  # a dump keeps defaults
+        if self.classes and self.finder != "unet":
+            unet_only.append("classes")
         if self.finder != "unet" and unet_only:
             raise ValueError(f"{', '.join(unet_only)} act only on the unet finder, not {self.finder!r}")
         maskrcnn_only = [name for name in ("image_size", "score_threshold")
@@ -262,7 +272,9 @@ class RecipeConfig(Strict):
     scans is held out of training for the learned item head; ``test_views`` averages the pool
     mode's dense features over turned and mirrored copies of each item when it is scored (1, 4
     or 8: at the end of training, where val chooses again and test is scored, and in scoring;
-    epochs are ranked on one view). Training cuts train's items by their
+    epochs are ranked on one view); ``overview`` gives the pool mode the whole item in view (a
+    small network over the item shrunk to 64² modulates every pixel's features: tiles train with
+    their item's overview). Training cuts train's items by their
     true masks, the item stage's found masks (its resolution and errors, as scoring sees items)
     or both (``train_masks``)."""
 
@@ -283,6 +295,7 @@ class RecipeConfig(Strict):
     head_holdout: float = Field(default=0.0, ge=0, lt=1)
     train_masks: Literal["true", "found", "both"] = "true"
     test_views: Literal[1, 4, 8] = 1
+    overview: bool = False
 
     @field_validator("item_input")
     @classmethod
@@ -421,6 +434,9 @@ class StudyConfig(Strict):
         pooled = "subcomponent" in self.space.pipelines and "pool" in (self.space.modes or [ModelSpec.mode])
         if recipe.test_views > 1 and not pooled:
             raise ValueError("recipe.test_views: averages the dense features of the subcomponent "
+                             "pipeline's pool mode, which the space does not search")
+        if recipe.overview and not pooled:
+            raise ValueError("recipe.overview: modulates the dense features of the subcomponent "
                              "pipeline's pool mode, which the space does not search")
         if recipe.head_holdout and "learned" not in recipe.item_scores:
             raise ValueError("recipe.head_holdout: holds items out for the learned item head, but "

@@ -48,7 +48,8 @@ class LevelScores:
         labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
         scores = scores.detach().float().cpu().numpy() if isinstance(scores, torch.Tensor) else scores
         self.parts[level][0].append(labels.astype(bool).reshape(-1))
-        self.parts[level][1].append(np.asarray(scores, dtype=np.float32).reshape(-1))
+        # float64: calibrated scores keep their strict order (models.calibration)
+        self.parts[level][1].append(np.asarray(scores, dtype=np.float64).reshape(-1))
         if isinstance(scans, torch.Tensor):
             scans = scans.detach().cpu().numpy()
         local = np.arange(labels.size) if scans is None else np.asarray(scans, np.int64).reshape(-1)
@@ -67,7 +68,7 @@ class LevelScores:
     def arrays(self, level: str) -> tuple[np.ndarray, np.ndarray]:
         labels, scores = self.parts[level]
         return (np.concatenate(labels) if labels else np.zeros(0, bool),
-                np.concatenate(scores) if scores else np.zeros(0, np.float32))
+                np.concatenate(scores) if scores else np.zeros(0, np.float64))
 
     def scan_ids(self, level: str) -> np.ndarray:
         """(n,) int64: each sample's scan, numbered across batches."""

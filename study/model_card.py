@@ -117,15 +117,17 @@ def _test(card: dict) -> list[str]:
     metrics, lines = card["metrics"], []
     if card["items"]:
         stage = card["item_stage"] or {}
-        recall = stage.get("test_recall")
+        recall, named = stage.get("test_recall"), stage.get("test_class_accuracy")
         lines += ["Its training archive's test split, end to end on found items, at that threshold:", "",
-                  "| object AUROC | TP% | FP% | true-item bound AUROC | item recall (test) |",
-                  "|---|---|---|---|---|",
+                  "| object AUROC | TP% | FP% | true-item bound AUROC | item recall (test) "
+                  "| item classes right (test) |",
+                  "|---|---|---|---|---|---|",
                   f"| {_number(metrics.get('test_object_auroc'))} "
                   f"| {_number(metrics.get('test_object_tp_pct'), 1)} "
                   f"| {_number(metrics.get('test_object_fp_pct'), 1)} "
                   f"| {_number(metrics.get('true_test_object_auroc'))} "
-                  f"| {'—' if recall is None else f'{100 * recall:.1f} %'} |", ""]
+                  f"| {'—' if recall is None else f'{100 * recall:.1f} %'} "
+                  f"| {'—' if named is None else f'{100 * named:.1f} %'} |", ""]
     if card["test"]:
         lines += ["Test, at that threshold (95 % intervals: exact binomial for A, P, TP% and FP%, "
                   "a bootstrap over scans for F1, AUROC and AP):", "",

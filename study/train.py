@@ -54,6 +54,7 @@ def trial_from_config(study: StudyConfig, choices: dict) -> ModelSpec:
              "item_head": recipe.head_holdout > 0} if item_first else {})
     if choices["pipeline"] == "subcomponent" and choices.get("mode", "pool") == "pool":
         item["test_views"] = recipe.test_views  # the views of the pool mode's dense features
+        item["overview"] = recipe.overview  # the whole item in view, modulating those features
     return ModelSpec(image_size=study.data.image_size, crop_size=study.training.crop_size,
                  crops_per_image=study.training.crops_per_image,
                  weights=study.training.weights_for(choices["backbone"]),

@@ -121,7 +121,8 @@ def _item_columns(pred: ScanPrediction, threshold: float) -> dict:
             "detection_score": np.asarray(detection, np.float32),
             "score": np.asarray(pred.item_scores, np.float32),
             "is_anomalous": np.asarray(pred.item_scores) >= threshold,
-            "item_class": np.full(m, "", dtype=object)}
+            "item_class": np.array(pred.item_classes if pred.item_classes is not None else [""] * m,
+                                   dtype=object)}
 
 
 def _empty(fields: list[pa.Field]) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,8 @@ class FoundItems:
 
     objects: torch.Tensor  # (H, W) long
     scores: torch.Tensor  # (n,) float
+    classes: list[str] | None = None  # each item's class, where the finder names classes
+    class_scores: torch.Tensor | None = None  # (n,) float: the finder's belief in each named class
 
     def masks(self) -> list[np.ndarray]:
         """(H, W) bool mask of each found item, in id order."""
@@ -129,12 +132,14 @@ class UNetFinder(nn.Module):
     ``squared`` (weighted squared error) or ``focal`` (center_focal_loss), centred on each item's
     ``center`` (CENTERS: its centroid or the deepest point of its body). Items smaller
     than ``min_item_px`` full-size pixels are dropped; at full size each pixel of the upsampled
-    item probability keeps its reduced pixel's item."""
+    item probability keeps its reduced pixel's item. With ``classes`` (the item classes' names) a
+    further head gives every item pixel a class; a found item is named by its pixels' mean class
+    probabilities."""
 
     def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 2,
                  sigma: float | None = None, min_item_px: int = 400, peak_threshold: float = 0.1,
                  peak_relative: float = 0.5, center_loss: str = "squared", center: str = "centroid",
-                 weights: str | os.PathLike | None = None):
+                 classes: Sequence[str] = (), weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
 
@@ -148,9 +153,12 @@ class UNetFinder(nn.Module):
         if center not in CENTERS:
             raise ValueError(f"center must be one of {', '.join(CENTERS)}, got {center!r}")
         self.center_loss, self.center = center_loss, center
+        self.classes = tuple(classes)
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"item classes must be distinct, got {list(self.classes)}")
         self.net = smp.Unet(encoder_name=DENSE_ENCODERS[encoder], encoder_depth=4, encoder_weights=None,
                             decoder_channels=(64, 32, 32, 16), in_channels=modality_channels(modality),
-                            classes=4)  # item logit, centre logit, dy, dx
+                            classes=4 + len(self.classes))  # item logit, centre logit, dy, dx, classes
         if center_loss == "focal":  # CenterNet's start: every pixel a centre with probability 0.1,
             with torch.no_grad():   # so the first steps' focal loss does not drown the other heads
                 self.net.segmentation_head[0].bias[1] = -math.log(9.0)
@@ -159,13 +167,26 @@ class UNetFinder(nn.Module):
             self._load_weights(weights)
 
     def _load_weights(self, path: str | os.PathLike) -> None:
-        """The finder's own state dict (``net.*``), or its U-Net encoder's weights (the encoder's own
-        or its torchvision classifier's: models.weight_files.load_encoder_weights)."""
+        """The finder's own state dict (``net.*``; one naming other classes, or none, gives its item,
+        centre and offset outputs and the class outputs start afresh), or its U-Net encoder's weights
+        (the encoder's own or its torchvision classifier's: models.weight_files.load_encoder_weights)."""
         state = load_state_dict(path)
         if any(key.startswith("net.") for key in state):
-            load_fitted(self, state, os.fspath(path), "unet finder")
+            load_fitted(self, self._with_own_classes(state), os.fspath(path), "unet finder")
         else:
             load_encoder_weights(self.net.encoder, path, "unet finder's encoder")
+
+    def _with_own_classes(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` with its last layer's first four outputs (item, centre, offsets) and this
+        finder's freshly initialised class outputs, where the two differ in their classes."""
+        state, own = dict(state), self.state_dict()
+        for key in ("net.segmentation_head.0.weight", "net.segmentation_head.0.bias"):
+            theirs, mine = state.get(key), own[key]
+            if theirs is not None and theirs.shape != mine.shape and theirs.shape[1:] == mine.shape[1:]:
+                merged = mine.clone()
+                merged[:4] = theirs[:4]
+                state[key] = merged
+        return state
 
     def prepare(self, images: torch.Tensor, objects: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -181,10 +202,13 @@ class UNetFinder(nn.Module):
         padded = F.pad(small - self.air, (0, pad_w, 0, pad_h)) + self.air
         return self.net(padded)[..., :h, :w].float()
 
-    def loss(self, images: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
+    def loss(self, images: torch.Tensor, objects: torch.Tensor, item_classes: torch.Tensor | None = None
+             ) -> torch.Tensor:
         """Item-pixel cross-entropy, the centre heatmap's loss (``center_loss``: a squared error
         weighted up, as its peaks are few pixels, or the focal loss) and the offsets' L1 error on
-        item pixels (in units of ``sigma``)."""
+        item pixels (in units of ``sigma``); a finder that names classes adds the class
+        cross-entropy of item pixels (``item_classes``: (B, h, w) each pixel's class index + 1, 0
+        outside items)."""
         out = self._outputs(images)
         objects = objects.long()
         heat, offsets = center_targets(objects, self.sigma, self.center)
@@ -194,8 +218,30 @@ class UNetFinder(nn.Module):
             center = center_focal_loss(out[:, 1], heat)
         else:
             center = 50.0 * F.mse_loss(torch.sigmoid(out[:, 1]), heat)
-        offset = ((out[:, 2:] - offsets / self.sigma).abs().sum(1) * inside).sum() / inside.sum().clamp_min(1)
-        return item + center + offset
+        offset_error = (out[:, 2:4] - offsets / self.sigma).abs().sum(1)
+        offset = (offset_error * inside).sum() / inside.sum().clamp_min(1)
+        return item + center + offset + self._class_loss(out, item_classes)
+
+    def _class_loss(self, out: torch.Tensor, item_classes: torch.Tensor | None) -> torch.Tensor:
+        """The class head's cross-entropy over the pixels of items of a known class (0 without one)."""
+        if not self.classes:
+            if item_classes is not None:
+                raise ValueError("this finder names no item classes: it takes no class map")
+            return out.new_zeros(())
+        if item_classes is None:
+            raise ValueError(f"a finder naming {len(self.classes)} item classes trains on class maps "
+                             "(item_classes): none given")
+        target = item_classes.long() - 1
+        known = target >= 0
+        per_pixel = F.cross_entropy(out[:, 4:], target.clamp_min(0), reduction="none")
+        return (per_pixel * known).sum() / known.sum().clamp_min(1)
+
+    def class_map(self, objects: torch.Tensor, object_class: Sequence[str]) -> torch.Tensor:
+        """An instance map's class map for ``loss``: each item pixel its class's index + 1, 0 outside
+        items and on items of a class the finder does not name (``object_class``: item i's at i − 1)."""
+        index = {name: i + 1 for i, name in enumerate(self.classes)}
+        lookup = torch.tensor([0] + [index.get(str(name), 0) for name in object_class], dtype=torch.long)
+        return lookup.to(objects.device)[objects.long().clamp(0, len(object_class))]
 
     @torch.no_grad()
     def find(self, images: torch.Tensor) -> list[FoundItems]:
@@ -212,8 +258,25 @@ class UNetFinder(nn.Module):
                 _, (iy, ix) = ndimage.distance_transform_edt(owner.cpu().numpy() == 0, return_indices=True)
                 owner = owner[torch.from_numpy(iy).to(owner.device), torch.from_numpy(ix).to(owner.device)]
             objects = torch.where(item_prob > 0.5, owner, torch.zeros_like(owner))
-            found.append(FoundItems(*_renumbered(objects, item_prob)))
+            items = FoundItems(*_renumbered(objects, item_prob))
+            if self.classes:
+                items.classes, items.class_scores = self._named(o[4:], items)
+            found.append(items)
         return found
+
+    def _named(self, class_logits: torch.Tensor, items: FoundItems) -> tuple[list[str], torch.Tensor]:
+        """Each found item's class (the highest of its full-size pixels' mean class probabilities)
+        and that mean probability."""
+        size = items.objects.shape
+        probs = F.interpolate(torch.softmax(class_logits, 0)[None], size=size, mode="bilinear",
+                              align_corners=False)[0]
+        n = len(items.scores)
+        flat = items.objects.reshape(-1)
+        sums = torch.zeros(n + 1, len(self.classes), device=probs.device)
+        sums.index_add_(0, flat, probs.reshape(len(self.classes), -1).T)
+        counts = torch.bincount(flat, minlength=n + 1).clamp_min(1)[:, None]
+        best, index = (sums[1:] / counts[1:]).max(1)
+        return [self.classes[i] for i in index.tolist()], best
 
     def _group(self, out: torch.Tensor) -> torch.Tensor:
         """(h, w) long items 1..n of one reduced scan's outputs: each connected region of item
@@ -257,6 +320,7 @@ class MaskRCNNFinder(nn.Module):
                  mask_threshold: float = 0.5, weights: str | os.PathLike | None = None):
         super().__init__()
         self.modality, self.score_threshold, self.mask_threshold = modality, score_threshold, mask_threshold
+        self.classes: tuple[str, ...] = ()  # it names no item classes
         self.detector = build_detector(modality=modality, min_size=image_size, max_size=image_size,
                                        weights=weights)
 

@@ -82,6 +82,7 @@ class ScanItems:
     item_boxes: np.ndarray | None = None  # (m, 4) int64 x0, y0, x1, y1 (exclusive) of each found mask
     item_masks: list[np.ndarray] | None = None  # (H, W) bool of each found item
     item_detection: np.ndarray | None = None  # (m,) float32: the item finder's confidence in each
+    item_classes: list[str] | None = None  # each found item's class, where the finder names classes
 
 
 @torch.no_grad()
@@ -121,7 +122,7 @@ def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_
     return ScanItems(relabel[labels], np.asarray(seg_scores, np.float32)[present],
                      np.asarray(seg_item, np.int64)[present], np.asarray(item_scores, np.float32),
                      np.array([tight_box(mask) for mask in masks], np.int64).reshape(-1, 4), list(masks),
-                     found.scores.float().cpu().numpy().astype(np.float32))
+                     found.scores.float().cpu().numpy().astype(np.float32), found.classes)
 
 
 def tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:

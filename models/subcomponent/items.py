@@ -12,6 +12,7 @@ from torch import nn
 from models.backbones import build_backbone
 from models.catalog import CLASSIFY_MODES, ITEM_INPUTS
 from models.items.evidence import ItemHead
+from models.items.overview import ItemOverview, item_overviews
 from models.scores import max_by
 from models.segments import Segments, segments_of
 from models.ssn import SSN
@@ -99,7 +100,9 @@ class ItemSubcomponentModel(nn.Module):
     IGNORE_BAND_PX around anomalies. With ``item_head`` the model carries an ItemHead (fitted
     after training) that scores a whole item from its evidence (models.items.evidence). In eval
     mode the pool mode averages the dense features of ``test_views`` turned and mirrored copies of
-    the input (each turned back first); superpixels are the input's own.
+    the input (each turned back first); superpixels are the input's own. With ``overview`` (pool
+    mode) a small network sees the whole item shrunk (models.items.overview) and modulates every
+    pixel's features: a tile's superpixels are judged knowing the item they lie in.
     """
 
     def __init__(self, *, modality: str = "hlz", backbone: str = "resnet18", mode: str = "pool",
@@ -108,9 +111,11 @@ class ItemSubcomponentModel(nn.Module):
                  crops_per_image: int = 16, crop_batch: int = 256,
                  weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5,
                  item_input: str = "masked", small_anomalies: bool = False, item_head: bool = False,
-                 test_views: int = 1):
+                 test_views: int = 1, overview: bool = False):
         super().__init__()
         CLASSIFY_MODES[mode]  # an unknown mode raises here, naming the valid ones
+        if overview and mode != "pool":
+            raise ValueError(f"overview modulates the pool mode's dense features only, not {mode!r}")
         if test_views not in TEST_VIEWS:
             raise ValueError(f"test_views must be one of {', '.join(map(str, TEST_VIEWS))}, got {test_views}")
         if test_views > 1 and mode != "pool":
@@ -143,7 +148,10 @@ class ItemSubcomponentModel(nn.Module):
             logit_stats = 2 if small_anomalies else 1  # the mean pixel logit, and the max
             self.head = nn.Sequential(nn.Linear(width + logit_stats, 64), nn.ReLU(inplace=True),
                                       nn.Linear(64, 2))
+            # the whole item in view: its overview modulates every pixel's features
+            self.overview = ItemOverview(channels + 1, width) if overview else None
         else:
+            self.overview = None
             self.backbone = build_backbone(backbone, in_channels=in_channels, num_classes=2, weights=weights,
                                            extra_channels=self.input.extra_channels)
         # a learned item score on each item's evidence, fitted after training on held-out items
@@ -174,17 +182,23 @@ class ItemSubcomponentModel(nn.Module):
         return segments_of(connected), assocs
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor, item_px: torch.Tensor | None = None,
-                anomaly: torch.Tensor | None = None) -> ItemSubcomponentOutput:
+                anomaly: torch.Tensor | None = None, overviews: torch.Tensor | None = None
+                ) -> ItemSubcomponentOutput:
         """(B, C', H, W) inputs made by ``assemble``, their (B, H, W) item masks, and the item areas
         (default: the masks' own). Superpixels follow the image channels. Training in crop mode
         with the ``anomaly`` map classifies every positive superpixel and sampled negatives,
-        ``crops_per_image`` per image."""
+        ``crops_per_image`` per image. With an overview branch, ``overviews`` are the whole items'
+        (models.items.overview; tiles need theirs given, whole items default to their own)."""
         if item_px is None:
             item_px = masks.flatten(1).sum(1)
         segments, assocs = self.superpixels(images[:, :self.image_channels], item_px)
         inside = segments.fraction(masks) > INSIDE_FRACTION
         if self.mode == "pool":
             features = self.dense_features(images)
+            if self.overview is not None:
+                if overviews is None:  # the inputs are whole items: each is its own overview
+                    overviews = item_overviews(images[:, :self.image_channels], masks, self.air)
+                features = self.overview(features, overviews)
             pixel_logits = self.pixel_head(features)
             stats = [superpixel_pool(features, segments), superpixel_pool(pixel_logits, segments)]
             if self.small_anomalies:

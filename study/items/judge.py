@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from models.calibration import reliability
-from models.intervals import format_estimate
+from models.intervals import binomial_interval, format_estimate
 from models.items.matching import match_items
 from models.metrics import auroc
 from models.trained import TrainedModel, load_trained_model
@@ -54,6 +54,9 @@ class ModelEvaluation:
     # against unseen designs where the archive records items' models and the model its training's
     classes: list[dict] = field(default_factory=list)
     designs: list[dict] = field(default_factory=list)
+    # the share of matched found items the item stage named as their true class, exact interval,
+    # over ``n``; None where its finder names no classes
+    class_accuracy: dict | None = None
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()
@@ -63,10 +66,12 @@ class ModelEvaluation:
         auroc, ap, tp, fp = (self.object.get(k, {}) for k in ("auroc", "ap", "tp_pct", "fp_pct"))
         recall = "—" if self.item_recall is None else f"{100 * self.item_recall:.1f} %"
         ece = (self.reliability or {}).get("ece")
+        named = ("" if self.class_accuracy is None else
+                 f", their classes right {format_estimate(self.class_accuracy, 1)} %")
         return (f"{self.split}: object AUROC {format_estimate(auroc, 3)}, AP {format_estimate(ap, 3)} over "
                 f"{len(self.labels)} items "
                 f"of {self.n_scans} scans; at threshold {self.threshold:.3f} TP {format_estimate(tp, 1)} %, "
-                f"FP {format_estimate(fp, 1)} %; items found {recall}; found items' ECE "
+                f"FP {format_estimate(fp, 1)} %; items found {recall}{named}; found items' ECE "
                 f"{'—' if ece is None else f'{ece:.3f}'} ({self.calibration} scores)")
 
 
@@ -113,6 +118,8 @@ class JudgedSplit:
     scan_scores: list[float]  # each scan's score as scoring reports it: its highest item score
     scan_flagged: list[bool]  # as scoring flags it: some segment of a flagged item
     n_found_judged: int = 0  # the object level's first entries that are found items
+    n_named: int = 0  # matched found items the finder named a class (finders that name classes)
+    n_named_right: int = 0  # of them, those named their true item's class
 
 
 def item_tags(scan) -> list[tuple[str, str, str]]:
@@ -132,7 +139,7 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
     against the archive's labels (labelled scans only)."""
     found_labels, found_scores, found_tags, found_scans, missed = [], [], [], [], []
     scan_labels, scan_scores, scan_flagged = [], [], []
-    n_true = n_matched = n_found = 0
+    n_true = n_matched = n_found = n_named = n_named_right = 0
     for index, scan_id in enumerate(ids):
         scan = archive.read(scan_id)
         if not scan.has_labels:
@@ -149,6 +156,11 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
                 found_tags.append(tags[truth] if truth >= 0 else ("", "", ""))
                 found_scores.append(float(score))
                 found_scans.append(index)
+        if prediction.item_classes is not None:
+            named = [(name, tags[truth][1]) for name, truth in
+                     zip(prediction.item_classes, match.truth_of_found.tolist(), strict=True) if truth >= 0]
+            n_named += len(named)
+            n_named_right += sum(name == truth for name, truth in named)
         missed += [(bool(flags[t]), tags[t], index) for t in np.flatnonzero(~match.found_truth)]
         n_true, n_found = n_true + n, n_found + len(masks)
         n_matched += int(match.found_truth.sum())
@@ -158,12 +170,12 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
     levels = LevelScores()
     tags = np.array(found_tags + [m[1] for m in missed], np.str_).reshape(-1, 3)
     levels.add("object", np.array(found_labels + [m[0] for m in missed], bool),
-               np.array(found_scores + [0.0] * len(missed), np.float32), tags[:, 0],
+               np.array(found_scores + [0.0] * len(missed), np.float64), tags[:, 0],
                np.array(found_scans + [m[2] for m in missed], np.int64),  # each item's scan
                classes=tags[:, 1], models=tags[:, 2])
-    levels.add("scan", np.array(scan_labels, bool), np.array(scan_scores, np.float32))
+    levels.add("scan", np.array(scan_labels, bool), np.array(scan_scores, np.float64))
     return JudgedSplit(levels, n_true, n_matched, n_found, list(ids), scan_scores, scan_flagged,
-                       len(found_labels))
+                       len(found_labels), n_named, n_named_right)
 
 
 @torch.no_grad()
@@ -197,4 +209,12 @@ def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
         reliability(values[:judged.n_found_judged], labels[:judged.n_found_judged]),
         [int(v) for v in levels.scan_ids("object")],
         *([g.as_dict() for g in groups] for groups in
-          class_and_design_estimates(levels, scoring.threshold, scoring.train_models).values()))
+          class_and_design_estimates(levels, scoring.threshold, scoring.train_models).values()),
+        class_accuracy(judged) if scoring.finder.classes else None)
+
+
+def class_accuracy(judged: JudgedSplit) -> dict:
+    """The share (%) of matched found items named as their true class, its exact interval and count."""
+    interval = binomial_interval(judged.n_named_right, judged.n_named, scale=100.0)
+    value = 100.0 * judged.n_named_right / judged.n_named if judged.n_named else None
+    return {"value": value, "low": interval.low, "high": interval.high, "n": judged.n_named}

@@ -19,7 +19,7 @@ from torch import nn
 from models.items.finders import FoundItems
 from models.items.matching import match_items
 from models.items.stage import STAGE_FILES, build_finder, load_finder
-from models.model_dir import CONFIG_FILE, METRICS_FILE, ModelDirectory
+from models.model_dir import CLASSES_KEY, CONFIG_FILE, METRICS_FILE, ModelDirectory
 from scans.archive import SPLITS, Archive
 from scans.modalities import build_input, modality_air
 from scans.node_cache import cache_root, cached_rows
@@ -41,11 +41,12 @@ def _rows(array, index: np.ndarray) -> torch.Tensor:
 
 def train_finder(finder: nn.Module, images, objects, recipe: ItemStageConfig, device: torch.device,
                  seed: int = 0, checkpoint: Callable[[int, dict], None] | None = None,
-                 resume: dict | None = None) -> list[float]:
+                 resume: dict | None = None, item_classes=None) -> list[float]:
     """Fit ``finder`` on prepared scans (see the finder's ``prepare``: tensors, or memory-mapped
-    arrays read a batch at a time) as the item stage's config says (steps, batch, lr,
-    weight_decay); the loss of every step. ``checkpoint(step, state)`` is called every tenth of
-    the steps with what ``resume`` takes back (the finder, optimiser and schedule states)."""
+    arrays read a batch at a time; ``item_classes``: their class maps, for a finder that names
+    classes) as the item stage's config says (steps, batch, lr, weight_decay); the loss of every
+    step. ``checkpoint(step, state)`` is called every tenth of the steps with what ``resume`` takes
+    back (the finder, optimiser and schedule states)."""
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(finder.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, recipe.lr, total_steps=recipe.steps,
@@ -64,11 +65,12 @@ def train_finder(finder: nn.Module, images, objects, recipe: ItemStageConfig, de
     for step in range(start, recipe.steps):
         index = torch.randint(0, len(images), (min(recipe.batch, len(images)),), generator=generator).numpy()
         x, y = _rows(images, index).float().to(device), _rows(objects, index).long().to(device)
+        named = None if item_classes is None else _rows(item_classes, index).long().to(device)
         turns, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
-        x, y = torch.rot90(x, turns, (-2, -1)), torch.rot90(y, turns, (-2, -1))
+        views = [torch.rot90(t, turns, (-2, -1)) for t in (x, y, named) if t is not None]
         if flip % 2:
-            x, y = x.flip(-1), y.flip(-1)
-        loss = finder.loss(x, y)
+            views = [t.flip(-1) for t in views]
+        loss = finder.loss(*views)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -85,7 +87,8 @@ def train_finder(finder: nn.Module, images, objects, recipe: ItemStageConfig, de
 @dataclass
 class FinderScore:
     """How well a finder found a split's items: recall at IoU ≥ 0.5, mean mask IoU of the matched
-    items, found items matching no true item, and its wall time per scan."""
+    items, found items matching no true item, its wall time per scan and, for a finder that names
+    classes, the share of matched items named as their true class."""
 
     n_true: int
     n_found: int
@@ -93,19 +96,29 @@ class FinderScore:
     mask_iou: float | None
     spurious: int
     seconds_per_scan: float
+    class_accuracy: float | None = None
 
     def as_dict(self, prefix: str = "") -> dict:
         return {f"{prefix}{k}": v for k, v in self.__dict__.items()}
 
 
+@dataclass
+class FoundScans:
+    """What a finder found in a split's scans, by scan id: each instance map (int16, 0 = none) and,
+    for a finder that names classes, each found item's class (a unicode array in id order)."""
+
+    maps: dict[str, np.ndarray]
+    classes: dict[str, np.ndarray]
+
+
 @torch.no_grad()
 def find_and_score(finder: nn.Module, scans, modality: str, device: torch.device
-                   ) -> tuple[dict[str, np.ndarray], FinderScore]:
+                   ) -> tuple[FoundScans, FinderScore]:
     """The items ``finder`` finds in each of ``scans`` (an iterable: one scan in memory at a time;
-    the finder sees ``modality``) as an instance map per scan id, and how they match the scans'
-    true items."""
+    the finder sees ``modality``) and how they match the scans' true items (and their classes)."""
     finder.eval()
-    found, ious, n_true, n_found, spurious = {}, [], 0, 0, 0
+    found, ious, n_true, n_found, spurious = FoundScans({}, {}), [], 0, 0, 0
+    named, right = 0, 0
     start, count = time.perf_counter(), 0
     for scan in scans:
         image = torch.from_numpy(build_input(scan, modality))[None].to(device)
@@ -115,34 +128,45 @@ def find_and_score(finder: nn.Module, scans, modality: str, device: torch.device
         ious.extend(match.iou_of_truth[match.found_truth].tolist())
         n_true, n_found = n_true + scan.n_objects, n_found + len(masks)
         spurious += int((match.truth_of_found < 0).sum())
-        found[scan.scan_id] = items.objects.cpu().numpy().astype(np.int16)
+        found.maps[scan.scan_id] = items.objects.cpu().numpy().astype(np.int16)
+        if items.classes is not None:
+            found.classes[scan.scan_id] = np.array(items.classes, dtype=np.str_).reshape(-1)
+            for index, truth in enumerate(match.truth_of_found.tolist()):
+                if truth >= 0 and scan.object_class is not None:
+                    named += 1
+                    right += int(items.classes[index] == str(scan.object_class[truth]))
         count += 1
     elapsed = (time.perf_counter() - start) / max(count, 1)
     return found, FinderScore(n_true, n_found, len(ious) / n_true if n_true else None,
-                              float(np.mean(ious)) if ious else None, spurious, elapsed)
+                              float(np.mean(ious)) if ious else None, spurious, elapsed,
+                              right / named if named else None)
 
 
-def finder_spec(config: ItemStageConfig) -> dict:
-    """What build_finder needs to rebuild the configured finder: its name and arguments."""
+def finder_spec(config: ItemStageConfig, classes: list[str] | tuple[str, ...] = ()) -> dict:
+    """What build_finder needs to rebuild the configured finder: its name and arguments
+    (``classes``: the item classes it names, where the config lets it name them)."""
     kwargs: dict = {"modality": config.modality}
     if config.finder == "unet":
         kwargs.update(scale=config.scale, min_item_px=config.min_item_px, encoder=config.encoder,
                       peak_relative=config.peak_relative, center_loss=config.center_loss)
         if config.center != "centroid":  # a spec without it is a centroid one (stages before it)
             kwargs["center"] = config.center
+        if config.names_classes and classes:  # a spec without them names none (stages before them)
+            kwargs["classes"] = list(classes)
     else:
         kwargs.update(image_size=config.image_size, score_threshold=config.score_threshold)
     return {"name": config.finder, "kwargs": kwargs}
 
 
 def prepared_scans(study: StudyConfig, finder: nn.Module, spec: dict, ids: list[str]
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> dict[str, np.ndarray]:
     """The finder's training inputs of scans ``ids`` (prepared by its ``prepare``: shrunk for the
     light finder) in the node's cache, written one scan at a time and memory-mapped: training reads
-    a batch at a time, and no process holds the split."""
+    a batch at a time, and no process holds the split. Keys ``images``, ``objects`` and, for a
+    finder that names classes, ``item_classes`` (its class maps)."""
     archive = Archive(study.data.archive)
     modality = spec["kwargs"]["modality"]
-    identity = {"format": CACHE_FORMAT, "prepared": 2, "archive": archive.uri, "ids": ids, "finder": spec}
+    identity = {"format": CACHE_FORMAT, "prepared": 3, "archive": archive.uri, "ids": ids, "finder": spec}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
     sizes = {r["scan_id"]: (r["height"], r["width"]) for r in
              archive.manifest.select(["scan_id", "height", "width"]).to_pylist()}
@@ -155,10 +179,13 @@ def prepared_scans(study: StudyConfig, finder: nn.Module, spec: dict, ids: list[
             image, objects = on_canvas(torch.from_numpy(build_input(scan, modality)),
                                        torch.from_numpy(scan.objects.astype(np.int64)), canvas, air)
             small, labels = finder.prepare(image[None], objects[None])
-            yield {"images": small[0].half().numpy(), "objects": labels[0].to(torch.int16).numpy()}
+            row = {"images": small[0].half().numpy(), "objects": labels[0].to(torch.int16).numpy()}
+            if finder.classes:
+                named = finder.class_map(objects, [] if scan.object_class is None else scan.object_class)
+                row["item_classes"] = finder.prepare(image[None], named[None])[1][0].to(torch.int16).numpy()
+            yield row
 
-    arrays = cached_rows(cache_root(study.data.cache), f"dualscan-finder-{key}", rows, len(ids))
-    return arrays["images"], arrays["objects"]
+    return cached_rows(cache_root(study.data.cache), f"dualscan-finder-{key}", rows, len(ids))
 
 
 def on_canvas(image: torch.Tensor, objects: torch.Tensor, canvas: tuple[int, int], air: torch.Tensor
@@ -206,16 +233,17 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     config = study.items
     archive = Archive(study.data.archive)
     ids = split_ids(study.data, archive)
-    spec = finder_spec(config)
+    spec = finder_spec(config, archive.item_classes(ids["train"]) if config.names_classes else ())
     finder = build_finder(spec, config.weights).to(device)
     stage = ModelDirectory(directory)
     resume = _resumable(stage, spec)
     stage.write_json(CONFIG_FILE, {"finder": spec, "items": config.model_dump(mode="json"),
                                    "archive": archive.uri})
     start = time.perf_counter()
-    images, objects = prepared_scans(study, finder, spec, ids["train"])
-    losses = train_finder(finder, images, objects, config, device, seed=study.training.seed,
-                          checkpoint=_checkpointer(stage), resume=resume)
+    prepared = prepared_scans(study, finder, spec, ids["train"])
+    losses = train_finder(finder, prepared["images"], prepared["objects"], config, device,
+                          seed=study.training.seed, checkpoint=_checkpointer(stage), resume=resume,
+                          item_classes=prepared.get("item_classes"))
     metrics: dict = {"train_seconds": time.perf_counter() - start,
                      "train_loss_first": float(np.mean(losses[:20])) if losses else None,
                      "train_loss_last": float(np.mean(losses[-20:])) if losses else None,
@@ -253,9 +281,10 @@ def _find_splits(finder: nn.Module, modality: str, study: StudyConfig, directory
     found: dict[str, np.ndarray] = {}
     metrics = dict(metrics)
     for split in found_splits(study):
-        maps, score = find_and_score(finder, (archive.read(i) for i in ids[split]), modality, device)
+        scans, score = find_and_score(finder, (archive.read(i) for i in ids[split]), modality, device)
         metrics.update(score.as_dict(f"{split}_"))
-        found.update({f"{split}/{scan_id}": labels for scan_id, labels in maps.items()})
+        found.update({f"{split}/{scan_id}": labels for scan_id, labels in scans.maps.items()})
+        found.update({f"{CLASSES_KEY}/{split}/{scan_id}": names for scan_id, names in scans.classes.items()})
     stage = ModelDirectory(directory)
     stage.write_found(found)
     stage.write_json(METRICS_FILE, metrics)  # last: a stage with it is whole (STAGE_FILES)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from models.items.frame import DISTANCE_CLIP, ItemAxes, frame_channels, stored_distance
+from models.items.overview import item_overview
 from study.config import AugmentConfig
 from study.items.data import ItemSet
 
@@ -28,21 +29,23 @@ class TileBatch:
     parts: torch.Tensor
     item_px: torch.Tensor
     frames: torch.Tensor | None = None
+    overviews: torch.Tensor | None = None  # (B, C + 1, s, s): the whole item each tile was cut from
 
     def to(self, device: torch.device) -> TileBatch:
         return TileBatch(*(None if t is None else t.to(device) for t in (
-            self.images, self.masks, self.anomaly, self.parts, self.item_px, self.frames)))
+            self.images, self.masks, self.anomaly, self.parts, self.item_px, self.frames, self.overviews)))
 
 
 class TileSampler:
     """Tiles of ``size``² from the items of a set: a share centred (±size/4) on anomaly pixels, a
     share on hard negatives (benign places a model scored high, see ``remember``), the rest on
-    random pixels of random items; with ``frame`` each tile's item-frame channels beside. A
-    sample costs the same whatever the set's size: the anomaly pixels are indexed and every item's
-    frame (its axes and distances to the outline, int8) computed once, here."""
+    random pixels of random items; with ``frame`` each tile's item-frame channels beside, with
+    ``overview`` its whole item shrunk (models.items.overview, float16, made once an item and
+    kept). A sample costs the same whatever the set's size: the anomaly pixels are indexed and
+    every item's frame (its axes and distances to the outline, int8) computed once, here."""
 
     def __init__(self, items: ItemSet, size: int, fill: tuple[float, ...], seed: int = 0,
-                 frame: bool = False):
+                 frame: bool = False, overview: tuple[float, ...] | None = None):
         if len(items) == 0:
             raise ValueError("no items to cut training tiles from")
         self.items, self.size, self.frame = items, size, frame
@@ -55,6 +58,8 @@ class TileSampler:
         self.positive = np.flatnonzero(np.diff(self.anomaly_start) > 0)
         self.hard: deque[tuple[int, int, int]] = deque(maxlen=HARD_POOL)
         self.frames = [self._frame_of(i) for i in range(len(items))] if frame else []
+        self.overview_air = overview  # the modality's air values, when tiles carry overviews
+        self.overviews: dict[int, torch.Tensor] = {}
 
     def remember(self, item: int, y: int, x: int) -> None:
         """A benign place of ``item`` (pixel y, x of its crop) to train on as a hard negative."""
@@ -72,6 +77,13 @@ class TileSampler:
     def _anomaly_pixel(self, item: int) -> tuple[int, int]:
         pick = self.rng.integers(self.anomaly_start[item], self.anomaly_start[item + 1])
         return divmod(int(self.anomaly_px[pick] - self.items.offsets[item]), int(self.items.shapes[item][1]))
+
+    def overview(self, item: int) -> torch.Tensor:
+        """The item's overview (models.items.overview.item_overview of its stored crop)."""
+        if item not in self.overviews:
+            crop = self.items.crop(item)
+            self.overviews[item] = item_overview(crop.image, crop.mask, self.overview_air).half()
+        return self.overviews[item]
 
     def _frame_of(self, item: int) -> tuple[ItemAxes, np.ndarray]:
         mask = self._item_mask(item)
@@ -117,9 +129,11 @@ class TileSampler:
         tiles = [self._tile(*p) for p in picks]
         stacked = [torch.from_numpy(np.stack(column)) for column in zip(*tiles, strict=True)]
         items = np.array([p[0] for p in picks])
+        overviews = (torch.stack([self.overview(int(i)) for i in items]).float()
+                     if self.overview_air is not None else None)
         batch = TileBatch(stacked[0].float(), stacked[1], stacked[2], stacked[3],
                           torch.from_numpy(self.item_px[items]).float(),
-                          stacked[4] if self.frame else None)
+                          stacked[4] if self.frame else None, overviews)
         return batch, items
 
 
@@ -167,18 +181,21 @@ def jittered(images: torch.Tensor, how: AugmentConfig, fill: tuple[float, ...], 
 def augment(batch: TileBatch, how: AugmentConfig, fill: tuple[float, ...], generator: torch.Generator,
             thickness: tuple[bool, ...] | None = None) -> TileBatch:
     """A randomly rotated, flipped, gain-jittered, noised copy with jittered masks (not yet
-    masked: the model's item input decides what the pixels outside the mask read)."""
-    tensors = [batch.images, batch.masks, batch.anomaly, batch.parts]
-    if batch.frames is not None:
-        tensors.append(batch.frames)
+    masked: the model's item input decides what the pixels outside the mask read); frames and
+    overviews turn with their tiles."""
+    extras = [t for t in (batch.frames, batch.overviews) if t is not None]
+    tensors = [batch.images, batch.masks, batch.anomaly, batch.parts, *extras]
     b = batch.images.shape[0]
     if how.rotate:
         tensors = turned_alike(tensors, generator)
     images, masks, anomaly, parts = tensors[:4]
+    turned = iter(tensors[4:])
+    frames = next(turned) if batch.frames is not None else None
+    overviews = next(turned) if batch.overviews is not None else None
     images = jittered(images, how, fill, generator, thickness)
     if how.mask_px:
         masks = _grow(masks, torch.randint(-how.mask_px, how.mask_px + 1, (b,), generator=generator))
-    return TileBatch(images, masks, anomaly, parts, batch.item_px, tensors[4] if len(tensors) > 4 else None)
+    return TileBatch(images, masks, anomaly, parts, batch.item_px, frames, overviews)
 
 
 def augment_crop(image: torch.Tensor, mask: torch.Tensor, how: AugmentConfig, fill: tuple[float, ...],

@@ -102,7 +102,8 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
     """Train for ``recipe.steps``; ``on_eval(step, log)`` after every ``eval_every`` steps and at
     the end (it scores val, checkpoints, reports)."""
     torch.manual_seed(seed)
-    sampler = TileSampler(train, recipe.tile, model.air, seed, frame=model.input.frame)
+    sampler = TileSampler(train, recipe.tile, model.air, seed, frame=model.input.frame,
+                          overview=model.air if model.overview is not None else None)
     rng = np.random.default_rng(seed + 1)
     generator = torch.Generator().manual_seed(seed + 2)
     if optimizer is None:
@@ -114,7 +115,7 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
         tiles, _ = sampler.sample(recipe.batch, recipe.positive, recipe.hard)
         batch = augment(tiles, recipe.augment, model.air, generator, model.thickness).to(device)
         out = model(model.assemble(batch.images, batch.masks, batch.frames), batch.masks, batch.item_px,
-                    anomaly=batch.anomaly)
+                    anomaly=batch.anomaly, overviews=batch.overviews)
         return model.loss(out, batch.anomaly, batch.masks, batch.parts).total
 
     run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)

@@ -60,6 +60,11 @@ def test_evaluate_gives_the_figures_training_reported(item_model, small_archive_
     with open(f"{item_model}/{SCORES_FILE}", "rb") as f:
         labels, scores = read_scores_npz(f.read())["test"].arrays("object")
     assert evaluation.labels == labels.tolist() and any(scores)
+    # the finder names classes: its accuracy counts every matched item (and says so on its line)
+    matched = round(evaluation.item_recall * evaluation.n_true_items)
+    assert evaluation.class_accuracy["n"] == matched
+    assert (evaluation.class_accuracy["value"] is None) == (matched == 0)
+    assert "their classes right" in evaluation.line()
     np.testing.assert_allclose(evaluation.scores, scores, rtol=0, atol=1e-6)
     out = tmp_path / "report" / "evaluation.json"
     assert main(["evaluate", "--model", item_model, "--archive", small_archive_val, "--out", str(out)]) == 0
@@ -120,6 +125,9 @@ def test_export_packs_half_precision_weights_with_their_sha256(item_model, small
     card = (out / "model_card.md").read_text()
     assert "make demo-model" in card and "float16" in card
     assert "The whole training command (item stage, training, val and test) took" in card
+    stage = json.loads((out / "items" / "metrics.json").read_text())
+    named = stage["test_class_accuracy"]  # None where the tiny stage matched no test item
+    assert "item classes right (test)" in card and ("—" if named is None else f"{100 * named:.1f} %") in card
     # its data named by the command that made it and its fingerprint, never the training machine's path
     made_by = "dualscan synth --out ARCHIVE --n 10 --size 96 --seed 5 --world 1 --split 0.6 --val 0.2"
     assert f"* data: `{made_by}`" in card
@@ -182,7 +190,15 @@ def test_the_report_has_an_items_table_a_reader_queries_with_duckdb(ray_session,
     items = duckdb.sql(f"SELECT * FROM read_parquet('{report}/items/*.parquet')").df()
     scans = duckdb.sql(f"SELECT * FROM read_parquet('{report}/scans/*.parquet') WHERE status = 'ok'").df()
     assert len(items) > 0 and items["detection_score"].between(0, 1).all()
-    assert items["item_class"].isna().all()  # this model names no item classes
+    # the item stage's finder names each item's class (a train class), as the finder itself does
+    trained = load_trained_model(item_model, "cpu")
+    archive = Archive(small_archive_val)
+    assert set(items["item_class"]) <= set(trained.finder.classes) and len(trained.finder.classes) > 1
+    for scan_id in scans["scan_id"]:
+        image = build_input(archive.read(scan_id), trained.finder_modality)
+        named = trained.finder.find(torch.from_numpy(image)[None])[0].classes
+        mine = items[items["scan_id"] == scan_id].sort_values("item_id")
+        assert mine["item_class"].tolist() == named, scan_id
     assert ((items["x1"] > items["x0"]) & (items["y1"] > items["y0"]) & (items["area_px"] > 0)).all()
     assert (items["is_anomalous"] == (items["score"] >= threshold)).all()
     for row in scans.itertuples():  # a scan is flagged exactly when one of its items is
@@ -374,7 +390,10 @@ def test_calibrate_refits_what_training_fitted_and_keeps_every_decision(ray_sess
         assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, name
     before, after = (evaluate_model(str(m), archive, "test", "cpu") for m in (raw, calibrated))
     assert before.calibration == "none" and after.calibration == trained.calibration.method
-    for name in ("auroc", "tp_pct", "fp_pct"):
+    # the same decisions; the same ranking too where the map is strictly increasing (isotonic pools
+    # scores into ties, which move AUROC either way)
+    ranked = ("auroc",) if trained.calibration.method in ("temperature", "platt") else ()
+    for name in ("tp_pct", "fp_pct", *ranked):
         assert after.object[name]["value"] == pytest.approx(before.object[name]["value"], nan_ok=True)
     # the report reads as probabilities: its rule says so, the page shows the reliability diagram
     report = tmp_path / "report"

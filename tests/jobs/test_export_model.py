@@ -51,15 +51,18 @@ def first_conv(state: dict[str, torch.Tensor], prefix: str) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict:
+def files(tmp_path_factory, small_archive_val) -> dict:
     """The weight files trials start from: the tiny backbone's (for the modality's channels, as
-    a Backbone's own state dict) and the item stage's finder's."""
+    a Backbone's own state dict) and the item stage's finder's (naming the train split's classes,
+    as the stage's finder does)."""
     root = tmp_path_factory.mktemp("weights")
     torch.manual_seed(11)
     backbone = root / "tiny.pt"
     torch.save(build_backbone("tiny", in_channels=modality_channels(MODALITY)).state_dict(), backbone)
     finder = root / "finder.pt"
-    torch.save(build_finder(finder_spec(ItemStageConfig(**ITEMS))).state_dict(), finder)
+    archive = Archive(small_archive_val)
+    classes = archive.item_classes(archive.ids_in_split("train"))
+    torch.save(build_finder(finder_spec(ItemStageConfig(**ITEMS), classes)).state_dict(), finder)
     return {"backbone": str(backbone), "finder": str(finder)}
 
 

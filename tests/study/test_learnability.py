@@ -89,6 +89,10 @@ def test_the_item_first_pipeline_learns_large_dense_anomalies_end_to_end(tmp_pat
     found = ModelDirectory(str(tmp_path / "items")).found("test")
     assert len(found) == 60  # every test scan (200 scans: 100 train, 40 val, 60 test)
     assert all(m.shape == (128, 128) and m.dtype == np.int16 for m in found.values())
+    # and names what it found: a laptop from a mobile, each found item of every test scan named
+    assert stage["test_class_accuracy"] >= 0.9, stage
+    named = ModelDirectory(str(tmp_path / "items")).found_classes("test")
+    assert set(named) == set(found) and all(len(named[i]) == found[i].max() for i in found)
     # classification on the true items, and end to end on the found ones (a missed item is a miss)
     assert final["true_test_object_auroc"] >= 0.9, final
     assert final["true_test_object_tp_pct"] > final["true_test_object_fp_pct"] + 30, final

@@ -77,9 +77,87 @@ def test_unet_finder_prepares_its_scans_and_gives_one_map_per_scan(small_archive
     recipe = ItemStageConfig(steps=3, batch=3, lr=3e-3)
     losses = train_finder(finder, small, objects, recipe, torch.device("cpu"))
     assert len(losses) == 3 and all(np.isfinite(losses))
-    maps, score = find_and_score(finder, scans, "hlz", torch.device("cpu"))
+    found, score = find_and_score(finder, scans, "hlz", torch.device("cpu"))
+    maps = found.maps
     assert set(maps) == {s.scan_id for s in scans} and score.n_true == sum(s.n_objects for s in scans)
     assert all(m.shape == scans[0].objects.shape and m.dtype == np.int16 for m in maps.values())
+    assert found.classes == {} and score.class_accuracy is None  # this finder names no classes
+
+
+class _TruthFinder(torch.nn.Module):
+    """Finds each of ``scans`` (in order) exactly as labelled and names its items as labelled, but
+    for the first scan's first item."""
+
+    def __init__(self, scans):
+        super().__init__()
+        self.scans, self.first = list(scans), True
+
+    def find(self, images: torch.Tensor) -> list[FoundItems]:
+        scan = self.scans.pop(0)
+        names = [str(c) for c in scan.object_class]
+        if self.first:
+            names[0], self.first = "not_" + names[0], False
+        objects = torch.from_numpy(scan.objects.astype(np.int64))
+        return [FoundItems(objects, torch.ones(scan.n_objects), names)]
+
+
+def _named_finder(classes: tuple[str, ...], favourite: str) -> UNetFinder:
+    """An untrained finder naming ``classes`` whose class head prefers ``favourite`` everywhere and
+    whose item head calls every pixel of an item: what it names follows its class head alone."""
+    finder = UNetFinder(modality="hlz", scale=1, sigma=3.0, min_item_px=30, classes=classes,
+                        encoder="mobilenet_v3_small_050").eval()
+    head = finder.net.segmentation_head[0]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[0] = 5.0  # every pixel an item's
+        head.bias[4 + classes.index(favourite)] = 3.0
+    return finder
+
+
+def test_a_finder_names_classes_learns_them_and_scores_its_naming(small_archive):
+    """The class head: its loss counts item pixels of known classes only, it falls as the head
+    learns one scan's classes, a found item is named by its pixels' mean class probability, and
+    class accuracy counts matched items named as their truth."""
+    archive = Archive(small_archive)
+    scans = [archive.read(i) for i in archive.scan_ids[:3]]
+    classes = tuple(archive.item_classes(archive.scan_ids))
+    assert classes == tuple(sorted({str(c) for s in archive for c in s.object_class}))
+    finder = UNetFinder(modality="hlz", scale=1, sigma=3.0, min_item_px=30, classes=classes,
+                        encoder="mobilenet_v3_small_050")
+    objects = torch.from_numpy(scans[0].objects.astype(np.int64))
+    named = finder.class_map(objects, scans[0].object_class)
+    for item, name in enumerate(scans[0].object_class, start=1):
+        assert set(named[objects == item].tolist()) == {classes.index(str(name)) + 1}
+    assert (named[objects == 0] == 0).all()
+    unknown = finder.class_map(objects, ["toaster_of_another_world"] * scans[0].n_objects)
+    assert (unknown == 0).all()  # a class it does not name teaches its head nothing
+    x = torch.from_numpy(build_input(scans[0], "hlz"))[None]
+    with pytest.raises(ValueError, match="class maps"):
+        finder.loss(x, objects[None])
+    with pytest.raises(ValueError, match="names no item classes"):
+        UNetFinder(modality="hlz", scale=1).loss(x, objects[None], named[None])
+    optimizer = torch.optim.Adam(finder.net.segmentation_head.parameters(), lr=1e-2)
+    with torch.no_grad():
+        first = float(finder._class_loss(finder._outputs(x), named[None]))
+    for _ in range(30):
+        loss = finder._class_loss(finder._outputs(x), named[None])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < 0.5 * first
+    # naming: a head that prefers one class names every found item so, and accuracy counts it
+    favourite = str(scans[0].object_class[0])
+    found, score = find_and_score(_named_finder(classes, favourite), scans, "hlz", torch.device("cpu"))
+    assert set(found.classes) == set(found.maps)
+    for scan_id, labels in found.maps.items():
+        assert found.classes[scan_id].tolist() == [favourite] * int(labels.max())
+    # accuracy: a finder that finds every true item and names all but the first scan's first right
+    _, score = find_and_score(_TruthFinder(scans), scans, "hlz", torch.device("cpu"))
+    n_items = sum(s.n_objects for s in scans)
+    assert score.recall == 1.0 and score.class_accuracy == pytest.approx((n_items - 1) / n_items)
+    with pytest.raises(ValueError, match="distinct"):
+        UNetFinder(modality="hlz", classes=("kettle", "kettle"))
 
 
 def test_found_items_masks_follow_the_instance_map():
@@ -179,3 +257,32 @@ def test_the_light_finder_trains_its_heatmap_by_the_centre_loss_it_is_given():
         squared_error = 50.0 * torch.mean((torch.sigmoid(logits) - heat) ** 2)
         expected = float(center_focal_loss(logits, heat) - squared_error)
     assert difference == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_the_stage_config_says_which_finders_name_classes_and_old_weights_still_load(tmp_path):
+    from models.items.stage import build_finder
+    from study.items.stage import finder_spec
+
+    assert ItemStageConfig().names_classes and not ItemStageConfig(finder="maskrcnn").names_classes
+    assert not ItemStageConfig(classes=False).names_classes
+    with pytest.raises(ValueError, match="classes act only on the unet finder"):
+        ItemStageConfig(finder="maskrcnn", classes=True)
+    assert finder_spec(ItemStageConfig(), ["kettle", "laptop"])["kwargs"]["classes"] == ["kettle", "laptop"]
+    assert "classes" not in finder_spec(ItemStageConfig(classes=False), ["kettle", "laptop"])["kwargs"]
+    assert "classes" not in finder_spec(ItemStageConfig(), [])["kwargs"]  # a stage before classes
+    # a finder file that names no classes (or others) starts a naming finder: its item, centre and
+    # offset outputs load, the class outputs start afresh
+    torch.manual_seed(1)
+    old = UNetFinder(modality="hlz", encoder="mobilenet_v3_small_050")
+    torch.save(old.state_dict(), tmp_path / "old.pt")
+    light = ItemStageConfig(modality="hlz", encoder="mobilenet_v3_small_050")
+    spec = finder_spec(light, ["kettle", "laptop"])
+    torch.manual_seed(2)
+    fresh = build_finder(spec)
+    torch.manual_seed(2)
+    named = build_finder(spec, str(tmp_path / "old.pt"))
+    key = "net.segmentation_head.0.weight"
+    torch.testing.assert_close(named.state_dict()[key][:4], old.state_dict()[key])
+    torch.testing.assert_close(named.state_dict()[key][4:], fresh.state_dict()[key][4:])
+    first = next(k for k, v in old.state_dict().items() if v.dim() == 4)
+    torch.testing.assert_close(named.state_dict()[first], old.state_dict()[first])

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from models.items.stage import build_finder
+from models.model_dir import ModelDirectory
 from scans.archive import Archive
 from study.config import parse_config
 from study.data import split_ids
@@ -158,7 +159,7 @@ def test_a_missing_item_stage_is_named(small_archive_val, tmp_path):
         train_item_trial(config, trial, lambda m, s: None)
 
 
-@pytest.mark.parametrize("recipe", [{}, NEW_DETECTOR])
+@pytest.mark.parametrize("recipe", [{}, NEW_DETECTOR, {**NEW_DETECTOR, "overview": True}])
 def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_archive_val, tmp_path, recipe):
     from jobs.train import get_args_parser, main
     from models.trained import load_trained_model
@@ -176,6 +177,7 @@ def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_ar
     assert (out / "items" / "model.pt").exists() and (out / "model.pt").exists()
     model = load_trained_model(str(out), "cpu")
     assert model.item_first and model.image_size is None and model.input_modality == "hlz+hlz_log"
+    assert (model.model.overview is not None) == recipe.get("overview", False)  # trained with it, kept
     archive = Archive(small_archive_val)
     scan = archive.read(archive.scan_ids[0])
     pred = model.predict([build_input(scan, model.input_modality)])[0]
@@ -184,11 +186,13 @@ def test_the_model_directory_of_dualscan_train_scores_a_scan_end_to_end(small_ar
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["item_score"] == model.item_score
     # the stage's found items: an instance map at the scan's own size for every val and test scan
-    with np.load(out / "items" / "found.npz", allow_pickle=False) as found:
-        maps = {key: found[key] for key in found.files}
-    assert {f"{split}/{i}" for split in ("val", "test") for i in archive.ids_in_split(split)} <= set(maps)
-    for key, labels in maps.items():
-        assert labels.shape == archive.read(key.split("/", 1)[1]).shape and labels.dtype.kind in "iu", key
+    stage = ModelDirectory(str(out / "items"))
+    for split in ("val", "test"):
+        maps, named = stage.found(split), stage.found_classes(split)
+        assert set(maps) == set(archive.ids_in_split(split)) == set(named)
+        for scan_id, labels in maps.items():
+            assert labels.shape == archive.read(scan_id).shape and labels.dtype.kind in "iu", scan_id
+            assert len(named[scan_id]) == labels.max()  # the finder names every item it found
 
 
 def test_refinding_rewrites_the_found_items_and_keeps_the_training_metrics(small_archive_val, tmp_path):
@@ -236,6 +240,14 @@ def test_recipe_test_views_reach_the_pool_model_and_spare_the_crop_mode():
     assert pool.test_views == 8 and PIPELINES["subcomponent"].build(pool).test_views == 8
     crop = trial_from_config(config, {**choices, "mode": "crop"})
     assert crop.test_views == 1  # the crop mode has no dense features to average
+    viewing = parse_config({"name": "t", "data": {"archive": "unused"},
+                            "space": {"pipelines": ["subcomponent"]}, "recipe": {"overview": True}})
+    spec = trial_from_config(viewing, {**choices, "mode": "pool"})
+    assert spec.overview and PIPELINES["subcomponent"].build(spec).overview is not None
+    with pytest.raises(ValueError, match=r"recipe\.overview"):
+        parse_config({"name": "t", "data": {"archive": "unused"},
+                      "space": {"pipelines": ["subcomponent"], "modes": ["crop"]},
+                      "recipe": {"overview": True}})
 
 
 def test_epochs_are_ranked_on_one_view_and_the_end_is_scored_with_every_view(small_archive_val, tmp_path,
