@@ -16,8 +16,11 @@ a later run under the same protocol (config file, stage, steps, val scans) reads
 of training that variant again (training is deterministic for a seed: the detector's 1000 steps
 gave 0.780 in three runs), so the table grows by the variants asked for; ``--retrain`` trains them all.
 
+Variants named ``*_2x`` train twice the steps (STEP_FACTOR): the detector's budget in wall time
+for a variant whose step costs half as much; their curves are at twice the detector's steps.
+
 Run: .venv/bin/python -m benchmarks.detector_ablation --archive ARCHIVE --out DIR [--stage DIR]
-         [--steps 1000] [--eval-every 250] [--val-scans 150] [--variants detector masked ...]
+         [--stage-steps N] [--steps 1000] [--eval-every 250] [--val-scans 150] [--variants detector masked ...]
          [--retrain]
 """
 
@@ -57,7 +60,15 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
                     {"space.ssn_features": ["paper"]}),
     "learned_ssn_narrow": ("2 at 16", "the learned SSN at width 16, joint (what quality.yaml ships)",
                            {"space.ssn_features": ["paper_narrow"]}),
+    # issue 41: at equal wall time (STEP_FACTOR: twice the steps, its step costs about half)
+    "pixel_ssn_2x": ("41: steps", "plain SLIC (nothing learned) at twice the steps: equal wall time",
+                     {"space.ssn_features": ["pixel"], "space.lam": None}),
+    "overview_2x": ("41: whole item", "plain SLIC at twice the steps and the whole item in view (FiLM)",
+                    {"space.ssn_features": ["pixel"], "space.lam": None, "recipe.overview": True}),
 }
+# variants that train this many times the steps (and evaluate as many times less often in steps):
+# their curves have the detector's points at about the detector's wall time
+STEP_FACTOR = {"pixel_ssn_2x": 2, "overview_2x": 2}
 
 
 def rules_on_val(model, data) -> dict[str, float]:
@@ -72,6 +83,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="cache, stage (when trained here) and ablation.md")
     parser.add_argument("--stage", help="a trained item stage directory to reuse (default: train one in OUT)")
     parser.add_argument("--config", default=CONFIG)
+    parser.add_argument("--stage-steps", type=int,
+                        help="the item stage's steps when it is trained here (default: the config's)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--val-scans", type=int, default=150)
@@ -84,6 +97,8 @@ def main() -> None:
     base = {"data.archive": os.path.abspath(args.archive), "data.cache": os.path.abspath(args.out),
             "storage": os.path.abspath(args.out), "recipe.steps": args.steps,
             "recipe.eval_every": args.eval_every}
+    if args.stage_steps:
+        base["items.steps"] = args.stage_steps
     stage = os.path.abspath(args.stage or os.path.join(args.out, "items"))
     variants = ["detector", *(v for v in args.variants if v != "detector")]  # the reference first
     protocol = protocol_of(args, stage)
@@ -95,7 +110,9 @@ def main() -> None:
             print(f"{name}: kept from an earlier run under the same protocol", flush=True)
             continue
         section, what, overrides = VARIANTS[name]
-        config = ensure_item_stage(load_config(args.config, {**base, **overrides}), stage)
+        factor = STEP_FACTOR.get(name, 1)
+        budget = {"recipe.steps": args.steps * factor, "recipe.eval_every": args.eval_every * factor}
+        config = ensure_item_stage(load_config(args.config, {**base, **budget, **overrides}), stage)
         modality = config.space.modalities[0]
         data = evaluated_on(load_item_study_data(config, modality), args.val_scans, args.test_scans)
         started = time.perf_counter()
@@ -103,7 +120,8 @@ def main() -> None:
         labels, scores = final["scores"]["val"].arrays("object")
         scans = final["scores"]["val"].scan_ids("object")
         interval = level_estimates(final["scores"]["val"], run.threshold, "object")["auroc"].interval
-        result = {"section": section, "what": what, "overrides": overrides, "val_auroc": run.val_auroc,
+        result = {"section": section, "what": what, "overrides": {**overrides, **budget},
+                  "val_auroc": run.val_auroc,
                   "interval": (interval.low, interval.high), "rule": final["metrics"]["item_score"],
                   "curve": [round(c["objective"], 4) for c in run.curve],
                   "train_seconds": run.curve[-1]["train_seconds"], "wall_s": time.perf_counter() - started,
