@@ -20,8 +20,8 @@ Variants named ``*_2x`` train twice the steps (STEP_FACTOR): the detector's budg
 for a variant whose step costs half as much; their curves are at twice the detector's steps.
 
 Run: .venv/bin/python -m benchmarks.detector_ablation --archive ARCHIVE --out DIR [--stage DIR]
-         [--stage-steps N] [--steps 1000] [--eval-every 250] [--val-scans 150] [--variants detector masked ...]
-         [--retrain]
+         [--stage-steps N] [--steps 1000] [--eval-every 250] [--val-scans 150]
+         [--variants detector masked ...] [--retrain]
 """
 
 from __future__ import annotations
