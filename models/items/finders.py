@@ -268,8 +268,8 @@ class UNetFinder(nn.Module):
         """Each found item's class (the highest of its full-size pixels' mean class probabilities)
         and that mean probability."""
         size = items.objects.shape
-        probs = F.interpolate(torch.softmax(class_logits, 0)[None], size=size, mode="bilinear",
-                              align_corners=False)[0]
+        probs = F.interpolate(torch.softmax(class_logits.float(), 0)[None], size=size, mode="bilinear",
+                              align_corners=False)[0].float()  # float32 under any autocast
         n = len(items.scores)
         flat = items.objects.reshape(-1)
         sums = torch.zeros(n + 1, len(self.classes), device=probs.device)
