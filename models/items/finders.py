@@ -33,7 +33,6 @@ class FoundItems:
     objects: torch.Tensor  # (H, W) long
     scores: torch.Tensor  # (n,) float
     classes: list[str] | None = None  # each item's class, where the finder names classes
-    class_scores: torch.Tensor | None = None  # (n,) float: the finder's belief in each named class
 
     def masks(self) -> list[np.ndarray]:
         """(H, W) bool mask of each found item, in id order."""
@@ -260,13 +259,12 @@ class UNetFinder(nn.Module):
             objects = torch.where(item_prob > 0.5, owner, torch.zeros_like(owner))
             items = FoundItems(*_renumbered(objects, item_prob))
             if self.classes:
-                items.classes, items.class_scores = self._named(o[4:], items)
+                items.classes = self._named(o[4:], items)
             found.append(items)
         return found
 
-    def _named(self, class_logits: torch.Tensor, items: FoundItems) -> tuple[list[str], torch.Tensor]:
-        """Each found item's class (the highest of its full-size pixels' mean class probabilities)
-        and that mean probability."""
+    def _named(self, class_logits: torch.Tensor, items: FoundItems) -> list[str]:
+        """Each found item's class: the highest of its full-size pixels' mean class probabilities."""
         size = items.objects.shape
         probs = F.interpolate(torch.softmax(class_logits.float(), 0)[None], size=size, mode="bilinear",
                               align_corners=False)[0].float()  # float32 under any autocast
@@ -275,8 +273,7 @@ class UNetFinder(nn.Module):
         sums = torch.zeros(n + 1, len(self.classes), device=probs.device)
         sums.index_add_(0, flat, probs.reshape(len(self.classes), -1).T)
         counts = torch.bincount(flat, minlength=n + 1).clamp_min(1)[:, None]
-        best, index = (sums[1:] / counts[1:]).max(1)
-        return [self.classes[i] for i in index.tolist()], best
+        return [self.classes[i] for i in (sums[1:] / counts[1:]).argmax(1).tolist()]
 
     def _group(self, out: torch.Tensor) -> torch.Tensor:
         """(h, w) long items 1..n of one reduced scan's outputs: each connected region of item
