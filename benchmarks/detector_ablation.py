@@ -65,6 +65,11 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
                      {"space.ssn_features": ["pixel"], "space.lam": None}),
     "overview_2x": ("41: whole item", "plain SLIC at twice the steps and the whole item in view (FiLM)",
                     {"space.ssn_features": ["pixel"], "space.lam": None, "recipe.overview": True}),
+    # issue 41's harder negatives, each alone (mining 48 items a round scores 32 more whole items
+    # every mine_every steps: its wall time is in the table)
+    "area_negatives": ("41: negatives by area", "random tiles' items drawn by area, not alike",
+                       {"recipe.negatives": "area"}),
+    "more_mined": ("41: more mined", "48 benign items mined a round, not 16", {"recipe.mine_items": 48}),
 }
 # variants that train this many times the steps (and evaluate as many times less often in steps):
 # their curves have the detector's points at about the detector's wall time

@@ -264,7 +264,9 @@ class AugmentConfig(Strict):
 class RecipeConfig(Strict):
     """How item pipelines train (study.items.train.Recipe): ``steps`` of the space's batch_size
     tiles of ``tile``² (the object-level pipeline: whole items at training.crop_size²), a
-    ``positive`` share on anomalies and a ``hard`` share on mined hard negatives, AdamW at the
+    ``positive`` share on anomalies and a ``hard`` share on mined hard negatives (``mine_items``
+    benign items scored every ``mine_every`` steps, each one's highest place kept), the rest on
+    random places of items drawn alike or by area (``negatives``), AdamW at the
     space's lr on a one-cycle schedule; val scored every ``eval_every`` steps (a study's epoch),
     where the item score rule is chosen among ``item_scores``. What the model sees of an item is
     ``item_input`` (models.items.inputs: masked, context, frame); ``small_anomalies`` keeps small
@@ -284,6 +286,7 @@ class RecipeConfig(Strict):
     hard: float = Field(default=0.25, ge=0, le=1)
     mine_every: int = Field(default=100, ge=1)
     mine_items: int = Field(default=16, ge=1)
+    negatives: Literal["uniform", "area"] = "uniform"
     weight_decay: float = Field(default=1e-4, ge=0)
     warmup: float = Field(default=0.05, ge=0, lt=1)
     schedule: Literal["onecycle", "constant"] = "onecycle"

@@ -15,6 +15,7 @@ from study.config import AugmentConfig
 from study.items.data import ItemSet
 
 HARD_POOL = 512  # hard negatives remembered (the most recent)
+NEGATIVES = ("uniform", "area")  # how random tiles draw their item: alike, or by its pixel count
 
 
 @dataclass
@@ -39,18 +40,26 @@ class TileBatch:
 class TileSampler:
     """Tiles of ``size``² from the items of a set: a share centred (±size/4) on anomaly pixels, a
     share on hard negatives (benign places a model scored high, see ``remember``), the rest on
-    random pixels of random items; with ``frame`` each tile's item-frame channels beside, with
-    ``overview`` its whole item shrunk (models.items.overview, float16, made once an item and
-    kept). A sample costs the same whatever the set's size: the anomaly pixels are indexed and
-    every item's frame (its axes and distances to the outline, int8) computed once, here."""
+    random pixels of random items (``negatives``: items drawn alike, or by their area, so that every
+    item pixel is drawn alike and large items' look-alikes are seen as often as they occur); with
+    ``frame`` each tile's item-frame channels beside, with ``overview`` its whole item shrunk
+    (models.items.overview, float16, made once an item and kept). A sample costs the same whatever
+    the set's size: the anomaly pixels are indexed and every item's frame (its axes and distances to
+    the outline, int8) computed once, here."""
 
     def __init__(self, items: ItemSet, size: int, fill: tuple[float, ...], seed: int = 0,
-                 frame: bool = False, overview: tuple[float, ...] | None = None):
+                 frame: bool = False, overview: tuple[float, ...] | None = None,
+                 negatives: str = "uniform"):
         if len(items) == 0:
             raise ValueError("no items to cut training tiles from")
+        if negatives not in NEGATIVES:
+            raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, got {negatives!r}")
         self.items, self.size, self.frame = items, size, frame
         self.fill = np.asarray(fill, np.float16).reshape(-1, 1, 1)
         self.item_px = items.item_px()
+        # the random tiles' items: by area, an item is drawn where a uniform draw falls in its share
+        area = negatives == "area"
+        self.area_cdf = np.cumsum(self.item_px) / max(int(self.item_px.sum()), 1) if area else None
         self.rng = np.random.default_rng(seed)
         # flat indices of every anomaly pixel inside its item's mask, in item order
         self.anomaly_px = np.flatnonzero(items.anomaly & items.mask)
@@ -73,6 +82,11 @@ class TileSampler:
     def _random_pixel(self, item: int) -> tuple[int, int]:
         flat = np.flatnonzero(self._item_mask(item))
         return divmod(int(flat[self.rng.integers(flat.size)]), int(self.items.shapes[item][1]))
+
+    def _random_item(self) -> int:
+        if self.area_cdf is None:
+            return int(self.rng.integers(len(self.items)))
+        return min(int(np.searchsorted(self.area_cdf, self.rng.random(), side="right")), len(self.items) - 1)
 
     def _anomaly_pixel(self, item: int) -> tuple[int, int]:
         pick = self.rng.integers(self.anomaly_start[item], self.anomaly_start[item + 1])
@@ -124,7 +138,7 @@ class TileSampler:
             elif u < positive + hard and self.hard:
                 picks.append(self.hard[int(self.rng.integers(len(self.hard)))])
             else:
-                item = int(self.rng.integers(len(self.items)))
+                item = self._random_item()
                 picks.append((item, *self._random_pixel(item)))
         tiles = [self._tile(*p) for p in picks]
         stacked = [torch.from_numpy(np.stack(column)) for column in zip(*tiles, strict=True)]

@@ -103,7 +103,8 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
     the end (it scores val, checkpoints, reports)."""
     torch.manual_seed(seed)
     sampler = TileSampler(train, recipe.tile, model.air, seed, frame=model.input.frame,
-                          overview=model.air if model.overview is not None else None)
+                          overview=model.air if model.overview is not None else None,
+                          negatives=recipe.negatives)
     rng = np.random.default_rng(seed + 1)
     generator = torch.Generator().manual_seed(seed + 2)
     if optimizer is None:

@@ -1,11 +1,12 @@
-"""The tile sampler: its cost does not grow with the set, frame tiles are the item's frame, and the
-gain jitter leaves effective Z alone."""
+"""The tile sampler: its cost does not grow with the set, random tiles draw items alike or by area,
+frame tiles are the item's frame, and the gain jitter leaves effective Z alone."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 import numpy as np
+import pytest
 import torch
 
 from models.items.frame import DISTANCE_SCALE, item_frame
@@ -77,6 +78,25 @@ def test_a_samples_cost_does_not_grow_with_the_training_set():
     _Counted.READ[0] = 0
     np.flatnonzero(counted & large.anomaly)  # the count sees such a pass
     assert _Counted.READ[0] >= large.mask.size
+
+
+def test_random_tiles_draw_items_alike_or_by_their_area():
+    items = _item_set(4)
+    px = 160 * 160
+    small = np.zeros(px, bool)
+    small[:px // 10] = items.mask[:px // 10]  # item 0 keeps its top rows only: a sixth of the others' area
+    items.mask[:px] = small
+    area = items.item_px()
+    counts = {}
+    for negatives in ("uniform", "area"):
+        sampler = TileSampler(items, 32, (0.0, 0.0, 0.0), seed=0, negatives=negatives)
+        _, drawn = sampler.sample(4000, positive=0.0, hard=0.0)
+        counts[negatives] = np.bincount(drawn, minlength=4) / 4000
+    assert np.allclose(counts["uniform"], 0.25, atol=0.03)
+    assert np.allclose(counts["area"], area / area.sum(), atol=0.03)
+    assert counts["area"][0] < counts["uniform"][0] / 3
+    with pytest.raises(ValueError, match="negatives must be one of uniform, area, got 'pixels'"):
+        TileSampler(items, 32, (0.0, 0.0, 0.0), negatives="pixels")
 
 
 def test_frame_tiles_are_windows_of_the_items_frame():
