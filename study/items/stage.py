@@ -4,6 +4,7 @@ its found items cut for every trial (never trained once per trial)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import socket
@@ -30,6 +31,7 @@ from study.pipelines import PIPELINES
 
 # a stage checkpoints its finder this often (a tenth of its steps), so a restarted stage resumes
 CHECKPOINTS_PER_STAGE = 10
+LOSS_CURVE_POINTS = 20  # the stage's metrics keep its mean train loss over this many stretches
 
 
 def _rows(array, index: np.ndarray) -> torch.Tensor:
@@ -247,11 +249,21 @@ def run_item_stage(study: StudyConfig, directory: str, device: torch.device | No
     metrics: dict = {"train_seconds": time.perf_counter() - start,
                      "train_loss_first": float(np.mean(losses[:20])) if losses else None,
                      "train_loss_last": float(np.mean(losses[-20:])) if losses else None,
+                     "train_loss_curve": loss_curve(losses, resume["step"] if resume else 0),
                      "n_train_scans": len(ids["train"]),
                      "resumed_from_step": resume["step"] if resume else 0,
                      "trained_on": {"host": socket.gethostname(), "pid": os.getpid(), "device": str(device)}}
     stage.write_weights(finder.state_dict())
     return _find_splits(finder, config.modality, study, directory, metrics, device)
+
+
+def loss_curve(losses: list[float], start: int = 0, points: int = LOSS_CURVE_POINTS) -> list[list[float]]:
+    """[step, mean loss] over ``points`` equal stretches of the steps trained (the first at step
+    ``start`` + 1): the stage's learning curve in its metrics."""
+    if not losses:
+        return []
+    edges = np.linspace(0, len(losses), min(points, len(losses)) + 1).round().astype(int)
+    return [[start + int(b), float(np.mean(losses[a:b]))] for a, b in itertools.pairwise(edges)]
 
 
 def refind_items(study: StudyConfig, directory: str, device: torch.device | None = None) -> dict:

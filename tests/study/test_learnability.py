@@ -85,6 +85,8 @@ def test_the_item_first_pipeline_learns_large_dense_anomalies_end_to_end(tmp_pat
     # the item stage (the U-Net finder) learnt, and finds the items of scans it never saw, each as
     # its own mask of the scan's size
     assert stage["train_loss_last"] < 0.5 * stage["train_loss_first"], stage
+    curve = stage["train_loss_curve"]  # its learning curve: 20 stretches of the 350 steps, falling
+    assert len(curve) == 20 and curve[-1][0] == 350 and curve[-1][1] < 0.5 * curve[0][1], curve
     assert stage["test_recall"] >= 0.9 and stage["test_mask_iou"] > 0.7, stage
     found = ModelDirectory(str(tmp_path / "items")).found("test")
     assert len(found) == 60  # every test scan (200 scans: 100 train, 40 val, 60 test)
