@@ -186,6 +186,8 @@ class ItemStageConfig(Strict):
     # the light finder splits a region of item pixels at every centre peak this high against its
     # region's highest (lower: touching items split more readily)
     peak_relative: float = Field(default=0.5, gt=0, le=1)
+    # the light finder's item pixels: item probability above this (lower: faint casings join their item)
+    item_threshold: float = Field(default=0.5, gt=0, lt=1)
     # how the light finder's centre heatmap learns: squared error, or CenterNet's focal loss
     center_loss: Literal["squared", "focal"] = "squared"
     # where an item's centre target lies: its pixels' centroid, or the deepest point of its body
@@ -234,7 +236,8 @@ class ItemStageConfig(Strict):
     @model_validator(mode="after")
     def _unet_knobs(self) -> ItemStageConfig:
         """The light finder's knobs act on it alone: refused for another finder, never ignored."""
-        knobs = ("scale", "encoder", "min_item_px", "peak_relative", "center_loss", "center")
+        knobs = ("scale", "encoder", "min_item_px", "peak_relative", "item_threshold", "center_loss",
+                 "center")
         unet_only = [name for name in knobs
                      if getattr(self, name) != type(self).model_fields[name].default]  # a dump keeps defaults
         if self.classes and self.finder != "unet":

@@ -125,9 +125,10 @@ class UNetFinder(nn.Module):
     """A U-Net (segmentation-models-pytorch, random init) on the scan shrunk ``scale``× predicts,
     for every pixel, whether it is an item's, how near it is to an item's centre (a heatmap) and
     the offset to its item's centre (as Panoptic-DeepLab separates instances). Items are the
-    connected regions of item pixels; a region with several heatmap peaks (items that touch or
-    overlap) is split, each pixel joining the peak its offset points nearest to (a peak counts when
-    it reaches ``peak_relative`` of its region's highest). The heatmap learns by ``center_loss``:
+    connected regions of item pixels (item probability above ``item_threshold``); a region with
+    several heatmap peaks (items that touch or overlap) is split, each pixel joining the peak its
+    offset points nearest to (a peak counts when it reaches ``peak_relative`` of its region's
+    highest). The heatmap learns by ``center_loss``:
     ``squared`` (weighted squared error) or ``focal`` (center_focal_loss), centred on each item's
     ``center`` (CENTERS: its centroid or the deepest point of its body). Items smaller
     than ``min_item_px`` full-size pixels are dropped; at full size each pixel of the upsampled
@@ -138,7 +139,8 @@ class UNetFinder(nn.Module):
     def __init__(self, *, modality: str = "hlz", encoder: str = "resnet18", scale: int = 2,
                  sigma: float | None = None, min_item_px: int = 400, peak_threshold: float = 0.1,
                  peak_relative: float = 0.5, center_loss: str = "squared", center: str = "centroid",
-                 classes: Sequence[str] = (), weights: str | os.PathLike | None = None):
+                 classes: Sequence[str] = (), item_threshold: float = 0.5,
+                 weights: str | os.PathLike | None = None):
         super().__init__()
         import segmentation_models_pytorch as smp
 
@@ -149,6 +151,9 @@ class UNetFinder(nn.Module):
         if center_loss not in CENTER_LOSSES:
             raise ValueError(f"center_loss must be one of {', '.join(CENTER_LOSSES)}, got {center_loss!r}")
         self.min_item_px, self.peak_threshold, self.peak_relative = min_item_px, peak_threshold, peak_relative
+        if not 0.0 < item_threshold < 1.0:
+            raise ValueError(f"item_threshold must lie in (0, 1), got {item_threshold}")
+        self.item_threshold = item_threshold
         if center not in CENTERS:
             raise ValueError(f"center must be one of {', '.join(CENTERS)}, got {center!r}")
         self.center_loss, self.center = center_loss, center
@@ -256,7 +261,7 @@ class UNetFinder(nn.Module):
             if bool((owner > 0).any()):
                 _, (iy, ix) = ndimage.distance_transform_edt(owner.cpu().numpy() == 0, return_indices=True)
                 owner = owner[torch.from_numpy(iy).to(owner.device), torch.from_numpy(ix).to(owner.device)]
-            objects = torch.where(item_prob > 0.5, owner, torch.zeros_like(owner))
+            objects = torch.where(item_prob > self.item_threshold, owner, torch.zeros_like(owner))
             items = FoundItems(*_renumbered(objects, item_prob))
             if self.classes:
                 items.classes = self._named(o[4:], items)
@@ -279,7 +284,7 @@ class UNetFinder(nn.Module):
         """(h, w) long items 1..n of one reduced scan's outputs: each connected region of item
         pixels is one item unless it holds several strong heatmap peaks; then its pixels join the
         peak their offsets point nearest to (a missed peak never loses an item)."""
-        inside = (torch.sigmoid(out[0]) > 0.5).cpu().numpy()
+        inside = (torch.sigmoid(out[0]) > self.item_threshold).cpu().numpy()
         regions, n_regions = ndimage.label(inside)
         labels = torch.from_numpy(regions).to(out.device).long()
         heat = torch.sigmoid(out[1])

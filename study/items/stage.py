@@ -153,6 +153,8 @@ def finder_spec(config: ItemStageConfig, classes: list[str] | tuple[str, ...] = 
                       peak_relative=config.peak_relative, center_loss=config.center_loss)
         if config.center != "centroid":  # a spec without it is a centroid one (stages before it)
             kwargs["center"] = config.center
+        if config.item_threshold != 0.5:  # a spec without it keeps 0.5 (stages before it)
+            kwargs["item_threshold"] = config.item_threshold
         if config.names_classes and classes:  # a spec without them names none (stages before them)
             kwargs["classes"] = list(classes)
     else:

@@ -87,6 +87,8 @@ def test_grid_does_not_repeat_maskrcnn_over_ssn_only_values():
     ("items", {"encoder": "efficientnet-b0"}, "items.encoder: unknown finder encoder 'efficientnet-b0'"),
     ("items", {"finder": "maskrcnn", "peak_relative": 0.2},
      "peak_relative act only on the unet finder, not 'maskrcnn'"),
+    ("items", {"finder": "maskrcnn", "item_threshold": 0.3},
+     "item_threshold act only on the unet finder, not 'maskrcnn'"),
     ("items", {"finder": "maskrcnn", "center_loss": "focal"},
      "center_loss act only on the unet finder, not 'maskrcnn'"),
     ("items", {"center_loss": "l1"}, "items.center_loss: Input should be 'squared' or 'focal'"),

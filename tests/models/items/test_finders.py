@@ -222,6 +222,23 @@ def test_a_weak_centre_peak_splits_touching_items_only_above_peak_relative():
         UNetFinder(modality="hlz", peak_relative=0.0)
 
 
+def test_a_faint_casing_joins_its_item_only_below_the_item_threshold():
+    objects = torch.zeros(96, 96, dtype=torch.long)
+    objects[20:80, 20:80] = 1
+    out = _outputs_for(objects, 8.0)
+    near = (torch.arange(96) - 50).abs() < 12
+    casing = (objects > 0) & ~(near[:, None] & near[None])
+    out[0][casing] = torch.logit(torch.tensor(0.35))  # the finder half-sure of all but the dense core
+
+    def item_pixels(threshold: float) -> int:
+        finder = UNetFinder(modality="hlz", scale=2, min_item_px=40, item_threshold=threshold)
+        return int((finder._group(out) > 0).sum())
+
+    assert item_pixels(0.5) == 23 * 23 and item_pixels(0.3) == 60 * 60
+    with pytest.raises(ValueError, match="item_threshold must lie in"):
+        UNetFinder(modality="hlz", item_threshold=1.0)
+
+
 def test_the_focal_centre_loss_prefers_a_peak_per_touching_item_to_one_hill_between_them():
     objects = torch.zeros(1, 48, 64, dtype=torch.long)
     objects[0, 8:40, 4:32] = 1

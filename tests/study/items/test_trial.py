@@ -224,9 +224,9 @@ def test_a_half_written_item_stage_is_not_taken_for_a_trained_one(small_archive_
 def test_the_stage_config_reaches_the_finder_it_builds():
     config = parse_config({"name": "t", "data": {"archive": "unused"},
                            "space": {"pipelines": ["subcomponent"]},
-                           "items": {"peak_relative": 0.25, "center_loss": "focal"}})
+                           "items": {"peak_relative": 0.25, "center_loss": "focal", "item_threshold": 0.3}})
     finder = build_finder(finder_spec(config.items))
-    assert finder.peak_relative == 0.25 and finder.center_loss == "focal"
+    assert finder.peak_relative == 0.25 and finder.center_loss == "focal" and finder.item_threshold == 0.3
     with pytest.raises(ValueError, match="peak_relative"):
         parse_config({"name": "t", "data": {"archive": "unused"}, "items": {"peak_relative": 1.5}})
 
