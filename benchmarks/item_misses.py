@@ -100,5 +100,6 @@ def main() -> None:
         print(f"| {relative} | {threshold} | {100 * row['found'] / max(n_true, 1):.1f} % | "
               f"{np.mean(row['ious']):.3f} | {row['spurious']} |")
 
+
 if __name__ == "__main__":
     main()
