@@ -40,19 +40,29 @@ def plain_slic_twin(trained: TrainedModel) -> torch.nn.Module:
     return twin.eval()
 
 
-def timed_scan(trained: TrainedModel, model: torch.nn.Module, archive: Archive,
-               scan_id: str) -> tuple[float, float]:
-    """Seconds for one scan end to end, and of that the finder's."""
-    start = time.perf_counter()
+def decoded(trained: TrainedModel, archive: Archive, scan_id: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One scan read and decoded to the model's and the finder's inputs."""
     scan = archive.read(scan_id)
-    image = torch.from_numpy(build_input(scan, trained.modality))
-    finder_image = torch.from_numpy(build_input(scan, trained.finder_modality))
-    with torch.no_grad():
-        found_at = time.perf_counter()
-        trained.finder.find(finder_image[None])
-        find_s = time.perf_counter() - found_at
-        score_scan(trained.finder, model, image, finder_image, trained.item_score)
-    return time.perf_counter() - start - find_s, find_s
+    return (torch.from_numpy(build_input(scan, trained.modality)),
+            torch.from_numpy(build_input(scan, trained.finder_modality)))
+
+
+@torch.no_grad()
+def timed_scan(trained: TrainedModel, model: torch.nn.Module, archive: Archive, scan_id: str) -> float:
+    """Seconds for one scan end to end."""
+    start = time.perf_counter()
+    image, finder_image = decoded(trained, archive, scan_id)
+    score_scan(trained.finder, model, image, finder_image, trained.item_score)
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def finding_seconds(trained: TrainedModel, archive: Archive, scan_id: str) -> float:
+    """Seconds the finder alone takes on one decoded scan (its share of the end-to-end time)."""
+    finder_image = decoded(trained, archive, scan_id)[1]
+    start = time.perf_counter()
+    trained.finder.find(finder_image[None])
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -74,12 +84,11 @@ def main() -> None:
     for model in variants.values():  # warm-up: first calls allocate
         timed_scan(trained, model, archive, ids[0])
     totals: dict[str, list[float]] = {name: [] for name in variants}
-    finds: list[float] = []
     for scan_id in ids:
         for name, model in variants.items():
-            runs = [timed_scan(trained, model, archive, scan_id) for _ in range(args.repeats)]
-            totals[name].append(statistics.median(r[0] for r in runs))
-            finds.extend(r[1] for r in runs)
+            totals[name].append(statistics.median(timed_scan(trained, model, archive, scan_id)
+                                                  for _ in range(args.repeats)))
+    finds = [finding_seconds(trained, archive, scan_id) for scan_id in ids]
     base = statistics.median(totals["as shipped"])
     print(f"{args.model} ({trained.spec.ssn_feature} SSN, K {trained.spec.k}) on {len(ids)} {args.split} "
           f"scans of {args.archive}, {args.threads} threads, {platform.processor() or platform.machine()}; "
