@@ -58,8 +58,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"--{err}", file=sys.stderr)
         return 2
-    trial = trial_from_config(config, choices)
-    if PIPELINES[trial.pipeline].item_first:
+    if PIPELINES[choices["pipeline"]].item_first:
         import tempfile
 
         from models.model_dir import ModelDirectory
@@ -68,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
         stage = (ModelDirectory(args.out).item_stage_dir.uri if args.out
                  else tempfile.mkdtemp(prefix="dualscan-items-"))
         config = ensure_item_stage(config, stage)
+    trial = trial_from_config(config, choices)  # after the item stage: it may read the classes it names
     print(f"training {json.dumps(choices)} for {trial.epochs} epochs")
 
     def report(metrics: dict, state: TrainState) -> None:

@@ -147,7 +147,8 @@ class ItemSubcomponentPipeline(ItemFirstPipeline):
                                      crop_size=spec.crop_size, crops_per_image=spec.crops_per_image,
                                      weights=spec.weights, item_input=spec.item_input,
                                      small_anomalies=spec.small_anomalies, item_head=spec.item_head,
-                                     test_views=spec.test_views, overview=spec.overview)
+                                     test_views=spec.test_views, overview=spec.overview,
+                                     class_context=spec.class_context)
 
 
 class ItemObjectPipeline(ItemFirstPipeline):

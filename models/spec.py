@@ -31,3 +31,8 @@ class ModelSpec:
     item_head: bool = False  # the sub-component pipeline on items: a learned item head
     test_views: int = 1  # the sub-component pipeline on items: dense features averaged over views
     overview: bool = False  # the sub-component pipeline on items: the whole item in view (FiLM)
+    class_context: tuple[str, ...] = ()  # the sub-component pipeline on items: item classes as context
+
+    def __post_init__(self):
+        # config.json keeps the class names as a JSON list: the spec holds them as a tuple
+        object.__setattr__(self, "class_context", tuple(self.class_context))

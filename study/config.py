@@ -279,7 +279,10 @@ class RecipeConfig(Strict):
     or 8: at the end of training, where val chooses again and test is scored, and in scoring;
     epochs are ranked on one view); ``overview`` gives the pool mode the whole item in view (a
     small network over the item shrunk to 64² modulates every pixel's features: tiles train with
-    their item's overview). Training cuts train's items by their
+    their item's overview); ``class_context`` gives it each item's class as the item stage names
+    it (a learned scale and shift of every pixel's features per class: train's items carry their
+    true class, val's, test's and scored scans' found items the finder's name). Training cuts
+    train's items by their
     true masks, the item stage's found masks (its resolution and errors, as scoring sees items)
     or both (``train_masks``)."""
 
@@ -302,6 +305,7 @@ class RecipeConfig(Strict):
     train_masks: Literal["true", "found", "both"] = "true"
     test_views: Literal[1, 4, 8] = 1
     overview: bool = False
+    class_context: bool = False
 
     @field_validator("item_input")
     @classmethod
@@ -444,6 +448,12 @@ class StudyConfig(Strict):
         if recipe.overview and not pooled:
             raise ValueError("recipe.overview: modulates the dense features of the subcomponent "
                              "pipeline's pool mode, which the space does not search")
+        if recipe.class_context and not pooled:
+            raise ValueError("recipe.class_context: modulates the dense features of the subcomponent "
+                             "pipeline's pool mode, which the space does not search")
+        if recipe.class_context and not self.items.names_classes:
+            raise ValueError(f"recipe.class_context: reads the classes the item stage names, but its "
+                             f"{self.items.finder!r} finder names none (items.classes)")
         if recipe.head_holdout and "learned" not in recipe.item_scores:
             raise ValueError("recipe.head_holdout: holds items out for the learned item head, but "
                              "recipe.item_scores does not list 'learned'")

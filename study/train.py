@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from models.inputs import autocast_for
+from models.items.stage import stage_classes
 from models.knobs import default_optimizer
 from models.metrics import LEVELS
 from models.model_dir import PROGRESS_FILE, ModelDirectory
@@ -55,10 +56,23 @@ def trial_from_config(study: StudyConfig, choices: dict) -> ModelSpec:
     if choices["pipeline"] == "subcomponent" and choices.get("mode", "pool") == "pool":
         item["test_views"] = recipe.test_views  # the views of the pool mode's dense features
         item["overview"] = recipe.overview  # the whole item in view, modulating those features
+        if recipe.class_context:  # the classes the item stage names, modulating them too
+            item["class_context"] = _stage_classes(study)
     return ModelSpec(image_size=study.data.image_size, crop_size=study.training.crop_size,
                  crops_per_image=study.training.crops_per_image,
                  weights=study.training.weights_for(choices["backbone"]),
                  epochs=study.recipe.evaluations if item_first else study.space.epochs, **item, **choices)
+
+
+def _stage_classes(study: StudyConfig) -> tuple[str, ...]:
+    if study.items.directory is None:
+        raise ValueError("recipe.class_context: reads the classes the trained item stage names, and "
+                         "items.directory is not set (train the item stage first)")
+    classes = stage_classes(study.items.directory)
+    if not classes:
+        raise ValueError(f"recipe.class_context: the item stage in {study.items.directory} names no "
+                         "classes (items.classes)")
+    return classes
 
 
 @torch.no_grad()

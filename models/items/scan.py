@@ -32,14 +32,16 @@ class ItemSuperpixels:
 
 @torch.no_grad()
 def item_superpixels(model: ItemSubcomponentModel, image: torch.Tensor, mask: torch.Tensor,
-                     item_px: float | None = None, anomaly: torch.Tensor | None = None
-                     ) -> tuple[ItemSuperpixels, torch.Tensor | None]:
+                     item_px: float | None = None, anomaly: torch.Tensor | None = None,
+                     item_class: str | None = None) -> tuple[ItemSuperpixels, torch.Tensor | None]:
     """Score one unmasked (C, h, w) item crop (its box grown by the model's input margin) with its
-    (h, w) mask; with the true ``anomaly`` map also each inside superpixel's target (1, 0 or IGNORE)."""
+    (h, w) mask (a model with class context reads ``item_class``, the class the item is named); with
+    the true ``anomaly`` map also each inside superpixel's target (1, 0 or IGNORE)."""
     device = next(model.parameters()).device
     px = float(mask.sum()) if item_px is None else item_px
+    named = None if item_class is None else model.class_index([item_class])
     out = model(model.assemble(image[None], mask[None]).to(device), mask[None].to(device),
-                torch.tensor([px], device=device))
+                torch.tensor([px], device=device), item_class=named)
     probs = torch.zeros(out.segments.n, device=device)
     probs[out.classified] = out.probs
     inside = out.inside
@@ -108,7 +110,8 @@ def score_scan(finder: nn.Module, model: nn.Module, image: torch.Tensor, finder_
             seg_item.append(index)
             item_scores.append(prob)
             continue
-        parts, _ = item_superpixels(model, crop, crop_mask)
+        named = None if found.classes is None else found.classes[index]
+        parts, _ = item_superpixels(model, crop, crop_mask, item_class=named)
         local = parts.labels.cpu().numpy()
         keep = (local >= 0) & crop_mask.numpy()
         region[keep] = local[keep] + len(seg_scores) + 1

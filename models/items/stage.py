@@ -24,6 +24,16 @@ def build_finder(spec: dict, weights: str | None = None) -> nn.Module:
     return ITEM_FINDERS[spec["name"]](**kwargs)
 
 
+def stage_classes(directory: str) -> tuple[str, ...]:
+    """The item classes a trained stage's finder names (none for a finder that names none)."""
+    stage = ModelDirectory(directory)
+    try:
+        spec = json.loads(stage.read(CONFIG_FILE))["finder"]
+    except (OSError, json.JSONDecodeError, KeyError) as err:
+        raise ValueError(f"{stage.uri_of(CONFIG_FILE)}: no finder spec ({err})") from None
+    return tuple(spec.get("kwargs", {}).get("classes", ()))
+
+
 def load_finder(directory: str, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """The finder of a trained item stage (weights_only) in eval mode, and its spec."""
     stage = ModelDirectory(directory)

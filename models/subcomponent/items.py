@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 
 from models.backbones import build_backbone
 from models.catalog import CLASSIFY_MODES, ITEM_INPUTS
+from models.items.class_context import ClassContext
 from models.items.evidence import ItemHead
 from models.items.overview import ItemOverview, item_overviews
 from models.scores import max_by
@@ -102,7 +104,10 @@ class ItemSubcomponentModel(nn.Module):
     mode the pool mode averages the dense features of ``test_views`` turned and mirrored copies of
     the input (each turned back first); superpixels are the input's own. With ``overview`` (pool
     mode) a small network sees the whole item shrunk (models.items.overview) and modulates every
-    pixel's features: a tile's superpixels are judged knowing the item they lie in.
+    pixel's features: a tile's superpixels are judged knowing the item they lie in. With
+    ``class_context`` (pool mode: the item classes the item stage names) each item's class
+    modulates every pixel's features (models.items.class_context); every call then names the
+    class of each input's item.
     """
 
     def __init__(self, *, modality: str = "hlz", backbone: str = "resnet18", mode: str = "pool",
@@ -111,11 +116,13 @@ class ItemSubcomponentModel(nn.Module):
                  crops_per_image: int = 16, crop_batch: int = 256,
                  weights: str | os.PathLike | None = None, train_iters: int = 5, test_iters: int = 5,
                  item_input: str = "masked", small_anomalies: bool = False, item_head: bool = False,
-                 test_views: int = 1, overview: bool = False):
+                 test_views: int = 1, overview: bool = False, class_context: Sequence[str] = ()):
         super().__init__()
         CLASSIFY_MODES[mode]  # an unknown mode raises here, naming the valid ones
         if overview and mode != "pool":
             raise ValueError(f"overview modulates the pool mode's dense features only, not {mode!r}")
+        if class_context and mode != "pool":
+            raise ValueError(f"class_context modulates the pool mode's dense features only, not {mode!r}")
         if test_views not in TEST_VIEWS:
             raise ValueError(f"test_views must be one of {', '.join(map(str, TEST_VIEWS))}, got {test_views}")
         if test_views > 1 and mode != "pool":
@@ -150,8 +157,10 @@ class ItemSubcomponentModel(nn.Module):
                                       nn.Linear(64, 2))
             # the whole item in view: its overview modulates every pixel's features
             self.overview = ItemOverview(channels + 1, width) if overview else None
+            # the item's class as the item stage names it, modulating them too
+            self.class_context = ClassContext(class_context, width) if class_context else None
         else:
-            self.overview = None
+            self.overview = self.class_context = None
             self.backbone = build_backbone(backbone, in_channels=in_channels, num_classes=2, weights=weights,
                                            extra_channels=self.input.extra_channels)
         # a learned item score on each item's evidence, fitted after training on held-out items
@@ -181,14 +190,22 @@ class ItemSubcomponentModel(nn.Module):
         connected = connect_labels(torch.stack(labels), torch.tensor(limits))  # on the device
         return segments_of(connected), assocs
 
+    def class_index(self, names: Sequence[str]) -> torch.Tensor | None:
+        """(B,) the class index of each item's class name for ``forward``; None for a model without
+        class context (which reads none)."""
+        return None if self.class_context is None else self.class_context.index(names)
+
     def forward(self, images: torch.Tensor, masks: torch.Tensor, item_px: torch.Tensor | None = None,
-                anomaly: torch.Tensor | None = None, overviews: torch.Tensor | None = None
-                ) -> ItemSubcomponentOutput:
+                anomaly: torch.Tensor | None = None, overviews: torch.Tensor | None = None,
+                item_class: torch.Tensor | None = None) -> ItemSubcomponentOutput:
         """(B, C', H, W) inputs made by ``assemble``, their (B, H, W) item masks, and the item areas
         (default: the masks' own). Superpixels follow the image channels. Training in crop mode
         with the ``anomaly`` map classifies every positive superpixel and sampled negatives,
         ``crops_per_image`` per image. With an overview branch, ``overviews`` are the whole items'
-        (models.items.overview; tiles need theirs given, whole items default to their own)."""
+        (models.items.overview; tiles need theirs given, whole items default to their own). With
+        class context, ``item_class`` is each input's item class (``class_index``)."""
+        if self.class_context is not None and item_class is None:
+            raise ValueError("this model reads each item's class (class_context): name it (item_class)")
         if item_px is None:
             item_px = masks.flatten(1).sum(1)
         segments, assocs = self.superpixels(images[:, :self.image_channels], item_px)
@@ -199,6 +216,8 @@ class ItemSubcomponentModel(nn.Module):
                 if overviews is None:  # the inputs are whole items: each is its own overview
                     overviews = item_overviews(images[:, :self.image_channels], masks, self.air)
                 features = self.overview(features, overviews)
+            if self.class_context is not None:
+                features = self.class_context(features, item_class)
             pixel_logits = self.pixel_head(features)
             stats = [superpixel_pool(features, segments), superpixel_pool(pixel_logits, segments)]
             if self.small_anomalies:

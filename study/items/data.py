@@ -34,7 +34,9 @@ class ItemSet:
     h×w box (shapes[i]) of scan scan_index[i]. ``anomalous``/``kind``/``item_class``/``item_model``
     are the truth of the true item it is (found items that match none: benign, "", "", ""; a model
     "" also where the archive records none); ``missed_*`` are true items no found item matches
-    (none for a set of true items): a missed anomalous item is a miss."""
+    (none for a set of true items): a missed anomalous item is a miss. ``named_class`` is what the
+    item is called where it is scored: a true item its true class, a found one the class the item
+    stage named it ("" where it names none)."""
 
     scan_ids: np.ndarray  # (n_scans,) unicode
     scan_anomalous: np.ndarray  # (n_scans,) bool: the scan holds an anomalous true item
@@ -55,6 +57,7 @@ class ItemSet:
     item_model: np.ndarray  # (n,) unicode
     missed_class: np.ndarray  # (m,) unicode
     missed_model: np.ndarray  # (m,) unicode
+    named_class: np.ndarray  # (n,) unicode
 
     def __len__(self) -> int:
         return len(self.scan_index)
@@ -86,7 +89,8 @@ class ItemSet:
                        self.image[:, :end], self.mask[:end], self.anomaly[:end], self.parts[:end],
                        self.anomalous[:items], self.kind[:items], self.item_class[:items],
                        self.missed_scan[:missed], self.missed_anomalous[:missed], self.missed_kind[:missed],
-                       self.item_model[:items], self.missed_class[:missed], self.missed_model[:missed])
+                       self.item_model[:items], self.missed_class[:missed], self.missed_model[:missed],
+                       self.named_class[:items])
 
     def to_bytes(self) -> bytes:
         """The set as an .npz (np.load with allow_pickle=False reads it back)."""
@@ -115,9 +119,11 @@ class ItemSetBuilder:
         self.items: list[tuple] = []
         self.missed: list[tuple] = []
 
-    def add_scan(self, scan: Scan, image: np.ndarray, found: list[np.ndarray] | None = None) -> None:
+    def add_scan(self, scan: Scan, image: np.ndarray, found: list[np.ndarray] | None = None,
+                 names: np.ndarray | None = None) -> None:
         """The items of ``scan`` (its input ``image``, C×H×W): its true items, or with ``found``
-        the given masks (H×W bool), each labelled by the true item it matches at IoU ≥ 0.5."""
+        the given masks (H×W bool), each labelled by the true item it matches at IoU ≥ 0.5 and
+        named by ``names`` (the class the item stage named each; none: "")."""
         index = len(self.scan_ids)
         n = scan.n_objects
         flags = np.asarray(scan.object_anomalous, bool) if n else np.zeros(0, bool)
@@ -131,13 +137,17 @@ class ItemSetBuilder:
         if found is None:
             masks = [scan.objects == i for i in range(1, n + 1)]
             truth = np.arange(n)
+            named = classes
         else:
             masks = list(found)
+            if names is not None and len(names) != len(masks):
+                raise ValueError(f"scan {scan.scan_id}: {len(names)} class names, {len(masks)} found items")
+            named = np.asarray(names, np.str_) if names is not None else np.full(len(masks), "", np.str_)
             match = match_items(masks, scan.objects, n)
             truth = match.truth_of_found
             for t in np.flatnonzero(~match.found_truth):
                 self.missed.append((index, bool(flags[t]), str(kinds[t]), str(classes[t]), str(models[t])))
-        for mask, t in zip(masks, truth, strict=True):
+        for mask, t, name in zip(masks, truth, named, strict=True):
             if not mask.any():
                 continue
             box = mask_box(mask, STORED_MARGIN)
@@ -147,7 +157,8 @@ class ItemSetBuilder:
                                mask[box.slices()].copy(), scan.anomaly[box.slices()] > 0,
                                scan.parts[box.slices()].astype(np.int16),
                                bool(flags[t]) if known else False, str(kinds[t]) if known else "",
-                               str(classes[t]) if known else "", str(models[t]) if known else ""))
+                               str(classes[t]) if known else "", str(models[t]) if known else "",
+                               str(name)))
 
     def build(self, channels: int) -> ItemSet:
         boxes = [it[1] for it in self.items]
@@ -175,7 +186,7 @@ class ItemSetBuilder:
                        column(8, np.str_).reshape(-1), missed(0, np.int64).reshape(-1),
                        missed(1, bool).reshape(-1), missed(2, np.str_).reshape(-1),
                        column(9, np.str_).reshape(-1), missed(3, np.str_).reshape(-1),
-                       missed(4, np.str_).reshape(-1))
+                       missed(4, np.str_).reshape(-1), column(10, np.str_).reshape(-1))
 
 
 def _boxes(boxes: list[Box]) -> np.ndarray:
@@ -183,9 +194,11 @@ def _boxes(boxes: list[Box]) -> np.ndarray:
 
 
 def read_items(archive, ids: list[str], modality: str,
-               found: dict[str, list[np.ndarray]] | None = None, dtype: type = SCORED_DTYPE) -> ItemSet:
+               found: dict[str, list[np.ndarray]] | None = None, dtype: type = SCORED_DTYPE,
+               names: dict[str, np.ndarray] | None = None) -> ItemSet:
     """The items of scans ``ids`` of ``archive`` at native pitch in ``modality``: their true items,
-    or with ``found`` (scan id -> masks) the found ones, labelled by matching; crops as ``dtype``."""
+    or with ``found`` (scan id -> masks) the found ones, labelled by matching and named by
+    ``names`` (scan id -> the class named each); crops as ``dtype``."""
     from scans.modalities import build_input, modality_channels
 
     builder = ItemSetBuilder(dtype)
@@ -194,5 +207,6 @@ def read_items(archive, ids: list[str], modality: str,
         if not scan.has_labels:
             raise ValueError(f"{archive.file_uri(scan_id)}: training needs labels "
                              "(objects, parts, anomaly), this scan has none")
-        builder.add_scan(scan, build_input(scan, modality), None if found is None else found[scan_id])
+        builder.add_scan(scan, build_input(scan, modality), None if found is None else found[scan_id],
+                         None if names is None else names.get(scan_id))
     return builder.build(modality_channels(modality))

@@ -62,7 +62,8 @@ def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.devi
     px = items.item_px()
     for i in range(len(items)):
         crop = items.crop(i, model.input.margin)
-        parts, targets = item_superpixels(model, crop.image, crop.mask, float(px[i]), crop.anomaly)
+        parts, targets = item_superpixels(model, crop.image, crop.mask, float(px[i]), crop.anomaly,
+                                          str(items.named_class[i]))
         for rule in rules:
             by_rule[rule][i] = item_score(rule, parts.probs, parts.area, parts.learned)
         judged = targets != IGNORE

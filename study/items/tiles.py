@@ -31,10 +31,12 @@ class TileBatch:
     item_px: torch.Tensor
     frames: torch.Tensor | None = None
     overviews: torch.Tensor | None = None  # (B, C + 1, s, s): the whole item each tile was cut from
+    item_class: torch.Tensor | None = None  # (B,) long: the class index of each tile's item
 
     def to(self, device: torch.device) -> TileBatch:
         return TileBatch(*(None if t is None else t.to(device) for t in (
-            self.images, self.masks, self.anomaly, self.parts, self.item_px, self.frames, self.overviews)))
+            self.images, self.masks, self.anomaly, self.parts, self.item_px, self.frames, self.overviews,
+            self.item_class)))
 
 
 class TileSampler:
@@ -43,18 +45,21 @@ class TileSampler:
     random pixels of random items (``negatives``: items drawn alike, or by their area, so that every
     item pixel is drawn alike and large items' look-alikes are seen as often as they occur); with
     ``frame`` each tile's item-frame channels beside, with ``overview`` its whole item shrunk
-    (models.items.overview, float16, made once an item and kept). A sample costs the same whatever
+    (models.items.overview, float16, made once an item and kept), with ``classes`` (each item's class
+    index) the class of each tile's item. A sample costs the same whatever
     the set's size: the anomaly pixels are indexed and every item's frame (its axes and distances to
     the outline, int8) computed once, here."""
 
     def __init__(self, items: ItemSet, size: int, fill: tuple[float, ...], seed: int = 0,
                  frame: bool = False, overview: tuple[float, ...] | None = None,
-                 negatives: str = "uniform"):
+                 negatives: str = "uniform", classes: torch.Tensor | None = None):
         if len(items) == 0:
             raise ValueError("no items to cut training tiles from")
         if negatives not in NEGATIVES:
             raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, got {negatives!r}")
-        self.items, self.size, self.frame = items, size, frame
+        if classes is not None and len(classes) != len(items):
+            raise ValueError(f"{len(classes)} item classes for {len(items)} items")
+        self.items, self.size, self.frame, self.classes = items, size, frame, classes
         self.fill = np.asarray(fill, np.float16).reshape(-1, 1, 1)
         self.item_px = items.item_px()
         # the random tiles' items: by area, an item is drawn where a uniform draw falls in its share
@@ -147,7 +152,8 @@ class TileSampler:
                      if self.overview_air is not None else None)
         batch = TileBatch(stacked[0].float(), stacked[1], stacked[2], stacked[3],
                           torch.from_numpy(self.item_px[items]).float(),
-                          stacked[4] if self.frame else None, overviews)
+                          stacked[4] if self.frame else None, overviews,
+                          None if self.classes is None else self.classes[torch.from_numpy(items)])
         return batch, items
 
 
@@ -196,7 +202,7 @@ def augment(batch: TileBatch, how: AugmentConfig, fill: tuple[float, ...], gener
             thickness: tuple[bool, ...] | None = None) -> TileBatch:
     """A randomly rotated, flipped, gain-jittered, noised copy with jittered masks (not yet
     masked: the model's item input decides what the pixels outside the mask read); frames and
-    overviews turn with their tiles."""
+    overviews turn with their tiles (item classes stay)."""
     extras = [t for t in (batch.frames, batch.overviews) if t is not None]
     tensors = [batch.images, batch.masks, batch.anomaly, batch.parts, *extras]
     b = batch.images.shape[0]
@@ -209,7 +215,7 @@ def augment(batch: TileBatch, how: AugmentConfig, fill: tuple[float, ...], gener
     images = jittered(images, how, fill, generator, thickness)
     if how.mask_px:
         masks = _grow(masks, torch.randint(-how.mask_px, how.mask_px + 1, (b,), generator=generator))
-    return TileBatch(images, masks, anomaly, parts, batch.item_px, frames, overviews)
+    return TileBatch(images, masks, anomaly, parts, batch.item_px, frames, overviews, batch.item_class)
 
 
 def augment_crop(image: torch.Tensor, mask: torch.Tensor, how: AugmentConfig, fill: tuple[float, ...],

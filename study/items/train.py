@@ -88,7 +88,8 @@ def mine_hard_negatives(model: ItemSubcomponentModel, sampler: TileSampler, n_it
     for i in rng.choice(benign, size=min(n_items, benign.size), replace=False):
         crop = items.crop(int(i))  # the stored crop: the sampler's coordinates
         out = model(model.assemble(crop.image[None], crop.mask[None]).to(device), crop.mask[None].to(device),
-                    torch.tensor([float(px[i])], device=device))
+                    torch.tensor([float(px[i])], device=device),
+                    item_class=model.class_index([items.named_class[i]]))
         probs = out.probs.masked_fill(~out.inside[out.classified], -1.0)
         best = int(out.classified[int(probs.argmax())])
         cx, cy = out.segments.centroid[best].tolist()
@@ -104,7 +105,7 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
     torch.manual_seed(seed)
     sampler = TileSampler(train, recipe.tile, model.air, seed, frame=model.input.frame,
                           overview=model.air if model.overview is not None else None,
-                          negatives=recipe.negatives)
+                          negatives=recipe.negatives, classes=model.class_index(train.named_class))
     rng = np.random.default_rng(seed + 1)
     generator = torch.Generator().manual_seed(seed + 2)
     if optimizer is None:
@@ -116,7 +117,7 @@ def train_item_model(model: ItemSubcomponentModel, train: ItemSet, recipe: Recip
         tiles, _ = sampler.sample(recipe.batch, recipe.positive, recipe.hard)
         batch = augment(tiles, recipe.augment, model.air, generator, model.thickness).to(device)
         out = model(model.assemble(batch.images, batch.masks, batch.frames), batch.masks, batch.item_px,
-                    anomaly=batch.anomaly, overviews=batch.overviews)
+                    anomaly=batch.anomaly, overviews=batch.overviews, item_class=batch.item_class)
         return model.loss(out, batch.anomaly, batch.masks, batch.parts).total
 
     run_steps(model, recipe, optimizer, schedule, start_step, step_loss, on_eval)

@@ -84,6 +84,7 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
                 for name in ITEM_SPLITS}
     masks = study.recipe.train_masks
     found = {split: found_masks(stage, split) for split in found_splits(study)}
+    names = {split: ModelDirectory(stage).found_classes(split) for split in found}  # {} names none
     n_held = round(len(ids["train"]) * study.recipe.head_holdout)
     held = set(ids["train"][len(ids["train"]) - n_held:])
     for split in ("train", "val", "test"):
@@ -97,16 +98,18 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
                 raise ValueError(f"{stage}/found.npz has no {split} scan {scan_id!r}: the item stage was "
                                  "trained for another archive or split (or, for train, found none: "
                                  "recipe.train_masks needs them); retrain it")
+            named = names[split].get(scan_id) if split in found else None
             if split == "train" and scan_id in held:
-                builders["held_out"].add_scan(scan, image, found[split][scan_id] if split in found else None)
+                builders["held_out"].add_scan(scan, image, found[split][scan_id] if split in found else None,
+                                              named)
                 continue
             if split == "train":
                 if masks != "found":
                     builders["train"].add_scan(scan, image)
                 if masks != "true":
-                    builders["train"].add_scan(scan, image, found[split][scan_id])
+                    builders["train"].add_scan(scan, image, found[split][scan_id], named)
                 continue
-            builders[split].add_scan(scan, image, found[split][scan_id])
+            builders[split].add_scan(scan, image, found[split][scan_id], named)
             builders[f"{split}_true"].add_scan(scan, image)
     channels = modality_channels(modality)
     # each builder goes as its set is made: its crops are not held twice beside every other set's
@@ -116,7 +119,7 @@ def _read(study: StudyConfig, modality: str) -> ItemStudyData:
 
 def _cache_key(study: StudyConfig, modality: str) -> str:
     stage = ModelDirectory(stage_directory(study))
-    identity = {"format": CACHE_FORMAT, "items": 4, "margin": STORED_MARGIN,
+    identity = {"format": CACHE_FORMAT, "items": 5, "margin": STORED_MARGIN,
                 "head_holdout": study.recipe.head_holdout,
                 "train_masks": study.recipe.train_masks, "archive": study.data.archive,
                 "modality": modality,

@@ -5,7 +5,8 @@ import json
 
 import numpy as np
 
-from benchmarks.detector_ablation import kept_results, kept_scores, protocol_of, scores_path
+from benchmarks.detector_ablation import VARIANTS, kept_results, kept_scores, protocol_of, scores_path
+from study.config import load_config
 
 
 def _args(tmp_path, steps=1000):
@@ -49,3 +50,19 @@ def test_variants_without_their_scores_or_from_older_runs_are_not_kept(tmp_path)
         {"detector": {"protocol": protocol}, "masked": {}, "no_small": {"protocol": protocol}}))
     kept = kept_results(str(tmp_path), protocol)
     assert set(kept) == {"detector"}  # masked: no protocol; no_small: no scores on disk
+
+
+def test_every_variant_is_quality_yaml_with_one_change_that_acts():
+    shipped = load_config("study/configs/quality.yaml")
+    for name, (_, _, overrides) in VARIANTS.items():
+        config = load_config("study/configs/quality.yaml", overrides)  # a knob that cannot act is refused
+        changed = {key for key in overrides if _value_at(config, key) != _value_at(shipped, key)}
+        assert changed or name == "detector", f"{name} changes nothing"
+
+
+def _value_at(config, key: str):
+    """The value at a dotted ``key`` of a config."""
+    value = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from models.catalog import ITEM_INPUTS
@@ -68,13 +69,20 @@ def test_found_and_missed_items_keep_their_class_and_model_to_the_object_level(s
     spurious[:3, :3] = True
     builder = ItemSetBuilder()
     found = [scan.objects == i for i in range(2, n + 1)] + [spurious]  # item 1 missed
-    builder.add_scan(scan, build_input(scan, "hlz"), found)
+    named = np.array([f"named-{i}" for i in range(len(found))])  # what the item stage called each
+    builder.add_scan(scan, build_input(scan, "hlz"), found, named)
+    builder.add_scan(scan, build_input(scan, "hlz"))  # and its true items, named by their truth
     items = builder.build(3)
     classes, models = list(scan.object_class), list(scan.object_model)
+    assert items.named_class.tolist() == [*named, *classes]
+    items = items.first_scans(1)
     assert items.item_class.tolist() == [*classes[1:], ""] and items.item_model.tolist() == [*models[1:], ""]
     assert items.missed_class.tolist() == classes[:1] and items.missed_model.tolist() == models[:1]
     again = ItemSet.from_npz(np.load(__import__("io").BytesIO(items.to_bytes()), allow_pickle=False))
     assert again.item_model.tolist() == items.item_model.tolist()
+    assert again.named_class.tolist() == named.tolist()
+    with pytest.raises(ValueError, match="2 class names, "):
+        builder.add_scan(scan, build_input(scan, "hlz"), found, named[:2])
     scores = ItemScores({"max": np.ones(len(items), np.float32)}, np.zeros(0, bool), np.zeros(0, np.float32))
     levels = level_scores(items, scores, "max")  # what the study's test pass groups by
     assert levels.object_classes().tolist() == [*classes[1:], "", classes[0]]

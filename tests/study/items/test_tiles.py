@@ -29,7 +29,8 @@ def _item_set(n: int, side: int = 160) -> ItemSet:
                    rng.random((3, n * px)).astype(np.float16), np.tile(mask.ravel(), n),
                    np.tile(anomaly.ravel(), n), np.zeros(n * px, np.int16), np.ones(n, bool),
                    np.full(n, "blade"), np.full(n, "laptop"), np.zeros(0, np.int64), np.zeros(0, bool),
-                   np.zeros(0, np.str_), np.full(n, "laptop-007"), np.zeros(0, np.str_), np.zeros(0, np.str_))
+                   np.zeros(0, np.str_), np.full(n, "laptop-007"), np.zeros(0, np.str_), np.zeros(0, np.str_),
+                   np.full(n, "laptop"))
 
 
 class _Counted(np.ndarray):
