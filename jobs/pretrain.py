@@ -40,6 +40,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--world", type=int, default=default.world,
                         help=f"the simulator's world the scenes come from (default {default.world}; "
                              "docs/simulator.md)")
+    parser.add_argument("--no-context", dest="context", action="store_false",
+                        help="mask each tile to its item (air outside), as the masked item input sees "
+                             "items; default: the scan around it, as the context and frame inputs do")
     parser.add_argument("--workers", type=int, help="simulation processes (default: one per CPU)")
     return parser
 
@@ -52,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
                                 scenes=args.scenes, held_out=args.held_out,
                                 tiles_per_scene=args.tiles_per_scene, tile=args.tile, seed=args.seed,
                                 steps=args.steps, batch=args.batch, lr=args.lr, eval_every=args.eval_every,
-                                world=args.world)
+                                world=args.world, context=args.context)
     except (KeyError, ValueError) as err:
         print(f"dualscan pretrain: {reason(err)}", file=sys.stderr)
         return 2

@@ -34,8 +34,8 @@ from study.pretrain_config import PretrainConfig
 
 @dataclass
 class PretextTiles:
-    """(N, C, T, T) float16 inputs masked to air, (N, M, T, T) float16 log areal densities, (N, T, T)
-    int16 item classes and (N, T, T) bool item masks."""
+    """(N, C, T, T) float16 inputs (masked to air, or with their context), (N, M, T, T) float16 log
+    areal densities inside the item, (N, T, T) int16 item classes and (N, T, T) bool item masks."""
 
     images: np.ndarray
     densities: np.ndarray
@@ -80,7 +80,8 @@ def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles 
         x0 = int(np.clip(xs[pick] - half, 0, config.size - t))
         window = (slice(y0, y0 + t), slice(x0, x0 + t))
         mask = scene.objects[window] == item
-        out["images"].append(np.where(mask, image[(slice(None), *window)], air).astype(np.float16))
+        seen = image[(slice(None), *window)]
+        out["images"].append((seen if config.context else np.where(mask, seen, air)).astype(np.float16))
         out["densities"].append(np.where(mask, density[(slice(None), *window)], 0).astype(np.float16))
         out["classes"].append(np.full((t, t), names[scene.object_class[item - 1]], np.int16))
         out["masks"].append(mask)
@@ -106,14 +107,18 @@ def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int |
 
 
 def _augmented(batch: list[torch.Tensor], how: AugmentConfig, fill: tuple[float, ...],
-               generator: torch.Generator, thickness: tuple[bool, ...]) -> list[torch.Tensor]:
+               generator: torch.Generator, thickness: tuple[bool, ...], context: bool) -> list[torch.Tensor]:
     """Every tensor of a batch (images first, masks last) turned and flipped alike per tile; the
-    images gain-jittered (the ``thickness`` channels) and noised, then set to air outside the masks again."""
+    images gain-jittered (the ``thickness`` channels) and noised, then, without ``context``, set to
+    air outside the masks again."""
     if how.rotate:
         batch = turned_alike(batch, generator)
     images, *rest = batch
-    air = torch.as_tensor(fill, dtype=images.dtype).view(1, -1, 1, 1)
-    return [torch.where(rest[-1][:, None], jittered(images, how, fill, generator, thickness), air), *rest]
+    images = jittered(images, how, fill, generator, thickness)
+    if not context:
+        air = torch.as_tensor(fill, dtype=images.dtype).view(1, -1, 1, 1)
+        images = torch.where(rest[-1][:, None], images, air)
+    return [images, *rest]
 
 
 def _tensors(tiles: PretextTiles, index: np.ndarray) -> list[torch.Tensor]:
@@ -167,7 +172,7 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
 
     def step_loss(step: int) -> torch.Tensor:
         batch = _augmented(_tensors(train, rng.integers(0, len(train), config.batch)), config.augment,
-                           fill, generator, modality_thickness(config.modality))
+                           fill, generator, modality_thickness(config.modality), config.context)
         densities, logits = model(batch[0])
         loss, _ = pretext_loss(densities, logits, batch[1], batch[2], batch[3], config.class_weight)
         return loss

@@ -12,9 +12,11 @@ from study.config import AugmentConfig, Strict
 
 class PretrainConfig(Strict):
     """``scenes`` simulated scans of ``size``² (seed ``seed``), ``tiles_per_scene`` tiles of
-    ``tile``² cut from each, centred on a random pixel of a random item and masked to that item
-    (air outside, as the sub-component pipeline's item crops are); ``held_out`` more scenes measure
-    the fit. Training: ``steps`` of ``batch`` tiles, AdamW one-cycle at ``lr``."""
+    ``tile``² cut from each, centred on a random pixel of a random item; with ``context`` the tile
+    shows the scan around the item, as the detector's context and frame inputs do (its mask and
+    frame channels then start at zero when the weights load), else it is masked to that item (air
+    outside, as the masked input is); the targets are the item's pixels' either way. ``held_out``
+    more scenes measure the fit. Training: ``steps`` of ``batch`` tiles, AdamW one-cycle at ``lr``."""
 
     backbone: str = "resnet18"
     modality: str = "hlz_log"
@@ -31,6 +33,7 @@ class PretrainConfig(Strict):
     class_weight: float = 0.1
     eval_every: int = 100
     augment: AugmentConfig = AugmentConfig(mask_px=0)  # the tiles are cut by true masks
+    context: bool = True  # the scan around the item, as quality.yaml's frame input shows it
 
     @model_validator(mode="after")
     def _in_range(self) -> PretrainConfig:

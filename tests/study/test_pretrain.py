@@ -21,7 +21,7 @@ TINY = PretrainConfig(size=96, scenes=6, held_out=2, tiles_per_scene=3, tile=32,
 
 
 def test_tiles_are_masked_to_their_item_with_its_densities_and_class():
-    tiles = pretext_tiles(TINY, 0, 3, workers=1)
+    tiles = pretext_tiles(TINY.model_copy(update={"context": False}), 0, 3, workers=1)
     assert len(tiles) == 9
     assert tiles.images.shape == (9, 3, 32, 32)
     assert tiles.densities.shape == (9, len(pretext_materials()), 32, 32)
@@ -33,8 +33,15 @@ def test_tiles_are_masked_to_their_item_with_its_densities_and_class():
     inside = tiles.densities.max(axis=1)[tiles.masks]
     assert (inside > 0).mean() > 0.9  # an item's pixels hold material
     assert set(np.unique(tiles.classes)) <= set(range(len(item_classes(TINY.world))))
-    again = pretext_tiles(TINY, 0, 3, workers=2)  # a scene depends on its index only
+    again = pretext_tiles(TINY.model_copy(update={"context": False}), 0, 3, workers=2)
     assert np.array_equal(again.images, tiles.images) and np.array_equal(again.classes, tiles.classes)
+    # with context (the default, as the detector's frame input sees items): the same tiles, the scan
+    # around the item kept, the targets still the item's alone
+    seen = pretext_tiles(TINY, 0, 3, workers=1)
+    inside = np.broadcast_to(tiles.masks[:, None], tiles.images.shape)
+    assert np.array_equal(seen.images[inside], tiles.images[inside])
+    assert not np.all(seen.images[~inside] == np.broadcast_to(air, tiles.images.shape)[~inside])
+    assert np.array_equal(seen.densities, tiles.densities) and np.array_equal(seen.masks, tiles.masks)
 
 
 @pytest.mark.parametrize("world", [1, 2])
@@ -97,3 +104,18 @@ def test_pretraining_learns_and_its_weights_start_the_pipeline(tmp_path):
 def test_bad_settings_are_named(change, message):
     with pytest.raises((ValueError, KeyError), match=message):
         PretrainConfig(**change)
+
+
+@pytest.mark.parametrize(("flags", "context"), [([], True), (["--no-context"], False)])
+def test_the_command_passes_whether_tiles_keep_their_context(flags, context, monkeypatch, tmp_path):
+    from jobs import pretrain as command
+
+    seen = []
+
+    def record(config, out, workers=None):
+        seen.append(config)
+        return {"curve": [{"r2": 0.5, "class_accuracy": 0.5, "step": 1}], "wall_s": 1.0}
+
+    monkeypatch.setattr("study.pretrain.pretrain", record)
+    assert command.main(command.get_args_parser().parse_args(["--out", str(tmp_path), *flags])) == 0
+    assert seen[0].context is context
