@@ -169,16 +169,24 @@ def scores_path(out: str, name: str) -> str:
     return os.path.join(out, f"scores-{name}.npz")
 
 
+def _changes(result: dict) -> dict:
+    """A kept result's config changes less its budget (the protocol holds that)."""
+    budget = ("recipe.steps", "recipe.eval_every")
+    return {k: v for k, v in result.get("overrides", {}).items() if k not in budget}
+
+
 def kept_results(out: str, protocol: dict) -> dict[str, dict]:
-    """Earlier variants' results under ``protocol`` whose val scores are on disk (the detector's
-    among them, or none: every difference is paired against it)."""
+    """Earlier variants' results under ``protocol`` and the variant's changes as they stand now,
+    whose val scores are on disk (the detector's among them, or none: every difference is paired
+    against it)."""
     path = os.path.join(out, "ablation.json")
     if not os.path.exists(path):
         return {}
     with open(path, encoding="utf-8") as f:
         earlier = json.load(f)
     kept = {name: r for name, r in earlier.items()
-            if name in VARIANTS and r.get("protocol") == protocol and os.path.exists(scores_path(out, name))}
+            if name in VARIANTS and r.get("protocol") == protocol and os.path.exists(scores_path(out, name))
+            and _changes(r) == VARIANTS[name][2]}
     return kept if "detector" in kept else {}
 
 

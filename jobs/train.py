@@ -67,7 +67,11 @@ def main(args: argparse.Namespace) -> int:
         stage = (ModelDirectory(args.out).item_stage_dir.uri if args.out
                  else tempfile.mkdtemp(prefix="dualscan-items-"))
         config = ensure_item_stage(config, stage)
-    trial = trial_from_config(config, choices)  # after the item stage: it may read the classes it names
+    try:
+        trial = trial_from_config(config, choices)  # after the item stage: it may read the classes it names
+    except ValueError as err:
+        print(f"{args.config}: {err}", file=sys.stderr)
+        return 2
     print(f"training {json.dumps(choices)} for {trial.epochs} epochs")
 
     def report(metrics: dict, state: TrainState) -> None:

@@ -33,6 +33,6 @@ class ModelSpec:
     overview: bool = False  # the sub-component pipeline on items: the whole item in view (FiLM)
     class_context: tuple[str, ...] = ()  # the sub-component pipeline on items: item classes as context
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # config.json keeps the class names as a JSON list: the spec holds them as a tuple
         object.__setattr__(self, "class_context", tuple(self.class_context))

@@ -125,9 +125,11 @@ def load_trained_model(uri: str, device: torch.device | str | None = None,
         except (FileNotFoundError, ValueError, RuntimeError) as err:
             raise ModelDirError(f"{directory.uri}: its item stage {stage} cannot be loaded ({err})") from None
         scoring.finder_modality = finder_spec["kwargs"]["modality"]
-        if spec.class_context and not finder_spec["kwargs"].get("classes"):
-            raise ModelDirError(f"{directory.uri}: the model reads each item's class (class_context), and "
-                                f"its item stage {stage} names none")
+        named = tuple(finder_spec["kwargs"].get("classes", ()))
+        if spec.class_context and named != spec.class_context:
+            raise ModelDirError(f"{directory.uri}: the model reads each item's class among "
+                                f"{', '.join(spec.class_context)} (class_context), and its item stage "
+                                f"{stage} names {', '.join(named) if named else 'none'}")
         scoring.item_score = directory.item_score()
         scoring.calibration = directory.calibration()
     return scoring

@@ -33,5 +33,7 @@ class ClassContext(nn.Module):
 
     def forward(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """(B, width, H, W) features modulated by each one's item class index (B,)."""
+        if classes.shape != features.shape[:1]:
+            raise ValueError(f"{tuple(classes.shape)} item classes for {features.shape[0]} inputs")
         scale, shift = self.film(classes.to(features.device)).to(features.dtype).chunk(2, dim=1)
         return features * (1 + scale[..., None, None]) + shift[..., None, None]

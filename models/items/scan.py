@@ -39,6 +39,9 @@ def item_superpixels(model: ItemSubcomponentModel, image: torch.Tensor, mask: to
     the true ``anomaly`` map also each inside superpixel's target (1, 0 or IGNORE)."""
     device = next(model.parameters()).device
     px = float(mask.sum()) if item_px is None else item_px
+    if model.class_context is not None and not item_class:
+        raise ValueError("this model reads each item's class (class_context), and this item has no name: "
+                         "its item stage names no classes")
     named = None if item_class is None else model.class_index([item_class])
     out = model(model.assemble(image[None], mask[None]).to(device), mask[None].to(device),
                 torch.tensor([px], device=device), item_class=named)

@@ -97,11 +97,13 @@ def find_split_items(scoring: TrainedModel, archive: Archive, ids: list[str]) ->
         image = build_input(scan, scoring.modality)
         finder_image = (image if scoring.finder_modality == scoring.modality
                         else build_input(scan, scoring.finder_modality))
-        masks = scoring.finder.find(torch.from_numpy(finder_image)[None].to(finder_device))[0].masks()
+        found = scoring.finder.find(torch.from_numpy(finder_image)[None].to(finder_device))[0]
+        masks = found.masks()
         n_true += scan.n_objects
         n_matched += int(match_items(masks, scan.objects, scan.n_objects).found_truth.sum())
         n_found += len(masks)
-        builder.add_scan(scan, image, masks)
+        names = None if found.classes is None else np.asarray(found.classes, np.str_)
+        builder.add_scan(scan, image, masks, names)
     return FoundSplit(builder.build(modality_channels(scoring.modality)), n_true, n_matched, n_found)
 
 

@@ -25,7 +25,11 @@ def _keep(out, results):
 
 def test_variants_of_the_same_protocol_are_kept_with_their_scores(tmp_path):
     protocol = protocol_of(_args(tmp_path), "stage")
-    _keep(tmp_path, {"detector": {"protocol": protocol}, "masked": {"protocol": protocol}})
+    masked = {"recipe.item_input": "masked", "recipe.steps": 1000, "recipe.eval_every": 250}
+    _keep(tmp_path, {"detector": {"protocol": protocol},
+                     "masked": {"protocol": protocol, "overrides": masked},
+                     "overview": {"protocol": protocol, "overrides": {"recipe.overview": False}}})
+    # overview: not kept, the variant changed something else then than it changes now
     assert set(kept_results(str(tmp_path), protocol)) == {"detector", "masked"}
     labels, scores, scans = kept_scores(str(tmp_path), "detector")
     assert labels.tolist() == [0, 1, 1] and scores.tolist() == [0.1, 0.7, 0.4]

@@ -11,11 +11,14 @@ import torch
 
 from models.items.class_context import UNKNOWN
 from models.items.finders import FoundItems
-from models.items.scan import score_scan
-from models.model_dir import ModelDirectory
+from models.items.scan import item_superpixels, score_scan
+from models.items.stage import build_finder
+from models.model_dir import ModelDirectory, ModelDirError
 from models.spec import ModelSpec
 from models.subcomponent.items import ItemSubcomponentModel
-from study.config import AugmentConfig, ConfigError, load_config
+from models.trained import export_model, load_trained_model
+from study.config import AugmentConfig, ConfigError, ItemStageConfig, load_config
+from study.items.stage import finder_spec
 from study.items.tiles import TileSampler, augment
 from study.train import trial_from_config
 from tests.models.subcomponent.test_overview import _long_item
@@ -102,8 +105,27 @@ def test_scoring_a_scan_gives_the_model_the_class_its_finder_named():
     image, _ = _long_item()
     scores = {name: score_scan(_NamingFinder(name), model, image, image).item_scores for name in CLASSES}
     assert len({float(s[0]) for s in scores.values()}) == len(CLASSES)
-    with pytest.raises(ValueError, match="item_class"):  # a finder naming nothing cannot feed it
+    with pytest.raises(ValueError, match="class_context"):  # a finder naming nothing cannot feed it
         score_scan(_NamingFinder(None), model, image, image)
+    with pytest.raises(ValueError, match="no name"):  # nor an item set's item without a name
+        item_superpixels(model, image, image[0] > 0, item_class="")
+
+
+@pytest.mark.parametrize(("named", "loads"), [(CLASSES, True), (("laptop", "kettle"), False), ((), False)])
+def test_a_model_loads_only_beside_an_item_stage_naming_its_classes(named, loads, tmp_path):
+    model = _model()
+    spec = ModelSpec(pipeline="subcomponent", backbone="mobilenet_v3_small_050", modality="hlz_log", k=30,
+                     class_context=CLASSES)
+    export_model(tmp_path / "model", model, spec, threshold=0.5)
+    stage = finder_spec(ItemStageConfig(modality="hlz_log", encoder="mobilenet_v3_small_050"), list(named))
+    (tmp_path / "model" / "items").mkdir()
+    torch.save(build_finder(stage).state_dict(), tmp_path / "model" / "items" / "model.pt")
+    (tmp_path / "model" / "items" / "config.json").write_text(json.dumps({"finder": stage}))
+    if loads:
+        assert load_trained_model(str(tmp_path / "model"), "cpu").spec.class_context == CLASSES
+    else:
+        with pytest.raises(ModelDirError, match="names"):
+            load_trained_model(str(tmp_path / "model"), "cpu")
 
 
 def test_the_config_refuses_class_context_where_it_cannot_act_and_the_trial_reads_the_stages_classes(
