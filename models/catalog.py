@@ -71,5 +71,5 @@ for _name in ("masked", "context", "frame"):
     ITEM_INPUTS.add(_name, Lazy(f"models.items.inputs:{_name.upper()}"))
 
 ITEM_SCORES: Registry = Registry("item score rule")
-for _name in ("max", "top3_mean", "top10_mean", "noisy_or", "learned"):
+for _name in ("max", "top3_mean", "top10_mean", "noisy_or", "evidence", "contrast", "learned"):
     ITEM_SCORES.add(_name, Lazy(f"models.item_scores:{_name}_rule"))

@@ -35,6 +35,22 @@ def noisy_or_rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
     return -torch.expm1(torch.log1p(-probs.double().clamp(max=1 - 1e-12)).sum()).to(probs.dtype)
 
 
+def evidence_rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """Noisy-or's order without its saturation: S / (1 + S) of the evidence S = −Σ log(1 − p), of
+    which noisy-or is 1 − e^−S; over hundreds of superpixels S passes 17, where noisy-or rounds
+    to 1 in float32 and ties every such item, while S / (1 + S) parts them (its logit is log S)."""
+    total = -torch.log1p(-probs.double().clamp(max=1 - 1e-12)).sum()
+    return (total / (1 + total)).to(probs.dtype)
+
+
+def contrast_rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """How far the item's most suspicious superpixel stands out from its own parts: the sigmoid of
+    its logit less the item's median superpixel logit (an item whose every part looks alike, however
+    suspicious, scores 0.5; a lone outlier scores near 1)."""
+    logits = torch.logit(probs.double().clamp(1e-12, 1 - 1e-12))
+    return torch.sigmoid(logits.max() - logits.median()).to(probs.dtype)
+
+
 def learned_rule(probs: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
     """The model's learned item head on the item's evidence (models.items.evidence): given to
     ``item_score`` as ``learned``; only models with a fitted head have it."""
