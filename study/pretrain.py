@@ -88,12 +88,19 @@ def _scene_tiles(args: tuple[PretrainConfig, SynthConfig, int]) -> PretextTiles 
     return PretextTiles(**{k: np.stack(v) for k, v in out.items()})
 
 
+def pretext_synth_config(config: PretrainConfig, n: int) -> SynthConfig:
+    """The simulator's settings of ``n`` pretraining scenes: benign only (pretraining sees no
+    anomaly, so no material only anomalies are made of), and every scene a train scene, so that in
+    a world split by model it draws only the designs train holds (val and test keep designs that
+    no step of training, pretraining included, has seen)."""
+    return SynthConfig(n=n, size=config.size, seed=config.seed, previews=False, world=config.world,
+                       anomaly_rate=0.0, split=1.0, val=0.0)
+
+
 def pretext_tiles(config: PretrainConfig, first: int, count: int, workers: int | None = None) -> PretextTiles:
     """Tiles of scenes ``first`` .. ``first + count - 1`` (each depends on the config and its index
     only), simulated over ``workers`` processes."""
-    # benign scenes only: pretraining sees no anomaly, so no material only anomalies are made of
-    synth = SynthConfig(n=first + count, size=config.size, seed=config.seed, previews=False,
-                        world=config.world, anomaly_rate=0.0)
+    synth = pretext_synth_config(config, first + count)
     jobs = [(config, synth, i) for i in range(first, first + count)]
     workers = max(1, min(workers or os.cpu_count() or 1, count))
     if workers == 1:

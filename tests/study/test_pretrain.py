@@ -11,8 +11,10 @@ import torch
 from models.subcomponent.items import ItemSubcomponentModel
 from scans.modalities import modality_air
 from scans.phantoms.anomalies import ANOMALY_ONLY_MATERIALS
+from scans.phantoms.catalogue import model_splits
 from scans.physics.forward import all_materials
-from study.pretrain import item_classes, pretext_materials, pretext_tiles, pretrain
+from scans.synth import drawn_designs, split_of
+from study.pretrain import item_classes, pretext_materials, pretext_synth_config, pretext_tiles, pretrain
 from study.pretrain_config import PretrainConfig
 
 # world 1, where its curve was measured (a fit of six scenes' tiles)
@@ -77,6 +79,15 @@ def test_the_anomaly_only_materials_are_in_anomalies_and_nowhere_else(world):
         assert not planes[scene.anomaly == 0].any()
         inside += float(planes[scene.anomaly > 0].sum())
     assert inside > 0
+
+
+def test_world_2_pretraining_draws_only_the_designs_train_holds():
+    config = TINY.model_copy(update={"world": 2})
+    synth = pretext_synth_config(config, 50)
+    assert {split_of(synth, i) for i in range(50)} == {"train"}
+    _, model_ids = drawn_designs(synth, "train")
+    assert model_ids and all(ids == model_splits(c)["train"] for c, ids in model_ids.items())
+    assert not any(set(ids) & set(model_splits(c)["test"]) for c, ids in model_ids.items())
 
 
 def test_world_2_tiles_are_classed_among_world_2s_classes():
