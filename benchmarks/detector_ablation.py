@@ -74,6 +74,10 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "area_negatives": ("41: negatives by area", "random tiles' items drawn by area, not alike",
                        {"recipe.negatives": "area"}),
     "more_mined": ("41: more mined", "48 benign items mined a round, not 16", {"recipe.mine_items": 48}),
+    # issue 41's physics start: the classifier's U-Net encoder from `dualscan pretrain --world 2 --out
+    # detectors/physics` (train's designs only), fine-tuned for the same steps
+    "physics_start": ("41: physics start", "the encoder pretrained on world 2's physics (train's designs)",
+                      {"training.weights": "detectors/physics/weights.pt"}),
 }
 # variants that train this many times the steps (and evaluate as many times less often in steps):
 # their curves have the detector's points at about the detector's wall time
@@ -113,6 +117,11 @@ def main() -> None:
     protocol = protocol_of(args, stage)
     kept = {} if args.retrain else kept_results(args.out, protocol)
     results = dict(kept)
+    for name in variants:  # a start file missing is found before any variant trains
+        weights = VARIANTS[name][2].get("training.weights")
+        if weights and not os.path.isfile(weights):
+            raise SystemExit(f"{name}: {weights} does not exist; make it with `dualscan pretrain --world 2 "
+                             f"--out {os.path.dirname(weights)}`")
     reference = kept_scores(args.out, "detector") if "detector" in results else None
     for name in variants:
         if name in results:
