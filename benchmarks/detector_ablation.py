@@ -143,6 +143,7 @@ def main() -> None:
                   "val_auroc": run.val_auroc,
                   "interval": (interval.low, interval.high), "rule": final["metrics"]["item_score"],
                   "curve": [round(c["objective"], 4) for c in run.curve],
+                  "segment_curve": [round(c["val_segment_auroc"], 4) for c in run.curve],
                   "train_seconds": run.curve[-1]["train_seconds"], "wall_s": time.perf_counter() - started,
                   "protocol": protocol}
         np.savez(scores_path(args.out, name), labels=labels, scores=scores, scans=scans)
@@ -209,14 +210,16 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
     """Markdown: a row per variant, and the head against the fixed rules on the detector's weights."""
     steps = ", ".join(str(s) for s in range(args.eval_every, args.steps + 1, args.eval_every))
     lines = [f"| variant | section | what changes | val AUROC at {steps} | chosen val AUROC [95 %] | "
-             "Δ against the detector [95 %, paired] | rule | train s |", "|---|---|---|---|---|---|---|---|"]
+             "Δ against the detector [95 %, paired] | rule | val segment AUROC, last | train s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         low, high = r["interval"]
         delta = "—" if "difference" not in r else "{:+.3f} [{:+.3f}, {:+.3f}]".format(*r["difference"])
         curve = " / ".join(f"{v:.3f}" for v in r["curve"])
+        segment = f"{r['segment_curve'][-1]:.3f}" if r.get("segment_curve") else "—"  # kept before it was
         lines.append(f"| {name} | {r['section']} | {r['what']} | {curve} | "
                      f"{r['val_auroc']:.3f} [{low:.3f}, {high:.3f}] | {delta} | {r['rule']} | "
-                     f"{r['train_seconds']:.0f} |")
+                     f"{segment} | {r['train_seconds']:.0f} |")
     rules = results.get("detector", {}).get("rules")
     if rules:
         fixed = {k: v for k, v in rules.items() if k != "learned"}

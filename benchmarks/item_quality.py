@@ -59,10 +59,11 @@ def train_pipeline(config, pipeline: str, seed: int, modality: str, data) -> tup
 
     def on_epoch(metrics: dict, state) -> None:
         curve.append({k: metrics[k] for k in ("epoch", "step", "train_seconds", "train_loss", "objective",
-                                              "item_score")} | {"wall_s": time.perf_counter() - start})
+                                              "item_score", "val_segment_auroc")}
+                     | {"wall_s": time.perf_counter() - start})
         print(f"{pipeline} seed {seed} step {metrics['step']} ({curve[-1]['wall_s']:.0f} s): loss "
               f"{metrics['train_loss']:.3f}, val AUROC {metrics['val_object_auroc']:.3f} "
-              f"({metrics['item_score']})", flush=True)
+              f"({metrics['item_score']}), segment {metrics['val_segment_auroc']:.3f}", flush=True)
         final.update(metrics=dict(metrics), scores=state.scores, model=state.model)
 
     train_item_trial(seeded, trial, on_epoch, data=data)

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from benchmarks.detector_ablation import VARIANTS, kept_results, kept_scores, protocol_of, scores_path
+from benchmarks.detector_ablation import VARIANTS, kept_results, kept_scores, protocol_of, scores_path, table
 from study.config import load_config
 
 
@@ -54,6 +54,15 @@ def test_variants_without_their_scores_or_from_older_runs_are_not_kept(tmp_path)
         {"detector": {"protocol": protocol}, "masked": {}, "no_small": {"protocol": protocol}}))
     kept = kept_results(str(tmp_path), protocol)
     assert set(kept) == {"detector"}  # masked: no protocol; no_small: no scores on disk
+
+
+def test_the_table_gives_each_variants_last_segment_auroc_where_kept():
+    row = {"section": "—", "what": "w", "val_auroc": 0.6, "interval": (0.5, 0.7), "rule": "max",
+           "curve": [0.55, 0.6], "train_seconds": 10.0}
+    results = {"detector": {**row, "segment_curve": [0.7, 0.81]},
+               "masked": {**row, "difference": [0.01, -0.02, 0.04]}}  # kept before segment curves were
+    lines = table(results, argparse.Namespace(steps=2, eval_every=1)).splitlines()
+    assert lines[2].split(" | ")[-2] == "0.810" and lines[3].split(" | ")[-2] == "—"
 
 
 def test_every_variant_is_quality_yaml_with_one_change_that_acts():
