@@ -27,6 +27,8 @@ for _name, _module, _summary in (
      "Pretrain the sub-component pipeline's dense features on simulated physics: materials and items."),
     ("export-model", "jobs.export_model",
      "Copy what scoring needs of a trained model directory and write its model card with sha256."),
+    ("config-schema", "jobs.config_schema",
+     "Write the study configuration's JSON Schema for editors, or its every key with type and default."),
     ("study", "jobs.study", "Run a study (pipeline × backbone × modality × K × λ) with Ray Tune."),
     ("study-report", "jobs.study_report",
      "Rebuild a study's tables, plots and best model from STORAGE/NAME."),

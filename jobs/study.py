@@ -7,6 +7,7 @@ import os
 import sys
 
 from jobs.commands import finished, summary_of
+from jobs.config_flags import add_config_flags, config_yaml, set_overrides
 from study.config import ConfigError, StudyConfig, parse_config, read_config_data  # no torch: a config
 from study.rehearsal import rehearsal
 
@@ -30,6 +31,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--local", action="store_true",
                         help="start Ray on this machine (its GPU if any, else CPU) instead of joining "
                              "the cluster of RAY_ADDRESS / `ray job submit`")
+    add_config_flags(parser)
     return parser
 
 
@@ -64,8 +66,11 @@ def resolved_config(args: argparse.Namespace) -> StudyConfig:
 
     from jobs.ray_connect import refuse_relative_paths
 
-    overrides = overrides_of(args)
-    if args.local and torch.cuda.is_available() and args.gpus_per_trial is None:
+    try:
+        overrides = {**overrides_of(args), **set_overrides(args.set_values)}
+    except ConfigError as err:
+        raise StudyRefusedError(str(err)) from None
+    if args.local and torch.cuda.is_available() and "resources.gpu" not in overrides:
         overrides["resources.gpu"] = 1.0
     try:
         data = read_config_data(args.config, overrides)
@@ -75,7 +80,8 @@ def resolved_config(args: argparse.Namespace) -> StudyConfig:
                 share = 0.25 if args.local and torch.cuda.is_available() else 0.0
             data = rehearsal(data, share)
             print(f"{args.config}: a rehearsal (--smoke) as {data['name']}: every combination for two "
-                  "steps on a few scans; its figures test the plumbing and mean nothing", flush=True)
+                  "steps on a few scans; its figures test the plumbing and mean nothing",
+                  file=sys.stderr, flush=True)
         raw = data.get("data")
         refuse_relative_paths({"storage": data.get("storage"),
                                "data.archive": raw.get("archive") if isinstance(raw, dict) else None})
@@ -136,6 +142,9 @@ def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("RAY_TRAIN_ENABLE_V2_MIGRATION_WARNINGS", "0")
     try:
         config = resolved_config(args)
+        if args.print_config:
+            print(config_yaml(config), end="")
+            return 0
         tuner = prepared_tuner(args, config)
     except StudyRefusedError as err:
         print(err, file=sys.stderr)

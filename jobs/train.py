@@ -8,6 +8,7 @@ import sys
 import time
 
 from jobs.commands import finished, summary_of
+from jobs.config_flags import add_config_flags, config_yaml, set_overrides
 from study.config import ConfigError, load_config  # no torch: a config
 from study.points import first_point
 
@@ -31,6 +32,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind,
                             help=f"default: the space's first {name} (refused where the pipeline does "
                             "not read it)")
+    add_config_flags(parser)
     return parser
 
 
@@ -44,10 +46,13 @@ def main(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"data.archive": args.data, "space.epochs": args.epochs}.items()
                  if v is not None}
     try:
-        config = load_config(args.config, overrides)
+        config = load_config(args.config, {**overrides, **set_overrides(args.set_values)})
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    if args.print_config:
+        print(config_yaml(config), end="")
+        return 0
     try:
         check_archive(config)  # no val split, no Z, no parts: stop before any work, saying what to do
     except (ValueError, OSError) as err:

@@ -550,8 +550,11 @@ def with_dotted(data: dict, values: dict) -> dict:
     for dotted, value in values.items():
         node = data
         *parents, leaf = dotted.split(".")
-        for key in parents:
+        for depth, key in enumerate(parents):
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{dotted}: {'.'.join(parents[:depth + 1])} is a value "
+                                  f"({node!r}), not a section with keys")
         node[leaf] = value
     return data
 

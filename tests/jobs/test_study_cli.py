@@ -33,11 +33,12 @@ def test_train_one_configuration_without_ray(study_archive, tmp_path, capsys):
     config = smoke_file(tmp_path, study_archive)
     out = tmp_path / "trained"
     assert main(["train", "--config", config, "--epochs", "1", "--modality", "hlz", "--k", "40",
-                 "--out", str(out)]) == 0
+                 "--set", "space.lr=[0.003]", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert '"modality": "hlz"' in lines[0] and '"k": 40' in lines[0]
+    assert '"modality": "hlz"' in lines[0] and '"k": 40' in lines[0] and '"lr": 0.003' in lines[0]
     assert json.loads(lines[-1])["epoch"] == 1
-    assert json.loads((out / "config.json").read_text())["trial"]["modality"] == "hlz"
+    trial = json.loads((out / "config.json").read_text())["trial"]
+    assert trial["modality"] == "hlz" and trial["lr"] == 0.003  # --set reached the trial
     trained = load_trained_model(str(out), "cpu")  # the weights fit the model the spec builds, strictly
     assert (trained.modality, trained.spec.k, trained.pipeline) == ("hlz", 40, "ssn")
     state = torch.load(out / "model.pt", weights_only=True)
