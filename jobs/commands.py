@@ -36,6 +36,8 @@ for _name, _module, _summary in (
      "Judge a trained item-first model on a labelled split: object AUROC, TP% and FP%, per kind."),
     ("calibrate", "jobs.calibrate",
      "Fit an item-first model's item-score calibration on val, so that its scores read as probabilities."),
+    ("models", "jobs.models",
+     "List the detectors that ship with DualScan: names, worlds and what each reached."),
     ("score", "jobs.score",
      "Score an archive (or a folder of images) with a trained model into a Parquet report."),
     ("report-summary", "jobs.report_summary",

@@ -14,7 +14,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser("dualscan evaluate", add_help=add_help,
                                      description=summary_of("evaluate"))
     parser.add_argument("--model", required=True,
-                        help="model directory (RUN_DIR/best, or `dualscan train --out`)")
+                        help="model directory (RUN_DIR/best, or `dualscan train --out`) or a shipped "
+                             "detector's name (`dualscan models`: quality, demo; a folder so named: ./NAME)")
     parser.add_argument("--archive", required=True, help="a labelled archive directory or URI")
     parser.add_argument("--split", default="test", help="the manifest split to judge (default test)")
     parser.add_argument("--out", help="also write the figures as JSON here (e.g. REPORT_DIR/evaluation.json: "
@@ -36,12 +37,13 @@ def group_line(group: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    from models.shipped import resolve_model
     from scans.errors import ArchiveError
     from scans.storage import locate
     from study.items.judge import evaluate_model
 
     try:
-        evaluation = evaluate_model(args.model, args.archive, args.split)
+        evaluation = evaluate_model(resolve_model(args.model), args.archive, args.split)
     except (ArchiveError, ValueError, OSError) as err:
         print(f"dualscan evaluate: {err}", file=sys.stderr)
         return 2

@@ -16,7 +16,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "dualscan score", add_help=add_help,
         description=summary_of("score"))
     parser.add_argument("--archive", required=True, help="archive v1 or a folder of .npz/PNG/TIFF")
-    parser.add_argument("--model", required=True, help="model directory: a study's RUN_DIR/best")
+    parser.add_argument("--model", required=True,
+                        help="model directory (a study's RUN_DIR/best, `dualscan train --out`) or a shipped "
+                             "detector's name (`dualscan models`: quality, demo; a folder so named: ./NAME)")
     parser.add_argument("--out", required=True, help="report directory (path or URI); an earlier report "
                                                      "there is replaced")
     parser.add_argument("--batch-size", type=int, default=16, help="scans per model batch (default 16)")
@@ -87,7 +89,9 @@ def worker_resources(pairs: list[str]) -> dict[str, float]:
 
 def main(args: argparse.Namespace) -> int:
     from jobs.scoring.run import ScoreOptions, run_scoring
+    from models.shipped import resolve_model
 
+    args.model = resolve_model(args.model)  # a shipped detector's name: its directory
     try:
         options = ScoreOptions(archive=args.archive, model=args.model, out=args.out,
                                batch_size=args.batch_size, workers=args.workers,

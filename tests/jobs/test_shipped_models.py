@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cli import main
+from models.shipped import SHIPPED_DETECTORS, resolve_model
 from models.trained import load_trained_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,8 +57,8 @@ def test_the_quality_detector_judges_a_fresh_archive(tmp_path, capsys):
     assert main(["synth", "--out", str(archive), "--n", "6", "--size", "512", "--seed", "11", "--world", "1",
                  "--split", "0", "--val", "0", "--no-previews"]) == 0  # all six in test, its world
     out = tmp_path / "evaluation.json"
-    assert main(["evaluate", "--model", str(QUALITY_MODEL), "--archive", str(archive), "--split", "test",
-                 "--out", str(out)]) == 0
+    assert main(["evaluate", "--model", "quality", "--archive", str(archive), "--split", "test",
+                 "--out", str(out)]) == 0  # the shipped detector by name
     assert "test: object AUROC " in capsys.readouterr().out
     evaluation = json.loads(out.read_text())
     weights = hashlib.sha256((QUALITY_MODEL / "model.pt").read_bytes()).hexdigest()
@@ -73,10 +74,34 @@ def test_the_demo_detector_still_finds_the_demo_anomalies(tmp_path, capsys):
                  "--anomaly-scale", "2", "--anomaly-kinds", "blade,metal_plate,organic_block,wire_bundle",
                  "--split", "0", "--val", "0", "--no-previews", "--quiet"]) == 0
     out = tmp_path / "evaluation.json"
-    assert main(["evaluate", "--model", str(DEMO_MODEL), "--archive", str(archive), "--split", "test",
-                 "--out", str(out)]) == 0
+    assert main(["evaluate", "--model", "demo", "--archive", str(archive), "--split", "test",
+                 "--out", str(out)]) == 0  # the shipped detector by name
     capsys.readouterr()
     evaluation = json.loads(out.read_text())
     assert evaluation["n_scans"] == 40 and evaluation["item_recall"] > 0.8
     assert sum(evaluation["labels"]) >= 10  # enough anomalous items for the figure to mean something
     assert evaluation["object"]["auroc"]["value"] >= 0.75, evaluation["object"]["auroc"]  # 0.88 when written
+
+
+def test_the_names_resolve_to_the_shipped_detectors_and_paths_still_work(tmp_path, monkeypatch):
+    assert {name: Path(resolve_model(name)) for name in SHIPPED_DETECTORS} == {
+        "quality": QUALITY_MODEL, "demo": DEMO_MODEL}
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quality").mkdir()  # a folder of that name here: the name wins, ./quality is the folder
+    assert Path(resolve_model("quality")) == QUALITY_MODEL and resolve_model("./quality") == "./quality"
+    assert resolve_model(str(DEMO_MODEL)) == str(DEMO_MODEL)
+    assert resolve_model("s3://bucket/demo") == "s3://bucket/demo"
+    assert resolve_model("nothing-here") == "nothing-here"  # the loader names what is missing
+
+
+def test_models_lists_each_shipped_detector_with_its_cards_figures(capsys):
+    assert main(["models", "--json"]) == 0
+    listed = {row["name"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(listed) == set(SHIPPED_DETECTORS)
+    for name, row in listed.items():
+        card = json.loads((Path(resolve_model(name)) / "model_card.json").read_text())
+        assert row["test_object_auroc"] == card["metrics"]["test_object_auroc"] and row["world"] == 1
+        assert row["threshold"] == card["threshold"] and row["rebuild"] == card["rebuild"]
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "--model quality" in text and "object AUROC 0.851" in text
