@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -78,8 +79,14 @@ def main(args: argparse.Namespace) -> int:
         print(f"{args.config}: {err}", file=sys.stderr)
         return 2
     print(f"training {json.dumps(choices)} for {trial.epochs} epochs")
+    from study.scalar_log import ScalarLog
+
+    local_out = args.out and "://" not in args.out  # scalars beside a local model directory
+    scalars = ScalarLog(os.path.join(args.out, "tensorboard")) if local_out else None
 
     def report(metrics: dict, state: TrainState) -> None:
+        if scalars is not None:
+            scalars.write(metrics)
         shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k in (
             "epoch", "step", "train_seconds", "train_loss", "objective", "threshold", "item_score",
             "val_segment_auroc", "val_object_auroc", "test_object_auroc", "test_object_tp_pct",
@@ -89,8 +96,13 @@ def main(args: argparse.Namespace) -> int:
             save_checkpoint(args.out, state, config, trial,
                             {**metrics, "command_seconds": time.perf_counter() - started})
 
-    train_trial(config, trial, report)
+    try:
+        train_trial(config, trial, report)
+    finally:
+        if scalars is not None:
+            scalars.close()
     return 0
+
 
 
 if __name__ == "__main__":

@@ -30,17 +30,19 @@ def format_rate(done: float, seconds: float, unit: str) -> str:
 
 
 class ProgressLines:
-    """Progress as plain lines: ``label: done/total unit (pct), rate, elapsed, eta``, printed when
+    """Progress as plain lines: ``label: done/total unit (pct), rate, elapsed, eta[, postfix]``
+    (the postfix: what the work adds, a loss, a val figure), printed when
     ``interval`` seconds have passed since the last line, and one summary line at ``close``."""
 
     def __init__(self, label: str, total: int | None, unit: str = "items", *,
                  stream: TextIO | None = None, interval: float = LINE_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] | None = None):
         self.label, self.total, self.unit, self.interval = label, total, unit, interval
-        self.stream, self.clock = stream, clock
+        self.stream, self.clock = stream, clock or time.monotonic
         self.done = 0
-        self.started = self.last_line = clock()
+        self.started = self.last_line = self.clock()
         self.closed = False
+        self.postfix = ""
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream if self.stream is not None else sys.stderr, flush=True)
@@ -56,7 +58,11 @@ class ProgressLines:
         text += f", {format_rate(self.done, elapsed, self.unit)}, {elapsed:.0f} s"
         if self.total and 0 < self.done < self.total:
             text += f", about {elapsed / self.done * (self.total - self.done):.0f} s left"
-        return text
+        return f"{text}, {self.postfix}" if self.postfix else text
+
+    def set_postfix_str(self, text: str = "", refresh: bool = True) -> None:
+        """What the next lines end with (the loss, the last val figure), as tqdm's bar shows it."""
+        self.postfix = text
 
     def update(self, n: int = 1) -> None:
         """``n`` more done; a line when the interval has passed."""

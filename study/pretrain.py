@@ -184,13 +184,14 @@ def pretrain(config: PretrainConfig, out: str, workers: int | None = None, log=p
         loss, _ = pretext_loss(densities, logits, batch[1], batch[2], batch[3], config.class_weight)
         return loss
 
-    def on_eval(step: int, logged) -> None:
+    def on_eval(step: int, logged) -> str:
         fit = held_out_fit(model, held_out)
         curve.append({"step": step, "train_loss": logged.loss, "seconds": logged.seconds, **fit})
         log(f"pretrain step {step}: train loss {logged.loss:.4f}, held-out R² {fit['r2']:.3f}, "
             f"class accuracy {fit['class_accuracy']:.3f} ({logged.seconds:.0f} s)")
+        return f"held-out R² {fit['r2']:.3f}"
 
-    run_steps(model, recipe, optimizer, schedule, 0, step_loss, on_eval)
+    run_steps(model, recipe, optimizer, schedule, 0, step_loss, on_eval, label="pretrain")
     record = {"config": config.model_dump(mode="json"),
               "data": {"train_tiles": len(train), "held_out_tiles": len(held_out), "simulate_s": simulated,
                        "materials": list(pretext_materials()),

@@ -15,6 +15,7 @@ from models.items.scan import item_object_probs, item_superpixels
 from models.metrics import auroc
 from models.subcomponent.items import ItemSubcomponentModel
 from models.subcomponent.model import IGNORE
+from scans.progress import progress_of
 from study.evaluation import LevelScores
 from study.items.data import ItemSet
 
@@ -60,6 +61,7 @@ def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.devi
     by_rule = {rule: np.zeros(len(items), np.float32) for rule in rules}
     labels, scores, evidence, segment_items = [], [], [], []
     px = items.item_px()
+    bar = progress_of("scoring items", len(items), "items")  # a val pass of the bar's takes minutes
     for i in range(len(items)):
         crop = items.crop(i, model.input.margin)
         parts, targets = item_superpixels(model, crop.image, crop.mask, float(px[i]), crop.anomaly,
@@ -71,6 +73,8 @@ def score_items(model: ItemSubcomponentModel, items: ItemSet, device: torch.devi
         scores.append(parts.probs[judged].cpu().numpy())
         segment_items.append(np.full(int(judged.sum()), i, np.int64))
         evidence.append(parts.evidence)
+        bar.update()
+    bar.close()
     return ItemScores(by_rule, np.concatenate(labels) if labels else np.zeros(0, bool),
                       np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
                       np.stack(evidence) if head is not None and evidence else None,

@@ -78,6 +78,7 @@ def train_finder(finder: nn.Module, images, objects, recipe: ItemStageConfig, de
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
+        bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.4f}", refresh=False)  # the last 50 steps'
         bar.update()
         if checkpoint is not None and (step + 1) % every == 0 and step + 1 < recipe.steps:
             checkpoint(step + 1, {"finder": finder.state_dict(), "optimizer": optimizer.state_dict(),

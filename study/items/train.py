@@ -15,6 +15,7 @@ from pydantic import Field
 from models.catalog import OPTIMIZERS
 from models.items.object_model import ItemObjectModel
 from models.subcomponent.items import ItemSubcomponentModel
+from scans.progress import progress_of
 from study.config import RecipeConfig
 from study.items.data import ItemSet
 from study.items.tiles import TileSampler, augment, augment_crop
@@ -55,11 +56,15 @@ def build_item_optimizer(model: torch.nn.Module, recipe: Recipe):
 
 
 def run_steps(model: torch.nn.Module, recipe: Recipe, optimizer, schedule, start_step: int,
-               step_loss: Callable[[int], torch.Tensor], on_eval: Callable[[int, StepLog], None]) -> None:
+               step_loss: Callable[[int], torch.Tensor], on_eval: Callable[[int, StepLog], str | None],
+               label: str = "train") -> None:
     """Steps ``start_step``..``recipe.steps`` of ``step_loss(step)``, an optimiser and schedule step
-    each; ``on_eval`` after every ``eval_every`` steps and at the end."""
+    each; ``on_eval`` after every ``eval_every`` steps and at the end (what it returns, the val
+    figure, is shown). Progress as ``label``: a bar on a terminal, else a line at most every 30 s,
+    each with the rate, the time left, the loss since the last val pass and the last val figure."""
     model.train()
     total, count, started = 0.0, 0, time.perf_counter()
+    bar, shown = progress_of(label, recipe.steps - start_step, "steps"), ""
     for step in range(start_step, recipe.steps):
         loss = step_loss(step)
         optimizer.zero_grad(set_to_none=True)
@@ -68,10 +73,14 @@ def run_steps(model: torch.nn.Module, recipe: Recipe, optimizer, schedule, start
         schedule.step()
         total, count = total + loss.item(), count + 1
         done = step + 1
+        bar.set_postfix_str(f"loss {total / count:.4f}{shown}", refresh=False)
+        bar.update()
         if done % recipe.eval_every == 0 or done == recipe.steps:
-            on_eval(done, StepLog(done, total / max(count, 1), time.perf_counter() - started))
+            figure = on_eval(done, StepLog(done, total / max(count, 1), time.perf_counter() - started))
+            shown = f", {figure} at step {done}" if figure else shown
             total, count = 0.0, 0
             model.train()
+    bar.close()
 
 
 @torch.no_grad()

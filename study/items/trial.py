@@ -288,7 +288,7 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
 
     run = _ItemRun(study, pipeline, model, data, device, recipe, views, best)
 
-    def on_eval(step: int, log) -> None:
+    def on_eval(step: int, log) -> str:
         nonlocal metrics
         rule, scores, record = _val_pass(run, step)
         if step == recipe.steps:  # the end: val's choice is final, test is scored once with it
@@ -297,8 +297,9 @@ def train_item_trial(study: StudyConfig, trial: ModelSpec, on_epoch: Callable[[d
         state.scores = scores
         state.schedule = schedule.state_dict()  # resumes the one-cycle schedule
         metrics = {"epoch": state.epoch, "train_loss": log.loss, "step": step, "train_seconds": log.seconds,
-                   "item_score": rule, **record}
+                   "lr": float(schedule.get_last_lr()[0]), "item_score": rule, **record}
         on_epoch(metrics, state)
+        return f"val {study.objective.metric} {metrics.get('objective', float('nan')):.3f} ({rule})"
 
     start_step = state.epoch * recipe.eval_every
     if start_step < recipe.steps:

@@ -24,6 +24,7 @@ from scans.archive import Archive
 from scans.modalities import build_input
 from study.evaluation import SCORES_FILE, read_scores_npz
 from study.items.judge import evaluate_model
+from tests.tensorboard_events import tensorboard_scalars
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +49,16 @@ def item_model(small_archive_val, tmp_path_factory) -> str:
     model = root / "model"
     assert main(["train", "--config", str(config), "--out", str(model)]) == 0
     return str(model)
+
+
+def test_training_without_ray_writes_tensorboard_scalars_per_evaluation(item_model):
+    scalars = tensorboard_scalars(f"{item_model}/tensorboard")
+    with open(f"{item_model}/metrics.json", encoding="utf-8") as f:
+        trained = json.load(f)
+    for tag in ("train_loss", "val_object_auroc", "val_segment_auroc", "lr"):
+        assert [step for step, _ in scalars[tag]] == [2], tag  # recipe.steps 2, a val pass every 2
+    assert scalars["train_loss"][0][1] == pytest.approx(trained["train_loss"])
+    assert scalars["lr"][0][1] == pytest.approx(trained["lr"]) and trained["lr"] > 0
 
 
 def test_evaluate_gives_the_figures_training_reported(item_model, small_archive_val, tmp_path, capsys):
