@@ -104,6 +104,5 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-
 if __name__ == "__main__":
     sys.exit(finished(main(get_args_parser().parse_args())))
