@@ -18,6 +18,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "detector's name (`dualscan models`: quality, demo; a folder so named: ./NAME)")
     parser.add_argument("--archive", required=True, help="a labelled archive directory or URI")
     parser.add_argument("--split", default="test", help="the manifest split to judge (default test)")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="what runs the model's networks: PyTorch, or ONNX Runtime from the files "
+                             "`dualscan export-model MODEL OUT --onnx` writes")
     parser.add_argument("--out", help="also write the figures as JSON here (e.g. REPORT_DIR/evaluation.json: "
                         "`dualscan report-html` shows them)")
     return parser
@@ -43,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     from study.items.judge import evaluate_model
 
     try:
-        evaluation = evaluate_model(resolve_model(args.model), args.archive, args.split)
+        evaluation = evaluate_model(resolve_model(args.model), args.archive, args.split, runtime=args.runtime)
     except (ArchiveError, ValueError, OSError) as err:
         print(f"dualscan evaluate: {err}", file=sys.stderr)
         return 2

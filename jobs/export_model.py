@@ -19,6 +19,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="a trained model directory (`dualscan train --out`)")
     parser.add_argument("out", metavar="OUT_DIR", help="where to write the scoring files and model_card.md")
     parser.add_argument("--rebuild", default="", help="the command that rebuilds it, for the model card")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also write every network the model runs as ONNX files (OUT/onnx/, dynamic "
+                             "image sizes) for `dualscan score --runtime onnx` and other runtimes "
+                             "(pip install 'dualscan[onnx]')")
     parser.add_argument("--half", action="store_true",
                         help="store the weights as float16 (half the bytes; loaded back into float32)")
     return parser
@@ -44,6 +48,17 @@ def main(args: argparse.Namespace) -> int:
     write_card(target, card_of(target, args.model, scores), args.rebuild, args.half)
     size = sum(len(target.read(name)) for name in files)
     print(f"model: {args.out} ({size / 1e6:.2f} MB, sha256 of {WEIGHTS_FILE} {target.sha256()})")
+    if args.onnx:
+        from models.onnx_export import export_onnx
+        from models.onnx_networks import NotExportableError
+
+        try:
+            networks = export_onnx(args.out)
+        except (NotExportableError, ImportError) as err:
+            print(f"dualscan export-model --onnx: {err}", file=sys.stderr)
+            return 2
+        files = [f"{name} ({entry['file']})" for name, entry in networks.items()]
+        print(f"onnx: {', '.join(files)}")
     return 0
 
 

@@ -62,6 +62,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                              "raw high/low that carry none; `simulator` for scans the simulator made "
                              "(default: the folder's zeff_calibration.json, or the archive's own)")
     parser.add_argument("--no-progress", action="store_true", help="no Ray Data progress bars")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                        help="what runs the model's networks: PyTorch, or ONNX Runtime from the files "
+                             "`dualscan export-model MODEL OUT --onnx` writes (pip install 'dualscan[onnx]')")
     parser.add_argument("--local", action="store_true",
                         help="start Ray on this machine instead of joining RAY_ADDRESS / `ray job submit`")
     return parser
@@ -101,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
                                threshold=args.threshold, overlays=args.overlays,
                                torch_threads=args.torch_threads, progress=not args.no_progress,
                                max_pixels=args.max_pixels, raw_air=args.raw_air, raw_dark=args.raw_dark,
-                               zeff_calibration=args.zeff_calibration)
+                               zeff_calibration=args.zeff_calibration, runtime=args.runtime)
         refuse_relative_paths({"--archive": args.archive, "--out": args.out, "--model": args.model})
         connect(args.local)
         success = run_scoring(options)

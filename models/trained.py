@@ -20,6 +20,8 @@ from models.model_dir import DEFAULT_THRESHOLD, WEIGHTS_FILE, ModelDirectory, Mo
 from models.predictions import ScanPrediction
 from models.spec import ModelSpec
 
+RUNTIMES = ("torch", "onnx")  # what runs a model's networks (models.onnx_networks for onnx)
+
 
 @dataclass
 class TrainedModel:
@@ -94,9 +96,13 @@ class TrainedModel:
 
 
 def load_trained_model(uri: str, device: torch.device | str | None = None,
-                       threshold: float | None = None) -> TrainedModel:
+                       threshold: float | None = None, runtime: str = "torch") -> TrainedModel:
     """The model in directory ``uri`` (local path or URI), weights loaded with ``weights_only=True``.
-    The threshold is ``threshold`` when given, else the study's chosen one, else 0.5."""
+    The threshold is ``threshold`` when given, else the study's chosen one, else 0.5. With
+    ``runtime`` onnx its networks run in ONNX Runtime from the directory's onnx/ files
+    (models.onnx_networks), everything around them as in PyTorch."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     directory = ModelDirectory(uri)
     spec = directory.spec()
     weights = directory.weights()
@@ -132,6 +138,13 @@ def load_trained_model(uri: str, device: torch.device | str | None = None,
                                 f"{stage} names {', '.join(named) if named else 'none'}")
         scoring.item_score = directory.item_score()
         scoring.calibration = directory.calibration()
+    if runtime == "onnx":
+        from models.onnx_networks import NotExportableError, use_onnx
+
+        try:
+            use_onnx(directory, scoring.model, scoring.finder)
+        except NotExportableError as err:
+            raise ModelDirError(f"{directory.uri}: {err}") from None
     return scoring
 
 

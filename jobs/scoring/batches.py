@@ -161,10 +161,10 @@ class Scorer:
     scans columns and its segments as lists)."""
 
     def __init__(self, model_uri: str, threshold: float | None = None, device: str | None = None,
-                 torch_threads: int | None = None):
+                 torch_threads: int | None = None, runtime: str = "torch"):
         if torch_threads:
             torch.set_num_threads(torch_threads)
-        self.model = load_trained_model(model_uri, device, threshold)
+        self.model = load_trained_model(model_uri, device, threshold, runtime)
 
     def predict(self, images, scan_ids: list[str]) -> list[ScanPrediction]:
         """The model's predictions of decoded scans ``images`` (a (B, C, S, S) array or a list of

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, model_validator
 
@@ -54,6 +55,7 @@ class ScoreOptions(BaseModel):
     raw_air: float | None = None  # raw exports' value in air; None: raw_scale.json, else full scale
     raw_dark: float | None = None  # raw exports' value with the beam off (default 0)
     zeff_calibration: str | None = None  # a calibration file or "simulator"; None: the inputs' own
+    runtime: Literal["torch", "onnx"] = "torch"  # what runs the networks (models.onnx_networks)
 
     @model_validator(mode="after")
     def _in_range(self) -> ScoreOptions:
@@ -114,7 +116,7 @@ class _Plan:
 def _plan(options: ScoreOptions, cluster: dict[str, float]) -> _Plan:
     """Load the model, list the inputs and check the output and the model's modality (failing
     before any work), size the scorer pool on ``cluster``'s resources; notes and warnings printed."""
-    model = load_trained_model(options.model, "cpu", options.threshold)
+    model = load_trained_model(options.model, "cpu", options.threshold, options.runtime)
     limits = options.read_limits()
     root, inputs = list_inputs(options.archive)
     out = locate(options.out)
@@ -161,7 +163,7 @@ def _scored_dataset(plan: _Plan, scorer: type[Scorer]):
         num_cpus=resources.cpus, resources=options.worker_resources or None,
         fn_constructor_kwargs={"model_uri": options.model, "threshold": model.threshold,
                                "device": "cuda" if resources.gpus > 0 else "cpu",
-                               "torch_threads": resources.torch_threads})
+                               "torch_threads": resources.torch_threads, "runtime": options.runtime})
 
 
 def _stream(plan: _Plan, scored, tmp: Location, metadata: dict) -> ReportSink:

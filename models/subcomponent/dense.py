@@ -37,6 +37,9 @@ class DenseFeatures(nn.Module):
         unet = smp.Unet(encoder_name=DENSE_ENCODERS[backbone], encoder_depth=depth, encoder_weights=None,
                         decoder_channels=tuple(decoder_channels), in_channels=in_channels, classes=1)
         self.encoder, self.decoder = unet.encoder, unet.decoder
+        # the network proper, on inputs already padded to the stride: what an ONNX file stands in
+        # for (models.onnx_networks); held outside the module tree, its weights are ours already
+        object.__setattr__(self, "network", EncoderDecoder(self.encoder, self.decoder))
         self.stride = 2 ** depth
         self.out_channels = int(decoder_channels[-1])
         self.register_buffer("fill", torch.as_tensor(tuple(fill), dtype=torch.float32).view(1, -1, 1, 1),
@@ -68,4 +71,16 @@ class DenseFeatures(nn.Module):
             inside = torch.zeros_like(padded[:, :1], dtype=torch.bool)
             inside[..., :h, :w] = True
             images = torch.where(inside, padded, self.fill.to(images.dtype))
-        return self.decoder(self.encoder(images))[..., :h, :w]
+        return self.network(images)[..., :h, :w]
+
+
+class EncoderDecoder(nn.Module):
+    """A U-Net's encoder and decoder as one network: (B, C, H, W) with H and W multiples of the
+    encoder's stride → (B, F, H, W)."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(images))

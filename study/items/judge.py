@@ -182,11 +182,11 @@ def judge_split(trained: TrainedModel, archive: Archive, ids: list[str]) -> Judg
 
 @torch.no_grad()
 def evaluate_model(model_uri: str, archive_uri: str, split: str = "test",
-                   device: torch.device | str | None = None) -> ModelEvaluation:
+                   device: torch.device | str | None = None, runtime: str = "torch") -> ModelEvaluation:
     """Score every scan of ``split`` as a scoring job does (the model's ``predict``: its item stage
     finds the items, the model scores each by its rule) and judge the items against the labels."""
     start = time.perf_counter()
-    scoring = load_trained_model(model_uri, device)
+    scoring = load_trained_model(model_uri, device, runtime=runtime)
     if not scoring.item_first:
         raise ValueError(f"{model_uri}: a {scoring.pipeline} model scores whole scans; evaluation on found "
                          "items needs an item-first model (subcomponent or object)")

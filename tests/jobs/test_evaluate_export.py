@@ -19,9 +19,12 @@ import torch
 from PIL import Image
 
 from jobs.cli import main
+from jobs.scoring.batches import Scorer
+from models.onnx_networks import NotExportableError, OnnxNetwork, networks_of
 from models.trained import load_trained_model
 from scans.archive import Archive
 from scans.modalities import build_input
+from scans.synth import SynthConfig, synthesise
 from study.evaluation import SCORES_FILE, read_scores_npz
 from study.items.judge import evaluate_model
 from tests.tensorboard_events import tensorboard_scalars
@@ -59,6 +62,36 @@ def test_training_without_ray_writes_tensorboard_scalars_per_evaluation(item_mod
         assert [step for step, _ in scalars[tag]] == [2], tag  # recipe.steps 2, a val pass every 2
     assert scalars["train_loss"][0][1] == pytest.approx(trained["train_loss"])
     assert scalars["lr"][0][1] == pytest.approx(trained["lr"]) and trained["lr"] > 0
+
+
+def test_onnx_runtime_scores_a_fresh_archive_as_pytorch_does(item_model, tmp_path, capsys):
+    """Every network exported (finder, dense features, heads), scored through ONNX Runtime on an
+    archive training never saw: each item's score within 1e-4 of PyTorch's, each flag the same."""
+    fresh = tmp_path / "fresh"
+    synthesise(SynthConfig(n=8, size=96, seed=41, split=0.0, val=0.0, world=1), str(fresh), workers=1,
+               progress=False)
+    exported = tmp_path / "exported"
+    assert main(["export-model", item_model, str(exported), "--onnx"]) == 0
+    listed = json.loads((exported / "onnx" / "networks.json").read_text())["networks"]
+    assert {"finder.net", "model.dense", "model.pixel_head", "model.head"} <= set(listed)
+    judged = {runtime: evaluate_model(str(exported), str(fresh), "test", "cpu", runtime=runtime)
+              for runtime in ("torch", "onnx")}
+    assert judged["onnx"].n_found_items == judged["torch"].n_found_items > 0
+    np.testing.assert_allclose(judged["onnx"].scores, judged["torch"].scores, rtol=0, atol=1e-4)
+    threshold = judged["torch"].threshold
+    assert [s >= threshold for s in judged["onnx"].scores] == [s >= threshold for s in judged["torch"].scores]
+    # the sessions stand where the networks stood; scoring's actors load them the same way
+    scorer = Scorer(str(exported), runtime="onnx")
+    assert isinstance(scorer.model.finder.net, OnnxNetwork)
+    assert isinstance(scorer.model.model.dense.network, OnnxNetwork)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", item_model, "--archive", str(fresh), "--runtime", "onnx"]) == 2
+    assert "export-model" in capsys.readouterr().err  # a model without ONNX files says how to make them
+
+
+def test_a_model_onnx_cannot_export_is_refused_naming_it():
+    with pytest.raises(NotExportableError, match="whole-scan"):
+        networks_of(torch.nn.Linear(2, 2))
 
 
 def test_evaluate_gives_the_figures_training_reported(item_model, small_archive_val, tmp_path, capsys):
