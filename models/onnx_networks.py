@@ -163,8 +163,8 @@ class OnnxNetwork(nn.Module):
     def forward(self, *args: torch.Tensor):
         device = args[0].device
         feed = {}
-        for name, value in zip(self.input_names, args, strict=False):
-            array = value.detach().cpu().numpy()
+        for name in self.input_names:  # input<i> is the i-th argument (an unused one is pruned away)
+            array = args[int(name.removeprefix("input"))].detach().cpu().numpy()
             feed[name] = array.astype(np.float32) if array.dtype.kind == "f" else array
         outputs = [torch.from_numpy(o).to(device) for o in self.session.run(None, feed)]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
