@@ -3,10 +3,10 @@ project, the world it was trained on, and its card's headline figures."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
+from models.model_dir import CARD_JSON, ModelDirectory
 from scans.registry import Registry
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,8 +43,7 @@ def headline(name: str) -> dict:
     """What `dualscan models` shows of a shipped detector: its world and scans, and from its model
     card the test object AUROC, TP% and FP% at its threshold, the item recall and the rebuild."""
     shipped = SHIPPED_DETECTORS[name]
-    with open(os.path.join(shipped.directory, "model_card.json"), encoding="utf-8") as f:
-        card = json.load(f)
+    card = ModelDirectory(shipped.directory).read_json(CARD_JSON)
     metrics, stage = card.get("metrics", {}), card.get("item_stage") or {}
     return {"name": name, "path": shipped.path, "world": shipped.world, "about": shipped.about,
             "test_object_auroc": metrics.get("test_object_auroc"),
