@@ -86,7 +86,8 @@ def _dynamic_axes(tensor: torch.Tensor, name: str) -> dict[int, str]:
 def export_network(module: nn.Module, args: tuple[torch.Tensor, ...]) -> bytes:
     """One network as ONNX bytes, its image sizes and batch dynamic, traced on ``args``."""
     names = [f"input{i}" for i in range(len(args))]
-    outputs = module(*args)
+    with torch.no_grad():
+        outputs = module(*args)
     n_out = len(outputs) if isinstance(outputs, tuple | list) else 1
     out_names = [f"output{i}" for i in range(n_out)]
     example = outputs if isinstance(outputs, tuple | list) else (outputs,)
