@@ -17,7 +17,7 @@ from torch import nn
 
 from models.items.finders import UNetFinder
 from models.items.object_model import ItemObjectModel
-from models.model_dir import ModelDirectory, ModelDirError
+from models.model_dir import WEIGHTS_FILE, ModelDirectory, ModelDirError
 from models.subcomponent.items import ItemSubcomponentModel
 
 ONNX_DIR = "onnx"
@@ -130,8 +130,18 @@ def write_onnx(directory: ModelDirectory, networks: dict[str, Network], inputs: 
         folder.write_bytes(f"{name}.onnx", data)
         manifest[name] = {"file": f"{ONNX_DIR}/{name}.onnx", "sha256": hashlib.sha256(data).hexdigest(),
                           "inputs": len(inputs[name]), "opset": OPSET}
-    folder.write_json(MANIFEST.removeprefix(f"{ONNX_DIR}/"), {"networks": manifest})
+    folder.write_json(MANIFEST.removeprefix(f"{ONNX_DIR}/"), {"networks": manifest,
+                                                              "traced_from": traced_from(directory)})
     return manifest
+
+
+def traced_from(directory: ModelDirectory) -> dict[str, str]:
+    """The sha256 of the weights the networks were traced from (the model's, its item stage's):
+    ONNX files of other weights (a directory retrained since) are refused."""
+    out = {"model": directory.sha256()} if directory.has(WEIGHTS_FILE) else {}
+    if directory.item_stage_dir.has(WEIGHTS_FILE):
+        out["item_stage"] = directory.item_stage_dir.sha256()
+    return out
 
 
 class OnnxNetwork(nn.Module):
@@ -141,7 +151,11 @@ class OnnxNetwork(nn.Module):
 
     def __init__(self, replaced: nn.Module, data: bytes, source: str):
         super().__init__()
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelDirError(f"{source}: ONNX Runtime is not installed "
+                                "(pip install 'dualscan[onnx]')") from None
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
@@ -184,6 +198,7 @@ class OnnxNetworks:
     """What onnx/networks.json lists: each network's file and sha256."""
 
     networks: dict[str, dict]
+    traced_from: dict[str, str]
 
     @classmethod
     def read(cls, directory: ModelDirectory) -> OnnxNetworks:
@@ -191,7 +206,8 @@ class OnnxNetworks:
             raise ModelDirError(f"{directory.uri}: no ONNX networks ({MANIFEST}); write them with "
                                 f"`dualscan export-model MODEL {directory.uri} --onnx`")
         try:
-            return cls(dict(json.loads(directory.read(MANIFEST))["networks"]))
+            content = json.loads(directory.read(MANIFEST))
+            return cls(dict(content["networks"]), dict(content.get("traced_from", {})))
         except (KeyError, TypeError, ValueError) as err:
             raise ModelDirError(f"{directory.uri_of(MANIFEST)}: not an ONNX manifest ({err})") from None
 
@@ -201,7 +217,11 @@ def use_onnx(directory: ModelDirectory, model: nn.Module, finder: nn.Module | No
     ``directory``'s onnx/ files (each checked against its sha256); a network the manifest lacks, or
     one it names that the model does not have, is a ModelDirError."""
     wanted = networks_of(model, finder)
-    listed = OnnxNetworks.read(directory).networks
+    onnx = OnnxNetworks.read(directory)
+    if onnx.traced_from != traced_from(directory):
+        raise ModelDirError(f"{directory.uri_of(MANIFEST)}: its networks were traced from other weights than "
+                            f"the directory holds now: export them again (`dualscan export-model --onnx`)")
+    listed = onnx.networks
     if set(listed) != set(wanted):
         raise ModelDirError(f"{directory.uri_of(MANIFEST)} lists {', '.join(sorted(listed)) or 'nothing'}; "
                             f"the model runs {', '.join(sorted(wanted))}: export it again")
