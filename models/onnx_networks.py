@@ -29,10 +29,6 @@ class NotExportableError(ValueError):
     """A model (or a part of one) whose networks cannot be exported; the message names it."""
 
 
-def _learned(module: nn.Module | None) -> bool:
-    return module is not None and any(True for _ in module.parameters())
-
-
 @dataclass
 class Network:
     """One network a model runs: the module an ONNX file is traced from, and how a session takes
@@ -62,7 +58,7 @@ def networks_of(model: nn.Module, finder: nn.Module | None = None) -> dict[str, 
                     out[f"model.{name}"] = _submodule(model, name)
         else:
             out["model.backbone"] = _submodule(model, "backbone")
-        if _learned(model.ssn.features):
+        if model.ssn_learns:  # learned SSN features (plain SLIC has none)
             out["model.ssn.features"] = _submodule(model.ssn, "features")
     elif isinstance(model, ItemObjectModel):
         out["model.backbone"] = _submodule(model, "backbone")
