@@ -67,15 +67,16 @@ def resolved_config(args: argparse.Namespace) -> StudyConfig:
     from jobs.ray_connect import refuse_relative_paths
 
     try:
-        overrides = {**overrides_of(args), **set_overrides(args.set_values)}
+        given = set_overrides(args.set_values)
     except ConfigError as err:
         raise StudyRefusedError(str(err)) from None
+    overrides = {**overrides_of(args), **given}
     if args.local and torch.cuda.is_available() and "resources.gpu" not in overrides:
         overrides["resources.gpu"] = 1.0
     try:
         data = read_config_data(args.config, overrides)
         if args.smoke:  # on the GPUs a local machine has, a quarter of one per trial
-            share = args.gpus_per_trial
+            share = given.get("resources.gpu", args.gpus_per_trial)  # --set applies last, here too
             if share is None:
                 share = 0.25 if args.local and torch.cuda.is_available() else 0.0
             data = rehearsal(data, share)

@@ -50,6 +50,13 @@ def test_study_prints_its_config_without_starting_ray(capsys):
     assert printed["search"]["num_samples"] == 3 and printed["storage"] == "/runs"
 
 
+def test_a_rehearsal_keeps_the_gpu_share_set(capsys):
+    paper = os.path.join(REPO, "study", "configs", "paper.yaml")
+    assert main(["study", "--config", paper, "--storage", "/runs", "--data", "/archives/a", "--smoke",
+                 "--set", "resources.gpu=0.5", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["resources"]["gpu"] == 0.5
+
+
 @pytest.mark.parametrize(("pair", "named"), [
     ("recipe.stepz=5", "recipe.stepz"),  # a misspelt key
     ("recipe.steps=many", "recipe.steps"),  # a value of the wrong type
